@@ -1,0 +1,29 @@
+# onecount — the commands a newcomer needs. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+.PHONY: help test bench moto fmt lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+test: ## set up local AWS (moto) and run every test; works on a fresh clone
+	scripts/test.sh
+
+bench: ## ledger benchmark against moto; prints numbers (see docs/benchmarks.md)
+	scripts/moto.sh setup
+	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ledger_bench
+
+moto: ## start moto for local work; prints the AWS_ENDPOINT_URL to export
+	@scripts/moto.sh start
+
+fmt: ## format the code
+	cargo fmt --all
+
+lint: ## rustfmt check and clippy
+	cargo fmt --all -- --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+clean: ## stop moto and remove build output
+	-scripts/moto.sh stop
+	cargo clean

@@ -1,0 +1,172 @@
+//! The command line, as clap types. Values are parsed into domain newtypes here, so a
+//! typo is a one-line usage error, never a panic.
+
+use clap::{Args, Parser, Subcommand};
+
+use onecount::domain::{LineId, OrderId};
+use onecount::{Channel, ChannelRef, Qty, Sku};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onecount",
+    version,
+    about = "One true stock count per SKU, shown on Shopify, Etsy and eBay.",
+    long_about = "One true stock count per SKU, shown on Shopify, Etsy and eBay.\n\n\
+        Talks to DynamoDB at AWS_ENDPOINT_URL (unset: real AWS with your usual credentials).\n\
+        The table comes from --table or ONECOUNT_TABLE.",
+    after_help = "Examples:\n  onecount init\n  onecount stock create MUG-BLUE-12OZ --on-hand 20 --threshold 3\n  \
+        onecount sale record --channel offline --order stall-17 --line 1 --sku MUG-BLUE-12OZ --qty 2\n  \
+        onecount timeline MUG-BLUE-12OZ"
+)]
+pub struct Cli {
+    /// DynamoDB table holding the ledger.
+    #[arg(long, global = true, env = "ONECOUNT_TABLE", hide_env_values = true)]
+    pub table: Option<String>,
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the table (the same schema the SAM template declares); safe to run twice.
+    Init,
+    /// Read and change the true count of a SKU.
+    #[command(subcommand)]
+    Stock(StockCmd),
+    /// Record sales made outside the connected channels, and their cancellations.
+    #[command(subcommand)]
+    Sale(SaleCmd),
+    /// Map a SKU to its listing on a channel (ids, buffer, max, pause).
+    #[command(subcommand)]
+    Listings(ListingsCmd),
+    /// Everything that happened to a SKU, oldest first.
+    Timeline {
+        sku: Sku,
+        /// Show at most this many of the most recent entries.
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StockCmd {
+    /// Start tracking a SKU.
+    Create {
+        sku: Sku,
+        /// Units on hand now.
+        #[arg(long)]
+        on_hand: u32,
+        /// Alert when the count falls to or below this.
+        #[arg(long, default_value_t = 0)]
+        threshold: u32,
+    },
+    /// Show a SKU's count, version and threshold.
+    Get { sku: Sku },
+    /// Set the absolute count (after a stock take, or to contain an oversell).
+    Set {
+        sku: Sku,
+        on_hand: u32,
+        /// Why, for the timeline (e.g. "stock take").
+        #[arg(long)]
+        reason: String,
+        /// Who, for the timeline (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Change the count by +N (received) or -N (shrinkage, damage).
+    Adjust {
+        sku: Sku,
+        #[arg(allow_negative_numbers = true)]
+        delta: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// All SKUs with their counts.
+    List {
+        /// Stop after this many SKUs.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+/// Which order line.
+#[derive(Debug, Args)]
+pub struct LineRef {
+    /// shopify, etsy, ebay or offline (a market stall, a phone order).
+    #[arg(long)]
+    pub channel: Channel,
+    #[arg(long)]
+    pub order: OrderId,
+    #[arg(long)]
+    pub line: LineId,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SaleCmd {
+    /// Take an order line off the count, exactly once (repeating it changes nothing).
+    Record {
+        #[command(flatten)]
+        at: LineRef,
+        #[arg(long)]
+        sku: Sku,
+        #[arg(long)]
+        qty: Qty,
+    },
+    /// Cancel an order line: what it took goes back, once.
+    Cancel {
+        #[command(flatten)]
+        at: LineRef,
+        /// The line's SKU, if known (puts an early cancel on the SKU's timeline).
+        #[arg(long)]
+        sku: Option<Sku>,
+    },
+    /// Refund with restock: QTY units of the line go back, once per refund id.
+    Refund {
+        #[command(flatten)]
+        at: LineRef,
+        #[arg(long)]
+        sku: Option<Sku>,
+        /// The refund's id (makes the restock idempotent).
+        #[arg(long)]
+        refund: String,
+        #[arg(long)]
+        qty: Qty,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListingsCmd {
+    /// Create or replace the listing of SKU on CHANNEL.
+    Set {
+        #[arg(long)]
+        sku: Sku,
+        #[arg(long)]
+        channel: Channel,
+        /// The channel's id for it, kind:id (repeatable): variant:4412…, inventory_item:4800…,
+        /// listing:1234…, offer:8123…, item:3161…
+        #[arg(long = "ref", required = true)]
+        refs: Vec<ChannelRef>,
+        /// Units held back from this channel.
+        #[arg(long, default_value_t = 0)]
+        buffer: u32,
+        /// List at most this many.
+        #[arg(long)]
+        max: Option<u32>,
+        /// List 0 on this channel.
+        #[arg(long)]
+        paused: bool,
+    },
+    /// A SKU's listings.
+    Get { sku: Sku },
+    /// Which SKU a channel id belongs to.
+    Resolve {
+        #[arg(long)]
+        channel: Channel,
+        reference: ChannelRef,
+    },
+}

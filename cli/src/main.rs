@@ -1,0 +1,361 @@
+//! `onecount`: the operator CLI. Same adapter as the Lambda functions; the endpoint comes
+//! from `AWS_ENDPOINT_URL`, so one binary talks to AWS or to the local emulator.
+
+mod args;
+mod output;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use onecount::aws::dynamo::DynamoStore;
+use onecount::config::StoreConfig;
+use onecount::domain::{NewStock, RestockKind, RestockRequest, TimelineEntry};
+use onecount::{Listing, ListingPolicy, ListingStore, OrderLine, StockLedger, TimelineStore};
+
+use args::{Cli, Command, ListingsCmd, SaleCmd, StockCmd};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // A usage error: clap's opening paragraph says what is wrong; one line, exit 2.
+            let text = e.render().to_string();
+            let what: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            eprintln!("{} (see --help)", what.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    onecount::telemetry::init_cli();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line, with hints for the usual local mistakes.
+fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}").replace('\n', " ");
+    if text.contains("ResourceNotFoundException") {
+        return format!("{text} (does the table exist? create it with `onecount init`)");
+    }
+    if text.contains("dispatch failure")
+        || text.contains("Connection refused")
+        || text.contains("timed out")
+    {
+        let ep =
+            onecount::aws::endpoint_url().unwrap_or_else(|| "AWS (no AWS_ENDPOINT_URL set)".into());
+        return format!("cannot reach DynamoDB at {ep}: {text}");
+    }
+    text
+}
+
+async fn store(table: Option<String>) -> Result<DynamoStore> {
+    let mut cfg = StoreConfig::from_env()
+        .or_else(|e| table.clone().map(StoreConfig::new).ok_or(e))
+        .map_err(anyhow::Error::msg)?;
+    if let Some(t) = table {
+        cfg.table = t;
+    }
+    let sdk = onecount::aws::load_sdk_config().await;
+    Ok(DynamoStore::new(&sdk, &cfg))
+}
+
+fn actor(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".to_string())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let store = store(cli.table).await?;
+    match cli.command {
+        Command::Init => {
+            let r = store.init().await?;
+            if json {
+                output::json(
+                    &serde_json::json!({"table": r.table, "created": r.created, "ttl_enabled": r.ttl_enabled, "point_in_time_recovery": r.point_in_time_recovery}),
+                )
+            } else {
+                let what = if r.created {
+                    "created"
+                } else {
+                    "already exists; schema matches"
+                };
+                println!("table {} {what}", r.table);
+                println!(
+                    "  timeline TTL: {}",
+                    if r.ttl_enabled { "on" } else { "off" }
+                );
+                println!(
+                    "  point-in-time recovery: {}",
+                    if r.point_in_time_recovery {
+                        "on"
+                    } else {
+                        "not available on this endpoint"
+                    }
+                );
+            }
+        }
+        Command::Stock(cmd) => stock(&store, cmd, json).await?,
+        Command::Sale(cmd) => sale(&store, cmd, json).await?,
+        Command::Listings(cmd) => listings(&store, cmd, json).await?,
+        Command::Timeline { sku, limit } => {
+            if store.get_stock(&sku).await?.is_none() {
+                bail!("unknown SKU '{sku}'");
+            }
+            let entries: Vec<TimelineEntry> = store.timeline(&sku, limit).await?;
+            if json {
+                output::json(&entries)
+            } else {
+                output::timeline(&sku, &entries)
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn stock(store: &DynamoStore, cmd: StockCmd, json: bool) -> Result<()> {
+    match cmd {
+        StockCmd::Create {
+            sku,
+            on_hand,
+            threshold,
+        } => {
+            let item = store
+                .create_stock(&NewStock {
+                    sku,
+                    on_hand,
+                    low_stock_threshold: threshold,
+                })
+                .await?;
+            if json {
+                output::json(&item)
+            } else {
+                output::stock(&[item])
+            }
+        }
+        StockCmd::Get { sku } => {
+            let item = store
+                .get_stock(&sku)
+                .await?
+                .with_context(|| format!("unknown SKU '{sku}'"))?;
+            if json {
+                output::json(&item)
+            } else {
+                output::stock(&[item])
+            }
+        }
+        StockCmd::Set {
+            sku,
+            on_hand,
+            reason,
+            actor: a,
+        } => {
+            let c = store.set_on_hand(&sku, on_hand, &reason, &actor(a)).await?;
+            if json {
+                output::json(&c)
+            } else {
+                println!(
+                    "{}: {} -> {} (version {})",
+                    c.sku, c.before, c.after, c.version
+                )
+            }
+        }
+        StockCmd::Adjust {
+            sku,
+            delta,
+            reason,
+            actor: a,
+        } => {
+            let c = store.adjust(&sku, delta, &reason, &actor(a)).await?;
+            if json {
+                output::json(&c)
+            } else {
+                println!(
+                    "{}: {} -> {} (version {})",
+                    c.sku, c.before, c.after, c.version
+                )
+            }
+        }
+        StockCmd::List { limit } => {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store.list_stock(after.as_deref(), 100).await?;
+                all.extend(page.items);
+                if limit.is_some_and(|l| all.len() >= l) {
+                    all.truncate(limit.unwrap_or(usize::MAX));
+                    break;
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            if json {
+                output::json(&all)
+            } else {
+                output::stock(&all)
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn sale(store: &DynamoStore, cmd: SaleCmd, json: bool) -> Result<()> {
+    match cmd {
+        SaleCmd::Record { at, sku, qty } => {
+            let line = OrderLine {
+                channel: at.channel,
+                order: at.order,
+                line: at.line,
+                sku,
+                qty,
+            };
+            let out = store.record_sale(&line).await?;
+            if json {
+                output::json(&out)
+            } else {
+                let on_hand = store.get_stock(&line.sku).await?.map(|s| s.on_hand);
+                println!(
+                    "{}{}",
+                    output::sale_outcome(&out),
+                    on_hand
+                        .map(|n| format!(" — {} now has {n} on hand", line.sku))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        SaleCmd::Cancel { at, sku } => {
+            restock(
+                store,
+                RestockRequest {
+                    channel: at.channel,
+                    order: at.order,
+                    line: at.line,
+                    sku,
+                    kind: RestockKind::Cancel,
+                },
+                json,
+            )
+            .await?
+        }
+        SaleCmd::Refund {
+            at,
+            sku,
+            refund,
+            qty,
+        } => {
+            let kind = RestockKind::Refund { id: refund, qty };
+            restock(
+                store,
+                RestockRequest {
+                    channel: at.channel,
+                    order: at.order,
+                    line: at.line,
+                    sku,
+                    kind,
+                },
+                json,
+            )
+            .await?
+        }
+    }
+    Ok(())
+}
+
+async fn restock(store: &DynamoStore, req: RestockRequest, json: bool) -> Result<()> {
+    if let Some(sku) = &req.sku
+        && store.get_stock(sku).await?.is_none()
+    {
+        bail!("unknown SKU '{sku}'");
+    }
+    let out = store.restock(&req).await?;
+    if json {
+        output::json(&out)
+    } else {
+        println!("{}", output::restock_outcome(&out))
+    }
+    Ok(())
+}
+
+async fn listings(store: &DynamoStore, cmd: ListingsCmd, json: bool) -> Result<()> {
+    match cmd {
+        ListingsCmd::Set {
+            sku,
+            channel,
+            refs,
+            buffer,
+            max,
+            paused,
+        } => {
+            if !channel.is_connected() {
+                bail!("listings are for connected channels (shopify, etsy, ebay), not '{channel}'");
+            }
+            if store.get_stock(&sku).await?.is_none() {
+                bail!(
+                    "unknown SKU '{sku}': create it first with `onecount stock create {sku} --on-hand N`"
+                );
+            }
+            let l = Listing {
+                sku,
+                channel,
+                refs,
+                policy: ListingPolicy {
+                    buffer,
+                    max_qty: max,
+                    paused,
+                },
+            };
+            store.put_listing(&l).await?;
+            if json {
+                output::json(&l)
+            } else {
+                output::listings(&[l])
+            }
+        }
+        ListingsCmd::Get { sku } => {
+            let ls = store.listings_for_sku(&sku).await?;
+            if json {
+                output::json(&ls)
+            } else {
+                output::listings(&ls)
+            }
+        }
+        ListingsCmd::Resolve { channel, reference } => {
+            let sku = store.resolve(channel, &reference).await?;
+            match (sku, json) {
+                (Some(s), true) => output::json(&serde_json::json!({"sku": s})),
+                (Some(s), false) => println!("{s}"),
+                (None, _) => bail!("no SKU is mapped to {channel} {reference}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Tables for people, JSON for scripts.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use onecount::domain::{RestockOutcome, SaleOutcome, StockItem, TimelineEntry};
+use onecount::{Listing, Sku};
+
+pub fn json<T: Serialize + ?Sized>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+pub fn time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub fn stock(items: &[StockItem]) {
+    if items.is_empty() {
+        println!("no SKUs yet: add one with `onecount stock create SKU --on-hand N`");
+        return;
+    }
+    let mut t = table(&["SKU", "On hand", "Low-stock at", "Version", "Updated"]);
+    for i in items {
+        let low = if i.on_hand <= i.low_stock_threshold {
+            format!("{} (LOW)", i.low_stock_threshold)
+        } else {
+            i.low_stock_threshold.to_string()
+        };
+        t.add_row(vec![
+            i.sku.to_string(),
+            i.on_hand.to_string(),
+            low,
+            i.version.to_string(),
+            time(i.updated_at),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn listings(ls: &[Listing]) {
+    if ls.is_empty() {
+        println!("no listings");
+        return;
+    }
+    let mut t = table(&["SKU", "Channel", "Channel ids", "Buffer", "Max", "Paused"]);
+    for l in ls {
+        let refs: Vec<String> = l.refs.iter().map(ToString::to_string).collect();
+        t.add_row(vec![
+            l.sku.to_string(),
+            l.channel.to_string(),
+            refs.join(" "),
+            l.policy.buffer.to_string(),
+            l.policy.max_qty.map_or("-".into(), |m| m.to_string()),
+            if l.policy.paused {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn timeline(sku: &Sku, entries: &[TimelineEntry]) {
+    if entries.is_empty() {
+        println!("{sku}: nothing on the timeline yet");
+        return;
+    }
+    let mut t = table(&["Time (UTC)", "Event", "What happened"]);
+    for e in entries {
+        t.add_row(vec![time(e.at), e.kind.as_str().to_string(), e.summary()]);
+    }
+    println!("{sku}\n{t}");
+}
+
+pub fn sale_outcome(o: &SaleOutcome) -> String {
+    match o {
+        SaleOutcome::Applied => "applied".into(),
+        SaleOutcome::Duplicate => {
+            "duplicate: this line was already recorded; nothing changed".into()
+        }
+        SaleOutcome::Oversold { short } => format!(
+            "OVERSOLD by {short}: not enough stock; cancel or backorder this line before fulfilment"
+        ),
+        SaleOutcome::CancelledBeforeOrder => "not applied: this line was already cancelled".into(),
+    }
+}
+
+pub fn restock_outcome(o: &RestockOutcome) -> String {
+    match o {
+        RestockOutcome::Restocked { qty } => format!("restocked {qty}"),
+        RestockOutcome::Duplicate => "duplicate: already applied; nothing changed".into(),
+        RestockOutcome::BeforeOrder => {
+            "recorded before its order arrived: the order will be netted when it does".into()
+        }
+    }
+}

@@ -1,0 +1,1013 @@
+//! [`DynamoStore`]: the ports implemented on DynamoDB.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, PointInTimeRecoverySpecification,
+    Put, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
+};
+use serde_json::json;
+
+use super::codec::*;
+use super::requests::RequestCounter;
+use super::schema::{self, *};
+use crate::aws::describe_sdk_error;
+use crate::config::StoreConfig;
+use crate::domain::model::{line_data, with_data};
+use crate::domain::{
+    Channel, ChannelRef, EventKind, LineRecord, Listing, Millis, NewStock, OrderLine,
+    RestockDecision, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
+    TimelineEntry, adjusted_on_hand, decide_restock, decide_sale,
+};
+use crate::ports::{LedgerError, ListingStore, Page, StockLedger, TimelineStore};
+
+/// Attempts before a write gives up under contention (transaction conflicts, a count
+/// that keeps changing between the read and the conditional write).
+const MAX_ATTEMPTS: u32 = 12;
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// The ledger, listings and timeline on one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    ttl_secs: i64,
+    requests: RequestCounter,
+}
+
+/// What `onecount init` found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    pub table: String,
+    pub created: bool,
+    pub ttl_enabled: bool,
+    pub point_in_time_recovery: bool,
+}
+
+fn now() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+fn new_event_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
+}
+
+fn store_err<E: std::error::Error>(e: E) -> LedgerError {
+    LedgerError::Store(describe_sdk_error(&e))
+}
+
+/// Capped exponential backoff with full jitter.
+async fn backoff(attempt: u32) {
+    let cap_ms = (5u64 << attempt.min(6)).min(250);
+    let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % (cap_ms + 1);
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
+
+/// How a transaction failed.
+enum TxError {
+    /// Cancelled; one reason code per item in request order (`None` = that item was fine).
+    Cancelled(Vec<Option<String>>),
+    Other(LedgerError),
+}
+
+impl TxError {
+    fn failed(&self, index: usize) -> bool {
+        matches!(self, TxError::Cancelled(codes) if codes.get(index).and_then(|c| c.as_deref()) == Some(CONDITION_FAILED))
+    }
+    /// Another transaction or a throttle got in the way: retry after a pause.
+    fn is_contention(&self) -> bool {
+        match self {
+            TxError::Cancelled(codes) => codes.iter().flatten().any(|c| {
+                matches!(
+                    c.as_str(),
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            }),
+            TxError::Other(_) => false,
+        }
+    }
+    fn into_error(self, what: &str) -> LedgerError {
+        match self {
+            TxError::Other(e) => e,
+            TxError::Cancelled(codes) => LedgerError::Store(format!(
+                "{what}: transaction cancelled ({})",
+                codes
+                    .iter()
+                    .map(|c| c.as_deref().unwrap_or("None"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+fn build_err(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Store(format!("building a DynamoDB request: {e}"))
+}
+
+impl DynamoStore {
+    pub fn new(sdk: &SdkConfig, cfg: &StoreConfig) -> Self {
+        let requests = RequestCounter::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(requests.clone())
+            .build();
+        DynamoStore {
+            client: Client::from_conf(conf),
+            table: cfg.table.clone(),
+            ttl_secs: i64::from(cfg.timeline_ttl_days) * 86_400,
+            requests,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// DynamoDB HTTP requests made so far by this store (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    // ----- write building blocks -------------------------------------------------
+
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some(c) = condition {
+            b = b.condition_expression(c);
+        }
+        for (k, v) in values {
+            b = b.expression_attribute_values(*k, v.clone());
+        }
+        Ok(TransactWriteItem::builder()
+            .put(b.build().map_err(build_err)?)
+            .build())
+    }
+
+    fn event(
+        &self,
+        sku: &Sku,
+        at: Millis,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let e = TimelineEntry {
+            sku: sku.clone(),
+            at,
+            id: new_event_id(),
+            kind,
+            data,
+        };
+        self.put(event_to_item(&e, at / 1000 + self.ttl_secs), None, &[])
+    }
+
+    /// An update of the stock item; `#oh`, `#v` and `#u` name on_hand, version, updated_at.
+    fn stock_update(
+        &self,
+        sku: &Sku,
+        set: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .update_expression(set)
+            .condition_expression(condition)
+            .expression_attribute_names("#oh", "on_hand")
+            .expression_attribute_names("#v", "version");
+        if set.contains("#u") {
+            b = b.expression_attribute_names("#u", "updated_at");
+        }
+        for (k, v) in values {
+            b = b.expression_attribute_values(k, v);
+        }
+        Ok(TransactWriteItem::builder()
+            .update(b.build().map_err(build_err)?)
+            .build())
+    }
+
+    /// Holds a transaction to the stock version that was read.
+    fn stock_unchanged(&self, sku: &Sku, version: u64) -> Result<TransactWriteItem, LedgerError> {
+        let c = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(version))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().condition_check(c).build())
+    }
+
+    /// Write a whole line record, guarded by the revision it was read at (0 = new).
+    fn line_put(&self, rec: &LineRecord, read_rev: u64) -> Result<TransactWriteItem, LedgerError> {
+        if read_rev == 0 {
+            self.put(line_to_item(rec), Some("attribute_not_exists(pk)"), &[])
+        } else {
+            self.put(
+                line_to_item(rec),
+                Some("rev = :rev"),
+                &[(":rev", n(read_rev))],
+            )
+        }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(tc) => {
+                    Err(TxError::Cancelled(
+                        tc.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().filter(|c| *c != "None").map(str::to_string))
+                            .collect(),
+                    ))
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Err(TxError::Cancelled(vec![Some("TransactionConflict".into())]))
+                }
+                other => Err(TxError::Other(LedgerError::Store(describe_sdk_error(
+                    other,
+                )))),
+            },
+            Err(e) => Err(TxError::Other(store_err(e))),
+        }
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.item)
+    }
+
+    async fn get_line(
+        &self,
+        channel: Channel,
+        order: &crate::domain::OrderId,
+        line: &crate::domain::LineId,
+    ) -> Result<Option<LineRecord>, LedgerError> {
+        self.get_item(line_key(channel, order, line))
+            .await?
+            .as_ref()
+            .map(line_from_item)
+            .transpose()
+    }
+
+    // ----- table management ------------------------------------------------------
+
+    /// Create the table with exactly [`schema::shape`], or check an existing one matches.
+    /// Safe to run any number of times.
+    pub async fn init(&self) -> Result<InitReport, LedgerError> {
+        let created = match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let t = out
+                    .table
+                    .ok_or_else(|| LedgerError::Store("DescribeTable returned no table".into()))?;
+                self.check_shape(&t)?;
+                false
+            }
+            Err(SdkError::ServiceError(se)) if se.err().is_resource_not_found_exception() => {
+                self.client
+                    .create_table()
+                    .table_name(&self.table)
+                    .set_attribute_definitions(Some(schema::attribute_definitions()))
+                    .set_key_schema(Some(schema::key(PK, SK)))
+                    .global_secondary_indexes(schema::gsi1())
+                    .billing_mode(schema::BILLING)
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                self.wait_active().await?;
+                true
+            }
+            Err(e) => return Err(store_err(e)),
+        };
+        let ttl_enabled = self.ensure_ttl().await?;
+        // Point-in-time recovery is declared by the template; emulators may not offer it.
+        let pitr = self
+            .client
+            .update_continuous_backups()
+            .table_name(&self.table)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .send()
+            .await
+            .is_ok();
+        Ok(InitReport {
+            table: self.table.clone(),
+            created,
+            ttl_enabled,
+            point_in_time_recovery: pitr,
+        })
+    }
+
+    fn check_shape(
+        &self,
+        t: &aws_sdk_dynamodb::types::TableDescription,
+    ) -> Result<(), LedgerError> {
+        let keys = |ks: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+            ks.iter()
+                .map(|k| format!("{}:{}", k.attribute_name(), k.key_type().as_str()))
+                .collect::<Vec<_>>()
+        };
+        let want = vec![format!("{PK}:HASH"), format!("{SK}:RANGE")];
+        let mut problems = Vec::new();
+        if keys(t.key_schema()) != want {
+            problems.push(format!(
+                "key schema is {:?}, expected {:?}",
+                keys(t.key_schema()),
+                want
+            ));
+        }
+        let gsi = t
+            .global_secondary_indexes()
+            .iter()
+            .find(|g| g.index_name() == Some(GSI1));
+        match gsi {
+            None => problems.push(format!("index '{GSI1}' is missing")),
+            Some(g)
+                if keys(g.key_schema())
+                    != vec![format!("{GSI1_PK}:HASH"), format!("{GSI1_SK}:RANGE")] =>
+            {
+                problems.push(format!(
+                    "index '{GSI1}' has keys {:?}",
+                    keys(g.key_schema())
+                ))
+            }
+            Some(_) => {}
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(LedgerError::Invalid(format!(
+                "table '{}' exists but is not a onecount table: {}",
+                self.table,
+                problems.join("; ")
+            )))
+        }
+    }
+
+    async fn wait_active(&self) -> Result<(), LedgerError> {
+        for _ in 0..120 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(store_err)?;
+            if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(LedgerError::Store(format!(
+            "table '{}' did not become ACTIVE within 60 s",
+            self.table
+        )))
+    }
+
+    async fn ensure_ttl(&self) -> Result<bool, LedgerError> {
+        let out = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let d = out.time_to_live_description;
+        let on = d
+            .as_ref()
+            .and_then(|d| d.time_to_live_status.as_ref())
+            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        if on {
+            let attr = d
+                .as_ref()
+                .and_then(|d| d.attribute_name())
+                .unwrap_or_default();
+            if attr != TTL_ATTRIBUTE {
+                return Err(LedgerError::Invalid(format!(
+                    "table '{}' has TTL on '{attr}', expected '{TTL_ATTRIBUTE}'",
+                    self.table
+                )));
+            }
+            return Ok(true);
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(true)
+    }
+}
+
+/// Where `record_sale` is in its small state machine.
+enum SaleStep {
+    /// One transaction, no read: the common case.
+    Fast,
+    /// The line exists: read it to tell a duplicate from a tombstone.
+    ExistingLine,
+    /// Stock was short (or a tombstone nets the order): read the count, take what is there.
+    WithRead(Option<LineRecord>),
+}
+
+#[async_trait]
+impl StockLedger for DynamoStore {
+    async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError> {
+        let at = now();
+        let item = StockItem {
+            sku: new.sku.clone(),
+            on_hand: new.on_hand,
+            version: 1,
+            low_stock_threshold: new.low_stock_threshold,
+            updated_at: at,
+        };
+        let tx = vec![
+            self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
+            self.event(
+                &new.sku,
+                at,
+                EventKind::StockCreated,
+                json!({"on_hand": new.on_hand, "threshold": new.low_stock_threshold}),
+            )?,
+        ];
+        match self.transact(tx).await {
+            Ok(()) => Ok(item),
+            Err(e) if e.failed(0) => Err(LedgerError::AlreadyExists(new.sku.clone())),
+            Err(e) => Err(e.into_error("create stock")),
+        }
+    }
+
+    async fn get_stock(&self, sku: &Sku) -> Result<Option<StockItem>, LedgerError> {
+        self.get_item(stock_key(sku))
+            .await?
+            .as_ref()
+            .map(stock_from_item)
+            .transpose()
+    }
+
+    async fn list_stock(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StockItem>, LedgerError> {
+        let limit = limit.clamp(1, 100);
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_names("#p", GSI1_PK)
+            .expression_attribute_values(":p", s(STOCK_GSI_PK))
+            .limit(limit as i32);
+        q = match after {
+            Some(a) => q
+                .key_condition_expression("#p = :p AND #s > :a")
+                .expression_attribute_names("#s", GSI1_SK)
+                .expression_attribute_values(":a", s(a)),
+            None => q.key_condition_expression("#p = :p"),
+        };
+        let out = q.send().await.map_err(store_err)?;
+        let keys: Vec<Item> = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(GSI1_SK).and_then(|v| v.as_s().ok()))
+            .filter_map(|sku| Sku::parse(sku.as_str()).ok())
+            .map(|sku| stock_key(&sku))
+            .collect();
+        let mut items = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(stock_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        items.sort_by(|a, b| a.sku.cmp(&b.sku));
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| items.last().map(|i| i.sku.to_string()))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    async fn record_sale(&self, l: &OrderLine) -> Result<SaleOutcome, LedgerError> {
+        let qty = l.qty.get();
+        let base = line_data(l.channel, &l.order, &l.line);
+        let mut step = SaleStep::Fast;
+        for attempt in 0..MAX_ATTEMPTS {
+            let at = now();
+            let mut fresh = LineRecord {
+                channel: l.channel,
+                order: l.order.clone(),
+                line: l.line.clone(),
+                sku: Some(l.sku.clone()),
+                ordered: Some(qty),
+                taken: qty,
+                short: 0,
+                returned: 0,
+                pre_returned: 0,
+                cancelled: false,
+                ops: Default::default(),
+                rev: 1,
+                updated_at: at,
+            };
+            match std::mem::replace(&mut step, SaleStep::Fast) {
+                SaleStep::Fast => {
+                    let tx = vec![
+                        self.line_put(&fresh, 0)?,
+                        self.stock_update(
+                            &l.sku,
+                            "SET #oh = #oh - :q, #v = #v + :one, #u = :now",
+                            "attribute_exists(pk) AND #oh >= :q",
+                            vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))],
+                        )?,
+                        self.event(
+                            &l.sku,
+                            at,
+                            EventKind::SaleApplied,
+                            with_data(&base, json!({"qty": qty})),
+                        )?,
+                    ];
+                    match self.transact(tx).await {
+                        Ok(()) => return Ok(SaleOutcome::Applied),
+                        Err(e) if e.is_contention() => backoff(attempt).await,
+                        Err(e) if e.failed(0) => step = SaleStep::ExistingLine,
+                        Err(e) if e.failed(1) => step = SaleStep::WithRead(None),
+                        Err(e) => return Err(e.into_error("record sale")),
+                    }
+                }
+                SaleStep::ExistingLine => {
+                    let Some(rec) = self.get_line(l.channel, &l.order, &l.line).await? else {
+                        continue; // vanished (cannot happen in normal operation): start over
+                    };
+                    if rec.ordered.is_some() {
+                        return Ok(SaleOutcome::Duplicate);
+                    }
+                    if !rec.cancelled {
+                        step = SaleStep::WithRead(Some(rec));
+                        continue;
+                    }
+                    // The cancel beat the order: note the order's arrival, change nothing.
+                    let mut seen = rec.clone();
+                    seen.ordered = Some(qty);
+                    seen.sku = Some(l.sku.clone());
+                    seen.rev += 1;
+                    seen.updated_at = at;
+                    let tx = vec![
+                        self.line_put(&seen, rec.rev)?,
+                        self.event(
+                            &l.sku,
+                            at,
+                            EventKind::OrderAfterCancel,
+                            with_data(&base, json!({"qty": qty})),
+                        )?,
+                    ];
+                    match self.transact(tx).await {
+                        Ok(()) => return Ok(SaleOutcome::CancelledBeforeOrder),
+                        Err(e) if e.is_contention() || e.failed(0) => step = SaleStep::ExistingLine,
+                        Err(e) => return Err(e.into_error("record sale after cancel")),
+                    }
+                }
+                SaleStep::WithRead(existing) => {
+                    let stock = self
+                        .get_stock(&l.sku)
+                        .await?
+                        .ok_or_else(|| LedgerError::UnknownSku(l.sku.clone()))?;
+                    let effective = existing
+                        .as_ref()
+                        .map_or(qty, |r| r.effective_order_qty(qty));
+                    let d = decide_sale(stock.on_hand, effective);
+                    let read_rev = existing.as_ref().map_or(0, |r| r.rev);
+                    if let Some(r) = &existing {
+                        fresh.pre_returned = r.pre_returned;
+                        fresh.ops = r.ops.clone();
+                        fresh.rev = r.rev + 1;
+                    }
+                    fresh.taken = d.take;
+                    fresh.short = d.short;
+                    let stock_write = if d.take > 0 {
+                        self.stock_update(
+                            &l.sku,
+                            "SET #oh = #oh - :t, #v = #v + :one, #u = :now",
+                            "#v = :v",
+                            vec![
+                                (":t", n(d.take)),
+                                (":one", n(1)),
+                                (":now", n(at)),
+                                (":v", n(stock.version)),
+                            ],
+                        )?
+                    } else {
+                        self.stock_unchanged(&l.sku, stock.version)?
+                    };
+                    let (kind, data) = if d.short > 0 {
+                        (
+                            EventKind::SaleOversold,
+                            json!({"qty": qty, "take": d.take, "short": d.short, "on_hand_before": stock.on_hand}),
+                        )
+                    } else {
+                        (EventKind::SaleApplied, json!({"qty": d.take}))
+                    };
+                    let tx = vec![
+                        self.line_put(&fresh, read_rev)?,
+                        stock_write,
+                        self.event(&l.sku, at, kind, with_data(&base, data))?,
+                    ];
+                    match self.transact(tx).await {
+                        Ok(()) if d.short > 0 => {
+                            return Ok(SaleOutcome::Oversold { short: d.short });
+                        }
+                        Ok(()) => return Ok(SaleOutcome::Applied),
+                        Err(e) if e.failed(0) => step = SaleStep::ExistingLine,
+                        Err(e) if e.is_contention() || e.failed(1) => {
+                            backoff(attempt).await;
+                            step = SaleStep::WithRead(existing);
+                        }
+                        Err(e) => return Err(e.into_error("record sale")),
+                    }
+                }
+            }
+        }
+        Err(LedgerError::Contention {
+            what: format!("SKU {}", l.sku),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    async fn restock(&self, r: &RestockRequest) -> Result<RestockOutcome, LedgerError> {
+        let base = line_data(r.channel, &r.order, &r.line);
+        let op = r.kind.op_id();
+        for attempt in 0..MAX_ATTEMPTS {
+            let at = now();
+            let Some(rec) = self.get_line(r.channel, &r.order, &r.line).await? else {
+                let mut tx = vec![self.line_put(&LineRecord::tombstone(r, at), 0)?];
+                if let Some(sku) = &r.sku {
+                    tx.push(self.event(
+                        sku,
+                        at,
+                        EventKind::CancelBeforeOrder,
+                        with_data(&base, json!({"op": op})),
+                    )?);
+                }
+                match self.transact(tx).await {
+                    Ok(()) => return Ok(RestockOutcome::BeforeOrder),
+                    Err(e) if e.is_contention() || e.failed(0) => backoff(attempt).await,
+                    Err(e) => return Err(e.into_error("record early cancel")),
+                }
+                continue;
+            };
+            let mut next = rec.clone();
+            next.ops.insert(op.clone());
+            next.rev += 1;
+            next.updated_at = at;
+            let (tx, outcome) = match decide_restock(&rec, &r.kind) {
+                RestockDecision::Duplicate => return Ok(RestockOutcome::Duplicate),
+                RestockDecision::AmendTombstone {
+                    cancel,
+                    pre_returned,
+                } => {
+                    next.cancelled = cancel;
+                    next.pre_returned = pre_returned;
+                    (
+                        vec![self.line_put(&next, rec.rev)?],
+                        RestockOutcome::BeforeOrder,
+                    )
+                }
+                RestockDecision::Return { qty, cancel } => {
+                    let sku = rec
+                        .sku
+                        .clone()
+                        .ok_or_else(|| LedgerError::Store("order line has no SKU".into()))?;
+                    next.returned += qty;
+                    next.cancelled = cancel;
+                    let mut tx = vec![self.line_put(&next, rec.rev)?];
+                    if qty > 0 {
+                        tx.push(self.stock_update(
+                            &sku,
+                            "SET #oh = #oh + :q, #v = #v + :one, #u = :now",
+                            "attribute_exists(pk)",
+                            vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))],
+                        )?);
+                    }
+                    tx.push(self.event(
+                        &sku,
+                        at,
+                        EventKind::Restocked,
+                        with_data(&base, json!({"qty": qty, "op": op})),
+                    )?);
+                    (tx, RestockOutcome::Restocked { qty })
+                }
+            };
+            match self.transact(tx).await {
+                Ok(()) => return Ok(outcome),
+                Err(e) if e.is_contention() || e.failed(0) => backoff(attempt).await,
+                Err(e) if e.failed(1) => {
+                    return Err(LedgerError::UnknownSku(
+                        rec.sku.clone().expect("Return has a SKU"),
+                    ));
+                }
+                Err(e) => return Err(e.into_error("restock")),
+            }
+        }
+        Err(LedgerError::Contention {
+            what: format!("{} order {} line {}", r.channel, r.order, r.line),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    async fn set_on_hand(
+        &self,
+        sku: &Sku,
+        on_hand: u32,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError> {
+        self.manual_change(sku, reason, actor, EventKind::StockSet, |_| Ok(on_hand))
+            .await
+    }
+
+    async fn adjust(
+        &self,
+        sku: &Sku,
+        delta: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError> {
+        self.manual_change(sku, reason, actor, EventKind::StockAdjusted, |before| {
+            adjusted_on_hand(before, delta).map_err(|e| LedgerError::Invalid(e.0))
+        })
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Read the count, compute the new one, write it only if nobody changed it meanwhile.
+    async fn manual_change(
+        &self,
+        sku: &Sku,
+        reason: &str,
+        actor: &str,
+        kind: EventKind,
+        compute: impl Fn(u32) -> Result<u32, LedgerError> + Send + Sync,
+    ) -> Result<StockChange, LedgerError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let at = now();
+            let stock = self
+                .get_stock(sku)
+                .await?
+                .ok_or_else(|| LedgerError::UnknownSku(sku.clone()))?;
+            let after = compute(stock.on_hand)?;
+            let delta = i64::from(after) - i64::from(stock.on_hand);
+            let tx = vec![
+                self.stock_update(
+                    sku,
+                    "SET #oh = :after, #v = #v + :one, #u = :now",
+                    "#v = :v",
+                    vec![(":after", n(after)), (":one", n(1)), (":now", n(at)), (":v", n(stock.version))],
+                )?,
+                self.event(sku, at, kind, json!({"before": stock.on_hand, "after": after, "delta": delta, "reason": reason, "actor": actor}))?,
+            ];
+            match self.transact(tx).await {
+                Ok(()) => {
+                    return Ok(StockChange {
+                        sku: sku.clone(),
+                        before: stock.on_hand,
+                        after,
+                        version: stock.version + 1,
+                    });
+                }
+                Err(e) if e.is_contention() || e.failed(0) => backoff(attempt).await,
+                Err(e) => return Err(e.into_error("change stock")),
+            }
+        }
+        Err(LedgerError::Contention {
+            what: format!("SKU {sku}"),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// BatchGetItem in pages of 100, retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, LedgerError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > MAX_ATTEMPTS {
+                        return Err(LedgerError::Contention {
+                            what: "batch read".into(),
+                            attempts: attempt,
+                        });
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl ListingStore for DynamoStore {
+    async fn put_listing(&self, listing: &Listing) -> Result<(), LedgerError> {
+        let at = now();
+        let old = self.get_listing(&listing.sku, listing.channel).await?;
+        let sku_v = s(listing.sku.as_str());
+        let mut tx = vec![self.put(listing_to_item(listing), None, &[])?];
+        for r in &listing.refs {
+            let mut item = ref_key(listing.channel, r);
+            item.insert("sku".into(), sku_v.clone());
+            item.insert("channel".into(), s(listing.channel.as_str()));
+            tx.push(self.put(
+                item,
+                Some("attribute_not_exists(pk) OR sku = :sku"),
+                &[(":sku", sku_v.clone())],
+            )?);
+        }
+        let stale: Vec<&ChannelRef> = old
+            .iter()
+            .flat_map(|o| o.refs.iter())
+            .filter(|r| !listing.refs.contains(r))
+            .collect();
+        for r in &stale {
+            let d = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(ref_key(listing.channel, r)))
+                .condition_expression("sku = :sku")
+                .expression_attribute_values(":sku", sku_v.clone())
+                .build()
+                .map_err(build_err)?;
+            tx.push(TransactWriteItem::builder().delete(d).build());
+        }
+        let refs: Vec<String> = listing.refs.iter().map(ToString::to_string).collect();
+        tx.push(self.event(
+            &listing.sku,
+            at,
+            EventKind::ListingChanged,
+            json!({
+                "channel": listing.channel, "refs": refs.join(" "), "buffer": listing.policy.buffer,
+                "max_qty": listing.policy.max_qty, "paused": listing.policy.paused,
+            }),
+        )?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Some(i) = (1..=listing.refs.len()).find(|i| e.failed(*i)) {
+                    let r = &listing.refs[i - 1];
+                    let owner = self.resolve(listing.channel, r).await?;
+                    return Err(match owner {
+                        Some(sku) => LedgerError::RefTaken {
+                            channel: listing.channel,
+                            reference: r.clone(),
+                            sku,
+                        },
+                        None => LedgerError::Store(format!(
+                            "mapping {r} changed while saving; try again"
+                        )),
+                    });
+                }
+                Err(e.into_error("save listing"))
+            }
+        }
+    }
+
+    async fn get_listing(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+    ) -> Result<Option<Listing>, LedgerError> {
+        self.get_item(listing_key(sku, channel))
+            .await?
+            .as_ref()
+            .map(listing_from_item)
+            .transpose()
+    }
+
+    async fn listings_for_sku(&self, sku: &Sku) -> Result<Vec<Listing>, LedgerError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :l)")
+            .expression_attribute_values(":p", s(sku_pk(sku)))
+            .expression_attribute_values(":l", s(LISTING_PREFIX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        out.items().iter().map(listing_from_item).collect()
+    }
+
+    async fn resolve(
+        &self,
+        channel: Channel,
+        reference: &ChannelRef,
+    ) -> Result<Option<Sku>, LedgerError> {
+        let Some(item) = self.get_item(ref_key(channel, reference)).await? else {
+            return Ok(None);
+        };
+        Reader::new(&item, "channel id mapping")
+            .sku("sku")
+            .map(Some)
+    }
+}
+
+#[async_trait]
+impl TimelineStore for DynamoStore {
+    async fn timeline(&self, sku: &Sku, limit: u32) -> Result<Vec<TimelineEntry>, LedgerError> {
+        let mut entries = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :e)")
+                .expression_attribute_values(":p", s(sku_pk(sku)))
+                .expression_attribute_values(":e", s(EVENT_PREFIX))
+                .scan_index_forward(false)
+                .limit((limit.max(1) as usize - entries.len()).min(1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_err)?;
+            for item in out.items() {
+                entries.push(event_from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || entries.len() >= limit.max(1) as usize {
+                break;
+            }
+        }
+        entries.reverse();
+        Ok(entries)
+    }
+}

@@ -1,0 +1,20 @@
+//! The pure domain: no I/O, no AWS, no clocks (time is passed in).
+
+mod ids;
+mod listing;
+pub mod model;
+mod order;
+mod stock;
+mod timeline;
+
+pub use ids::{Channel, ChannelRef, LineId, OrderId, ParseError, Qty, Sku};
+pub use listing::{Listing, ListingPolicy};
+pub use order::{
+    LineRecord, OrderLine, RestockDecision, RestockKind, RestockOutcome, RestockRequest,
+    SaleOutcome, decide_restock,
+};
+pub use stock::{NewStock, SaleDecision, StockChange, StockItem, adjusted_on_hand, decide_sale};
+pub use timeline::{EventKind, TimelineEntry};
+
+/// Milliseconds since the Unix epoch: every stored timestamp.
+pub type Millis = i64;

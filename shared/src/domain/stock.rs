@@ -1,0 +1,89 @@
+//! The stock item and the rules that change its count.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Millis, ParseError, Qty, Sku};
+
+/// One SKU's true count. `version` rises by exactly one on every change of `on_hand`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockItem {
+    pub sku: Sku,
+    pub on_hand: u32,
+    pub version: u64,
+    pub low_stock_threshold: u32,
+    pub updated_at: Millis,
+}
+
+/// What `create_stock` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStock {
+    pub sku: Sku,
+    pub on_hand: u32,
+    pub low_stock_threshold: u32,
+}
+
+/// What a sale line takes from the count: never more than there is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaleDecision {
+    /// Units taken from `on_hand`.
+    pub take: u32,
+    /// Units sold that were not there: the oversell at order time.
+    pub short: u32,
+}
+
+/// Take `qty` from `on_hand`, never below zero; what is missing is the shortfall.
+pub fn decide_sale(on_hand: u32, qty: u32) -> SaleDecision {
+    let take = on_hand.min(qty);
+    SaleDecision {
+        take,
+        short: qty - take,
+    }
+}
+
+/// `on_hand` after a manual adjustment by `delta`; refused if it would go below zero
+/// or past the largest count onecount stores.
+pub fn adjusted_on_hand(on_hand: u32, delta: i64) -> Result<u32, ParseError> {
+    let after = i64::from(on_hand) + delta;
+    if after < 0 {
+        return Err(ParseError(format!(
+            "adjusting by {delta} would take the count below zero (on hand: {on_hand}); \
+             use `stock set` to record the counted quantity instead"
+        )));
+    }
+    if after > i64::from(Qty::MAX) {
+        return Err(ParseError(format!(
+            "adjusting by {delta} would exceed {}",
+            Qty::MAX
+        )));
+    }
+    Ok(after as u32)
+}
+
+/// The result of a manual set or adjust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockChange {
+    pub sku: Sku,
+    pub before: u32,
+    pub after: u32,
+    pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sale_never_takes_more_than_there_is() {
+        assert_eq!(decide_sale(5, 2), SaleDecision { take: 2, short: 0 });
+        assert_eq!(decide_sale(1, 3), SaleDecision { take: 1, short: 2 });
+        assert_eq!(decide_sale(0, 1), SaleDecision { take: 0, short: 1 });
+    }
+
+    #[test]
+    fn adjust_refuses_to_go_negative() {
+        assert_eq!(adjusted_on_hand(5, -5).unwrap(), 0);
+        assert_eq!(adjusted_on_hand(5, 7).unwrap(), 12);
+        let err = adjusted_on_hand(2, -3).unwrap_err();
+        assert!(err.0.contains("below zero"), "{err}");
+    }
+}

@@ -1,0 +1,111 @@
+//! The timeline: one entry per thing that happened to a SKU, so "why was it oversold?"
+//! is one command.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Millis, Sku};
+
+/// What happened. New kinds are added as the push and drift paths arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    StockCreated,
+    SaleApplied,
+    SaleOversold,
+    OrderAfterCancel,
+    CancelBeforeOrder,
+    Restocked,
+    StockSet,
+    StockAdjusted,
+    ListingChanged,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::StockCreated => "stock_created",
+            EventKind::SaleApplied => "sale_applied",
+            EventKind::SaleOversold => "sale_oversold",
+            EventKind::OrderAfterCancel => "order_after_cancel",
+            EventKind::CancelBeforeOrder => "cancel_before_order",
+            EventKind::Restocked => "restocked",
+            EventKind::StockSet => "stock_set",
+            EventKind::StockAdjusted => "stock_adjusted",
+            EventKind::ListingChanged => "listing_changed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// One entry on a SKU's timeline. `data` holds the facts that explain it (channel, order,
+/// line, quantities, before/after, reason, actor) — never customer data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub sku: Sku,
+    pub at: Millis,
+    pub id: String,
+    pub kind: EventKind,
+    pub data: serde_json::Value,
+}
+
+impl TimelineEntry {
+    /// A one-line, human-readable summary of `data`.
+    pub fn summary(&self) -> String {
+        let d = &self.data;
+        let s = |k: &str| {
+            d.get(k)
+                .map(|v| v.to_string().trim_matches('"').to_string())
+        };
+        let src = || match (s("channel"), s("order"), s("line")) {
+            (Some(c), Some(o), Some(l)) => format!("{c} order {o} line {l}"),
+            _ => String::from("?"),
+        };
+        match self.kind {
+            EventKind::StockCreated => format!(
+                "created with {} on hand, low-stock threshold {}",
+                s("on_hand").unwrap_or_default(),
+                s("threshold").unwrap_or_default()
+            ),
+            EventKind::SaleApplied => {
+                format!("-{} sold on {}", s("qty").unwrap_or_default(), src())
+            }
+            EventKind::SaleOversold => format!(
+                "OVERSOLD by {} on {} (ordered {}, took {})",
+                s("short").unwrap_or_default(),
+                src(),
+                s("qty").unwrap_or_default(),
+                s("take").unwrap_or_default()
+            ),
+            EventKind::OrderAfterCancel => {
+                format!(
+                    "order arrived after its cancellation, not applied: {}",
+                    src()
+                )
+            }
+            EventKind::CancelBeforeOrder => {
+                format!("cancel/refund arrived before its order: {}", src())
+            }
+            EventKind::Restocked => format!(
+                "+{} back from {} ({})",
+                s("qty").unwrap_or_default(),
+                src(),
+                s("op").unwrap_or_default()
+            ),
+            EventKind::StockSet | EventKind::StockAdjusted => format!(
+                "{} -> {} by {}: {}",
+                s("before").unwrap_or_default(),
+                s("after").unwrap_or_default(),
+                s("actor").unwrap_or_default(),
+                s("reason").unwrap_or_default()
+            ),
+            EventKind::ListingChanged => format!(
+                "listing on {} updated ({})",
+                s("channel").unwrap_or_default(),
+                s("refs").unwrap_or_default()
+            ),
+        }
+    }
+}

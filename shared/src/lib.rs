@@ -1,0 +1,22 @@
+//! onecount keeps one true stock count per SKU and makes every sales channel show it.
+//!
+//! Read this crate top-down:
+//!
+//! - [`domain`] — pure types and decisions: SKUs, channels, quantities, the stock ledger's
+//!   rules (what a sale takes, what a cancel gives back), listings and timeline entries.
+//!   No I/O, no AWS; [`domain::model`] is the whole ledger as an in-memory state machine.
+//! - [`ports`] — the narrow traits the functions and the CLI depend on ([`ports::StockLedger`],
+//!   [`ports::ListingStore`], [`ports::TimelineStore`]).
+//! - [`aws`] — adapters that own the wire: the DynamoDB single-table store and the table
+//!   schema that `onecount init` and the SAM template share.
+//! - [`config`] — settings read once from the environment.
+//! - [`telemetry`] — tracing set-up for Lambda and the CLI.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod ports;
+pub mod telemetry;
+
+pub use domain::{Channel, ChannelRef, Listing, ListingPolicy, OrderLine, Qty, Sku};
+pub use ports::{LedgerError, ListingStore, StockLedger, TimelineStore};

@@ -1,0 +1,156 @@
+//! An in-memory store over the pure [`LedgerState`]: the fake that handler tests pass
+//! where production passes the DynamoDB adapter.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::{LedgerError, ListingStore, Page, StockLedger, TimelineStore};
+use crate::domain::model::LedgerState;
+use crate::domain::{
+    Channel, ChannelRef, Listing, Millis, NewStock, OrderLine, RestockOutcome, RestockRequest,
+    SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
+};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    ledger: Mutex<LedgerState>,
+    listings: Mutex<BTreeMap<(Sku, Channel), Listing>>,
+}
+
+fn now() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut LedgerState) -> T) -> T {
+        f(&mut self.ledger.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait]
+impl StockLedger for MemoryStore {
+    async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError> {
+        self.with(|s| s.create(new, now()))
+    }
+    async fn get_stock(&self, sku: &Sku) -> Result<Option<StockItem>, LedgerError> {
+        Ok(self.with(|s| s.stock.get(sku).cloned()))
+    }
+    async fn list_stock(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StockItem>, LedgerError> {
+        self.with(|s| {
+            let items: Vec<StockItem> = s
+                .stock
+                .values()
+                .filter(|i| after.is_none_or(|a| i.sku.as_str() > a))
+                .take(limit as usize + 1)
+                .cloned()
+                .collect();
+            let more = items.len() > limit as usize;
+            let items: Vec<_> = items.into_iter().take(limit as usize).collect();
+            let next = more
+                .then(|| items.last().map(|i| i.sku.to_string()))
+                .flatten();
+            Ok(Page { items, next })
+        })
+    }
+    async fn record_sale(&self, line: &OrderLine) -> Result<SaleOutcome, LedgerError> {
+        self.with(|s| s.record_sale(line, now()))
+    }
+    async fn restock(&self, req: &RestockRequest) -> Result<RestockOutcome, LedgerError> {
+        self.with(|s| s.restock(req, now()))
+    }
+    async fn set_on_hand(
+        &self,
+        sku: &Sku,
+        on_hand: u32,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError> {
+        self.with(|s| s.set(sku, on_hand, reason, actor, now()))
+    }
+    async fn adjust(
+        &self,
+        sku: &Sku,
+        delta: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError> {
+        self.with(|s| s.adjust(sku, delta, reason, actor, now()))
+    }
+}
+
+#[async_trait]
+impl ListingStore for MemoryStore {
+    async fn put_listing(&self, listing: &Listing) -> Result<(), LedgerError> {
+        let mut all = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        for other in all
+            .values()
+            .filter(|l| l.channel == listing.channel && l.sku != listing.sku)
+        {
+            if let Some(r) = other.refs.iter().find(|r| listing.refs.contains(r)) {
+                return Err(LedgerError::RefTaken {
+                    channel: listing.channel,
+                    reference: r.clone(),
+                    sku: other.sku.clone(),
+                });
+            }
+        }
+        all.insert((listing.sku.clone(), listing.channel), listing.clone());
+        Ok(())
+    }
+    async fn get_listing(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+    ) -> Result<Option<Listing>, LedgerError> {
+        Ok(self
+            .listings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(sku.clone(), channel))
+            .cloned())
+    }
+    async fn listings_for_sku(&self, sku: &Sku) -> Result<Vec<Listing>, LedgerError> {
+        let all = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.values().filter(|l| &l.sku == sku).cloned().collect())
+    }
+    async fn resolve(
+        &self,
+        channel: Channel,
+        reference: &ChannelRef,
+    ) -> Result<Option<Sku>, LedgerError> {
+        let all = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
+            .values()
+            .find(|l| l.channel == channel && l.refs.contains(reference))
+            .map(|l| l.sku.clone()))
+    }
+}
+
+#[async_trait]
+impl TimelineStore for MemoryStore {
+    async fn timeline(&self, sku: &Sku, limit: u32) -> Result<Vec<TimelineEntry>, LedgerError> {
+        Ok(self.with(|s| {
+            let mine: Vec<_> = s
+                .timeline
+                .iter()
+                .filter(|e| &e.sku == sku)
+                .cloned()
+                .collect();
+            let skip = mine.len().saturating_sub(limit as usize);
+            mine.into_iter().skip(skip).collect()
+        }))
+    }
+}

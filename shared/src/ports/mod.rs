@@ -1,0 +1,107 @@
+//! The narrow traits that functions and the CLI depend on. One trait per capability;
+//! the DynamoDB adapter implements them all, [`memory::MemoryStore`] is the test fake.
+
+pub mod memory;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Channel, ChannelRef, Listing, NewStock, OrderLine, RestockOutcome, RestockRequest, SaleOutcome,
+    Sku, StockChange, StockItem, TimelineEntry,
+};
+
+/// Why a ledger operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("unknown SKU '{0}': create it first with `onecount stock create {0} --on-hand N`")]
+    UnknownSku(Sku),
+    #[error("SKU '{0}' already exists")]
+    AlreadyExists(Sku),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{channel} id {reference} is already mapped to SKU '{sku}'")]
+    RefTaken {
+        channel: Channel,
+        reference: ChannelRef,
+        sku: Sku,
+    },
+    /// Contention did not clear within the retry budget; safe to retry later.
+    #[error("gave up after {attempts} attempts under contention on {what}")]
+    Contention { what: String, attempts: u32 },
+    /// The store failed or could not be reached; retrying may help.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl LedgerError {
+    /// Whether retrying the same request later may succeed (SQS redelivery, CLI retry).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LedgerError::Contention { .. } | LedgerError::Store(_))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The one true count: exactly-once sales, restocks and manual changes.
+#[async_trait]
+pub trait StockLedger: Send + Sync {
+    async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError>;
+    async fn get_stock(&self, sku: &Sku) -> Result<Option<StockItem>, LedgerError>;
+    /// Stock items in SKU order, `limit` at a time.
+    async fn list_stock(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StockItem>, LedgerError>;
+    /// Apply an order line exactly once.
+    async fn record_sale(&self, line: &OrderLine) -> Result<SaleOutcome, LedgerError>;
+    /// Give back what a line took (cancel) or part of it (refund with restock), once.
+    async fn restock(&self, req: &RestockRequest) -> Result<RestockOutcome, LedgerError>;
+    /// Set the absolute count (a stock take, the containment reset).
+    async fn set_on_hand(
+        &self,
+        sku: &Sku,
+        on_hand: u32,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError>;
+    /// Change the count by `delta` (+received, −shrinkage); never below zero.
+    async fn adjust(
+        &self,
+        sku: &Sku,
+        delta: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StockChange, LedgerError>;
+}
+
+/// Listings per SKU per channel, and the reverse lookup from a channel's own ids.
+#[async_trait]
+pub trait ListingStore: Send + Sync {
+    async fn put_listing(&self, listing: &Listing) -> Result<(), LedgerError>;
+    async fn get_listing(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+    ) -> Result<Option<Listing>, LedgerError>;
+    async fn listings_for_sku(&self, sku: &Sku) -> Result<Vec<Listing>, LedgerError>;
+    /// The SKU a channel's id (variant, listing, item…) belongs to.
+    async fn resolve(
+        &self,
+        channel: Channel,
+        reference: &ChannelRef,
+    ) -> Result<Option<Sku>, LedgerError>;
+}
+
+/// A SKU's history.
+#[async_trait]
+pub trait TimelineStore: Send + Sync {
+    /// Entries in time order, oldest first; at most `limit`, the most recent ones.
+    async fn timeline(&self, sku: &Sku, limit: u32) -> Result<Vec<TimelineEntry>, LedgerError>;
+}

@@ -1,0 +1,139 @@
+//! Ledger benchmark: sale records per second against moto at concurrency 1 and 16, and
+//! DynamoDB HTTP requests per recorded line (counted on the wire by the SDK interceptor).
+//! Prints numbers; asserts nothing about speed. Run with `make bench`.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+use onecount::aws::dynamo::DynamoStore;
+use onecount::domain::{LineId, NewStock, OrderId, SaleOutcome};
+use onecount::{Channel, OrderLine, Qty, Sku, StockLedger};
+use onecount_tests::fresh_store;
+
+struct Run {
+    name: String,
+    lines: usize,
+    secs: f64,
+    requests: u64,
+    outcomes: String,
+}
+
+async fn run(store: &DynamoStore, name: &str, lines: Vec<OrderLine>, concurrency: usize) -> Run {
+    let before = store.requests();
+    let t = Instant::now();
+    let outs: Vec<SaleOutcome> = futures::stream::iter(lines.iter())
+        .map(|l| async move { store.record_sale(l).await.expect("record") })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let secs = t.elapsed().as_secs_f64();
+    let mut counts = std::collections::BTreeMap::new();
+    for o in &outs {
+        *counts.entry(o.name()).or_insert(0) += 1;
+    }
+    Run {
+        name: name.to_string(),
+        lines: lines.len(),
+        secs,
+        requests: store.requests() - before,
+        outcomes: counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn lines(prefix: &str, n: usize, skus: usize) -> Vec<OrderLine> {
+    (0..n)
+        .map(|i| OrderLine {
+            channel: Channel::CONNECTED[i % 3],
+            order: OrderId::parse(format!("{prefix}-{i}")).unwrap(),
+            line: LineId::parse("1").unwrap(),
+            sku: Sku::parse(format!("SKU-{}", i % skus)).unwrap(),
+            qty: Qty::new(1).unwrap(),
+        })
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let store = fresh_store("bench").await;
+    for i in 0..16 {
+        let sku = Sku::parse(format!("SKU-{i}")).unwrap();
+        store
+            .create_stock(&NewStock {
+                sku,
+                on_hand: 1_000_000,
+                low_stock_threshold: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let short = Sku::parse("SHORT").unwrap();
+    store
+        .create_stock(&NewStock {
+            sku: short.clone(),
+            on_hand: 0,
+            low_stock_threshold: 0,
+        })
+        .await
+        .unwrap();
+    // Warm the connection pool and moto.
+    run(&store, "warm-up", lines("warm", 20, 16), 4).await;
+
+    let mut runs = vec![
+        run(&store, "concurrency 1, one SKU", lines("c1", 300, 1), 1).await,
+        run(
+            &store,
+            "concurrency 16, one hot SKU",
+            lines("c16hot", 1000, 1),
+            16,
+        )
+        .await,
+        run(
+            &store,
+            "concurrency 16, 16 SKUs",
+            lines("c16", 1000, 16),
+            16,
+        )
+        .await,
+    ];
+    runs.push(
+        run(
+            &store,
+            "duplicates (replay), concurrency 16",
+            lines("c16", 500, 16),
+            16,
+        )
+        .await,
+    );
+    let oversell: Vec<OrderLine> = lines("short", 200, 1)
+        .into_iter()
+        .map(|mut l| {
+            l.sku = short.clone();
+            l
+        })
+        .collect();
+    runs.push(run(&store, "oversold lines, concurrency 16", oversell, 16).await);
+
+    println!(
+        "\nLedger benchmark against moto (serialised requests, loopback), {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<40} {:>6} {:>9} {:>10} {:>12}  outcomes",
+        "scenario", "lines", "seconds", "lines/s", "requests/line"
+    );
+    for r in &runs {
+        println!(
+            "{:<40} {:>6} {:>9.2} {:>10.1} {:>12.2}  {}",
+            r.name,
+            r.lines,
+            r.secs,
+            r.lines as f64 / r.secs,
+            r.requests as f64 / r.lines as f64,
+            r.outcomes
+        );
+    }
+}

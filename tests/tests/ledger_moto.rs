@@ -1,0 +1,515 @@
+//! The stock ledger through the real DynamoDB adapter, against moto.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use onecount::domain::model::LedgerState;
+use onecount::domain::{
+    EventKind, LineId, NewStock, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
+};
+use onecount::ports::{LedgerError, ListingStore, StockLedger, TimelineStore};
+use onecount::{Channel, ChannelRef, Listing, ListingPolicy, OrderLine, Qty, Sku};
+use onecount_tests::fresh_store;
+
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+fn line(channel: Channel, order: &str, l: &str, sku_: &str, qty: i64) -> OrderLine {
+    OrderLine {
+        channel,
+        order: OrderId::parse(order).unwrap(),
+        line: LineId::parse(l).unwrap(),
+        sku: sku(sku_),
+        qty: Qty::new(qty).unwrap(),
+    }
+}
+
+fn restock(channel: Channel, order: &str, l: &str, kind: RestockKind) -> RestockRequest {
+    RestockRequest {
+        channel,
+        order: OrderId::parse(order).unwrap(),
+        line: LineId::parse(l).unwrap(),
+        sku: Some(sku("MUG")),
+        kind,
+    }
+}
+
+fn refund(id: &str, q: i64) -> RestockKind {
+    RestockKind::Refund {
+        id: id.into(),
+        qty: Qty::new(q).unwrap(),
+    }
+}
+
+async fn create(store: &impl StockLedger, s: &str, on_hand: u32) {
+    store
+        .create_stock(&NewStock {
+            sku: sku(s),
+            on_hand,
+            low_stock_threshold: 2,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_sales_against_twenty_in_stock() {
+    let store = fresh_store("flash").await;
+    create(&store, "HOT", 20).await;
+    let lines: Vec<OrderLine> = (0..50)
+        .map(|i| line(Channel::ALL[i % 3], &format!("order-{i}"), "1", "HOT", 1))
+        .collect();
+
+    let outcomes = join_all(lines.iter().map(|l| store.record_sale(l))).await;
+    let outcomes: Vec<SaleOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o, SaleOutcome::Applied))
+        .count();
+    let oversold = outcomes
+        .iter()
+        .filter(|o| **o == SaleOutcome::Oversold { short: 1 })
+        .count();
+    assert_eq!((applied, oversold), (20, 30), "{outcomes:?}");
+
+    let s = store.get_stock(&sku("HOT")).await.unwrap().unwrap();
+    assert_eq!(s.on_hand, 0);
+    assert_eq!(s.version, 1 + 20, "version rises once per applied change");
+
+    let tl = store.timeline(&sku("HOT"), 1000).await.unwrap();
+    let count = |k| tl.iter().filter(|e| e.kind == k).count();
+    assert_eq!(count(EventKind::SaleApplied), 20);
+    assert_eq!(count(EventKind::SaleOversold), 30);
+    assert!(
+        tl.windows(2).all(|w| w[0].at <= w[1].at),
+        "timeline is in time order"
+    );
+    let o = tl
+        .iter()
+        .find(|e| e.kind == EventKind::SaleOversold)
+        .unwrap();
+    assert!(
+        o.data["order"].as_str().unwrap().starts_with("order-"),
+        "an oversell names its order"
+    );
+
+    // The same 50 again, concurrently: every one a duplicate, nothing changes.
+    let again = join_all(lines.iter().map(|l| store.record_sale(l))).await;
+    assert!(
+        again
+            .into_iter()
+            .all(|o| o.unwrap() == SaleOutcome::Duplicate)
+    );
+    let s2 = store.get_stock(&sku("HOT")).await.unwrap().unwrap();
+    assert_eq!((s2.on_hand, s2.version), (0, 21));
+    assert_eq!(
+        store.timeline(&sku("HOT"), 1000).await.unwrap().len(),
+        tl.len()
+    );
+}
+
+#[tokio::test]
+async fn cancel_restores_exactly_once() {
+    let store = fresh_store("cancel").await;
+    create(&store, "MUG", 5).await;
+    let l = line(
+        Channel::Shopify,
+        "5830012345678",
+        "14012345678901",
+        "MUG",
+        2,
+    );
+    assert!(matches!(
+        store.record_sale(&l).await.unwrap(),
+        SaleOutcome::Applied
+    ));
+    assert_eq!(
+        store.get_stock(&sku("MUG")).await.unwrap().unwrap().on_hand,
+        3
+    );
+
+    let c = restock(
+        Channel::Shopify,
+        "5830012345678",
+        "14012345678901",
+        RestockKind::Cancel,
+    );
+    assert_eq!(
+        store.restock(&c).await.unwrap(),
+        RestockOutcome::Restocked { qty: 2 }
+    );
+    assert_eq!(store.restock(&c).await.unwrap(), RestockOutcome::Duplicate);
+    assert_eq!(store.record_sale(&l).await.unwrap(), SaleOutcome::Duplicate);
+    let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((s.on_hand, s.version), (5, 3));
+}
+
+#[tokio::test]
+async fn cancel_before_order_leaves_the_order_unapplied() {
+    let store = fresh_store("early").await;
+    create(&store, "MUG", 5).await;
+    let c = restock(
+        Channel::Etsy,
+        "3012345678",
+        "4012345678",
+        RestockKind::Cancel,
+    );
+    assert_eq!(
+        store.restock(&c).await.unwrap(),
+        RestockOutcome::BeforeOrder
+    );
+    assert_eq!(store.restock(&c).await.unwrap(), RestockOutcome::Duplicate);
+
+    let l = line(Channel::Etsy, "3012345678", "4012345678", "MUG", 1);
+    assert_eq!(
+        store.record_sale(&l).await.unwrap(),
+        SaleOutcome::CancelledBeforeOrder
+    );
+    assert_eq!(store.record_sale(&l).await.unwrap(), SaleOutcome::Duplicate);
+    let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((s.on_hand, s.version), (5, 1), "nothing changed");
+    let kinds: Vec<EventKind> = store
+        .timeline(&sku("MUG"), 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::StockCreated,
+            EventKind::CancelBeforeOrder,
+            EventKind::OrderAfterCancel
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_partial_refund_restocks_only_its_quantity() {
+    let store = fresh_store("refund").await;
+    create(&store, "MUG", 10).await;
+    store
+        .record_sale(&line(Channel::Shopify, "1042", "77", "MUG", 3))
+        .await
+        .unwrap();
+    let r1 = restock(Channel::Shopify, "1042", "77", refund("77001", 1));
+    assert_eq!(
+        store.restock(&r1).await.unwrap(),
+        RestockOutcome::Restocked { qty: 1 }
+    );
+    assert_eq!(store.restock(&r1).await.unwrap(), RestockOutcome::Duplicate);
+    assert_eq!(
+        store.get_stock(&sku("MUG")).await.unwrap().unwrap().on_hand,
+        8
+    );
+    // A later cancel gives back only what is still out.
+    let c = restock(Channel::Shopify, "1042", "77", RestockKind::Cancel);
+    assert_eq!(
+        store.restock(&c).await.unwrap(),
+        RestockOutcome::Restocked { qty: 2 }
+    );
+    assert_eq!(
+        store.get_stock(&sku("MUG")).await.unwrap().unwrap().on_hand,
+        10
+    );
+    // A refund before its order nets the late order.
+    let early = restock(Channel::Ebay, "12-34567-89012", "10001", refund("r9", 1));
+    assert_eq!(
+        store.restock(&early).await.unwrap(),
+        RestockOutcome::BeforeOrder
+    );
+    store
+        .record_sale(&line(Channel::Ebay, "12-34567-89012", "10001", "MUG", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_stock(&sku("MUG")).await.unwrap().unwrap().on_hand,
+        8
+    );
+}
+
+#[tokio::test]
+async fn a_short_line_takes_what_is_there_and_records_the_shortfall() {
+    let store = fresh_store("short").await;
+    create(&store, "MUG", 1).await;
+    let out = store
+        .record_sale(&line(Channel::Ebay, "o1", "1", "MUG", 3))
+        .await
+        .unwrap();
+    assert_eq!(out, SaleOutcome::Oversold { short: 2 });
+    let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((s.on_hand, s.version), (0, 2));
+    // Cancelling it gives back the one unit it really took.
+    let c = restock(Channel::Ebay, "o1", "1", RestockKind::Cancel);
+    assert_eq!(
+        store.restock(&c).await.unwrap(),
+        RestockOutcome::Restocked { qty: 1 }
+    );
+}
+
+#[tokio::test]
+async fn unknown_skus_and_bad_adjustments_are_refused() {
+    let store = fresh_store("bad").await;
+    let err = store
+        .record_sale(&line(Channel::Offline, "o", "1", "NOPE", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::UnknownSku(_)), "{err}");
+    assert!(matches!(
+        store
+            .set_on_hand(&sku("NOPE"), 3, "r", "a")
+            .await
+            .unwrap_err(),
+        LedgerError::UnknownSku(_)
+    ));
+    create(&store, "MUG", 2).await;
+    assert!(matches!(
+        store
+            .create_stock(&NewStock {
+                sku: sku("MUG"),
+                on_hand: 1,
+                low_stock_threshold: 0
+            })
+            .await
+            .unwrap_err(),
+        LedgerError::AlreadyExists(_)
+    ));
+    let err = store
+        .adjust(&sku("MUG"), -3, "damaged", "ana")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("below zero"), "{err}");
+    assert_eq!(
+        store.get_stock(&sku("MUG")).await.unwrap().unwrap().on_hand,
+        2
+    );
+}
+
+#[tokio::test]
+async fn set_and_adjust_are_versioned_and_explained() {
+    let store = fresh_store("manual").await;
+    create(&store, "MUG", 2).await;
+    let a = store
+        .adjust(&sku("MUG"), 10, "received PO-17", "ana")
+        .await
+        .unwrap();
+    assert_eq!((a.before, a.after, a.version), (2, 12, 2));
+    let s = store
+        .set_on_hand(&sku("MUG"), 7, "stock take", "ben")
+        .await
+        .unwrap();
+    assert_eq!((s.before, s.after, s.version), (12, 7, 3));
+    let tl = store.timeline(&sku("MUG"), 10).await.unwrap();
+    let last = tl.last().unwrap();
+    assert_eq!(last.kind, EventKind::StockSet);
+    assert_eq!(last.data["reason"], "stock take");
+    assert_eq!(last.data["actor"], "ben");
+    assert_eq!(last.summary(), "12 -> 7 by ben: stock take");
+    // The limit keeps the most recent entries.
+    let two = store.timeline(&sku("MUG"), 2).await.unwrap();
+    assert_eq!(
+        two.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::StockAdjusted, EventKind::StockSet]
+    );
+}
+
+#[tokio::test]
+async fn stock_lists_in_pages() {
+    let store = fresh_store("list").await;
+    for i in 0..7 {
+        create(&store, &format!("SKU-{i}"), i).await;
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_stock(after.as_deref(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(
+            page.items
+                .into_iter()
+                .map(|s| (s.sku.to_string(), s.on_hand)),
+        );
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let want: Vec<(String, u32)> = (0..7).map(|i| (format!("SKU-{i}"), i)).collect();
+    assert_eq!(seen, want);
+}
+
+#[tokio::test]
+async fn listings_map_channel_ids_back_to_their_sku() {
+    let store = fresh_store("listing").await;
+    create(&store, "MUG", 5).await;
+    create(&store, "BOWL", 5).await;
+    let r = |s: &str| s.parse::<ChannelRef>().unwrap();
+    let mut mug = Listing {
+        sku: sku("MUG"),
+        channel: Channel::Shopify,
+        refs: vec![
+            r("variant:44123456789012"),
+            r("inventory_item:48001122334455"),
+        ],
+        policy: ListingPolicy {
+            buffer: 1,
+            max_qty: Some(10),
+            paused: false,
+        },
+    };
+    store.put_listing(&mug).await.unwrap();
+    assert_eq!(
+        store
+            .resolve(Channel::Shopify, &r("variant:44123456789012"))
+            .await
+            .unwrap(),
+        Some(sku("MUG"))
+    );
+    assert_eq!(
+        store
+            .resolve(Channel::Etsy, &r("variant:44123456789012"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_listing(&sku("MUG"), Channel::Shopify)
+            .await
+            .unwrap(),
+        Some(mug.clone())
+    );
+
+    // Another SKU cannot take the same channel id.
+    let bowl = Listing {
+        sku: sku("BOWL"),
+        refs: vec![r("variant:44123456789012")],
+        ..mug.clone()
+    };
+    let err = store.put_listing(&bowl).await.unwrap_err();
+    assert!(
+        matches!(err, LedgerError::RefTaken { ref sku, .. } if sku.as_str() == "MUG"),
+        "{err}"
+    );
+
+    // Replacing the ids drops the old mapping.
+    mug.refs = vec![r("variant:44123456789099")];
+    store.put_listing(&mug).await.unwrap();
+    assert_eq!(
+        store
+            .resolve(Channel::Shopify, &r("variant:44123456789012"))
+            .await
+            .unwrap(),
+        None
+    );
+    store.put_listing(&bowl).await.unwrap();
+    assert_eq!(
+        store
+            .resolve(Channel::Shopify, &r("variant:44123456789012"))
+            .await
+            .unwrap(),
+        Some(sku("BOWL"))
+    );
+    let etsy = Listing {
+        sku: sku("MUG"),
+        channel: Channel::Etsy,
+        refs: vec![r("listing:1234567890")],
+        policy: ListingPolicy::default(),
+    };
+    store.put_listing(&etsy).await.unwrap();
+    assert_eq!(store.listings_for_sku(&sku("MUG")).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn init_is_safe_to_run_twice() {
+    let store = fresh_store("init").await;
+    let again = store.init().await.unwrap();
+    assert!(!again.created);
+    assert!(again.ttl_enabled);
+}
+
+/// The adapter and the pure model agree: the same random stream of sales, duplicates,
+/// cancels, refunds, sets and adjusts gives the same outcomes, count and version.
+#[tokio::test]
+async fn dynamodb_reaches_the_same_states_as_the_model() {
+    let store = fresh_store("model").await;
+    let mut model = LedgerState::default();
+    let new = NewStock {
+        sku: sku("MUG"),
+        on_hand: 6,
+        low_stock_threshold: 2,
+    };
+    store.create_stock(&new).await.unwrap();
+    model.create(&new, 0).unwrap();
+    let mut rng: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let mut outcomes = BTreeMap::new();
+    for step in 0..200u32 {
+        let l = next(40);
+        let ch = Channel::ALL[(l % 4) as usize];
+        let order = format!("o{}", l / 2);
+        let lid = format!("l{l}");
+        let (a, b) = match next(10) {
+            0..=4 => {
+                let ol = line(ch, &order, &lid, "MUG", 1 + next(3) as i64);
+                (
+                    format!("{:?}", store.record_sale(&ol).await.unwrap()),
+                    format!("{:?}", model.record_sale(&ol, 0).unwrap()),
+                )
+            }
+            5 | 6 => {
+                let kind = if next(2) == 0 {
+                    RestockKind::Cancel
+                } else {
+                    refund(&format!("r{}", next(3)), 1 + next(2) as i64)
+                };
+                let r = restock(ch, &order, &lid, kind);
+                (
+                    format!("{:?}", store.restock(&r).await.unwrap()),
+                    format!("{:?}", model.restock(&r, 0).unwrap()),
+                )
+            }
+            7 => {
+                let n = next(8) as u32;
+                store
+                    .set_on_hand(&sku("MUG"), n, "count", "t")
+                    .await
+                    .unwrap();
+                model.set(&sku("MUG"), n, "count", "t", 0).unwrap();
+                ("set".into(), "set".into())
+            }
+            _ => {
+                let d = next(7) as i64 - 3;
+                (
+                    format!("{}", store.adjust(&sku("MUG"), d, "adj", "t").await.is_ok()),
+                    format!("{}", model.adjust(&sku("MUG"), d, "adj", "t", 0).is_ok()),
+                )
+            }
+        };
+        assert_eq!(a, b, "step {step}: adapter and model disagree");
+        *outcomes
+            .entry(a.split(' ').next().unwrap_or("").to_string())
+            .or_insert(0) += 1;
+        let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+        let m = &model.stock[&sku("MUG")];
+        assert_eq!(
+            (s.on_hand, s.version),
+            (m.on_hand, m.version),
+            "step {step}"
+        );
+    }
+    // The stream really exercised the interesting paths.
+    for k in ["Applied", "Duplicate", "Oversold", "Restocked"] {
+        assert!(
+            outcomes.keys().any(|o| o.starts_with(k)),
+            "no {k} in {outcomes:?}"
+        );
+    }
+}
