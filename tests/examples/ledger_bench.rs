@@ -56,8 +56,9 @@ fn lines(prefix: &str, n: usize, skus: usize) -> Vec<OrderLine> {
         .collect()
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// A fresh table with 16 well-stocked SKUs and one at zero: moto copies a whole table
+/// on every transaction, so each scenario gets its own small table.
+async fn stocked() -> DynamoStore {
     let store = fresh_store("bench").await;
     for i in 0..16 {
         let sku = Sku::parse(format!("SKU-{i}")).unwrap();
@@ -73,61 +74,68 @@ async fn main() {
     let short = Sku::parse("SHORT").unwrap();
     store
         .create_stock(&NewStock {
-            sku: short.clone(),
+            sku: short,
             on_hand: 0,
             low_stock_threshold: 0,
         })
         .await
         .unwrap();
-    // Warm the connection pool and moto.
-    run(&store, "warm-up", lines("warm", 20, 16), 4).await;
+    store
+}
 
-    let mut runs = vec![
-        run(&store, "concurrency 1, one SKU", lines("c1", 300, 1), 1).await,
-        run(
-            &store,
-            "concurrency 16, one hot SKU",
-            lines("c16hot", 1000, 1),
-            16,
-        )
-        .await,
-        run(
-            &store,
-            "concurrency 16, 16 SKUs",
-            lines("c16", 1000, 16),
-            16,
-        )
-        .await,
-    ];
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut runs = Vec::new();
+    let store = stocked().await;
+    run(&store, "warm-up", lines("warm", 20, 16), 4).await;
+    runs.push(run(&store, "concurrency 1, one SKU", lines("c1", n, 1), 1).await);
+    let store = stocked().await;
     runs.push(
         run(
             &store,
-            "duplicates (replay), concurrency 16",
-            lines("c16", 500, 16),
+            "concurrency 16, one hot SKU",
+            lines("hot", n, 1),
             16,
         )
         .await,
     );
-    let oversell: Vec<OrderLine> = lines("short", 200, 1)
+    let store = stocked().await;
+    runs.push(run(&store, "concurrency 16, 16 SKUs", lines("c16", n, 16), 16).await);
+    runs.push(
+        run(
+            &store,
+            "duplicates (same lines again), conc. 16",
+            lines("c16", n, 16),
+            16,
+        )
+        .await,
+    );
+    let store = stocked().await;
+    let short = Sku::parse("SHORT").unwrap();
+    let oversell: Vec<OrderLine> = lines("short", n, 1)
         .into_iter()
         .map(|mut l| {
             l.sku = short.clone();
             l
         })
         .collect();
-    runs.push(run(&store, "oversold lines, concurrency 16", oversell, 16).await);
+    runs.push(run(&store, "oversold lines (stock 0), conc. 16", oversell, 16).await);
 
     println!(
-        "\nLedger benchmark against moto (serialised requests, loopback), {} cores",
+        "\nLedger benchmark against moto (requests serialised, loopback), {} cores, {n} lines per scenario",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<40} {:>6} {:>9} {:>10} {:>12}  outcomes",
+        "{:<42} {:>6} {:>9} {:>10} {:>14}  outcomes",
         "scenario", "lines", "seconds", "lines/s", "requests/line"
     );
     for r in &runs {
         println!(
-            "{:<40} {:>6} {:>9.2} {:>10.1} {:>12.2}  {}",
+            "{:<42} {:>6} {:>9.2} {:>10.1} {:>14.2}  {}",
             r.name,
             r.lines,
             r.secs,

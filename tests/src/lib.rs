@@ -21,3 +21,101 @@ pub async fn fresh_store(prefix: &str) -> DynamoStore {
     store.init().await.expect("create the test table");
     store
 }
+
+pub mod lossy_proxy {
+    //! A loopback HTTP proxy in front of the AWS endpoint that forwards a request, lets it
+    //! take effect, then drops the connection instead of returning the answer — the
+    //! lost-response fault a Lambda timeout or a network blip causes. Only requests whose
+    //! `X-Amz-Target` ends with the chosen operation are dropped, `drops` times.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub struct LossyProxy {
+        pub url: String,
+        pub dropped: Arc<AtomicU32>,
+    }
+
+    async fn read_message(s: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok(Some(buf))
+    }
+
+    impl LossyProxy {
+        /// Start a proxy to `upstream` (e.g. `http://127.0.0.1:5000`).
+        pub async fn start(upstream: &str, operation: &str, drops: u32) -> LossyProxy {
+            let upstream = upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            let dropped = Arc::new(AtomicU32::new(0));
+            let target = format!(
+                "x-amz-target: dynamodb_20120810.{}",
+                operation.to_ascii_lowercase()
+            );
+            let counter = dropped.clone();
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let (upstream, target, counter) =
+                        (upstream.clone(), target.clone(), counter.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        while let Ok(Some(req)) = read_message(&mut client).await {
+                            let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                            if server.write_all(&req).await.is_err() {
+                                return;
+                            }
+                            let Ok(Some(resp)) = read_message(&mut server).await else {
+                                return;
+                            };
+                            let drop_it = head.contains(&target)
+                                && counter
+                                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| {
+                                        (d < drops).then_some(d + 1)
+                                    })
+                                    .is_ok();
+                            if drop_it {
+                                return; // the write happened; the caller never hears of it
+                            }
+                            if client.write_all(&resp).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            LossyProxy { url, dropped }
+        }
+    }
+}

@@ -513,3 +513,45 @@ async fn dynamodb_reaches_the_same_states_as_the_model() {
         );
     }
 }
+
+/// The first answer to each transaction is lost after DynamoDB applied it; the SDK
+/// retries. The retry must report what really happened — applied, or oversold — not
+/// "duplicate", or an oversell alert would be lost.
+#[tokio::test]
+async fn a_lost_response_still_reports_the_true_outcome() {
+    use onecount::aws::dynamo::DynamoStore;
+    use onecount::config::StoreConfig;
+    use onecount_tests::lossy_proxy::LossyProxy;
+
+    let direct = fresh_store("lossy").await;
+    create(&direct, "MUG", 1).await;
+    let endpoint = onecount::aws::endpoint_url().unwrap();
+    let proxy = LossyProxy::start(&endpoint, "TransactWriteItems", 2).await;
+    let sdk = onecount::aws::load_sdk_config().await;
+    let store = DynamoStore::with_endpoint(&sdk, &StoreConfig::new(direct.table()), &proxy.url);
+
+    let first = line(Channel::Shopify, "1", "1", "MUG", 1);
+    assert_eq!(
+        store.record_sale(&first).await.unwrap(),
+        SaleOutcome::Applied
+    );
+    let second = line(Channel::Etsy, "2", "1", "MUG", 1);
+    // Fast path fails on stock, the oversell transaction's answer is lost, the retry
+    // finds the line it wrote itself.
+    assert_eq!(
+        store.record_sale(&second).await.unwrap(),
+        SaleOutcome::Oversold { short: 1 }
+    );
+    assert_eq!(
+        proxy.dropped.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "both answers were lost"
+    );
+    // A genuinely new delivery of the same line is a duplicate.
+    assert_eq!(
+        store.record_sale(&second).await.unwrap(),
+        SaleOutcome::Duplicate
+    );
+    let s = direct.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((s.on_hand, s.version), (0, 2));
+}

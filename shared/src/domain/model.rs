@@ -119,6 +119,7 @@ impl LedgerState {
             ops: Default::default(),
             rev: 0,
             updated_at: now,
+            token: None,
         });
         rec.sku = Some(l.sku.clone());
         rec.ordered = Some(qty);

@@ -110,6 +110,11 @@ pub struct LineRecord {
     /// Optimistic-concurrency revision of this record; 1 when first stored.
     pub rev: u64,
     pub updated_at: Millis,
+    /// Unique per `record_sale` call that wrote the order: when the SDK retries a
+    /// transaction whose first attempt did commit, the retry finds its own token and
+    /// reports the true outcome (an oversell stays an oversell) instead of "duplicate".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl LineRecord {
@@ -129,6 +134,7 @@ impl LineRecord {
             ops: BTreeSet::new(),
             rev: 1,
             updated_at: now,
+            token: None,
         };
         match &req.kind {
             RestockKind::Cancel => rec.cancelled = true,
@@ -136,6 +142,17 @@ impl LineRecord {
         }
         rec.ops.insert(req.kind.op_id());
         rec
+    }
+
+    /// The outcome the order that wrote this record had (for a retried call).
+    pub fn own_outcome(&self) -> SaleOutcome {
+        if self.short > 0 {
+            SaleOutcome::Oversold { short: self.short }
+        } else if self.cancelled && self.taken == 0 {
+            SaleOutcome::CancelledBeforeOrder
+        } else {
+            SaleOutcome::Applied
+        }
     }
 
     /// Units still out that a cancel or refund could give back.
@@ -218,6 +235,7 @@ mod tests {
             ops: BTreeSet::new(),
             rev: 1,
             updated_at: 0,
+            token: None,
         }
     }
 

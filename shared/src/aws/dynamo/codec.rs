@@ -138,6 +138,9 @@ pub fn line_to_item(rec: &LineRecord) -> Item {
     }
     item.insert("rev".into(), n(rec.rev));
     item.insert("updated_at".into(), n(rec.updated_at));
+    if let Some(t) = &rec.token {
+        item.insert("token".into(), s(t));
+    }
     item
 }
 
@@ -157,6 +160,7 @@ pub fn line_from_item(item: &Item) -> Result<LineRecord, LedgerError> {
         ops: r.string_set("ops"),
         rev: r.num("rev")?,
         updated_at: r.num("updated_at")?,
+        token: r.opt_str("token").map(str::to_string),
     })
 }
 

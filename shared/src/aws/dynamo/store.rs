@@ -115,10 +115,21 @@ fn build_err(e: impl std::fmt::Display) -> LedgerError {
 
 impl DynamoStore {
     pub fn new(sdk: &SdkConfig, cfg: &StoreConfig) -> Self {
+        Self::build(aws_sdk_dynamodb::config::Builder::from(sdk), cfg)
+    }
+
+    /// Like [`DynamoStore::new`], but talking to `endpoint` whatever the environment says
+    /// (fault-injection proxies in tests).
+    pub fn with_endpoint(sdk: &SdkConfig, cfg: &StoreConfig, endpoint: &str) -> Self {
+        Self::build(
+            aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_url(endpoint),
+            cfg,
+        )
+    }
+
+    fn build(builder: aws_sdk_dynamodb::config::Builder, cfg: &StoreConfig) -> Self {
         let requests = RequestCounter::default();
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(requests.clone())
-            .build();
+        let conf = builder.interceptor(requests.clone()).build();
         DynamoStore {
             client: Client::from_conf(conf),
             table: cfg.table.clone(),
@@ -539,6 +550,7 @@ impl StockLedger for DynamoStore {
     async fn record_sale(&self, l: &OrderLine) -> Result<SaleOutcome, LedgerError> {
         let qty = l.qty.get();
         let base = line_data(l.channel, &l.order, &l.line);
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let mut step = SaleStep::Fast;
         for attempt in 0..MAX_ATTEMPTS {
             let at = now();
@@ -556,6 +568,7 @@ impl StockLedger for DynamoStore {
                 ops: Default::default(),
                 rev: 1,
                 updated_at: at,
+                token: Some(token.clone()),
             };
             match std::mem::replace(&mut step, SaleStep::Fast) {
                 SaleStep::Fast => {
@@ -587,6 +600,9 @@ impl StockLedger for DynamoStore {
                         continue; // vanished (cannot happen in normal operation): start over
                     };
                     if rec.ordered.is_some() {
+                        if rec.token.as_deref() == Some(token.as_str()) {
+                            return Ok(rec.own_outcome()); // our own earlier attempt committed
+                        }
                         return Ok(SaleOutcome::Duplicate);
                     }
                     if !rec.cancelled {
@@ -597,6 +613,7 @@ impl StockLedger for DynamoStore {
                     let mut seen = rec.clone();
                     seen.ordered = Some(qty);
                     seen.sku = Some(l.sku.clone());
+                    seen.token = Some(token.clone());
                     seen.rev += 1;
                     seen.updated_at = at;
                     let tx = vec![
