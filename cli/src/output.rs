@@ -3,7 +3,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use onecount::domain::{RestockOutcome, SaleOutcome, StockItem, TimelineEntry};
 use onecount::{Listing, Sku};
@@ -25,7 +25,7 @@ fn table(header: &[&str]) -> Table {
 pub fn time(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]")).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 

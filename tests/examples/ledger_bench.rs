@@ -125,6 +125,24 @@ async fn main() {
         .collect();
     runs.push(run(&store, "oversold lines (stock 0), conc. 16", oversell, 16).await);
 
+    // moto's floor: the cheapest request there is, at the same concurrency.
+    let before = store.requests();
+    let t = Instant::now();
+    let hot = Sku::parse("SKU-0").unwrap();
+    let reads: Vec<_> = futures::stream::iter(0..n)
+        .map(|_| store.get_stock(&hot))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(reads.iter().all(Result::is_ok));
+    runs.push(Run {
+        name: "moto floor: GetItem, conc. 16".into(),
+        lines: n,
+        secs: t.elapsed().as_secs_f64(),
+        requests: store.requests() - before,
+        outcomes: "reads".into(),
+    });
+
     println!(
         "\nLedger benchmark against moto (requests serialised, loopback), {} cores, {n} lines per scenario",
         std::thread::available_parallelism().map_or(0, |n| n.get())
