@@ -25,7 +25,12 @@ fn table(header: &[&str]) -> Table {
 pub fn time(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]")).ok())
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .ok()
+        })
         .unwrap_or_else(|| ms.to_string())
 }
 

@@ -13,6 +13,7 @@
 //! - [`telemetry`] — tracing set-up for Lambda and the CLI.
 
 pub mod aws;
+pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod ports;

@@ -1,0 +1,366 @@
+//! eBay: Notification API (`X-EBAY-SIGNATURE`, ECDSA P-256 with the digest `getPublicKey`
+//! names), the endpoint challenge, and the Fulfillment API order the notification points at.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use serde::Deserialize;
+use serde_json::Value;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::config::EbayConfig;
+use super::etsy::serde_urlencoded;
+use super::http::{HttpError, send_json};
+use super::{Action, Candidate, InLine, Parsed, SigError, b64, id_text};
+use crate::domain::{ChannelRef, LineId, OrderId};
+
+pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
+/// How long a fetched public key is trusted (eBay recommends caching about an hour).
+pub const KEY_TTL: Duration = Duration::from_secs(3600);
+
+/// The decoded `X-EBAY-SIGNATURE` header.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SignatureHeader {
+    pub alg: String,
+    pub kid: String,
+    pub signature: String,
+    #[serde(default)]
+    pub digest: String,
+}
+
+pub fn parse_header(value: Option<&str>) -> Result<SignatureHeader, SigError> {
+    let v = value.ok_or(SigError::Missing(SIGNATURE_HEADER))?;
+    let json = b64()
+        .decode(v.trim())
+        .map_err(|_| SigError::Malformed(SIGNATURE_HEADER))?;
+    serde_json::from_slice(&json).map_err(|_| SigError::Malformed(SIGNATURE_HEADER))
+}
+
+/// A key from `getPublicKey`: `{"algorithm":"ECDSA","digest":"SHA1","key":"-----BEGIN…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PublicKey {
+    pub algorithm: String,
+    pub digest: String,
+    pub key: String,
+}
+
+/// eBay sends the PEM on one line; put the line breaks back.
+pub fn normalize_pem(key: &str) -> String {
+    let body: String = key
+        .replace("-----BEGIN PUBLIC KEY-----", "")
+        .replace("-----END PUBLIC KEY-----", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let lines: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Verify `body` against the header's signature with `key` ("{digest}with{algorithm}").
+pub fn verify_with_key(
+    body: &[u8],
+    header: &SignatureHeader,
+    key: &PublicKey,
+) -> Result<(), SigError> {
+    if !key.algorithm.eq_ignore_ascii_case("ECDSA") {
+        return Err(SigError::Malformed("public key algorithm"));
+    }
+    let vk = VerifyingKey::from_public_key_pem(&normalize_pem(&key.key))
+        .map_err(|_| SigError::Malformed("public key"))?;
+    let der = b64()
+        .decode(header.signature.trim())
+        .map_err(|_| SigError::Malformed(SIGNATURE_HEADER))?;
+    let sig = DerSignature::try_from(der.as_slice())
+        .map_err(|_| SigError::Malformed(SIGNATURE_HEADER))?;
+    let prehash: Vec<u8> = match key.digest.to_ascii_uppercase().as_str() {
+        "SHA1" => Sha1::digest(body).to_vec(),
+        "SHA256" => Sha256::digest(body).to_vec(),
+        _ => return Err(SigError::Malformed("public key digest")),
+    };
+    vk.verify_prehash(&prehash, &sig)
+        .map_err(|_| SigError::Mismatch)
+}
+
+/// The answer to eBay's `GET ?challenge_code=…`: hex(SHA-256(code ‖ token ‖ endpoint)).
+pub fn challenge_response(code: &str, verification_token: &str, endpoint: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(code.as_bytes());
+    h.update(verification_token.as_bytes());
+    h.update(endpoint.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The delivery id (`notification.notificationId`) of a verified body, if readable.
+pub fn delivery_id(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/notification/notificationId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The topic of a verified body, if readable.
+pub fn topic(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/metadata/topic")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+pub fn parse(body: &[u8]) -> Parsed {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Parsed::Quarantine(format!("body is not JSON: {e}")),
+    };
+    match v.pointer("/metadata/topic").and_then(Value::as_str) {
+        Some("ORDER_CONFIRMATION") => match v
+            .pointer("/notification/data/orderId")
+            .and_then(id_text)
+            .map(OrderId::parse)
+        {
+            Some(Ok(order)) => Parsed::Event(Action::FetchEbayOrder { order }),
+            _ => Parsed::Quarantine("ORDER_CONFIRMATION without orderId".into()),
+        },
+        // Mandatory for every app; onecount stores nothing about eBay users to delete.
+        Some("MARKETPLACE_ACCOUNT_DELETION") => {
+            Parsed::Ignored("account deletion: onecount keeps no eBay user data")
+        }
+        Some(other) => Parsed::Quarantine(format!("unknown topic '{other}'")),
+        None => Parsed::Quarantine("no metadata.topic".into()),
+    }
+}
+
+/// A Fulfillment API order as lines; a cancelled order cancels them.
+pub fn order_action(order: &Value) -> Result<Action, String> {
+    let id = order
+        .get("orderId")
+        .and_then(id_text)
+        .ok_or("order without orderId")?;
+    let id = OrderId::parse(id).map_err(|e| e.0)?;
+    let items = order
+        .get("lineItems")
+        .and_then(Value::as_array)
+        .ok_or("order without lineItems")?;
+    let lines = items
+        .iter()
+        .map(|li| {
+            let line = li
+                .get("lineItemId")
+                .and_then(id_text)
+                .ok_or("line without lineItemId")?;
+            let qty = li
+                .get("quantity")
+                .and_then(Value::as_u64)
+                .and_then(|q| u32::try_from(q).ok())
+                .ok_or("line without quantity")?;
+            let mut candidates = Vec::new();
+            if let Some(item) = li.get("legacyItemId").and_then(id_text) {
+                candidates.push(Candidate::Ref(ChannelRef {
+                    kind: "item".into(),
+                    id: item,
+                }));
+            }
+            if let Some(s) = li
+                .get("sku")
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+            {
+                candidates.push(Candidate::Sku(s.to_string()));
+            }
+            Ok(InLine {
+                line: LineId::parse(line).map_err(|e| e.0)?,
+                qty,
+                candidates,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let cancelled = order
+        .pointer("/cancelStatus/cancelState")
+        .and_then(Value::as_str)
+        == Some("CANCELED");
+    Ok(if cancelled {
+        Action::Cancel { order: id, lines }
+    } else {
+        Action::Sale { order: id, lines }
+    })
+}
+
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+/// eBay REST client: application and user tokens (refreshed before expiry), public keys
+/// cached for an hour, `getOrder`.
+pub struct EbayClient {
+    cfg: EbayConfig,
+    http: reqwest::Client,
+    app_token: Mutex<Option<Token>>,
+    user_token: Mutex<Option<Token>>,
+    keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
+}
+
+impl EbayClient {
+    pub fn new(cfg: EbayConfig) -> Self {
+        EbayClient {
+            cfg,
+            http: super::http::client(),
+            app_token: Mutex::new(None),
+            user_token: Mutex::new(None),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path)
+    }
+
+    async fn token(&self, user: bool) -> Result<String, HttpError> {
+        let slot = if user {
+            &self.user_token
+        } else {
+            &self.app_token
+        };
+        if let Some(t) = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|t| t.expires > Instant::now())
+        {
+            return Ok(t.value.clone());
+        }
+        let form = if user {
+            serde_urlencoded(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", self.cfg.refresh_token.expose()),
+            ])
+        } else {
+            serde_urlencoded(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "https://api.ebay.com/oauth/api_scope"),
+            ])
+        };
+        let basic = b64().encode(format!(
+            "{}:{}",
+            self.cfg.client_id,
+            self.cfg.client_secret.expose()
+        ));
+        let req = self
+            .http
+            .post(self.url("/identity/v1/oauth2/token"))
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+        let v = send_json("ebay oauth token", req).await?;
+        let value = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if value.is_empty() {
+            return Err(HttpError::Permanent {
+                what: "ebay oauth token".into(),
+                status: 200,
+                detail: "no access_token".into(),
+            });
+        }
+        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
+        // Refresh a minute early.
+        let expires = Instant::now() + Duration::from_secs(ttl.saturating_sub(60));
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
+            value: value.clone(),
+            expires,
+        });
+        Ok(value)
+    }
+
+    /// `getPublicKey(kid)`, cached for [`KEY_TTL`].
+    pub async fn public_key(&self, kid: &str) -> Result<PublicKey, HttpError> {
+        if let Some((k, at)) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(kid)
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(k.clone());
+        }
+        let token = self.token(false).await?;
+        let v = send_json(
+            "ebay getPublicKey",
+            self.http
+                .get(self.url(&format!("/commerce/notification/v1/public_key/{kid}")))
+                .bearer_auth(token),
+        )
+        .await?;
+        let key: PublicKey = serde_json::from_value(v).map_err(|_| HttpError::Permanent {
+            what: "ebay getPublicKey".into(),
+            status: 200,
+            detail: "unexpected answer".into(),
+        })?;
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kid.to_string(), (key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    /// `getOrder`.
+    pub async fn order(&self, order_id: &str) -> Result<Value, HttpError> {
+        let token = self.token(true).await?;
+        send_json(
+            "ebay getOrder",
+            self.http
+                .get(self.url(&format!("/sell/fulfillment/v1/order/{order_id}")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub fn config(&self) -> &EbayConfig {
+        &self.cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_is_hex_sha256_of_the_three_parts() {
+        // sha256("abc" + "def" + "ghi") = sha256("abcdefghi")
+        assert_eq!(
+            challenge_response("abc", "def", "ghi"),
+            "19cc02f26df43cc571bc9ed7b0c4d29224a3ec229529221725ef76d021c8326f"
+        );
+    }
+
+    #[test]
+    fn orders_become_lines() {
+        let o: Value = serde_json::from_str(r#"{"orderId":"14-11234-56789","cancelStatus":{"cancelState":"NONE_REQUESTED"},"lineItems":[{"lineItemId":"10071234567890","legacyItemId":"316123456789","sku":"MUG","quantity":2}]}"#).unwrap();
+        let Action::Sale { order, lines } = order_action(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(order.as_str(), "14-11234-56789");
+        assert_eq!(
+            lines[0].candidates[0],
+            Candidate::Ref(ChannelRef {
+                kind: "item".into(),
+                id: "316123456789".into()
+            })
+        );
+        assert!(matches!(parse(br#"{"metadata":{"topic":"ORDER_CONFIRMATION"},"notification":{"data":{"orderId":"1-2"}}}"#), Parsed::Event(_)));
+        assert!(matches!(
+            parse(br#"{"metadata":{"topic":"MARKETPLACE_ACCOUNT_DELETION"}}"#),
+            Parsed::Ignored(_)
+        ));
+    }
+}

@@ -1,0 +1,89 @@
+//! The outbound HTTP client every channel uses: explicit timeouts, and one place that
+//! classifies failures as transient (retry later) or permanent.
+
+use std::time::Duration;
+
+/// A failed channel API call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// 429, 5xx, timeouts, connection failures: try again, after `retry_after` if given.
+    #[error("{what}: transient failure ({detail})")]
+    Transient {
+        what: String,
+        detail: String,
+        retry_after: Option<u64>,
+    },
+    /// Anything else: retrying the same call will not help.
+    #[error("{what}: {detail}")]
+    Permanent {
+        what: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl HttpError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HttpError::Transient { .. })
+    }
+}
+
+/// A client with a 2 s connect and 10 s overall timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("onecount/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+/// Send, and classify the outcome; on success, the body as JSON.
+pub async fn send_json(
+    what: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, HttpError> {
+    let resp = req.send().await.map_err(|e| HttpError::Transient {
+        what: what.to_string(),
+        detail: if e.is_timeout() {
+            "timed out".into()
+        } else {
+            "connection failed".into()
+        },
+        retry_after: None,
+    })?;
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| s.ceil() as u64);
+    let text = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        return serde_json::from_str(&text).map_err(|_| HttpError::Permanent {
+            what: what.to_string(),
+            status: status.as_u16(),
+            detail: "response is not JSON".into(),
+        });
+    }
+    // Error bodies are the channel's words about our request; keep them short in errors.
+    let detail = format!(
+        "HTTP {}: {}",
+        status.as_u16(),
+        text.chars().take(200).collect::<String>()
+    );
+    if status.as_u16() == 429 || status.is_server_error() {
+        Err(HttpError::Transient {
+            what: what.to_string(),
+            detail,
+            retry_after,
+        })
+    } else {
+        Err(HttpError::Permanent {
+            what: what.to_string(),
+            status: status.as_u16(),
+            detail,
+        })
+    }
+}

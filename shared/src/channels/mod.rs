@@ -1,0 +1,152 @@
+//! The channels, one module each, holding both directions: inbound webhook verification
+//! and parsing into [`OrderEvent`]s, and (from the push milestone on) the outbound API
+//! clients. Functions depend on the normalised types here, never on a channel's payload.
+
+pub mod config;
+pub mod ebay;
+pub mod etsy;
+mod http;
+pub mod shopify;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Channel, ChannelRef, LineId, Millis, OrderId};
+
+pub use http::HttpError;
+
+/// Why a webhook was refused before anything was read from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigError {
+    #[error("missing {0} header")]
+    Missing(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    #[error("signature does not match")]
+    Mismatch,
+    #[error("timestamp is {0} s away from now (more than the 300 s allowed)")]
+    Stale(i64),
+    #[error("unknown signing key {0}")]
+    UnknownKey(String),
+}
+
+/// How to find the SKU of an order line: the channel's own ids first where they are
+/// stable, the SKU text where it is the better key (Etsy variations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Candidate {
+    Ref(ChannelRef),
+    Sku(String),
+}
+
+/// One order line as the channel described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InLine {
+    pub line: LineId,
+    pub qty: u32,
+    pub candidates: Vec<Candidate>,
+}
+
+/// One line of a refund with restock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub line: LineId,
+    pub refund_line_id: String,
+    pub qty: u32,
+}
+
+/// What an event asks of the ledger. Pointer payloads (Etsy, eBay) are resolved by the
+/// decrement step, not before the webhook is answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Sale {
+        order: OrderId,
+        lines: Vec<InLine>,
+    },
+    Cancel {
+        order: OrderId,
+        lines: Vec<InLine>,
+    },
+    Restock {
+        order: OrderId,
+        refund_id: String,
+        lines: Vec<RefundLine>,
+    },
+    /// Shopify `orders/edited`: quantity added to or removed from existing lines.
+    Edit {
+        order: OrderId,
+        edit_id: String,
+        additions: Vec<(LineId, u32)>,
+        removals: Vec<(LineId, u32)>,
+    },
+    FetchEtsyReceipt {
+        shop_id: String,
+        receipt_id: String,
+    },
+    FetchEbayOrder {
+        order: OrderId,
+    },
+}
+
+/// The message on the order-events queue: a verified, normalised webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub channel: Channel,
+    /// The channel's delivery id (X-Shopify-Event-Id, webhook-id, notificationId).
+    pub delivery_id: String,
+    pub topic: String,
+    pub received_at: Millis,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// What a verified webhook body turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Queue it.
+    Event(Action),
+    /// Understood and deliberately not acted on (a test order, an account deletion…).
+    Ignored(&'static str),
+    /// Signed but unreadable, or a topic we do not know: keep it whole and alert.
+    Quarantine(String),
+}
+
+/// Case-insensitive header lookup over whatever the transport gives.
+pub trait Headers {
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl Headers for [(String, String)] {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Headers for Vec<(String, String)> {
+    fn get(&self, name: &str) -> Option<&str> {
+        Headers::get(self.as_slice(), name)
+    }
+}
+
+/// Constant-time equality for signatures.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// A JSON number or string id, as text (channels send both).
+pub(crate) fn id_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
