@@ -9,9 +9,12 @@
 //!   [`ports::ListingStore`], [`ports::TimelineStore`]).
 //! - [`aws`] — adapters that own the wire: the DynamoDB single-table store and the table
 //!   schema that `onecount init` and the SAM template share.
+//! - [`channels`] — Shopify, Etsy and eBay: webhook verification and parsing, API clients.
+//! - [`alerts`] — what the owner is told, and what to do about it.
 //! - [`config`] — settings read once from the environment.
 //! - [`telemetry`] — tracing set-up for Lambda and the CLI.
 
+pub mod alerts;
 pub mod aws;
 pub mod channels;
 pub mod config;

@@ -1,29 +1,32 @@
-//! `onecount-stock-decrement`: applies order events to the stock ledger.
-//!
-//! The composition root: tracing, configuration and SDK clients are set up once here and
-//! borrowed by every invocation. The handler arrives with issue #3; until then an
-//! invocation fails loudly instead of pretending to work.
+//! `onecount-stock-decrement`: the Lambda on the order-events queue
+//! (ReportBatchItemFailures). Clients and configuration are built once here.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use onecount::StockLedger;
 use onecount::aws::dynamo::DynamoStore;
+use onecount::aws::sns::SnsAlerts;
+use onecount::aws::sqs::{QueueUrls, SqsQueues};
+use onecount::channels::config::ChannelsConfig;
+use onecount::channels::ebay::EbayClient;
+use onecount::channels::etsy::EtsyClient;
 use onecount::config::StoreConfig;
-use serde_json::Value;
+use onecount_stock_decrement::{ChannelFetcher, Decrement};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let cfg = StoreConfig::from_env()?;
     let sdk = onecount::aws::load_sdk_config().await;
-    let store = DynamoStore::new(&sdk, &cfg);
-    let store = &store;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(store, event).await
+    let channels = ChannelsConfig::load(&sdk).await?;
+    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN").map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
+    let decrement = Decrement {
+        store: DynamoStore::new(&sdk, &StoreConfig::from_env()?),
+        pushes: SqsQueues::new(&sdk, QueueUrls::from_env()),
+        alerts: SnsAlerts::new(&sdk, topic),
+        fetcher: ChannelFetcher { etsy: channels.etsy.clone().map(EtsyClient::new), ebay: channels.ebay.clone().map(EbayClient::new) },
+    };
+    let decrement = &decrement;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(decrement.handle_batch(event.payload).await)
     }))
     .await
-}
-
-async fn handle(_ledger: &impl StockLedger, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    tracing::error!(request_id = %event.context.request_id, "handler not implemented yet (issue #3)");
-    Err("onecount-stock-decrement has no handler yet (issue #3)".into())
 }

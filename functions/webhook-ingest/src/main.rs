@@ -1,29 +1,52 @@
-//! `onecount-webhook-ingest`: verifies channel webhooks and queues order events.
+//! `onecount-webhook-ingest`: the Lambda behind the HTTP API's webhook routes.
 //!
-//! The composition root: tracing, configuration and SDK clients are set up once here and
-//! borrowed by every invocation. The handler arrives with issue #3; until then an
-//! invocation fails loudly instead of pretending to work.
+//! The composition root: tracing, configuration, SDK clients and the channel secrets are
+//! loaded once here and borrowed by every invocation.
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use onecount::StockLedger;
+use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use onecount::aws::dynamo::DynamoStore;
+use onecount::aws::sns::SnsAlerts;
+use onecount::aws::sqs::{QueueUrls, SqsQueues};
+use onecount::channels::config::ChannelsConfig;
+use onecount::channels::ebay::EbayClient;
 use onecount::config::StoreConfig;
-use serde_json::Value;
+use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let cfg = StoreConfig::from_env()?;
+    lambda_http::tracing::init_default_subscriber();
     let sdk = onecount::aws::load_sdk_config().await;
-    let store = DynamoStore::new(&sdk, &cfg);
-    let store = &store;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(store, event).await
+    let store = DynamoStore::new(&sdk, &StoreConfig::from_env()?);
+    let channels = ChannelsConfig::load(&sdk).await?;
+    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN").map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
+    let ebay = channels.ebay.clone().map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>);
+    let ingest = Ingest {
+        channels,
+        queue: SqsQueues::new(&sdk, QueueUrls::from_env()),
+        inbox: store,
+        alerts: SnsAlerts::new(&sdk, topic),
+        ebay,
+    };
+    let ingest = &ingest;
+    run(service_fn(move |req: Request| async move {
+        // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
+        let r = IngestRequest {
+            method: req.method().to_string(),
+            path: req.raw_http_path().to_string(),
+            query: req.uri().query().map(str::to_string),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: req.body().as_ref().to_vec(),
+        };
+        let out = ingest.handle(&r).await;
+        Response::builder()
+            .status(out.status)
+            .header("content-type", "application/json")
+            .body(Body::from(out.body))
+            .map_err(Error::from)
     }))
     .await
-}
-
-async fn handle(_ledger: &impl StockLedger, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    tracing::error!(request_id = %event.context.request_id, "handler not implemented yet (issue #3)");
-    Err("onecount-webhook-ingest has no handler yet (issue #3)".into())
 }

@@ -2,6 +2,8 @@
 //! types, except `main` functions that build clients once.
 
 pub mod dynamo;
+pub mod sns;
+pub mod sqs;
 
 use std::time::Duration;
 

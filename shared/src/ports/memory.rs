@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::{LedgerError, ListingStore, Page, StockLedger, TimelineStore};
 use crate::domain::model::LedgerState;
 use crate::domain::{
-    Channel, ChannelRef, Listing, Millis, NewStock, OrderLine, RestockOutcome, RestockRequest,
+    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, OrderId, NewStock, OrderLine, RestockOutcome, RestockRequest,
     SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
 };
 
@@ -79,6 +79,9 @@ impl StockLedger for MemoryStore {
         actor: &str,
     ) -> Result<StockChange, LedgerError> {
         self.with(|s| s.set(sku, on_hand, reason, actor, now()))
+    }
+    async fn line(&self, channel: Channel, order: &OrderId, line: &LineId) -> Result<Option<LineRecord>, LedgerError> {
+        Ok(self.with(|s| s.lines.get(&(channel, order.clone(), line.clone())).cloned()))
     }
     async fn adjust(
         &self,

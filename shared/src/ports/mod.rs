@@ -5,9 +5,13 @@ pub mod memory;
 
 use async_trait::async_trait;
 
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::Alert;
+use crate::channels::OrderEvent;
 use crate::domain::{
-    Channel, ChannelRef, Listing, NewStock, OrderLine, RestockOutcome, RestockRequest, SaleOutcome,
-    Sku, StockChange, StockItem, TimelineEntry,
+    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
+    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
 };
 
 /// Why a ledger operation did not happen.
@@ -71,6 +75,8 @@ pub trait StockLedger: Send + Sync {
         reason: &str,
         actor: &str,
     ) -> Result<StockChange, LedgerError>;
+    /// The stored state of one order line.
+    async fn line(&self, channel: Channel, order: &OrderId, line: &LineId) -> Result<Option<LineRecord>, LedgerError>;
     /// Change the count by `delta` (+received, −shrinkage); never below zero.
     async fn adjust(
         &self,
@@ -104,4 +110,63 @@ pub trait ListingStore: Send + Sync {
 pub trait TimelineStore: Send + Sync {
     /// Entries in time order, oldest first; at most `limit`, the most recent ones.
     async fn timeline(&self, sku: &Sku, limit: u32) -> Result<Vec<TimelineEntry>, LedgerError>;
+}
+
+/// A queue or topic could not take a message; the caller should fail so it is retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SendError(pub String);
+
+/// Verified, normalised webhooks on their way to the decrement step.
+#[async_trait]
+pub trait OrderQueue: Send + Sync {
+    async fn enqueue(&self, event: &OrderEvent) -> Result<(), SendError>;
+}
+
+/// "Bring this SKU's listing on this channel up to date." Carries no quantity: the pusher
+/// reads the current count, so a stale request can never push an old value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub sku: Sku,
+    pub channel: Channel,
+    /// What caused it, for the timeline and the sale-to-listed latency.
+    pub cause: String,
+    pub origin_channel: Option<Channel>,
+    pub origin_order: Option<OrderId>,
+    pub requested_at: Millis,
+}
+
+/// One queue per channel, so one channel's trouble stays its own.
+#[async_trait]
+pub trait PushQueue: Send + Sync {
+    async fn request_push(&self, req: &PushRequest) -> Result<(), SendError>;
+}
+
+#[async_trait]
+pub trait AlertSink: Send + Sync {
+    async fn publish(&self, alert: &Alert) -> Result<(), SendError>;
+}
+
+/// A webhook (or order line) kept whole because onecount could not use it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub id: String,
+    pub channel: Channel,
+    pub reason: String,
+    pub received_at: Millis,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What arrives before it is queued: delivery de-duplication and the quarantine.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Whether this delivery was already queued.
+    async fn delivery_seen(&self, channel: Channel, delivery_id: &str) -> Result<bool, LedgerError>;
+    /// Remember a queued delivery (for a week).
+    async fn mark_delivery(&self, channel: Channel, delivery_id: &str) -> Result<(), LedgerError>;
+    /// Keep `q` whole; returns its id.
+    async fn quarantine(&self, q: &Quarantined) -> Result<String, LedgerError>;
+    /// The most recent quarantined items, newest first.
+    async fn quarantined(&self, limit: u32) -> Result<Vec<Quarantined>, LedgerError>;
 }

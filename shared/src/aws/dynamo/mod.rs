@@ -6,6 +6,7 @@
 //! to tell a duplicate from an oversell, and then writes with the version it read.
 
 mod codec;
+mod inbox;
 mod requests;
 pub mod schema;
 mod store;

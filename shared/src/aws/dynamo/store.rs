@@ -35,9 +35,9 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// The ledger, listings and timeline on one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
-    ttl_secs: i64,
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) ttl_secs: i64,
     requests: RequestCounter,
 }
 
@@ -50,7 +50,7 @@ pub struct InitReport {
     pub point_in_time_recovery: bool,
 }
 
-fn now() -> Millis {
+pub(super) fn now() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as Millis)
@@ -60,7 +60,7 @@ fn new_event_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
 }
 
-fn store_err<E: std::error::Error>(e: E) -> LedgerError {
+pub(super) fn store_err<E: std::error::Error>(e: E) -> LedgerError {
     LedgerError::Store(describe_sdk_error(&e))
 }
 
@@ -787,6 +787,10 @@ impl StockLedger for DynamoStore {
     ) -> Result<StockChange, LedgerError> {
         self.manual_change(sku, reason, actor, EventKind::StockSet, |_| Ok(on_hand))
             .await
+    }
+
+    async fn line(&self, channel: Channel, order: &crate::domain::OrderId, line: &crate::domain::LineId) -> Result<Option<LineRecord>, LedgerError> {
+        self.get_line(channel, order, line).await
     }
 
     async fn adjust(

@@ -1,0 +1,302 @@
+//! Stock decrement: each order event from the queue applied through the ledger.
+//!
+//! Per message, on its own: resolve the channel's ids to SKUs, fetch Etsy receipts and
+//! eBay orders (pointer payloads), apply each line exactly once, alert on oversells and
+//! unmapped items, and ask every listing of a touched SKU to be pushed — also when the
+//! line was a duplicate, so a crash between the ledger commit and the queue send never
+//! loses a push. Transient failures fail the message (SQS redelivers it); nothing fails
+//! silently.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures::future::join_all;
+use onecount::alerts::Alert;
+use onecount::channels::ebay::EbayClient;
+use onecount::channels::etsy::EtsyClient;
+use onecount::channels::{Action, Candidate, HttpError, InLine, OrderEvent};
+use onecount::domain::{LineId, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome};
+use onecount::ports::{AlertSink, Inbox, LedgerError, ListingStore, PushQueue, PushRequest, Quarantined, StockLedger};
+use onecount::{Channel, OrderLine, Qty, Sku};
+
+/// Why a message could not be processed now.
+#[derive(Debug)]
+pub enum Failure {
+    /// Try again later (SQS redelivery): store, queue, or channel API trouble.
+    Transient(String),
+    /// The message itself is unusable; it will reach the DLQ.
+    BadMessage(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient(s) => write!(f, "transient: {s}"),
+            Failure::BadMessage(s) => write!(f, "bad message: {s}"),
+        }
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Self {
+        Failure::Transient(e.to_string())
+    }
+}
+
+/// Fetches what pointer payloads point at.
+#[async_trait]
+pub trait OrderFetcher: Send + Sync {
+    async fn etsy_receipt(&self, shop_id: &str, receipt_id: &str) -> Result<Action, FetchError>;
+    async fn ebay_order(&self, order: &OrderId) -> Result<Action, FetchError>;
+}
+
+#[derive(Debug)]
+pub enum FetchError {
+    Transient(String),
+    /// Not configured, not found, unreadable: keep the event and alert.
+    Permanent(String),
+}
+
+impl From<HttpError> for FetchError {
+    fn from(e: HttpError) -> Self {
+        if e.is_transient() { FetchError::Transient(e.to_string()) } else { FetchError::Permanent(e.to_string()) }
+    }
+}
+
+/// The real fetcher: the channels' APIs, for the channels that are configured.
+pub struct ChannelFetcher {
+    pub etsy: Option<EtsyClient>,
+    pub ebay: Option<EbayClient>,
+}
+
+#[async_trait]
+impl OrderFetcher for ChannelFetcher {
+    async fn etsy_receipt(&self, shop_id: &str, receipt_id: &str) -> Result<Action, FetchError> {
+        let client = self.etsy.as_ref().ok_or_else(|| FetchError::Permanent("etsy is not configured".into()))?;
+        let receipt = client.receipt(shop_id, receipt_id).await?;
+        onecount::channels::etsy::receipt_action(&receipt).map_err(FetchError::Permanent)
+    }
+    async fn ebay_order(&self, order: &OrderId) -> Result<Action, FetchError> {
+        let client = self.ebay.as_ref().ok_or_else(|| FetchError::Permanent("ebay is not configured".into()))?;
+        let o = client.order(order.as_str()).await?;
+        onecount::channels::ebay::order_action(&o).map_err(FetchError::Permanent)
+    }
+}
+
+pub struct Decrement<S, P, A, F> {
+    pub store: S,
+    pub pushes: P,
+    pub alerts: A,
+    pub fetcher: F,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl<S, P, A, F> Decrement<S, P, A, F>
+where
+    S: StockLedger + ListingStore + Inbox,
+    P: PushQueue,
+    A: AlertSink,
+    F: OrderFetcher,
+{
+    /// An SQS batch: every message on its own; failures reported by message id.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results = join_all(event.records.iter().map(|m| async move {
+            let id = m.message_id.clone().unwrap_or_default();
+            let outcome = match m.body.as_deref().map(serde_json::from_str::<OrderEvent>) {
+                Some(Ok(ev)) => self.process(&ev).await,
+                Some(Err(e)) => Err(Failure::BadMessage(format!("not an order event: {e}"))),
+                None => Err(Failure::BadMessage("empty message".into())),
+            };
+            (id, outcome)
+        }))
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in results {
+            if let Err(e) = outcome {
+                tracing::warn!(message_id = %id, error = %e, "order event failed; it will be retried");
+                // Never report an empty id: Lambda would fail the whole batch.
+                if !id.is_empty() {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        response
+    }
+
+    /// Apply one order event.
+    pub async fn process(&self, ev: &OrderEvent) -> Result<(), Failure> {
+        let action = match &ev.action {
+            Action::FetchEtsyReceipt { shop_id, receipt_id } => match self.fetcher.etsy_receipt(shop_id, receipt_id).await {
+                Ok(a) => a,
+                Err(e) => return self.fetch_failed(ev, e).await,
+            },
+            Action::FetchEbayOrder { order } => match self.fetcher.ebay_order(order).await {
+                Ok(a) => a,
+                Err(e) => return self.fetch_failed(ev, e).await,
+            },
+            other => other.clone(),
+        };
+        let ch = ev.channel;
+        match &action {
+            Action::Sale { order, lines } => {
+                for l in lines {
+                    self.sale(ch, order, l).await?;
+                }
+            }
+            Action::Cancel { order, lines } => {
+                for l in lines {
+                    let sku = self.resolve(ch, l).await?;
+                    let req = RestockRequest { channel: ch, order: order.clone(), line: l.line.clone(), sku, kind: RestockKind::Cancel };
+                    self.restock(req, "cancel").await?;
+                }
+            }
+            Action::Restock { order, lines, .. } => {
+                for l in lines {
+                    let Ok(qty) = Qty::new(i64::from(l.qty)) else { continue };
+                    let kind = RestockKind::Refund { id: l.refund_line_id.clone(), qty };
+                    let req = RestockRequest { channel: ch, order: order.clone(), line: l.line.clone(), sku: None, kind };
+                    self.restock(req, "refund").await?;
+                }
+            }
+            Action::Edit { order, edit_id, additions, removals } => {
+                for (line, delta) in removals {
+                    let Ok(qty) = Qty::new(i64::from(*delta)) else { continue };
+                    let kind = RestockKind::Refund { id: format!("edit:{edit_id}"), qty };
+                    self.restock(RestockRequest { channel: ch, order: order.clone(), line: line.clone(), sku: None, kind }, "order edit").await?;
+                }
+                for (line, delta) in additions {
+                    // More of an existing line: a line of its own, keyed by the edit.
+                    let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
+                    let added = InLine {
+                        line: LineId::parse(format!("{line}+edit{edit_id}")).map_err(|e| Failure::BadMessage(e.0))?,
+                        qty: *delta,
+                        candidates: sku.map(|s| vec![Candidate::Sku(s.to_string())]).unwrap_or_default(),
+                    };
+                    self.sale(ch, order, &added).await?;
+                }
+            }
+            Action::FetchEtsyReceipt { .. } | Action::FetchEbayOrder { .. } => {
+                return Err(Failure::BadMessage("a fetched order pointed at another order".into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_failed(&self, ev: &OrderEvent, e: FetchError) -> Result<(), Failure> {
+        match e {
+            FetchError::Transient(why) => Err(Failure::Transient(why)),
+            FetchError::Permanent(why) => {
+                // Keep the event and say so; the message completes.
+                let body = serde_json::to_vec(ev).unwrap_or_default();
+                let id = self.keep(ev.channel, &format!("could not fetch the order: {why}"), body).await?;
+                self.alert(Alert::quarantined_webhook(ev.channel, &why, &id)).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn keep(&self, channel: Channel, reason: &str, body: Vec<u8>) -> Result<String, Failure> {
+        let q = Quarantined {
+            id: format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            channel,
+            reason: reason.to_string(),
+            received_at: now_ms(),
+            headers: Vec::new(),
+            body,
+        };
+        Ok(self.store.quarantine(&q).await?)
+    }
+
+    async fn alert(&self, alert: Alert) {
+        if let Err(e) = self.alerts.publish(&alert).await {
+            tracing::error!(alert = alert.kind.as_str(), error = %e, "alert could not be published");
+        }
+    }
+
+    /// The SKU of a line: the channel's ids in the order the channel module gave them.
+    async fn resolve(&self, channel: Channel, l: &InLine) -> Result<Option<Sku>, Failure> {
+        for c in &l.candidates {
+            match c {
+                Candidate::Ref(r) => {
+                    if let Some(sku) = self.store.resolve(channel, r).await? {
+                        return Ok(Some(sku));
+                    }
+                }
+                Candidate::Sku(s) => {
+                    if let Ok(sku) = Sku::parse(s.as_str())
+                        && self.store.get_stock(&sku).await?.is_some()
+                    {
+                        return Ok(Some(sku));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn sale(&self, ch: Channel, order: &OrderId, l: &InLine) -> Result<(), Failure> {
+        let Some(sku) = self.resolve(ch, l).await? else {
+            let ids: Vec<String> = l
+                .candidates
+                .iter()
+                .map(|c| match c {
+                    Candidate::Ref(r) => r.to_string(),
+                    Candidate::Sku(s) => format!("sku:{s}"),
+                })
+                .collect();
+            let body = serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l})).unwrap_or_default();
+            let id = self.keep(ch, "unmapped SKU", body).await?;
+            tracing::warn!(channel = %ch, order = %order, line = %l.line, quarantine_id = %id, "unmapped item");
+            self.alert(Alert::unmapped_sku(ch, order, l.line.as_str(), &ids.join(", "))).await;
+            return Ok(());
+        };
+        let Ok(qty) = Qty::new(i64::from(l.qty)) else { return Ok(()) };
+        let line = OrderLine { channel: ch, order: order.clone(), line: l.line.clone(), sku: sku.clone(), qty };
+        let outcome = self.store.record_sale(&line).await.map_err(|e| match e {
+            LedgerError::UnknownSku(_) | LedgerError::Invalid(_) => Failure::BadMessage(e.to_string()),
+            other => Failure::from(other),
+        })?;
+        tracing::info!(channel = %ch, order = %order, line = %l.line, sku = %sku, outcome = outcome.name(), "order line");
+        if let SaleOutcome::Oversold { short } = outcome {
+            self.alert(Alert::oversold(ch, order, &sku, short)).await;
+        }
+        self.push_all(&sku, "sale", Some(ch), Some(order)).await
+    }
+
+    async fn restock(&self, req: RestockRequest, cause: &str) -> Result<(), Failure> {
+        let outcome = self.store.restock(&req).await?;
+        tracing::info!(channel = %req.channel, order = %req.order, line = %req.line, outcome = ?outcome, "restock");
+        if matches!(outcome, RestockOutcome::Restocked { .. } | RestockOutcome::Duplicate) {
+            let sku = match &req.sku {
+                Some(s) => Some(s.clone()),
+                None => self.store.line(req.channel, &req.order, &req.line).await?.and_then(|r| r.sku),
+            };
+            if let Some(sku) = sku {
+                self.push_all(&sku, cause, Some(req.channel), Some(&req.order)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One push request per listing of the SKU, on that listing's channel queue.
+    async fn push_all(&self, sku: &Sku, cause: &str, origin: Option<Channel>, order: Option<&OrderId>) -> Result<(), Failure> {
+        for listing in self.store.listings_for_sku(sku).await? {
+            let req = PushRequest {
+                sku: sku.clone(),
+                channel: listing.channel,
+                cause: cause.to_string(),
+                origin_channel: origin,
+                origin_order: order.cloned(),
+                requested_at: now_ms(),
+            };
+            self.pushes.request_push(&req).await.map_err(|e| Failure::Transient(e.0))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Alerts: one SNS topic, message attributes `type`, `severity`, `channel`, `sku` so
+//! subscriptions filter by owner; an email subject and body, an SMS text of at most 140
+//! characters; every alert says what to do next.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Channel, OrderId, Sku};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Oversold,
+    LowStock,
+    PushFailing,
+    SyncLagging,
+    DriftCorrected,
+    SkuMismatch,
+    UnmappedSku,
+    QuarantinedWebhook,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Oversold => "oversold",
+            AlertKind::LowStock => "low_stock",
+            AlertKind::PushFailing => "push_failing",
+            AlertKind::SyncLagging => "sync_lagging",
+            AlertKind::DriftCorrected => "drift_corrected",
+            AlertKind::SkuMismatch => "sku_mismatch",
+            AlertKind::UnmappedSku => "unmapped_sku",
+            AlertKind::QuarantinedWebhook => "quarantined_webhook",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The longest SMS text we send.
+pub const SMS_MAX: usize = 140;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub channel: Option<Channel>,
+    pub sku: Option<Sku>,
+    /// Email subject (SNS allows 100 characters).
+    pub subject: String,
+    /// Email body: what happened, then "What to do:".
+    pub body: String,
+    /// At most [`SMS_MAX`] characters.
+    pub sms: String,
+}
+
+fn clip(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+impl Alert {
+    fn new(kind: AlertKind, severity: Severity, channel: Option<Channel>, sku: Option<Sku>, subject: String, what: String, todo: &str, sms: String) -> Alert {
+        Alert {
+            kind,
+            severity,
+            channel,
+            sku,
+            subject: clip(format!("[onecount] {subject}"), 100),
+            body: format!("{what}\n\nWhat to do: {todo}\n\n(alert type: {}, severity: {})", kind.as_str(), severity.as_str()),
+            sms: clip(sms, SMS_MAX),
+        }
+    }
+
+    /// A line sold more than there was, at order time.
+    pub fn oversold(channel: Channel, order: &OrderId, sku: &Sku, short: u32) -> Alert {
+        Alert::new(
+            AlertKind::Oversold,
+            Severity::Critical,
+            Some(channel),
+            Some(sku.clone()),
+            format!("OVERSOLD {sku} by {short} on {channel} order {order}"),
+            format!("{channel} order {order} sold {short} more unit(s) of {sku} than onecount had in stock when the order arrived."),
+            &format!("cancel or backorder {short} unit(s) of order {order} on {channel} before fulfilment, and tell the buyer. `onecount timeline {sku}` shows how it happened."),
+            format!("OVERSOLD {sku} x{short} {channel} order {order}: cancel/backorder before fulfilment"),
+        )
+    }
+
+    /// An order line whose channel ids map to no SKU.
+    pub fn unmapped_sku(channel: Channel, order: &OrderId, line: &str, ids: &str) -> Alert {
+        Alert::new(
+            AlertKind::UnmappedSku,
+            Severity::Warning,
+            Some(channel),
+            None,
+            format!("Unmapped {channel} item in order {order}"),
+            format!("{channel} order {order} line {line} sold an item onecount cannot map to a SKU ({ids}). The count did not change for it."),
+            "map the listing with `onecount listings set --sku SKU --channel CHANNEL --ref kind:id`, then adjust that SKU's count by hand for this order.",
+            format!("Unmapped {channel} item, order {order}: map it and adjust stock"),
+        )
+    }
+
+    /// A signed webhook onecount could not read, kept whole.
+    pub fn quarantined_webhook(channel: Channel, reason: &str, id: &str) -> Alert {
+        Alert::new(
+            AlertKind::QuarantinedWebhook,
+            Severity::Warning,
+            Some(channel),
+            None,
+            format!("{channel} webhook quarantined"),
+            format!("A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."),
+            "inspect it with `onecount quarantine list`; if it was an order, record it with `onecount sale record`. The drift checker will also catch any count it missed.",
+            format!("{channel} webhook quarantined ({id}): inspect with onecount quarantine list"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_text_fits_and_every_alert_says_what_to_do() {
+        let sku = Sku::parse("A-VERY-LONG-SKU-NAME-THAT-GOES-ON-AND-ON-AND-ON-FOREVER-0123456789").unwrap();
+        let order = OrderId::parse("5830012345678901234567890").unwrap();
+        for a in [
+            Alert::oversold(Channel::Shopify, &order, &sku, 12),
+            Alert::unmapped_sku(Channel::Etsy, &order, "4567890123", "listing:1234567890"),
+            Alert::quarantined_webhook(Channel::Ebay, "unknown topic 'X'", "1795848011390-abc"),
+        ] {
+            assert!(a.sms.chars().count() <= SMS_MAX, "{}", a.sms);
+            assert!(a.subject.chars().count() <= 100);
+            assert!(a.body.contains("What to do:"));
+        }
+    }
+}

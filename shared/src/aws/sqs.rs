@@ -1,0 +1,90 @@
+//! SQS adapters: the order-events queue and the per-channel push queues.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+
+use crate::aws::describe_sdk_error;
+use crate::channels::OrderEvent;
+use crate::domain::Channel;
+use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError};
+
+/// Queue URLs, read once from the environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueUrls {
+    /// `ONECOUNT_ORDER_QUEUE_URL`
+    pub orders: Option<String>,
+    /// `ONECOUNT_PUSH_QUEUE_URL_SHOPIFY`, `…_ETSY`, `…_EBAY`
+    pub shopify: Option<String>,
+    pub etsy: Option<String>,
+    pub ebay: Option<String>,
+}
+
+impl QueueUrls {
+    pub fn from_env() -> Self {
+        let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        QueueUrls {
+            orders: v("ONECOUNT_ORDER_QUEUE_URL"),
+            shopify: v("ONECOUNT_PUSH_QUEUE_URL_SHOPIFY"),
+            etsy: v("ONECOUNT_PUSH_QUEUE_URL_ETSY"),
+            ebay: v("ONECOUNT_PUSH_QUEUE_URL_EBAY"),
+        }
+    }
+
+    pub fn push(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Shopify => self.shopify.as_deref(),
+            Channel::Etsy => self.etsy.as_deref(),
+            Channel::Ebay => self.ebay.as_deref(),
+            Channel::Offline => None,
+        }
+    }
+}
+
+/// Sends to SQS queues by URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueues {
+    client: aws_sdk_sqs::Client,
+    urls: QueueUrls,
+}
+
+impl SqsQueues {
+    pub fn new(sdk: &SdkConfig, urls: QueueUrls) -> Self {
+        SqsQueues { client: aws_sdk_sqs::Client::new(sdk), urls }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
+    async fn send(&self, url: &str, body: String) -> Result<(), SendError> {
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| SendError(format!("SQS send failed: {}", describe_sdk_error(&e))))
+    }
+}
+
+#[async_trait]
+impl OrderQueue for SqsQueues {
+    async fn enqueue(&self, event: &OrderEvent) -> Result<(), SendError> {
+        let url = self.urls.orders.as_deref().ok_or_else(|| SendError("ONECOUNT_ORDER_QUEUE_URL is not set".into()))?;
+        let body = serde_json::to_string(event).map_err(|e| SendError(e.to_string()))?;
+        self.send(url, body).await
+    }
+}
+
+#[async_trait]
+impl PushQueue for SqsQueues {
+    async fn request_push(&self, req: &PushRequest) -> Result<(), SendError> {
+        let url = self
+            .urls
+            .push(req.channel)
+            .ok_or_else(|| SendError(format!("no push queue for {} (ONECOUNT_PUSH_QUEUE_URL_{})", req.channel, req.channel.as_str().to_uppercase())))?;
+        let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
+        self.send(url, body).await
+    }
+}
