@@ -5,8 +5,8 @@ Why not plain `moto_server`:
     so parallel runs never collide;
   * real DynamoDB applies every request atomically, but moto's in-memory backends do not
     lock, so concurrent conditional writes could interleave inside moto and hide (or
-    fake) races. Requests are applied one at a time here, as DynamoDB's per-item
-    serialisation would; connections are still accepted concurrently.
+    fake) races. DynamoDB requests are applied one at a time here, as DynamoDB's per-item
+    serialisation would; other services (SQS long polls) and connections stay concurrent.
   * moto rolls a failed TransactWriteItems back by deep-copying every table it touches
     before each transaction, so each one costs time proportional to the table size
     (a few thousand items made a sale take ~100 ms). The patch below snapshots only the
@@ -90,6 +90,9 @@ def main() -> None:
     lock = threading.Lock()
 
     def serialised(environ, start_response):
+        # Only DynamoDB needs it; SQS long polls must not hold everyone else up.
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            return app(environ, start_response)
         with lock:
             # Consume the whole response inside the lock.
             return list(app(environ, start_response))

@@ -119,3 +119,61 @@ pub mod lossy_proxy {
         }
     }
 }
+
+/// An alert as moto recorded its publication.
+#[derive(Debug, Clone)]
+pub struct PublishedAlert {
+    pub subject: String,
+    /// The `default` text (email body).
+    pub body: String,
+    pub sms: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Every message published to `topic_arn`, read back from moto's `/moto-api/data.json`.
+pub async fn published_alerts(topic_arn: &str) -> Vec<PublishedAlert> {
+    let endpoint = onecount::aws::endpoint_url().expect("AWS_ENDPOINT_URL");
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("moto data is JSON");
+    let topics = data.pointer("/sns/Topic").and_then(|t| t.as_array()).cloned().unwrap_or_default();
+    let Some(topic) = topics.iter().find(|t| t["arn"] == topic_arn) else { return Vec::new() };
+    topic["sent_notifications"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    let msg: serde_json::Value = serde_json::from_str(n[1].as_str().unwrap_or("{}")).unwrap_or_default();
+                    PublishedAlert {
+                        subject: n[2].as_str().unwrap_or_default().to_string(),
+                        body: msg["default"].as_str().unwrap_or_default().to_string(),
+                        sms: msg["sms"].as_str().unwrap_or_default().to_string(),
+                        attributes: n[3]
+                            .as_object()
+                            .map(|a| a.iter().map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or_default().to_string())).collect())
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Poll `check` every 50 ms until it is true or `secs` pass; whether it became true.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,249 @@
+//! The eBay sandbox: `ORDER_CONFIRMATION` per line item signed with a real P-256 key
+//! (SHA1withECDSA, as `getPublicKey` announces), the key by kid, OAuth, `getOrder`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{DerSignature, SigningKey};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha1::{Digest, Sha1};
+
+use crate::{DeliveryKnobs, DeliveryRecord, SimConfig, err, post as send};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimListing {
+    pub item_id: u64,
+    pub sku: String,
+    pub qty: i64,
+}
+
+#[derive(Default)]
+struct St {
+    listings: BTreeMap<u64, SimListing>,
+    orders: BTreeMap<String, serde_json::Value>,
+    next: u64,
+    deliveries: Vec<DeliveryRecord>,
+    tokens: Vec<String>,
+    key_fetches: u64,
+}
+
+pub struct Ebay {
+    cfg: SimConfig,
+    http: reqwest::Client,
+    key: SigningKey,
+    pub kid: String,
+    st: Mutex<St>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placed {
+    pub order_id: String,
+    pub line_item_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderReq {
+    /// (item id, quantity)
+    pub lines: Vec<(u64, i64)>,
+    #[serde(default)]
+    pub knobs: DeliveryKnobs,
+}
+
+fn random_key() -> SigningKey {
+    loop {
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        if let Ok(k) = SigningKey::from_slice(&bytes) {
+            return k;
+        }
+    }
+}
+
+impl Ebay {
+    pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
+        Ebay { cfg, http, key: random_key(), kid: uuid::Uuid::new_v4().to_string(), st: Mutex::new(St { next: 11_234_56789, ..Default::default() }) }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, St> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_listing(&self, l: SimListing) {
+        self.st().listings.insert(l.item_id, l);
+    }
+
+    pub fn quantity(&self, item_id: u64) -> Option<i64> {
+        self.st().listings.get(&item_id).map(|l| l.qty)
+    }
+
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.st().deliveries.clone()
+    }
+
+    /// How often `getPublicKey` was called (the key should be cached).
+    pub fn key_fetches(&self) -> u64 {
+        self.st().key_fetches
+    }
+
+    /// The public key as `getPublicKey` returns it: PEM on one line.
+    pub fn public_key_json(&self) -> serde_json::Value {
+        let pem = self.key.verifying_key().to_public_key_pem(LineEnding::LF).expect("encodes");
+        json!({"algorithm": "ECDSA", "digest": "SHA1", "key": pem.replace('\n', "")})
+    }
+
+    /// `X-EBAY-SIGNATURE` for a body, signed with this sandbox's key.
+    pub fn signature_header(&self, body: &[u8]) -> String {
+        let sig: DerSignature = self.key.sign_prehash(&Sha1::digest(body)).expect("signs");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let header = json!({"alg": "ecdsa", "kid": self.kid, "signature": b64.encode(sig.as_bytes()), "digest": "SHA1"});
+        b64.encode(header.to_string())
+    }
+
+    pub fn place_order(self: &Arc<Self>, req: &OrderReq) -> Result<Placed, String> {
+        let order = {
+            let mut st = self.st();
+            for (i, q) in &req.lines {
+                let x = st.listings.get(i).ok_or_else(|| format!("no item {i}"))?;
+                if x.qty < *q {
+                    return Err(format!("only {} of item {i} on display", x.qty));
+                }
+            }
+            st.next += 1;
+            let n = st.next;
+            let id = format!("{:02}-{:05}-{:05}", n % 100, (n / 100) % 100_000, n % 100_000);
+            let mut items = Vec::new();
+            for (k, (i, q)) in req.lines.iter().enumerate() {
+                let x = st.listings.get_mut(i).expect("checked");
+                x.qty -= q;
+                items.push(json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": i.to_string(),
+                                  "sku": x.sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
+            }
+            let order = json!({"orderId": id, "creationDate": "2026-03-14T14:21:05.000Z", "lastModifiedDate": "2026-03-14T14:21:07.000Z",
+                               "orderPaymentStatus": "PAID", "orderFulfillmentStatus": "NOT_STARTED",
+                               "buyer": {"username": "ada_l"}, "cancelStatus": {"cancelState": "NONE_REQUESTED", "cancelRequests": []},
+                               "lineItems": items});
+            st.orders.insert(id.clone(), order.clone());
+            order
+        };
+        let id = order["orderId"].as_str().unwrap_or_default().to_string();
+        let lines: Vec<String> = order["lineItems"].as_array().map(|a| a.iter().map(|l| l["lineItemId"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default();
+        // One notification per line item.
+        for _ in &lines {
+            self.notify(&id, &req.knobs);
+        }
+        Ok(Placed { order_id: id, line_item_ids: lines })
+    }
+
+    /// Another `ORDER_CONFIRMATION` for the order (checkout flipped back to complete).
+    pub fn resend(self: &Arc<Self>, order_id: &str, knobs: &DeliveryKnobs) {
+        self.notify(order_id, knobs);
+    }
+
+    /// Cancel the order; eBay sends no notification for it (reconciliation reads it).
+    pub fn cancel(&self, order_id: &str) -> Result<(), String> {
+        let mut st = self.st();
+        let o = st.orders.get_mut(order_id).ok_or("no such order")?;
+        o["cancelStatus"]["cancelState"] = json!("CANCELED");
+        let items = o["lineItems"].as_array().cloned().unwrap_or_default();
+        for li in items {
+            if let Some(l) = li["legacyItemId"].as_str().and_then(|i| i.parse::<u64>().ok()).and_then(|i| st.listings.get_mut(&i)) {
+                l.qty += li["quantity"].as_i64().unwrap_or(0);
+            }
+        }
+        Ok(())
+    }
+
+    fn notify(self: &Arc<Self>, order_id: &str, knobs: &DeliveryKnobs) {
+        if knobs.lose {
+            return;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = json!({"metadata": {"topic": "ORDER_CONFIRMATION", "schemaVersion": "1.0", "deprecated": false},
+                          "notification": {"notificationId": id, "eventDate": "2026-03-14T14:21:07.000Z", "publishDate": "2026-03-14T14:21:09.120Z",
+                                           "publishAttemptCount": 1, "data": {"orderId": order_id}}});
+        let me = self.clone();
+        let knobs = knobs.clone();
+        tokio::spawn(async move {
+            if knobs.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(knobs.delay_ms)).await;
+            }
+            let bytes = serde_json::to_vec(&body).expect("JSON");
+            let headers = vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("X-EBAY-SIGNATURE".to_string(), me.signature_header(&bytes)),
+            ];
+            for _ in 0..knobs.deliveries.max(1) {
+                let status = send(&me.http, &format!("{}/webhooks/ebay", me.cfg.webhook_base), &headers, &bytes).await;
+                me.st().deliveries.push(DeliveryRecord { topic: "ORDER_CONFIRMATION".into(), delivery_id: id.clone(), status });
+            }
+        });
+    }
+
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        auth.strip_prefix("Bearer ").is_some_and(|t| self.st().tokens.iter().any(|x| x == t))
+    }
+}
+
+pub fn router(s: Arc<Ebay>) -> Router {
+    Router::new()
+        .route("/_sim/listings", post(|State(s): State<Arc<Ebay>>, Json(ls): Json<Vec<SimListing>>| async move {
+            for l in ls {
+                s.add_listing(l);
+            }
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/orders", post(|State(s): State<Arc<Ebay>>, Json(r): Json<OrderReq>| async move {
+            match s.place_order(&r) {
+                Ok(p) => Json(json!(p)).into_response(),
+                Err(e) => err(409, &e),
+            }
+        }))
+        .route("/_sim/orders/{id}/cancel", post(|State(s): State<Arc<Ebay>>, Path(id): Path<String>| async move {
+            match s.cancel(&id) {
+                Ok(()) => Json(json!({"ok": true})).into_response(),
+                Err(e) => err(409, &e),
+            }
+        }))
+        .route("/identity/v1/oauth2/token", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap| async move {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let want = format!("Basic {}", b64.encode(format!("{}:{}", s.cfg.ebay_client_id, s.cfg.ebay_client_secret)));
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+                return err(401, "invalid_client");
+            }
+            let token = format!("v^1.1#i^1#{}", uuid::Uuid::new_v4().simple());
+            s.st().tokens.push(token.clone());
+            Json(json!({"access_token": token, "expires_in": 7200, "token_type": "User Access Token"})).into_response()
+        }))
+        .route("/commerce/notification/v1/public_key/{kid}", get(|State(s): State<Arc<Ebay>>, Path(kid): Path<String>, headers: HeaderMap| async move {
+            if !s.bearer_ok(&headers) {
+                return err(401, "Invalid access token");
+            }
+            s.st().key_fetches += 1;
+            if kid != s.kid {
+                return err(404, "public key not found");
+            }
+            Json(s.public_key_json()).into_response()
+        }))
+        .route("/sell/fulfillment/v1/order/{id}", get(|State(s): State<Arc<Ebay>>, Path(id): Path<String>, headers: HeaderMap| async move {
+            if !s.bearer_ok(&headers) {
+                return err(401, "Invalid access token");
+            }
+            match s.st().orders.get(&id) {
+                Some(o) => Json(o.clone()).into_response(),
+                None => err(404, "order not found"),
+            }
+        }))
+        .with_state(s)
+}

@@ -1,0 +1,145 @@
+//! Channel sandboxes: fake Shopify, Etsy and eBay servers on loopback, faithful where
+//! onecount depends on them. Each holds listings with its *own* displayed quantity, sells
+//! only what it displays (and decrements it, as the real channels do), and delivers
+//! signed webhooks the way the real one signs them, with knobs for duplicate, delayed
+//! (hence reordered) and lost deliveries. Control endpoints live under `/_sim/`.
+//!
+//! - Shopify: `X-Shopify-Hmac-Sha256` webhooks (`orders/create`, `orders/cancelled`,
+//!   `refunds/create`) with a stable `X-Shopify-Event-Id` across duplicate deliveries.
+//! - Etsy: Standard Webhooks pointer payloads (`order.paid`, `order.canceled`) and the
+//!   receipts they point at, behind `x-api-key: keystring:shared_secret` + Bearer.
+//! - eBay: `ORDER_CONFIRMATION` per line item signed with a real P-256 key
+//!   (SHA1withECDSA), the public key by kid, OAuth tokens and `getOrder`.
+
+pub mod ebay;
+pub mod etsy;
+pub mod shopify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+/// How a webhook is delivered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeliveryKnobs {
+    /// How many times the same delivery is sent (duplicates).
+    pub deliveries: u32,
+    /// Wait before delivering (reorders events relative to later ones).
+    pub delay_ms: u64,
+    /// Never deliver (a lost webhook).
+    pub lose: bool,
+}
+
+impl Default for DeliveryKnobs {
+    fn default() -> Self {
+        DeliveryKnobs { deliveries: 1, delay_ms: 0, lose: false }
+    }
+}
+
+/// A record of one delivery attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub topic: String,
+    pub delivery_id: String,
+    pub status: u16,
+}
+
+/// Where the sandboxes send webhooks, and the secrets they sign with.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// e.g. `http://127.0.0.1:8080`; webhooks go to `{base}/webhooks/{channel}`.
+    pub webhook_base: String,
+    pub shopify_secret: String,
+    pub etsy_secret: String,
+    pub etsy_keystring: String,
+    pub etsy_shared_secret: String,
+    pub etsy_token: String,
+    pub ebay_client_id: String,
+    pub ebay_client_secret: String,
+}
+
+impl SimConfig {
+    /// Fresh random secrets, delivering to `webhook_base`.
+    pub fn random(webhook_base: &str) -> SimConfig {
+        let r = || uuid::Uuid::new_v4().simple().to_string();
+        use base64::Engine;
+        SimConfig {
+            webhook_base: webhook_base.trim_end_matches('/').to_string(),
+            shopify_secret: format!("shpss_{}", r()),
+            etsy_secret: format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(r())),
+            etsy_keystring: r()[..24].to_string(),
+            etsy_shared_secret: r()[..10].to_string(),
+            etsy_token: format!("5550001.{}", r()),
+            ebay_client_id: format!("onecount-{}", &r()[..8]),
+            ebay_client_secret: format!("PRD-{}", r()),
+        }
+    }
+}
+
+/// The three sandboxes, running.
+pub struct Sandboxes {
+    pub shopify: Arc<shopify::Shopify>,
+    pub etsy: Arc<etsy::Etsy>,
+    pub ebay: Arc<ebay::Ebay>,
+    pub shopify_url: String,
+    pub etsy_url: String,
+    pub ebay_url: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Sandboxes {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, task)
+}
+
+impl Sandboxes {
+    pub async fn start(cfg: SimConfig) -> Sandboxes {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
+        let shopify = Arc::new(shopify::Shopify::new(cfg.clone(), http.clone()));
+        let (shopify_url, t1) = serve(shopify::router(shopify.clone())).await;
+        let etsy = Arc::new(etsy::Etsy::new(cfg.clone(), http.clone()));
+        let (etsy_url, t2) = serve(etsy::router(etsy.clone())).await;
+        etsy.set_public_base(&etsy_url);
+        let ebay = Arc::new(ebay::Ebay::new(cfg.clone(), http));
+        let (ebay_url, t3) = serve(ebay::router(ebay.clone())).await;
+        Sandboxes { shopify, etsy, ebay, shopify_url, etsy_url, ebay_url, tasks: vec![t1, t2, t3] }
+    }
+}
+
+/// Send one webhook; the status code, or 0 when the connection failed.
+pub(crate) async fn post(http: &reqwest::Client, url: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+    let mut req = http.post(url).body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A JSON error answer.
+pub(crate) fn err(status: u16, msg: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (axum::http::StatusCode::from_u16(status).expect("valid status"), axum::Json(serde_json::json!({"error": msg}))).into_response()
+}
