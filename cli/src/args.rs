@@ -42,6 +42,11 @@ pub enum Command {
     /// Map a SKU to its listing on a channel (ids, buffer, max, pause).
     #[command(subcommand)]
     Listings(ListingsCmd),
+    /// Run onecount on this machine: the webhook routes and the handlers, against moto.
+    Local(LocalArgs),
+    /// Webhooks and order lines kept because onecount could not use them.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
     /// Everything that happened to a SKU, oldest first.
     Timeline {
         sku: Sku,
@@ -168,5 +173,30 @@ pub enum ListingsCmd {
         #[arg(long)]
         channel: Channel,
         reference: ChannelRef,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Also start the Shopify, Etsy and eBay sandboxes, wired to this host.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Start moto from the project's venv (when AWS_ENDPOINT_URL is not set).
+    #[arg(long)]
+    pub start_moto: bool,
+    /// Port for the webhook routes (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Prefix of the table, queue and topic names.
+    #[arg(long, default_value = "onecount-local")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCmd {
+    /// The most recent quarantined items, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
     },
 }

@@ -14,7 +14,7 @@ use onecount::config::StoreConfig;
 use onecount::domain::{NewStock, RestockKind, RestockRequest, TimelineEntry};
 use onecount::{Listing, ListingPolicy, ListingStore, OrderLine, StockLedger, TimelineStore};
 
-use args::{Cli, Command, ListingsCmd, SaleCmd, StockCmd};
+use args::{Cli, Command, ListingsCmd, LocalArgs, QuarantineCmd, SaleCmd, StockCmd};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -93,6 +93,9 @@ fn actor(given: Option<String>) -> String {
 
 async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
+    if let Command::Local(args) = cli.command {
+        return local(args).await;
+    }
     let store = store(cli.table).await?;
     match cli.command {
         Command::Init => {
@@ -125,6 +128,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Stock(cmd) => stock(&store, cmd, json).await?,
         Command::Sale(cmd) => sale(&store, cmd, json).await?,
         Command::Listings(cmd) => listings(&store, cmd, json).await?,
+        Command::Local(_) => unreachable!("handled above"),
+        Command::Quarantine(QuarantineCmd::List { limit }) => {
+            let items = onecount::ports::Inbox::quarantined(&store, limit).await?;
+            if json {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let v: Vec<_> = items
+                    .iter()
+                    .map(|q| serde_json::json!({"id": q.id, "channel": q.channel, "reason": q.reason, "received_at": q.received_at, "headers": q.headers, "body_base64": b64.encode(&q.body)}))
+                    .collect();
+                output::json(&v)
+            } else {
+                output::quarantine(&items)
+            }
+        }
         Command::Timeline { sku, limit } => {
             if store.get_stock(&sku).await?.is_none() {
                 bail!("unknown SKU '{sku}'");
@@ -357,5 +375,59 @@ async fn listings(store: &DynamoStore, cmd: ListingsCmd, json: bool) -> Result<(
             }
         }
     }
+    Ok(())
+}
+
+/// `onecount local`: provision, serve, poll; until Ctrl-C.
+async fn local(args: LocalArgs) -> Result<()> {
+    let _moto;
+    let sdk = match (onecount::aws::endpoint_url(), args.start_moto) {
+        (Some(_), _) => onecount::aws::load_sdk_config().await,
+        (None, true) => {
+            let m = onecount_local::moto::start()?;
+            let sdk = onecount::aws::load_sdk_config_at(&m.endpoint).await;
+            println!("moto:      {}", m.endpoint);
+            _moto = m;
+            sdk
+        }
+        (None, false) => bail!(
+            "AWS_ENDPOINT_URL is not set: start moto (`eval \"$(make -s moto)\"`) or pass --start-moto"
+        ),
+    };
+    let mut cfg = onecount_local::LocalConfig::new(&args.prefix);
+    cfg.port = args.port;
+    cfg.sandbox = args.sandbox;
+    if !args.sandbox && std::env::var_os("ONECOUNT_CHANNELS_FILE").is_some() {
+        cfg.channels = onecount::channels::config::ChannelsConfig::load(&sdk)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    let host = onecount_local::LocalHost::start(&sdk, cfg).await?;
+    let r = &host.resources;
+    println!(
+        "webhooks:  {0}/webhooks/shopify  {0}/webhooks/etsy  {0}/webhooks/ebay",
+        host.url
+    );
+    println!("table:     {}", r.table);
+    println!("queues:    {} (DLQ {})", r.order_queue, r.order_dlq);
+    for (ch, q, d) in &r.push_queues {
+        println!("           push {ch}: {q} (DLQ {d})");
+    }
+    println!("alerts:    {}", r.topic_arn);
+    if let Some(sb) = &host.sandboxes {
+        println!(
+            "sandboxes: shopify {}  etsy {}  ebay {}",
+            sb.shopify_url, sb.etsy_url, sb.ebay_url
+        );
+        println!(
+            "           place an order: curl -XPOST {}/_sim/orders -d '{{\"lines\":[[VARIANT_ID,1]]}}' -H 'content-type: application/json'",
+            sb.shopify_url
+        );
+    }
+    println!("use the CLI against it: export ONECOUNT_TABLE={}", r.table);
+    println!("Ctrl-C to stop.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }

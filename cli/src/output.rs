@@ -115,3 +115,21 @@ pub fn restock_outcome(o: &RestockOutcome) -> String {
         }
     }
 }
+
+pub fn quarantine(items: &[onecount::ports::Quarantined]) {
+    if items.is_empty() {
+        println!("nothing quarantined");
+        return;
+    }
+    let mut t = table(&["Received (UTC)", "Id", "Channel", "Reason", "Bytes"]);
+    for q in items {
+        t.add_row(vec![
+            time(q.received_at),
+            q.id.clone(),
+            q.channel.to_string(),
+            q.reason.clone(),
+            q.body.len().to_string(),
+        ]);
+    }
+    println!("{t}\nthe whole item, headers and body: onecount quarantine list --json");
+}

@@ -352,3 +352,43 @@ fn help_is_there_for_every_command() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
     }
 }
+
+#[test]
+fn the_local_host_starts_with_its_sandboxes_and_says_where() {
+    use std::io::{BufRead, BufReader};
+    let prefix = table();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onecount"))
+        .args(["local", "--sandbox", "--prefix", &prefix])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Ctrl-C to stop");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let all = seen.join("\n");
+    for want in [
+        "/webhooks/shopify",
+        "/webhooks/etsy",
+        "/webhooks/ebay",
+        &format!("{prefix}-ledger"),
+        &format!("{prefix}-order-events-dlq"),
+        "push etsy",
+        "sandboxes: shopify http://127.0.0.1:",
+    ] {
+        assert!(all.contains(want), "missing {want} in:\n{all}");
+    }
+    // The table it made is a onecount table.
+    assert!(
+        ok(&format!("{prefix}-ledger"), &["quarantine", "list"]).contains("nothing quarantined")
+    );
+}

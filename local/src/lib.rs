@@ -4,6 +4,7 @@
 //! deleted, failures left to reappear after their visibility timeout, the DLQ after the
 //! receive limit. With sandboxes, the three fake channels are started and wired to it.
 
+pub mod moto;
 mod poller;
 mod provision;
 
@@ -119,11 +120,19 @@ pub fn sandbox_channels(sim: &SimConfig, sb: &Sandboxes, webhook_base: &str) -> 
 
 impl LocalHost {
     pub async fn start(sdk: &SdkConfig, cfg: LocalConfig) -> Result<LocalHost> {
-        let resources = provision(sdk, &cfg.prefix, cfg.visibility_timeout_secs, cfg.max_receive_count).await?;
+        let resources = provision(
+            sdk,
+            &cfg.prefix,
+            cfg.visibility_timeout_secs,
+            cfg.max_receive_count,
+        )
+        .await?;
         let store = DynamoStore::new(sdk, &StoreConfig::new(&resources.table));
         store.init().await.context("creating the table")?;
 
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await.context("binding the webhook port")?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+            .await
+            .context("binding the webhook port")?;
         let url = format!("http://{}", listener.local_addr()?);
 
         let (sandboxes, sim, channels) = if cfg.sandbox {
@@ -141,13 +150,19 @@ impl LocalHost {
             queue: SqsQueues::new(sdk, urls.clone()),
             inbox: store.clone(),
             alerts: SnsAlerts::new(sdk, &resources.topic_arn),
-            ebay: channels.ebay.clone().map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>),
+            ebay: channels
+                .ebay
+                .clone()
+                .map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>),
         });
         let decrement = Arc::new(Decrement {
             store: store.clone(),
             pushes: SqsQueues::new(sdk, urls.clone()),
             alerts: SnsAlerts::new(sdk, &resources.topic_arn),
-            fetcher: ChannelFetcher { etsy: channels.etsy.clone().map(EtsyClient::new), ebay: channels.ebay.clone().map(EbayClient::new) },
+            fetcher: ChannelFetcher {
+                etsy: channels.etsy.clone().map(EtsyClient::new),
+                ebay: channels.ebay.clone().map(EbayClient::new),
+            },
         });
 
         let app = Router::new().fallback(webhook).with_state(ingest.clone());
@@ -156,11 +171,24 @@ impl LocalHost {
         })];
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let order_queue = urls.orders.clone().expect("provisioned");
-        tasks.push(tokio::spawn(poller::run(sqs.clone(), order_queue, move |event| {
-            let d = decrement.clone();
-            async move { d.handle_batch(event).await }
-        })));
-        Ok(LocalHost { url, resources, store, sandboxes, sim, ingest, sqs, tasks })
+        tasks.push(tokio::spawn(poller::run(
+            sqs.clone(),
+            order_queue,
+            move |event| {
+                let d = decrement.clone();
+                async move { d.handle_batch(event).await }
+            },
+        )));
+        Ok(LocalHost {
+            url,
+            resources,
+            store,
+            sandboxes,
+            sim,
+            ingest,
+            sqs,
+            tasks,
+        })
     }
 
     /// Order events not yet processed (visible or in flight).
@@ -175,22 +203,42 @@ impl LocalHost {
 
     /// Push requests waiting on a channel's queue (until the pushers arrive, they wait).
     pub async fn queued(&self, channel: Channel) -> Result<i64> {
-        let url = self.resources.queue_urls().push(channel).map(str::to_string).context("no push queue")?;
+        let url = self
+            .resources
+            .queue_urls()
+            .push(channel)
+            .map(str::to_string)
+            .context("no push queue")?;
         provision::depth(&self.sqs, &url).await
     }
 }
 
 /// Every request under the host goes to the ingest handler, raw bytes and all.
-async fn webhook(State(ingest): State<Arc<LocalIngest>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn webhook(
+    State(ingest): State<Arc<LocalIngest>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let req = IngestRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_string),
-        headers: headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         body: body.to_vec(),
     };
     let out = ingest.handle(&req).await;
-    let status = axum::http::StatusCode::from_u16(out.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = axum::http::StatusCode::from_u16(out.status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (status, [("content-type", "application/json")], out.body)
 }
 

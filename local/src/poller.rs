@@ -47,7 +47,11 @@ where
                 r.attributes = m
                     .attributes
                     .as_ref()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 r
             })
@@ -55,17 +59,30 @@ where
         let mut event = SqsEvent::default();
         event.records = records;
         let response = handler(event).await;
-        let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        let failed: HashSet<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .filter(|m| !m.message_id.as_ref().is_some_and(|id| failed.contains(id)))
             .enumerate()
             .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle.clone())
+                    .build()
+                    .ok()
             })
             .collect();
         if !done.is_empty()
-            && let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await
+            && let Err(e) = sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(done))
+                .send()
+                .await
         {
             tracing::warn!(queue = %url, error = %onecount::aws::describe_sdk_error(&e), "delete failed; messages will be redelivered (handlers are idempotent)");
         }

@@ -17,15 +17,27 @@ pub struct Resources {
     pub topic_arn: String,
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: i32, redrive_to: Option<(&str, u32)>) -> Result<String> {
-    let mut req = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string());
+async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility: i32,
+    redrive_to: Option<(&str, u32)>,
+) -> Result<String> {
+    let mut req = sqs.create_queue().queue_name(name).attributes(
+        QueueAttributeName::VisibilityTimeout,
+        visibility.to_string(),
+    );
     if let Some((arn, max)) = redrive_to {
         req = req.attributes(
             QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max.to_string()}).to_string(),
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max.to_string()})
+                .to_string(),
         );
     }
-    let out = req.send().await.map_err(|e| anyhow::anyhow!("creating queue {name}: {}", describe_sdk_error(&e)))?;
+    let out = req
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating queue {name}: {}", describe_sdk_error(&e)))?;
     out.queue_url.context("CreateQueue returned no URL")
 }
 
@@ -37,7 +49,9 @@ async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("reading queue ARN: {}", describe_sdk_error(&e)))?;
-    out.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).context("no QueueArn")
+    out.attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("no QueueArn")
 }
 
 /// Messages waiting (visible + in flight) on a queue.
@@ -52,19 +66,43 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64> {
         .map_err(|e| anyhow::anyhow!("reading queue depth: {}", describe_sdk_error(&e)))?;
     let a = out.attributes.unwrap_or_default();
     let n = |k: &QueueAttributeName| a.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages) + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages)
+        + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
 
-pub async fn provision(sdk: &SdkConfig, prefix: &str, visibility: i32, max_receive: u32) -> Result<Resources> {
+pub async fn provision(
+    sdk: &SdkConfig,
+    prefix: &str,
+    visibility: i32,
+    max_receive: u32,
+) -> Result<Resources> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let order_dlq = queue(&sqs, &format!("{prefix}-order-events-dlq"), visibility, None).await?;
+    let order_dlq = queue(
+        &sqs,
+        &format!("{prefix}-order-events-dlq"),
+        visibility,
+        None,
+    )
+    .await?;
     let dlq_arn = arn(&sqs, &order_dlq).await?;
-    let order_queue = queue(&sqs, &format!("{prefix}-order-events"), visibility, Some((&dlq_arn, max_receive))).await?;
+    let order_queue = queue(
+        &sqs,
+        &format!("{prefix}-order-events"),
+        visibility,
+        Some((&dlq_arn, max_receive)),
+    )
+    .await?;
     let mut push_queues = Vec::new();
     for ch in Channel::CONNECTED {
         let dlq = queue(&sqs, &format!("{prefix}-push-{ch}-dlq"), visibility, None).await?;
         let dlq_arn = arn(&sqs, &dlq).await?;
-        let q = queue(&sqs, &format!("{prefix}-push-{ch}"), visibility, Some((&dlq_arn, max_receive))).await?;
+        let q = queue(
+            &sqs,
+            &format!("{prefix}-push-{ch}"),
+            visibility,
+            Some((&dlq_arn, max_receive)),
+        )
+        .await?;
         push_queues.push((ch, q, dlq));
     }
     let sns = aws_sdk_sns::Client::new(sdk);

@@ -79,14 +79,27 @@ fn clip(s: String, max: usize) -> String {
 }
 
 impl Alert {
-    fn new(kind: AlertKind, severity: Severity, channel: Option<Channel>, sku: Option<Sku>, subject: String, what: String, todo: &str, sms: String) -> Alert {
+    fn new(
+        kind: AlertKind,
+        severity: Severity,
+        channel: Option<Channel>,
+        sku: Option<Sku>,
+        subject: String,
+        what: String,
+        todo: &str,
+        sms: String,
+    ) -> Alert {
         Alert {
             kind,
             severity,
             channel,
             sku,
             subject: clip(format!("[onecount] {subject}"), 100),
-            body: format!("{what}\n\nWhat to do: {todo}\n\n(alert type: {}, severity: {})", kind.as_str(), severity.as_str()),
+            body: format!(
+                "{what}\n\nWhat to do: {todo}\n\n(alert type: {}, severity: {})",
+                kind.as_str(),
+                severity.as_str()
+            ),
             sms: clip(sms, SMS_MAX),
         }
     }
@@ -99,9 +112,15 @@ impl Alert {
             Some(channel),
             Some(sku.clone()),
             format!("OVERSOLD {sku} by {short} on {channel} order {order}"),
-            format!("{channel} order {order} sold {short} more unit(s) of {sku} than onecount had in stock when the order arrived."),
-            &format!("cancel or backorder {short} unit(s) of order {order} on {channel} before fulfilment, and tell the buyer. `onecount timeline {sku}` shows how it happened."),
-            format!("OVERSOLD {sku} x{short} {channel} order {order}: cancel/backorder before fulfilment"),
+            format!(
+                "{channel} order {order} sold {short} more unit(s) of {sku} than onecount had in stock when the order arrived."
+            ),
+            &format!(
+                "cancel or backorder {short} unit(s) of order {order} on {channel} before fulfilment, and tell the buyer. `onecount timeline {sku}` shows how it happened."
+            ),
+            format!(
+                "OVERSOLD {sku} x{short} {channel} order {order}: cancel/backorder before fulfilment"
+            ),
         )
     }
 
@@ -113,7 +132,9 @@ impl Alert {
             Some(channel),
             None,
             format!("Unmapped {channel} item in order {order}"),
-            format!("{channel} order {order} line {line} sold an item onecount cannot map to a SKU ({ids}). The count did not change for it."),
+            format!(
+                "{channel} order {order} line {line} sold an item onecount cannot map to a SKU ({ids}). The count did not change for it."
+            ),
             "map the listing with `onecount listings set --sku SKU --channel CHANNEL --ref kind:id`, then adjust that SKU's count by hand for this order.",
             format!("Unmapped {channel} item, order {order}: map it and adjust stock"),
         )
@@ -127,7 +148,9 @@ impl Alert {
             Some(channel),
             None,
             format!("{channel} webhook quarantined"),
-            format!("A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."),
+            format!(
+                "A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."
+            ),
             "inspect it with `onecount quarantine list`; if it was an order, record it with `onecount sale record`. The drift checker will also catch any count it missed.",
             format!("{channel} webhook quarantined ({id}): inspect with onecount quarantine list"),
         )
@@ -140,7 +163,8 @@ mod tests {
 
     #[test]
     fn sms_text_fits_and_every_alert_says_what_to_do() {
-        let sku = Sku::parse("A-VERY-LONG-SKU-NAME-THAT-GOES-ON-AND-ON-AND-ON-FOREVER-0123456789").unwrap();
+        let sku = Sku::parse("A-VERY-LONG-SKU-NAME-THAT-GOES-ON-AND-ON-AND-ON-FOREVER-0123456789")
+            .unwrap();
         let order = OrderId::parse("5830012345678901234567890").unwrap();
         for a in [
             Alert::oversold(Channel::Shopify, &order, &sku, 12),

@@ -72,7 +72,16 @@ fn random_key() -> SigningKey {
 
 impl Ebay {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
-        Ebay { cfg, http, key: random_key(), kid: uuid::Uuid::new_v4().to_string(), st: Mutex::new(St { next: 11_234_56789, ..Default::default() }) }
+        Ebay {
+            cfg,
+            http,
+            key: random_key(),
+            kid: uuid::Uuid::new_v4().to_string(),
+            st: Mutex::new(St {
+                next: 11_234_56789,
+                ..Default::default()
+            }),
+        }
     }
 
     fn st(&self) -> std::sync::MutexGuard<'_, St> {
@@ -98,7 +107,11 @@ impl Ebay {
 
     /// The public key as `getPublicKey` returns it: PEM on one line.
     pub fn public_key_json(&self) -> serde_json::Value {
-        let pem = self.key.verifying_key().to_public_key_pem(LineEnding::LF).expect("encodes");
+        let pem = self
+            .key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("encodes");
         json!({"algorithm": "ECDSA", "digest": "SHA1", "key": pem.replace('\n', "")})
     }
 
@@ -121,7 +134,12 @@ impl Ebay {
             }
             st.next += 1;
             let n = st.next;
-            let id = format!("{:02}-{:05}-{:05}", n % 100, (n / 100) % 100_000, n % 100_000);
+            let id = format!(
+                "{:02}-{:05}-{:05}",
+                n % 100,
+                (n / 100) % 100_000,
+                n % 100_000
+            );
             let mut items = Vec::new();
             for (k, (i, q)) in req.lines.iter().enumerate() {
                 let x = st.listings.get_mut(i).expect("checked");
@@ -137,12 +155,22 @@ impl Ebay {
             order
         };
         let id = order["orderId"].as_str().unwrap_or_default().to_string();
-        let lines: Vec<String> = order["lineItems"].as_array().map(|a| a.iter().map(|l| l["lineItemId"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default();
+        let lines: Vec<String> = order["lineItems"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| l["lineItemId"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         // One notification per line item.
         for _ in &lines {
             self.notify(&id, &req.knobs);
         }
-        Ok(Placed { order_id: id, line_item_ids: lines })
+        Ok(Placed {
+            order_id: id,
+            line_item_ids: lines,
+        })
     }
 
     /// Another `ORDER_CONFIRMATION` for the order (checkout flipped back to complete).
@@ -157,7 +185,11 @@ impl Ebay {
         o["cancelStatus"]["cancelState"] = json!("CANCELED");
         let items = o["lineItems"].as_array().cloned().unwrap_or_default();
         for li in items {
-            if let Some(l) = li["legacyItemId"].as_str().and_then(|i| i.parse::<u64>().ok()).and_then(|i| st.listings.get_mut(&i)) {
+            if let Some(l) = li["legacyItemId"]
+                .as_str()
+                .and_then(|i| i.parse::<u64>().ok())
+                .and_then(|i| st.listings.get_mut(&i))
+            {
                 l.qty += li["quantity"].as_i64().unwrap_or(0);
             }
         }
@@ -184,15 +216,29 @@ impl Ebay {
                 ("X-EBAY-SIGNATURE".to_string(), me.signature_header(&bytes)),
             ];
             for _ in 0..knobs.deliveries.max(1) {
-                let status = send(&me.http, &format!("{}/webhooks/ebay", me.cfg.webhook_base), &headers, &bytes).await;
-                me.st().deliveries.push(DeliveryRecord { topic: "ORDER_CONFIRMATION".into(), delivery_id: id.clone(), status });
+                let status = send(
+                    &me.http,
+                    &format!("{}/webhooks/ebay", me.cfg.webhook_base),
+                    &headers,
+                    &bytes,
+                )
+                .await;
+                me.st().deliveries.push(DeliveryRecord {
+                    topic: "ORDER_CONFIRMATION".into(),
+                    delivery_id: id.clone(),
+                    status,
+                });
             }
         });
     }
 
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-        auth.strip_prefix("Bearer ").is_some_and(|t| self.st().tokens.iter().any(|x| x == t))
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        auth.strip_prefix("Bearer ")
+            .is_some_and(|t| self.st().tokens.iter().any(|x| x == t))
     }
 }
 

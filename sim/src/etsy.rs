@@ -56,7 +56,14 @@ pub struct OrderReq {
 
 impl Etsy {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
-        Etsy { cfg, http, st: Mutex::new(St { next: 3_456_789_000, ..Default::default() }) }
+        Etsy {
+            cfg,
+            http,
+            st: Mutex::new(St {
+                next: 3_456_789_000,
+                ..Default::default()
+            }),
+        }
     }
 
     fn st(&self) -> std::sync::MutexGuard<'_, St> {
@@ -88,7 +95,10 @@ impl Etsy {
         let (id, txs) = {
             let mut st = self.st();
             for (l, q) in &req.lines {
-                let x = st.listings.get(l).ok_or_else(|| format!("no listing {l}"))?;
+                let x = st
+                    .listings
+                    .get(l)
+                    .ok_or_else(|| format!("no listing {l}"))?;
                 if x.qty < *q {
                     return Err(format!("only {} of listing {l} on display", x.qty));
                 }
@@ -112,7 +122,10 @@ impl Etsy {
         let webhook_id = self.notify("order.paid", id, &req.knobs);
         Ok(Placed {
             receipt_id: id.to_string(),
-            transaction_ids: txs.iter().map(|t| t["transaction_id"].to_string()).collect(),
+            transaction_ids: txs
+                .iter()
+                .map(|t| t["transaction_id"].to_string())
+                .collect(),
             webhook_id,
         })
     }
@@ -132,7 +145,10 @@ impl Etsy {
             r["status"] = json!("canceled");
             let txs = r["transactions"].as_array().cloned().unwrap_or_default();
             for t in txs {
-                if let Some(l) = t["listing_id"].as_u64().and_then(|l| st.listings.get_mut(&l)) {
+                if let Some(l) = t["listing_id"]
+                    .as_u64()
+                    .and_then(|l| st.listings.get_mut(&l))
+                {
                     l.qty += t["quantity"].as_i64().unwrap_or(0);
                 }
             }
@@ -158,15 +174,26 @@ impl Etsy {
             for _ in 0..knobs.deliveries.max(1) {
                 // Each attempt: same webhook-id, fresh timestamp and signature.
                 let ts = now_secs();
-                let sig = onecount::channels::etsy::sign(&me.cfg.etsy_secret, &id, ts, &bytes).expect("valid secret");
+                let sig = onecount::channels::etsy::sign(&me.cfg.etsy_secret, &id, ts, &bytes)
+                    .expect("valid secret");
                 let headers = vec![
                     ("content-type".to_string(), "application/json".to_string()),
                     ("webhook-id".to_string(), id.clone()),
                     ("webhook-timestamp".to_string(), ts.to_string()),
                     ("webhook-signature".to_string(), sig),
                 ];
-                let status = send(&me.http, &format!("{}/webhooks/etsy", me.cfg.webhook_base), &headers, &bytes).await;
-                me.st().deliveries.push(DeliveryRecord { topic: event.clone(), delivery_id: id.clone(), status });
+                let status = send(
+                    &me.http,
+                    &format!("{}/webhooks/etsy", me.cfg.webhook_base),
+                    &headers,
+                    &bytes,
+                )
+                .await;
+                me.st().deliveries.push(DeliveryRecord {
+                    topic: event.clone(),
+                    delivery_id: id.clone(),
+                    status,
+                });
             }
         });
         webhook_id
@@ -175,11 +202,22 @@ impl Etsy {
     /// Etsy's auth rules: `x-api-key: keystring:shared_secret` and the Bearer token.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
         self.st().api_calls += 1;
-        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if key != format!("{}:{}", self.cfg.etsy_keystring, self.cfg.etsy_shared_secret) {
+        let key = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if key
+            != format!(
+                "{}:{}",
+                self.cfg.etsy_keystring, self.cfg.etsy_shared_secret
+            )
+        {
             return Err(err(403, "Shared secret is required in x-api-key header."));
         }
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if auth != format!("Bearer {}", self.cfg.etsy_token) {
             return Err(err(401, "invalid_token"));
         }

@@ -36,7 +36,11 @@ pub struct DeliveryKnobs {
 
 impl Default for DeliveryKnobs {
     fn default() -> Self {
-        DeliveryKnobs { deliveries: 1, delay_ms: 0, lose: false }
+        DeliveryKnobs {
+            deliveries: 1,
+            delay_ms: 0,
+            lose: false,
+        }
     }
 }
 
@@ -70,7 +74,10 @@ impl SimConfig {
         SimConfig {
             webhook_base: webhook_base.trim_end_matches('/').to_string(),
             shopify_secret: format!("shpss_{}", r()),
-            etsy_secret: format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(r())),
+            etsy_secret: format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(r())
+            ),
             etsy_keystring: r()[..24].to_string(),
             etsy_shared_secret: r()[..10].to_string(),
             etsy_token: format!("5550001.{}", r()),
@@ -100,7 +107,9 @@ impl Drop for Sandboxes {
 }
 
 async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind a loopback port");
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind a loopback port");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -110,7 +119,10 @@ async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
 
 impl Sandboxes {
     pub async fn start(cfg: SimConfig) -> Sandboxes {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
         let shopify = Arc::new(shopify::Shopify::new(cfg.clone(), http.clone()));
         let (shopify_url, t1) = serve(shopify::router(shopify.clone())).await;
         let etsy = Arc::new(etsy::Etsy::new(cfg.clone(), http.clone()));
@@ -118,12 +130,25 @@ impl Sandboxes {
         etsy.set_public_base(&etsy_url);
         let ebay = Arc::new(ebay::Ebay::new(cfg.clone(), http));
         let (ebay_url, t3) = serve(ebay::router(ebay.clone())).await;
-        Sandboxes { shopify, etsy, ebay, shopify_url, etsy_url, ebay_url, tasks: vec![t1, t2, t3] }
+        Sandboxes {
+            shopify,
+            etsy,
+            ebay,
+            shopify_url,
+            etsy_url,
+            ebay_url,
+            tasks: vec![t1, t2, t3],
+        }
     }
 }
 
 /// Send one webhook; the status code, or 0 when the connection failed.
-pub(crate) async fn post(http: &reqwest::Client, url: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> u16 {
     let mut req = http.post(url).body(body.to_vec());
     for (k, v) in headers {
         req = req.header(k, v);
@@ -135,11 +160,17 @@ pub(crate) async fn post(http: &reqwest::Client, url: &str, headers: &[(String, 
 }
 
 pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A JSON error answer.
 pub(crate) fn err(status: u16, msg: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (axum::http::StatusCode::from_u16(status).expect("valid status"), axum::Json(serde_json::json!({"error": msg}))).into_response()
+    (
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        axum::Json(serde_json::json!({"error": msg})),
+    )
+        .into_response()
 }

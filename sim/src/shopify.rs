@@ -72,7 +72,14 @@ pub struct OrderReq {
 
 impl Shopify {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
-        Shopify { cfg, http, st: Mutex::new(St { next: 5_830_012_345_000, ..Default::default() }) }
+        Shopify {
+            cfg,
+            http,
+            st: Mutex::new(St {
+                next: 5_830_012_345_000,
+                ..Default::default()
+            }),
+        }
     }
 
     fn st(&self) -> std::sync::MutexGuard<'_, St> {
@@ -100,7 +107,10 @@ impl Shopify {
         let (order, body) = {
             let mut st = self.st();
             for (v, q) in &req.lines {
-                let l = st.listings.get(v).ok_or_else(|| format!("no variant {v}"))?;
+                let l = st
+                    .listings
+                    .get(v)
+                    .ok_or_else(|| format!("no variant {v}"))?;
                 if l.qty < *q {
                     return Err(format!("only {} of variant {v} on display", l.qty));
                 }
@@ -111,20 +121,38 @@ impl Shopify {
             for (i, (v, q)) in req.lines.iter().enumerate() {
                 let l = st.listings.get_mut(v).expect("checked");
                 l.qty -= q;
-                lines.push(Line { id: id * 100 + i as u64 + 14_000_000_000_000, variant_id: *v, sku: l.sku.clone(), qty: *q });
+                lines.push(Line {
+                    id: id * 100 + i as u64 + 14_000_000_000_000,
+                    variant_id: *v,
+                    sku: l.sku.clone(),
+                    qty: *q,
+                });
             }
-            let order = Order { id, lines, test: req.test, cancelled: false };
+            let order = Order {
+                id,
+                lines,
+                test: req.test,
+                cancelled: false,
+            };
             st.orders.insert(id, order.clone());
             let body = order_json(&order);
             (order, body)
         };
         let event_id = uuid::Uuid::new_v4().to_string();
         self.deliver("orders/create", &event_id, body, &req.knobs);
-        Ok(Placed { order_id: order.id.to_string(), line_ids: order.lines.iter().map(|l| l.id.to_string()).collect(), event_id })
+        Ok(Placed {
+            order_id: order.id.to_string(),
+            line_ids: order.lines.iter().map(|l| l.id.to_string()).collect(),
+            event_id,
+        })
     }
 
     /// The same order as a new event (a new `X-Shopify-Event-Id`).
-    pub fn resend(self: &Arc<Self>, order_id: u64, knobs: &DeliveryKnobs) -> Result<String, String> {
+    pub fn resend(
+        self: &Arc<Self>,
+        order_id: u64,
+        knobs: &DeliveryKnobs,
+    ) -> Result<String, String> {
         let body = order_json(self.st().orders.get(&order_id).ok_or("no such order")?);
         let event_id = uuid::Uuid::new_v4().to_string();
         self.deliver("orders/create", &event_id, body, knobs);
@@ -151,18 +179,34 @@ impl Shopify {
             v["cancel_reason"] = json!("customer");
             v
         };
-        self.deliver("orders/cancelled", &uuid::Uuid::new_v4().to_string(), body, knobs);
+        self.deliver(
+            "orders/cancelled",
+            &uuid::Uuid::new_v4().to_string(),
+            body,
+            knobs,
+        );
         Ok(())
     }
 
     /// A refund with restock (`restock_type: return`) of `qty` units of one line.
-    pub fn refund(self: &Arc<Self>, order_id: u64, line_id: u64, qty: i64, knobs: &DeliveryKnobs) -> Result<(), String> {
+    pub fn refund(
+        self: &Arc<Self>,
+        order_id: u64,
+        line_id: u64,
+        qty: i64,
+        knobs: &DeliveryKnobs,
+    ) -> Result<(), String> {
         let body = {
             let mut st = self.st();
             st.next += 1;
             let refund_id = st.next;
             let order = st.orders.get(&order_id).ok_or("no such order")?.clone();
-            let line = order.lines.iter().find(|l| l.id == line_id).ok_or("no such line")?.clone();
+            let line = order
+                .lines
+                .iter()
+                .find(|l| l.id == line_id)
+                .ok_or("no such line")?
+                .clone();
             if let Some(x) = st.listings.get_mut(&line.variant_id) {
                 x.qty += qty;
             }
@@ -170,12 +214,23 @@ impl Shopify {
                    "refund_line_items": [{"id": refund_id + 1, "line_item_id": line_id, "quantity": qty, "restock_type": "return",
                                           "location_id": 71234567, "line_item": {"id": line_id, "variant_id": line.variant_id, "sku": line.sku}}]})
         };
-        self.deliver("refunds/create", &uuid::Uuid::new_v4().to_string(), body, knobs);
+        self.deliver(
+            "refunds/create",
+            &uuid::Uuid::new_v4().to_string(),
+            body,
+            knobs,
+        );
         Ok(())
     }
 
     /// Deliver `body` as `topic`, signed, per the knobs; in the background, like Shopify.
-    fn deliver(self: &Arc<Self>, topic: &str, event_id: &str, body: serde_json::Value, knobs: &DeliveryKnobs) {
+    fn deliver(
+        self: &Arc<Self>,
+        topic: &str,
+        event_id: &str,
+        body: serde_json::Value,
+        knobs: &DeliveryKnobs,
+    ) {
         if knobs.lose {
             return;
         }
@@ -192,14 +247,33 @@ impl Shopify {
                     ("Content-Type".to_string(), "application/json".to_string()),
                     ("X-Shopify-Topic".to_string(), topic.clone()),
                     ("X-Shopify-Hmac-SHA256".to_string(), hmac.clone()),
-                    ("X-Shopify-Shop-Domain".to_string(), "onecount-sandbox.myshopify.com".to_string()),
+                    (
+                        "X-Shopify-Shop-Domain".to_string(),
+                        "onecount-sandbox.myshopify.com".to_string(),
+                    ),
                     ("X-Shopify-API-Version".to_string(), "2026-04".to_string()),
                     ("X-Shopify-Event-Id".to_string(), event_id.clone()),
-                    ("X-Shopify-Webhook-Id".to_string(), uuid::Uuid::new_v4().to_string()),
-                    ("X-Shopify-Triggered-At".to_string(), "2026-03-14T14:21:07.000Z".to_string()),
+                    (
+                        "X-Shopify-Webhook-Id".to_string(),
+                        uuid::Uuid::new_v4().to_string(),
+                    ),
+                    (
+                        "X-Shopify-Triggered-At".to_string(),
+                        "2026-03-14T14:21:07.000Z".to_string(),
+                    ),
                 ];
-                let status = send(&me.http, &format!("{}/webhooks/shopify", me.cfg.webhook_base), &headers, &bytes).await;
-                me.st().deliveries.push(DeliveryRecord { topic: topic.clone(), delivery_id: event_id.clone(), status });
+                let status = send(
+                    &me.http,
+                    &format!("{}/webhooks/shopify", me.cfg.webhook_base),
+                    &headers,
+                    &bytes,
+                )
+                .await;
+                me.st().deliveries.push(DeliveryRecord {
+                    topic: topic.clone(),
+                    delivery_id: event_id.clone(),
+                    status,
+                });
             }
         });
     }

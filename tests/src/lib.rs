@@ -139,21 +139,37 @@ pub async fn published_alerts(topic_arn: &str) -> Vec<PublishedAlert> {
         .json()
         .await
         .expect("moto data is JSON");
-    let topics = data.pointer("/sns/Topic").and_then(|t| t.as_array()).cloned().unwrap_or_default();
-    let Some(topic) = topics.iter().find(|t| t["arn"] == topic_arn) else { return Vec::new() };
+    let topics = data
+        .pointer("/sns/Topic")
+        .and_then(|t| t.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let Some(topic) = topics.iter().find(|t| t["arn"] == topic_arn) else {
+        return Vec::new();
+    };
     topic["sent_notifications"]
         .as_array()
         .map(|ns| {
             ns.iter()
                 .map(|n| {
-                    let msg: serde_json::Value = serde_json::from_str(n[1].as_str().unwrap_or("{}")).unwrap_or_default();
+                    let msg: serde_json::Value =
+                        serde_json::from_str(n[1].as_str().unwrap_or("{}")).unwrap_or_default();
                     PublishedAlert {
                         subject: n[2].as_str().unwrap_or_default().to_string(),
                         body: msg["default"].as_str().unwrap_or_default().to_string(),
                         sms: msg["sms"].as_str().unwrap_or_default().to_string(),
                         attributes: n[3]
                             .as_object()
-                            .map(|a| a.iter().map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or_default().to_string())).collect())
+                            .map(|a| {
+                                a.iter()
+                                    .map(|(k, v)| {
+                                        (
+                                            k.clone(),
+                                            v["Value"].as_str().unwrap_or_default().to_string(),
+                                        )
+                                    })
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     }
                 })

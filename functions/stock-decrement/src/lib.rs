@@ -17,7 +17,9 @@ use onecount::channels::ebay::EbayClient;
 use onecount::channels::etsy::EtsyClient;
 use onecount::channels::{Action, Candidate, HttpError, InLine, OrderEvent};
 use onecount::domain::{LineId, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome};
-use onecount::ports::{AlertSink, Inbox, LedgerError, ListingStore, PushQueue, PushRequest, Quarantined, StockLedger};
+use onecount::ports::{
+    AlertSink, Inbox, LedgerError, ListingStore, PushQueue, PushRequest, Quarantined, StockLedger,
+};
 use onecount::{Channel, OrderLine, Qty, Sku};
 
 /// Why a message could not be processed now.
@@ -60,7 +62,11 @@ pub enum FetchError {
 
 impl From<HttpError> for FetchError {
     fn from(e: HttpError) -> Self {
-        if e.is_transient() { FetchError::Transient(e.to_string()) } else { FetchError::Permanent(e.to_string()) }
+        if e.is_transient() {
+            FetchError::Transient(e.to_string())
+        } else {
+            FetchError::Permanent(e.to_string())
+        }
     }
 }
 
@@ -73,12 +79,18 @@ pub struct ChannelFetcher {
 #[async_trait]
 impl OrderFetcher for ChannelFetcher {
     async fn etsy_receipt(&self, shop_id: &str, receipt_id: &str) -> Result<Action, FetchError> {
-        let client = self.etsy.as_ref().ok_or_else(|| FetchError::Permanent("etsy is not configured".into()))?;
+        let client = self
+            .etsy
+            .as_ref()
+            .ok_or_else(|| FetchError::Permanent("etsy is not configured".into()))?;
         let receipt = client.receipt(shop_id, receipt_id).await?;
         onecount::channels::etsy::receipt_action(&receipt).map_err(FetchError::Permanent)
     }
     async fn ebay_order(&self, order: &OrderId) -> Result<Action, FetchError> {
-        let client = self.ebay.as_ref().ok_or_else(|| FetchError::Permanent("ebay is not configured".into()))?;
+        let client = self
+            .ebay
+            .as_ref()
+            .ok_or_else(|| FetchError::Permanent("ebay is not configured".into()))?;
         let o = client.order(order.as_str()).await?;
         onecount::channels::ebay::order_action(&o).map_err(FetchError::Permanent)
     }
@@ -92,7 +104,9 @@ pub struct Decrement<S, P, A, F> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl<S, P, A, F> Decrement<S, P, A, F>
@@ -132,7 +146,10 @@ where
     /// Apply one order event.
     pub async fn process(&self, ev: &OrderEvent) -> Result<(), Failure> {
         let action = match &ev.action {
-            Action::FetchEtsyReceipt { shop_id, receipt_id } => match self.fetcher.etsy_receipt(shop_id, receipt_id).await {
+            Action::FetchEtsyReceipt {
+                shop_id,
+                receipt_id,
+            } => match self.fetcher.etsy_receipt(shop_id, receipt_id).await {
                 Ok(a) => a,
                 Err(e) => return self.fetch_failed(ev, e).await,
             },
@@ -152,37 +169,79 @@ where
             Action::Cancel { order, lines } => {
                 for l in lines {
                     let sku = self.resolve(ch, l).await?;
-                    let req = RestockRequest { channel: ch, order: order.clone(), line: l.line.clone(), sku, kind: RestockKind::Cancel };
+                    let req = RestockRequest {
+                        channel: ch,
+                        order: order.clone(),
+                        line: l.line.clone(),
+                        sku,
+                        kind: RestockKind::Cancel,
+                    };
                     self.restock(req, "cancel").await?;
                 }
             }
             Action::Restock { order, lines, .. } => {
                 for l in lines {
-                    let Ok(qty) = Qty::new(i64::from(l.qty)) else { continue };
-                    let kind = RestockKind::Refund { id: l.refund_line_id.clone(), qty };
-                    let req = RestockRequest { channel: ch, order: order.clone(), line: l.line.clone(), sku: None, kind };
+                    let Ok(qty) = Qty::new(i64::from(l.qty)) else {
+                        continue;
+                    };
+                    let kind = RestockKind::Refund {
+                        id: l.refund_line_id.clone(),
+                        qty,
+                    };
+                    let req = RestockRequest {
+                        channel: ch,
+                        order: order.clone(),
+                        line: l.line.clone(),
+                        sku: None,
+                        kind,
+                    };
                     self.restock(req, "refund").await?;
                 }
             }
-            Action::Edit { order, edit_id, additions, removals } => {
+            Action::Edit {
+                order,
+                edit_id,
+                additions,
+                removals,
+            } => {
                 for (line, delta) in removals {
-                    let Ok(qty) = Qty::new(i64::from(*delta)) else { continue };
-                    let kind = RestockKind::Refund { id: format!("edit:{edit_id}"), qty };
-                    self.restock(RestockRequest { channel: ch, order: order.clone(), line: line.clone(), sku: None, kind }, "order edit").await?;
+                    let Ok(qty) = Qty::new(i64::from(*delta)) else {
+                        continue;
+                    };
+                    let kind = RestockKind::Refund {
+                        id: format!("edit:{edit_id}"),
+                        qty,
+                    };
+                    self.restock(
+                        RestockRequest {
+                            channel: ch,
+                            order: order.clone(),
+                            line: line.clone(),
+                            sku: None,
+                            kind,
+                        },
+                        "order edit",
+                    )
+                    .await?;
                 }
                 for (line, delta) in additions {
                     // More of an existing line: a line of its own, keyed by the edit.
                     let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
                     let added = InLine {
-                        line: LineId::parse(format!("{line}+edit{edit_id}")).map_err(|e| Failure::BadMessage(e.0))?,
+                        line: LineId::parse(format!("{line}+edit{edit_id}"))
+                            .map_err(|e| Failure::BadMessage(e.0))?,
                         qty: *delta,
-                        candidates: sku.map(|s| vec![Candidate::Sku(s.to_string())]).unwrap_or_default(),
+                        candidates: sku
+                            .map(|s| vec![Candidate::Sku(s.to_string())])
+                            .unwrap_or_default(),
                     };
                     self.sale(ch, order, &added).await?;
                 }
             }
             Action::FetchEtsyReceipt { .. } | Action::FetchEbayOrder { .. } => {
-                return Err(Failure::BadMessage("a fetched order pointed at another order".into()));
+                return Err(Failure::BadMessage(
+                    "a fetched order pointed at another order".into(),
+                ));
             }
         }
         Ok(())
@@ -194,8 +253,15 @@ where
             FetchError::Permanent(why) => {
                 // Keep the event and say so; the message completes.
                 let body = serde_json::to_vec(ev).unwrap_or_default();
-                let id = self.keep(ev.channel, &format!("could not fetch the order: {why}"), body).await?;
-                self.alert(Alert::quarantined_webhook(ev.channel, &why, &id)).await;
+                let id = self
+                    .keep(
+                        ev.channel,
+                        &format!("could not fetch the order: {why}"),
+                        body,
+                    )
+                    .await?;
+                self.alert(Alert::quarantined_webhook(ev.channel, &why, &id))
+                    .await;
                 Ok(())
             }
         }
@@ -203,7 +269,11 @@ where
 
     async fn keep(&self, channel: Channel, reason: &str, body: Vec<u8>) -> Result<String, Failure> {
         let q = Quarantined {
-            id: format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            id: format!(
+                "{}-{}",
+                now_ms(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             channel,
             reason: reason.to_string(),
             received_at: now_ms(),
@@ -250,16 +320,34 @@ where
                     Candidate::Sku(s) => format!("sku:{s}"),
                 })
                 .collect();
-            let body = serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l})).unwrap_or_default();
+            let body =
+                serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l}))
+                    .unwrap_or_default();
             let id = self.keep(ch, "unmapped SKU", body).await?;
             tracing::warn!(channel = %ch, order = %order, line = %l.line, quarantine_id = %id, "unmapped item");
-            self.alert(Alert::unmapped_sku(ch, order, l.line.as_str(), &ids.join(", "))).await;
+            self.alert(Alert::unmapped_sku(
+                ch,
+                order,
+                l.line.as_str(),
+                &ids.join(", "),
+            ))
+            .await;
             return Ok(());
         };
-        let Ok(qty) = Qty::new(i64::from(l.qty)) else { return Ok(()) };
-        let line = OrderLine { channel: ch, order: order.clone(), line: l.line.clone(), sku: sku.clone(), qty };
+        let Ok(qty) = Qty::new(i64::from(l.qty)) else {
+            return Ok(());
+        };
+        let line = OrderLine {
+            channel: ch,
+            order: order.clone(),
+            line: l.line.clone(),
+            sku: sku.clone(),
+            qty,
+        };
         let outcome = self.store.record_sale(&line).await.map_err(|e| match e {
-            LedgerError::UnknownSku(_) | LedgerError::Invalid(_) => Failure::BadMessage(e.to_string()),
+            LedgerError::UnknownSku(_) | LedgerError::Invalid(_) => {
+                Failure::BadMessage(e.to_string())
+            }
             other => Failure::from(other),
         })?;
         tracing::info!(channel = %ch, order = %order, line = %l.line, sku = %sku, outcome = outcome.name(), "order line");
@@ -272,20 +360,34 @@ where
     async fn restock(&self, req: RestockRequest, cause: &str) -> Result<(), Failure> {
         let outcome = self.store.restock(&req).await?;
         tracing::info!(channel = %req.channel, order = %req.order, line = %req.line, outcome = ?outcome, "restock");
-        if matches!(outcome, RestockOutcome::Restocked { .. } | RestockOutcome::Duplicate) {
+        if matches!(
+            outcome,
+            RestockOutcome::Restocked { .. } | RestockOutcome::Duplicate
+        ) {
             let sku = match &req.sku {
                 Some(s) => Some(s.clone()),
-                None => self.store.line(req.channel, &req.order, &req.line).await?.and_then(|r| r.sku),
+                None => self
+                    .store
+                    .line(req.channel, &req.order, &req.line)
+                    .await?
+                    .and_then(|r| r.sku),
             };
             if let Some(sku) = sku {
-                self.push_all(&sku, cause, Some(req.channel), Some(&req.order)).await?;
+                self.push_all(&sku, cause, Some(req.channel), Some(&req.order))
+                    .await?;
             }
         }
         Ok(())
     }
 
     /// One push request per listing of the SKU, on that listing's channel queue.
-    async fn push_all(&self, sku: &Sku, cause: &str, origin: Option<Channel>, order: Option<&OrderId>) -> Result<(), Failure> {
+    async fn push_all(
+        &self,
+        sku: &Sku,
+        cause: &str,
+        origin: Option<Channel>,
+        order: Option<&OrderId>,
+    ) -> Result<(), Failure> {
         for listing in self.store.listings_for_sku(sku).await? {
             let req = PushRequest {
                 sku: sku.clone(),
@@ -295,7 +397,10 @@ where
                 origin_order: order.cloned(),
                 requested_at: now_ms(),
             };
-            self.pushes.request_push(&req).await.map_err(|e| Failure::Transient(e.0))?;
+            self.pushes
+                .request_push(&req)
+                .await
+                .map_err(|e| Failure::Transient(e.0))?;
         }
         Ok(())
     }

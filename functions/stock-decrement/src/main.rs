@@ -17,12 +17,16 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = onecount::aws::load_sdk_config().await;
     let channels = ChannelsConfig::load(&sdk).await?;
-    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN").map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
+    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN")
+        .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
     let decrement = Decrement {
         store: DynamoStore::new(&sdk, &StoreConfig::from_env()?),
         pushes: SqsQueues::new(&sdk, QueueUrls::from_env()),
         alerts: SnsAlerts::new(&sdk, topic),
-        fetcher: ChannelFetcher { etsy: channels.etsy.clone().map(EtsyClient::new), ebay: channels.ebay.clone().map(EbayClient::new) },
+        fetcher: ChannelFetcher {
+            etsy: channels.etsy.clone().map(EtsyClient::new),
+            ebay: channels.ebay.clone().map(EbayClient::new),
+        },
     };
     let decrement = &decrement;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

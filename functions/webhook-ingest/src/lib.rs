@@ -9,12 +9,12 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use onecount::Channel;
 use onecount::alerts::Alert;
 use onecount::channels::config::ChannelsConfig;
 use onecount::channels::ebay::{EbayClient, PublicKey};
 use onecount::channels::{HttpError, OrderEvent, Parsed, SigError, ebay, etsy, shopify};
 use onecount::ports::{AlertSink, Inbox, OrderQueue, Quarantined};
-use onecount::Channel;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -37,7 +37,10 @@ pub struct IngestResponse {
 }
 
 fn reply(status: u16, body: serde_json::Value) -> IngestResponse {
-    IngestResponse { status, body: body.to_string() }
+    IngestResponse {
+        status,
+        body: body.to_string(),
+    }
 }
 
 /// Where eBay public keys come from (the eBay API, cached; a fake in tests).
@@ -62,7 +65,9 @@ pub struct Ingest<Q, I, A> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Why a request was refused before its body was used.
@@ -101,8 +106,13 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
     }
 
     /// Verify the signature; on success, the delivery id and topic.
-    async fn verified(&self, channel: Channel, req: &IngestRequest) -> Result<(String, String), Refusal> {
-        let not_configured = |e: onecount::channels::config::NotConfigured| Refusal::Status(404, e.to_string());
+    async fn verified(
+        &self,
+        channel: Channel,
+        req: &IngestRequest,
+    ) -> Result<(String, String), Refusal> {
+        let not_configured =
+            |e: onecount::channels::config::NotConfigured| Refusal::Status(404, e.to_string());
         let unauthorized = |e: SigError| Refusal::Status(401, format!("signature refused: {e}"));
         let h = &req.headers;
         match channel {
@@ -113,39 +123,68 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
                     secrets.push(prev.expose().as_bytes());
                 }
                 shopify::verify(h, &req.body, &secrets).map_err(unauthorized)?;
-                let topic = onecount::channels::Headers::get(h, shopify::TOPIC_HEADER).unwrap_or("").to_string();
-                let id = shopify::delivery_id(h).unwrap_or_else(|| format!("sha:{}", &shopify::sign(b"id", &req.body)));
+                let topic = onecount::channels::Headers::get(h, shopify::TOPIC_HEADER)
+                    .unwrap_or("")
+                    .to_string();
+                let id = shopify::delivery_id(h)
+                    .unwrap_or_else(|| format!("sha:{}", &shopify::sign(b"id", &req.body)));
                 Ok((id, topic))
             }
             Channel::Etsy => {
                 let cfg = self.channels.etsy().map_err(not_configured)?;
-                etsy::verify(h, &req.body, cfg.webhook_secret.expose(), now_ms() / 1000).map_err(unauthorized)?;
-                let id = onecount::channels::Headers::get(h, etsy::ID_HEADER).unwrap_or("").to_string();
+                etsy::verify(h, &req.body, cfg.webhook_secret.expose(), now_ms() / 1000)
+                    .map_err(unauthorized)?;
+                let id = onecount::channels::Headers::get(h, etsy::ID_HEADER)
+                    .unwrap_or("")
+                    .to_string();
                 let topic = serde_json::from_slice::<serde_json::Value>(&req.body)
                     .ok()
-                    .and_then(|v| v.get("event_type").and_then(|t| t.as_str()).map(str::to_string))
+                    .and_then(|v| {
+                        v.get("event_type")
+                            .and_then(|t| t.as_str())
+                            .map(str::to_string)
+                    })
                     .unwrap_or_default();
                 Ok((id, topic))
             }
             Channel::Ebay => {
                 self.channels.ebay().map_err(not_configured)?;
-                let header = ebay::parse_header(onecount::channels::Headers::get(h, ebay::SIGNATURE_HEADER)).map_err(unauthorized)?;
-                let keys = self.ebay.as_ref().ok_or_else(|| Refusal::Status(500, "eBay key client missing".into()))?;
+                let header =
+                    ebay::parse_header(onecount::channels::Headers::get(h, ebay::SIGNATURE_HEADER))
+                        .map_err(unauthorized)?;
+                let keys = self
+                    .ebay
+                    .as_ref()
+                    .ok_or_else(|| Refusal::Status(500, "eBay key client missing".into()))?;
                 let key = match keys.key(&header.kid).await {
                     Ok(k) => k,
-                    Err(HttpError::Permanent { .. }) => return Err(unauthorized(SigError::UnknownKey(header.kid.clone()))),
+                    Err(HttpError::Permanent { .. }) => {
+                        return Err(unauthorized(SigError::UnknownKey(header.kid.clone())));
+                    }
                     // Cannot verify now: let eBay retry.
-                    Err(e) => return Err(Refusal::Status(503, format!("cannot fetch the eBay public key: {e}"))),
+                    Err(e) => {
+                        return Err(Refusal::Status(
+                            503,
+                            format!("cannot fetch the eBay public key: {e}"),
+                        ));
+                    }
                 };
                 ebay::verify_with_key(&req.body, &header, &key).map_err(unauthorized)?;
-                let id = ebay::delivery_id(&req.body).unwrap_or_else(|| format!("kid:{}:{}", header.kid, &header.signature));
+                let id = ebay::delivery_id(&req.body)
+                    .unwrap_or_else(|| format!("kid:{}:{}", header.kid, &header.signature));
                 Ok((id, ebay::topic(&req.body).unwrap_or_default()))
             }
             Channel::Offline => Err(Refusal::Status(404, "no such route".into())),
         }
     }
 
-    async fn accept(&self, channel: Channel, delivery: String, topic: String, req: &IngestRequest) -> IngestResponse {
+    async fn accept(
+        &self,
+        channel: Channel,
+        delivery: String,
+        topic: String,
+        req: &IngestRequest,
+    ) -> IngestResponse {
         let log = |status: &str| tracing::info!(channel = %channel, delivery_id = %delivery, topic = %topic, outcome = status);
         match self.inbox.delivery_seen(channel, &delivery).await {
             Ok(true) => {
@@ -154,11 +193,17 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
             }
             Ok(false) => {}
             // Not knowing is no reason to refuse: the ledger is idempotent anyway.
-            Err(e) => tracing::warn!(channel = %channel, error = %e, "delivery check failed; queueing anyway"),
+            Err(e) => {
+                tracing::warn!(channel = %channel, error = %e, "delivery check failed; queueing anyway")
+            }
         }
         let parsed = match channel {
             Channel::Shopify => {
-                let test_ok = self.channels.shopify.as_ref().is_some_and(|c| c.process_test_orders);
+                let test_ok = self
+                    .channels
+                    .shopify
+                    .as_ref()
+                    .is_some_and(|c| c.process_test_orders);
                 shopify::parse(&topic, &req.body, test_ok)
             }
             Channel::Etsy => etsy::parse(&req.body),
@@ -166,10 +211,19 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
         };
         match parsed {
             Parsed::Event(action) => {
-                let event = OrderEvent { channel, delivery_id: delivery.clone(), topic: topic.clone(), received_at: now_ms(), action };
+                let event = OrderEvent {
+                    channel,
+                    delivery_id: delivery.clone(),
+                    topic: topic.clone(),
+                    received_at: now_ms(),
+                    action,
+                };
                 if let Err(e) = self.queue.enqueue(&event).await {
                     tracing::error!(channel = %channel, delivery_id = %delivery, error = %e, "could not queue; asking the channel to retry");
-                    return reply(503, serde_json::json!({"error": "could not queue the event; please retry"}));
+                    return reply(
+                        503,
+                        serde_json::json!({"error": "could not queue the event; please retry"}),
+                    );
                 }
                 self.mark(channel, &delivery).await;
                 log("queued");
@@ -182,7 +236,11 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
             }
             Parsed::Quarantine(reason) => {
                 let q = Quarantined {
-                    id: format!("{}-{}", now_ms(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                    id: format!(
+                        "{}-{}",
+                        now_ms(),
+                        &uuid::Uuid::new_v4().simple().to_string()[..8]
+                    ),
                     channel,
                     reason: reason.clone(),
                     received_at: now_ms(),
@@ -193,10 +251,17 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
                     Ok(id) => id,
                     Err(e) => {
                         tracing::error!(channel = %channel, delivery_id = %delivery, error = %e, "could not quarantine; asking the channel to retry");
-                        return reply(503, serde_json::json!({"error": "could not keep the webhook; please retry"}));
+                        return reply(
+                            503,
+                            serde_json::json!({"error": "could not keep the webhook; please retry"}),
+                        );
                     }
                 };
-                if let Err(e) = self.alerts.publish(&Alert::quarantined_webhook(channel, &reason, &id)).await {
+                if let Err(e) = self
+                    .alerts
+                    .publish(&Alert::quarantined_webhook(channel, &reason, &id))
+                    .await
+                {
                     tracing::error!(channel = %channel, quarantine_id = %id, error = %e, "quarantined, but the alert failed");
                 }
                 self.mark(channel, &delivery).await;
@@ -225,9 +290,12 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
             .find_map(|kv| kv.strip_prefix("challenge_code="))
             .filter(|c| !c.is_empty());
         match code {
-            Some(code) => reply(200, serde_json::json!({
-                "challengeResponse": ebay::challenge_response(code, cfg.verification_token.expose(), &cfg.endpoint_url)
-            })),
+            Some(code) => reply(
+                200,
+                serde_json::json!({
+                    "challengeResponse": ebay::challenge_response(code, cfg.verification_token.expose(), &cfg.endpoint_url)
+                }),
+            ),
             None => reply(400, serde_json::json!({"error": "missing challenge_code"})),
         }
     }

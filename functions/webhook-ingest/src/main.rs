@@ -18,8 +18,12 @@ async fn main() -> Result<(), Error> {
     let sdk = onecount::aws::load_sdk_config().await;
     let store = DynamoStore::new(&sdk, &StoreConfig::from_env()?);
     let channels = ChannelsConfig::load(&sdk).await?;
-    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN").map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
-    let ebay = channels.ebay.clone().map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>);
+    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN")
+        .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
+    let ebay = channels
+        .ebay
+        .clone()
+        .map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>);
     let ingest = Ingest {
         channels,
         queue: SqsQueues::new(&sdk, QueueUrls::from_env()),
@@ -37,7 +41,12 @@ async fn main() -> Result<(), Error> {
             headers: req
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: req.body().as_ref().to_vec(),
         };

@@ -19,8 +19,24 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 /// region are set, test credentials and `us-east-1` are used, so local work needs no
 /// AWS set-up.
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if endpoint_is_local() {
+    load(
+        endpoint_url(),
+        aws_config::defaults(BehaviorVersion::latest()),
+    )
+    .await
+}
+
+/// Like [`load_sdk_config`], but talking to `endpoint` (a moto this process started).
+pub async fn load_sdk_config_at(endpoint: &str) -> SdkConfig {
+    load(
+        Some(endpoint.to_string()),
+        aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint),
+    )
+    .await
+}
+
+async fn load(endpoint: Option<String>, mut loader: aws_config::ConfigLoader) -> SdkConfig {
+    if endpoint.as_deref().is_some_and(is_local) {
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
             && std::env::var_os("AWS_PROFILE").is_none()
         {
@@ -72,10 +88,8 @@ pub fn endpoint_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Whether `AWS_ENDPOINT_URL` points at this machine.
-pub fn endpoint_is_local() -> bool {
-    endpoint_url().is_some_and(|u| {
-        let host = u.split("://").nth(1).unwrap_or(&u);
-        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
-    })
+/// Whether an endpoint URL points at this machine.
+pub fn is_local(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url);
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
 }

@@ -17,12 +17,19 @@ pub struct SnsAlerts {
 
 impl SnsAlerts {
     pub fn new(sdk: &SdkConfig, topic_arn: impl Into<String>) -> Self {
-        SnsAlerts { client: aws_sdk_sns::Client::new(sdk), topic_arn: topic_arn.into() }
+        SnsAlerts {
+            client: aws_sdk_sns::Client::new(sdk),
+            topic_arn: topic_arn.into(),
+        }
     }
 }
 
 fn attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder().data_type("String").string_value(v).build().expect("type and value set")
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .expect("type and value set")
 }
 
 #[async_trait]
@@ -48,6 +55,9 @@ impl AlertSink for SnsAlerts {
         if let Some(s) = &alert.sku {
             req = req.message_attributes("sku", attr(s.as_str()));
         }
-        req.send().await.map(|_| ()).map_err(|e| SendError(format!("SNS publish failed: {}", describe_sdk_error(&e))))
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| SendError(format!("SNS publish failed: {}", describe_sdk_error(&e))))
     }
 }

@@ -49,7 +49,10 @@ pub struct SqsQueues {
 
 impl SqsQueues {
     pub fn new(sdk: &SdkConfig, urls: QueueUrls) -> Self {
-        SqsQueues { client: aws_sdk_sqs::Client::new(sdk), urls }
+        SqsQueues {
+            client: aws_sdk_sqs::Client::new(sdk),
+            urls,
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_sqs::Client {
@@ -71,7 +74,11 @@ impl SqsQueues {
 #[async_trait]
 impl OrderQueue for SqsQueues {
     async fn enqueue(&self, event: &OrderEvent) -> Result<(), SendError> {
-        let url = self.urls.orders.as_deref().ok_or_else(|| SendError("ONECOUNT_ORDER_QUEUE_URL is not set".into()))?;
+        let url = self
+            .urls
+            .orders
+            .as_deref()
+            .ok_or_else(|| SendError("ONECOUNT_ORDER_QUEUE_URL is not set".into()))?;
         let body = serde_json::to_string(event).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
     }
@@ -80,10 +87,13 @@ impl OrderQueue for SqsQueues {
 #[async_trait]
 impl PushQueue for SqsQueues {
     async fn request_push(&self, req: &PushRequest) -> Result<(), SendError> {
-        let url = self
-            .urls
-            .push(req.channel)
-            .ok_or_else(|| SendError(format!("no push queue for {} (ONECOUNT_PUSH_QUEUE_URL_{})", req.channel, req.channel.as_str().to_uppercase())))?;
+        let url = self.urls.push(req.channel).ok_or_else(|| {
+            SendError(format!(
+                "no push queue for {} (ONECOUNT_PUSH_QUEUE_URL_{})",
+                req.channel,
+                req.channel.as_str().to_uppercase()
+            ))
+        })?;
         let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
     }

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use super::{LedgerError, ListingStore, Page, StockLedger, TimelineStore};
 use crate::domain::model::LedgerState;
 use crate::domain::{
-    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, OrderId, NewStock, OrderLine, RestockOutcome, RestockRequest,
-    SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
+    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
+    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
 };
 
 #[derive(Default)]
@@ -80,8 +80,17 @@ impl StockLedger for MemoryStore {
     ) -> Result<StockChange, LedgerError> {
         self.with(|s| s.set(sku, on_hand, reason, actor, now()))
     }
-    async fn line(&self, channel: Channel, order: &OrderId, line: &LineId) -> Result<Option<LineRecord>, LedgerError> {
-        Ok(self.with(|s| s.lines.get(&(channel, order.clone(), line.clone())).cloned()))
+    async fn line(
+        &self,
+        channel: Channel,
+        order: &OrderId,
+        line: &LineId,
+    ) -> Result<Option<LineRecord>, LedgerError> {
+        Ok(self.with(|s| {
+            s.lines
+                .get(&(channel, order.clone(), line.clone()))
+                .cloned()
+        }))
     }
     async fn adjust(
         &self,

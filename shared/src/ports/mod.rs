@@ -76,7 +76,12 @@ pub trait StockLedger: Send + Sync {
         actor: &str,
     ) -> Result<StockChange, LedgerError>;
     /// The stored state of one order line.
-    async fn line(&self, channel: Channel, order: &OrderId, line: &LineId) -> Result<Option<LineRecord>, LedgerError>;
+    async fn line(
+        &self,
+        channel: Channel,
+        order: &OrderId,
+        line: &LineId,
+    ) -> Result<Option<LineRecord>, LedgerError>;
     /// Change the count by `delta` (+received, −shrinkage); never below zero.
     async fn adjust(
         &self,
@@ -162,7 +167,8 @@ pub struct Quarantined {
 #[async_trait]
 pub trait Inbox: Send + Sync {
     /// Whether this delivery was already queued.
-    async fn delivery_seen(&self, channel: Channel, delivery_id: &str) -> Result<bool, LedgerError>;
+    async fn delivery_seen(&self, channel: Channel, delivery_id: &str)
+    -> Result<bool, LedgerError>;
     /// Remember a queued delivery (for a week).
     async fn mark_delivery(&self, channel: Channel, delivery_id: &str) -> Result<(), LedgerError>;
     /// Keep `q` whole; returns its id.

@@ -17,12 +17,19 @@ const DELIVERY_TTL_SECS: i64 = 7 * 86_400;
 const QUARANTINE_PK: &str = "QUARANTINE";
 
 fn delivery_key(channel: Channel, id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([(PK.into(), s(format!("DELIVERY#{channel}#{id}"))), (SK.into(), s("D"))])
+    HashMap::from([
+        (PK.into(), s(format!("DELIVERY#{channel}#{id}"))),
+        (SK.into(), s("D")),
+    ])
 }
 
 #[async_trait]
 impl Inbox for DynamoStore {
-    async fn delivery_seen(&self, channel: Channel, delivery_id: &str) -> Result<bool, LedgerError> {
+    async fn delivery_seen(
+        &self,
+        channel: Channel,
+        delivery_id: &str,
+    ) -> Result<bool, LedgerError> {
         let out = self
             .client
             .get_item()
@@ -37,12 +44,19 @@ impl Inbox for DynamoStore {
     async fn mark_delivery(&self, channel: Channel, delivery_id: &str) -> Result<(), LedgerError> {
         let mut item = delivery_key(channel, delivery_id);
         item.insert(TTL_ATTRIBUTE.into(), n(now() / 1000 + DELIVERY_TTL_SECS));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(store_err)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 
     async fn quarantine(&self, q: &Quarantined) -> Result<String, LedgerError> {
-        let headers = serde_json::to_string(&q.headers).map_err(|e| LedgerError::Store(e.to_string()))?;
+        let headers =
+            serde_json::to_string(&q.headers).map_err(|e| LedgerError::Store(e.to_string()))?;
         let item = HashMap::from([
             (PK.into(), s(QUARANTINE_PK)),
             (SK.into(), s(format!("{:013}#{}", q.received_at, q.id))),
@@ -52,9 +66,18 @@ impl Inbox for DynamoStore {
             ("received_at".into(), n(q.received_at)),
             ("headers".into(), s(headers)),
             ("body".into(), AttributeValue::B(Blob::new(q.body.clone()))),
-            (TTL_ATTRIBUTE.into(), n(q.received_at / 1000 + self.ttl_secs)),
+            (
+                TTL_ATTRIBUTE.into(),
+                n(q.received_at / 1000 + self.ttl_secs),
+            ),
         ]);
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(store_err)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_err)?;
         Ok(q.id.clone())
     }
 
@@ -79,7 +102,8 @@ impl Inbox for DynamoStore {
                     channel: r.channel("channel")?,
                     reason: r.str("reason")?.to_string(),
                     received_at: r.num("received_at")?,
-                    headers: serde_json::from_str(r.str("headers")?).map_err(|e| LedgerError::Store(e.to_string()))?,
+                    headers: serde_json::from_str(r.str("headers")?)
+                        .map_err(|e| LedgerError::Store(e.to_string()))?,
                     body: match item.get("body") {
                         Some(AttributeValue::B(b)) => b.as_ref().to_vec(),
                         _ => Vec::new(),

@@ -789,7 +789,12 @@ impl StockLedger for DynamoStore {
             .await
     }
 
-    async fn line(&self, channel: Channel, order: &crate::domain::OrderId, line: &crate::domain::LineId) -> Result<Option<LineRecord>, LedgerError> {
+    async fn line(
+        &self,
+        channel: Channel,
+        order: &crate::domain::OrderId,
+        line: &crate::domain::LineId,
+    ) -> Result<Option<LineRecord>, LedgerError> {
         self.get_line(channel, order, line).await
     }
 
