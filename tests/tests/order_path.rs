@@ -573,3 +573,86 @@ async fn an_unmapped_item_is_kept_and_alerted() {
         "{alerts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_order_edits_add_and_remove_quantity_once() {
+    let h = host(10).await;
+    let sim = h.sim.clone().unwrap();
+    let sb = h.sandboxes.as_ref().unwrap();
+    let placed = sb
+        .shopify
+        .place_order(&onecount_sim::shopify::OrderReq {
+            lines: vec![(VARIANT, 2)],
+            test: false,
+            knobs: knobs(1, 0),
+        })
+        .unwrap();
+    wait_on_hand(&h, 8).await;
+    let url = format!("{}/webhooks/shopify", h.url);
+    let edit = |id: u64, add: u32, remove: u32| {
+        let (mut additions, mut removals) = (vec![], vec![]);
+        if add > 0 {
+            additions.push(
+                serde_json::json!({"id": placed.line_ids[0].parse::<u64>().unwrap(), "delta": add}),
+            );
+        }
+        if remove > 0 {
+            removals.push(serde_json::json!({"id": placed.line_ids[0].parse::<u64>().unwrap(), "delta": remove}));
+        }
+        serde_json::to_vec(&serde_json::json!({"order_edit": {"id": id, "order_id": placed.order_id.parse::<u64>().unwrap(),
+            "committed_at": "2026-03-14T12:00:05-04:00", "line_items": {"additions": additions, "removals": removals}}})).unwrap()
+    };
+    let send = |body: Vec<u8>, event: &'static str| {
+        let sig = onecount::channels::shopify::sign(sim.shopify_secret.as_bytes(), &body);
+        let url = url.clone();
+        async move {
+            post(
+                &url,
+                &[
+                    ("X-Shopify-Topic", "orders/edited".into()),
+                    ("X-Shopify-Hmac-Sha256", sig),
+                    ("X-Shopify-Event-Id", event.into()),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    assert_eq!(send(edit(78912328, 1, 0), "edit-a").await, 200);
+    wait_on_hand(&h, 7).await;
+    // The same edit under another delivery id changes nothing.
+    assert_eq!(send(edit(78912328, 1, 0), "edit-b").await, 200);
+    assert_eq!(send(edit(78912399, 0, 2), "edit-c").await, 200);
+    wait_on_hand(&h, 9).await;
+    assert!(eventually(10, || async { h.pending_orders().await.unwrap() == 0 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        on_hand(&h).await,
+        9,
+        "+1 once, then 2 of the original line back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ebay_account_deletion_is_acknowledged_and_nothing_is_kept() {
+    let h = host(10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/ebay/marketplace_account_deletion.json"
+    ))
+    .unwrap();
+    let status = post(
+        &format!("{}/webhooks/ebay", h.url),
+        &[("X-EBAY-SIGNATURE", sb.ebay.signature_header(&body))],
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.pending_orders().await.unwrap(), 0, "nothing queued");
+    assert!(
+        h.store.quarantined(10).await.unwrap().is_empty(),
+        "nothing kept"
+    );
+}
