@@ -21,50 +21,41 @@ setup() {
   fi
 }
 
-start() {
-  setup
-  mkdir -p "$state"
-  local port_file="$state/port.$$"
-  rm -f "$port_file"
-  "$venv/bin/python" "$root/scripts/moto_server.py" "$port_file" >"$state/moto.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 200); do
-    if [ -s "$port_file" ]; then break; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "moto failed to start; its log:" >&2; cat "$state/moto.log" >&2; exit 1
-    fi
-    sleep 0.1
-  done
-  [ -s "$port_file" ] || { echo "moto did not start within 20 s" >&2; kill "$pid"; exit 1; }
-  local port; port="$(cat "$port_file")"; rm -f "$port_file"
-  echo "$pid" >"$state/pid"
-  echo "$port" >"$state/port"
-  echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$port"
-}
-
-stop() {
-  if [ -f "$state/pid" ]; then
-    kill "$(cat "$state/pid")" 2>/dev/null || true
-    rm -f "$state/pid" "$state/port"
-  fi
-}
-
-run() {
+# Launch moto in the background; sets moto_pid and moto_url.
+launch() {
   setup
   mkdir -p "$state"
   local port_file="$state/port.$$"
   rm -f "$port_file"
   "$venv/bin/python" "$root/scripts/moto_server.py" "$port_file" >"$state/moto.$$.log" 2>&1 &
   moto_pid=$!
-  trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$state/moto.$$.log"' EXIT
   for _ in $(seq 1 200); do
     [ -s "$port_file" ] && break
     kill -0 "$moto_pid" 2>/dev/null || { echo "moto failed to start:" >&2; cat "$state/moto.$$.log" >&2; exit 1; }
     sleep 0.1
   done
-  [ -s "$port_file" ] || { echo "moto did not start within 20 s" >&2; exit 1; }
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$port_file")"
+  [ -s "$port_file" ] || { echo "moto did not start within 20 s" >&2; kill "$moto_pid"; exit 1; }
+  moto_url="http://127.0.0.1:$(cat "$port_file")"
   rm -f "$port_file"
+}
+
+start() {
+  launch
+  echo "$moto_pid" >"$state/pid"
+  echo "export AWS_ENDPOINT_URL=$moto_url"
+}
+
+stop() {
+  if [ -f "$state/pid" ]; then
+    kill "$(cat "$state/pid")" 2>/dev/null || true
+    rm -f "$state/pid"
+  fi
+}
+
+run() {
+  launch
+  trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$state/moto.$$.log"' EXIT
+  export AWS_ENDPOINT_URL="$moto_url"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
   export AWS_REGION="${AWS_REGION:-us-east-1}"
   echo "==> moto at $AWS_ENDPOINT_URL" >&2

@@ -268,18 +268,7 @@ where
     }
 
     async fn keep(&self, channel: Channel, reason: &str, body: Vec<u8>) -> Result<String, Failure> {
-        let q = Quarantined {
-            id: format!(
-                "{}-{}",
-                now_ms(),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-            channel,
-            reason: reason.to_string(),
-            received_at: now_ms(),
-            headers: Vec::new(),
-            body,
-        };
+        let q = Quarantined::new(channel, reason, Vec::new(), body);
         Ok(self.store.quarantine(&q).await?)
     }
 

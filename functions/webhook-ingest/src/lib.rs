@@ -235,18 +235,7 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
                 reply(200, serde_json::json!({"status": "ignored", "reason": why}))
             }
             Parsed::Quarantine(reason) => {
-                let q = Quarantined {
-                    id: format!(
-                        "{}-{}",
-                        now_ms(),
-                        &uuid::Uuid::new_v4().simple().to_string()[..8]
-                    ),
-                    channel,
-                    reason: reason.clone(),
-                    received_at: now_ms(),
-                    headers: req.headers.clone(),
-                    body: req.body.clone(),
-                };
+                let q = Quarantined::new(channel, &reason, req.headers.clone(), req.body.clone());
                 let id = match self.inbox.quarantine(&q).await {
                     Ok(id) => id,
                     Err(e) => {

@@ -105,22 +105,8 @@ impl LedgerState {
             return Ok(SaleOutcome::CancelledBeforeOrder);
         }
         let d = decide_sale(on_hand, effective);
-        let mut rec = existing.unwrap_or_else(|| LineRecord {
-            channel: l.channel,
-            order: l.order.clone(),
-            line: l.line.clone(),
-            sku: None,
-            ordered: None,
-            taken: 0,
-            short: 0,
-            returned: 0,
-            pre_returned: 0,
-            cancelled: false,
-            ops: Default::default(),
-            rev: 0,
-            updated_at: now,
-            token: None,
-        });
+        let mut rec =
+            existing.unwrap_or_else(|| LineRecord::blank(l.channel, &l.order, &l.line, now));
         rec.sku = Some(l.sku.clone());
         rec.ordered = Some(qty);
         rec.taken = d.take;

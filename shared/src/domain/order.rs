@@ -118,13 +118,13 @@ pub struct LineRecord {
 }
 
 impl LineRecord {
-    /// A line known only from a cancel or refund that beat its order.
-    pub fn tombstone(req: &RestockRequest, now: Millis) -> LineRecord {
-        let mut rec = LineRecord {
-            channel: req.channel,
-            order: req.order.clone(),
-            line: req.line.clone(),
-            sku: req.sku.clone(),
+    /// A line nothing has happened to yet (revision 0: not stored).
+    pub fn blank(channel: Channel, order: &OrderId, line: &LineId, now: Millis) -> LineRecord {
+        LineRecord {
+            channel,
+            order: order.clone(),
+            line: line.clone(),
+            sku: None,
             ordered: None,
             taken: 0,
             short: 0,
@@ -132,9 +132,18 @@ impl LineRecord {
             pre_returned: 0,
             cancelled: false,
             ops: BTreeSet::new(),
-            rev: 1,
+            rev: 0,
             updated_at: now,
             token: None,
+        }
+    }
+
+    /// A line known only from a cancel or refund that beat its order.
+    pub fn tombstone(req: &RestockRequest, now: Millis) -> LineRecord {
+        let mut rec = LineRecord {
+            sku: req.sku.clone(),
+            rev: 1,
+            ..LineRecord::blank(req.channel, &req.order, &req.line, now)
         };
         match &req.kind {
             RestockKind::Cancel => rec.cancelled = true,

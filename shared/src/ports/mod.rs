@@ -163,6 +163,28 @@ pub struct Quarantined {
     pub body: Vec<u8>,
 }
 
+impl Quarantined {
+    /// A new record, received now, with a time-ordered unique id.
+    pub fn new(
+        channel: Channel,
+        reason: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Quarantined {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        Quarantined {
+            id: format!("{now}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            channel,
+            reason: reason.to_string(),
+            received_at: now,
+            headers,
+            body,
+        }
+    }
+}
+
 /// What arrives before it is queued: delivery de-duplication and the quarantine.
 #[async_trait]
 pub trait Inbox: Send + Sync {

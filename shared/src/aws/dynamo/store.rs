@@ -555,20 +555,12 @@ impl StockLedger for DynamoStore {
         for attempt in 0..MAX_ATTEMPTS {
             let at = now();
             let mut fresh = LineRecord {
-                channel: l.channel,
-                order: l.order.clone(),
-                line: l.line.clone(),
                 sku: Some(l.sku.clone()),
                 ordered: Some(qty),
                 taken: qty,
-                short: 0,
-                returned: 0,
-                pre_returned: 0,
-                cancelled: false,
-                ops: Default::default(),
                 rev: 1,
-                updated_at: at,
                 token: Some(token.clone()),
+                ..LineRecord::blank(l.channel, &l.order, &l.line, at)
             };
             match std::mem::replace(&mut step, SaleStep::Fast) {
                 SaleStep::Fast => {
