@@ -289,3 +289,25 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
         }
     }
 }
+
+/// The request as API Gateway (HTTP API, payload v2) gave it to Lambda. `lambda_http` has
+/// already decoded a base64 body (`isBase64Encoded`), so these are the bytes Shopify signed.
+pub fn from_lambda(req: &lambda_http::Request) -> IngestRequest {
+    use lambda_http::RequestExt;
+    IngestRequest {
+        method: req.method().to_string(),
+        path: req.raw_http_path().to_string(),
+        query: req.uri().query().map(str::to_string),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: req.body().as_ref().to_vec(),
+    }
+}

@@ -3,14 +3,14 @@
 //! The composition root: tracing, configuration, SDK clients and the channel secrets are
 //! loaded once here and borrowed by every invocation.
 
-use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
+use lambda_http::{Body, Error, Request, Response, run, service_fn};
 use onecount::aws::dynamo::DynamoStore;
 use onecount::aws::sns::SnsAlerts;
 use onecount::aws::sqs::{QueueUrls, SqsQueues};
 use onecount::channels::config::ChannelsConfig;
 use onecount::channels::ebay::EbayClient;
 use onecount::config::StoreConfig;
-use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
+use onecount_webhook_ingest::{EbayKeys, Ingest};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -33,23 +33,7 @@ async fn main() -> Result<(), Error> {
     };
     let ingest = &ingest;
     run(service_fn(move |req: Request| async move {
-        // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
-        let r = IngestRequest {
-            method: req.method().to_string(),
-            path: req.raw_http_path().to_string(),
-            query: req.uri().query().map(str::to_string),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: req.body().as_ref().to_vec(),
-        };
+        let r = onecount_webhook_ingest::from_lambda(&req);
         let out = ingest.handle(&r).await;
         Response::builder()
             .status(out.status)

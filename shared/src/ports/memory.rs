@@ -18,6 +18,8 @@ use crate::domain::{
 pub struct MemoryStore {
     ledger: Mutex<LedgerState>,
     listings: Mutex<BTreeMap<(Sku, Channel), Listing>>,
+    deliveries: Mutex<std::collections::BTreeSet<(Channel, String)>>,
+    quarantine: Mutex<Vec<super::Quarantined>>,
 }
 
 fn now() -> Millis {
@@ -164,5 +166,38 @@ impl TimelineStore for MemoryStore {
             let skip = mine.len().saturating_sub(limit as usize);
             mine.into_iter().skip(skip).collect()
         }))
+    }
+}
+
+#[async_trait]
+impl super::Inbox for MemoryStore {
+    async fn delivery_seen(
+        &self,
+        channel: Channel,
+        delivery_id: &str,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(channel, delivery_id.to_string())))
+    }
+    async fn mark_delivery(&self, channel: Channel, delivery_id: &str) -> Result<(), LedgerError> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((channel, delivery_id.to_string()));
+        Ok(())
+    }
+    async fn quarantine(&self, q: &super::Quarantined) -> Result<String, LedgerError> {
+        self.quarantine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(q.clone());
+        Ok(q.id.clone())
+    }
+    async fn quarantined(&self, limit: u32) -> Result<Vec<super::Quarantined>, LedgerError> {
+        let all = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.iter().rev().take(limit as usize).cloned().collect())
     }
 }

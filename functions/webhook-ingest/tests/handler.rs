@@ -1,5 +1,7 @@
-//! Arbitrary bytes and headers never panic the ingest handler, and nothing unsigned is
-//! ever queued. Ports are in-memory fakes: this is about the handler, not AWS.
+//! The ingest handler with in-memory ports (this is about the handler, not AWS):
+//! arbitrary bytes and headers never panic it and nothing unsigned is ever queued; a
+//! real API Gateway event with a base64 body verifies; a failed enqueue asks the
+//! channel to retry; logs hold no body, signature or customer data.
 
 use std::sync::Mutex;
 
@@ -14,10 +16,13 @@ use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
 use proptest::prelude::*;
 
 #[derive(Default)]
-struct Queue(Mutex<Vec<OrderEvent>>);
+struct Queue(Mutex<Vec<OrderEvent>>, std::sync::atomic::AtomicBool);
 #[async_trait]
 impl OrderQueue for Queue {
     async fn enqueue(&self, e: &OrderEvent) -> Result<(), SendError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SendError("SQS is down".into()));
+        }
         self.0.lock().unwrap().push(e.clone());
         Ok(())
     }
@@ -73,7 +78,7 @@ impl EbayKeys for Keys {
     }
 }
 
-const SHOPIFY_SECRET: &str = "shpss_fuzz";
+const SHOPIFY_SECRET: &str = "shpss_fixture_secret";
 
 fn ingest() -> Ingest<Queue, Box_, Alerts> {
     Ingest {
@@ -279,4 +284,79 @@ fn logs_hold_no_body_signature_or_customer_data() {
     ] {
         assert!(!logs.contains(secret), "logs leak {secret}: {logs}");
     }
+}
+
+fn signed_order() -> IngestRequest {
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/shopify/orders_create.json"
+    ))
+    .unwrap();
+    IngestRequest {
+        method: "POST".into(),
+        path: "/webhooks/shopify".into(),
+        query: None,
+        headers: vec![
+            (
+                "X-Shopify-Hmac-Sha256".into(),
+                onecount::channels::shopify::sign(SHOPIFY_SECRET.as_bytes(), &body),
+            ),
+            ("X-Shopify-Topic".into(), "orders/create".into()),
+            ("X-Shopify-Event-Id".into(), "ev-retry".into()),
+        ],
+        body,
+    }
+}
+
+#[test]
+fn an_api_gateway_event_with_a_base64_body_verifies_on_the_decoded_bytes() {
+    let json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/apigw/shopify_orders_create_base64.json"
+    ))
+    .unwrap();
+    let req = lambda_http::request::from_str(&json).expect("an HTTP API v2 event");
+    let r = onecount_webhook_ingest::from_lambda(&req);
+    assert_eq!(r.path, "/webhooks/shopify");
+    assert!(
+        r.body.starts_with(b"{\"id\":5830012345678"),
+        "the body is decoded"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ing = ingest();
+    let resp = rt.block_on(ing.handle(&r));
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let queued = ing.queue.0.lock().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].delivery_id,
+        "9f1c2b3a-5d4e-4f60-8a7b-1c2d3e4f5a6b"
+    );
+}
+
+#[test]
+fn a_failed_enqueue_asks_the_channel_to_retry_and_the_retry_is_accepted() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ing = ingest();
+    ing.queue.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resp = rt.block_on(ing.handle(&signed_order()));
+    assert_eq!(resp.status, 503);
+    assert!(
+        ing.inbox.0.lock().unwrap().0.is_empty(),
+        "the delivery is not remembered as done"
+    );
+    ing.queue
+        .1
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let resp = rt.block_on(ing.handle(&signed_order()));
+    assert_eq!(resp.status, 200);
+    assert_eq!(ing.queue.0.lock().unwrap().len(), 1);
+    // And the next identical delivery is a duplicate.
+    let resp = rt.block_on(ing.handle(&signed_order()));
+    assert!(resp.body.contains("duplicate"));
+    assert_eq!(ing.queue.0.lock().unwrap().len(), 1);
 }

@@ -1,0 +1,218 @@
+//! The decrement handler's SQS contract with in-memory ports: each message on its own,
+//! a bad one fails alone, transient trouble is a batch item failure (never a silent
+//! success), and duplicates still request their pushes.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use onecount::alerts::Alert;
+use onecount::channels::{Action, Candidate, InLine, OrderEvent};
+use onecount::domain::{LineId, NewStock, OrderId};
+use onecount::ports::memory::MemoryStore;
+use onecount::ports::{AlertSink, ListingStore, PushQueue, PushRequest, SendError, StockLedger};
+use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
+use onecount_stock_decrement::{Decrement, FetchError, OrderFetcher};
+
+#[derive(Default)]
+struct Pushes(Mutex<Vec<PushRequest>>, AtomicBool);
+#[async_trait]
+impl PushQueue for Pushes {
+    async fn request_push(&self, r: &PushRequest) -> Result<(), SendError> {
+        if self.1.load(Ordering::SeqCst) {
+            return Err(SendError("SQS throttled".into()));
+        }
+        self.0.lock().unwrap().push(r.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Alerts(Mutex<Vec<Alert>>);
+#[async_trait]
+impl AlertSink for Alerts {
+    async fn publish(&self, a: &Alert) -> Result<(), SendError> {
+        self.0.lock().unwrap().push(a.clone());
+        Ok(())
+    }
+}
+
+struct Fetch;
+#[async_trait]
+impl OrderFetcher for Fetch {
+    async fn etsy_receipt(&self, _: &str, _: &str) -> Result<Action, FetchError> {
+        Err(FetchError::Transient("etsy 503".into()))
+    }
+    async fn ebay_order(&self, _: &OrderId) -> Result<Action, FetchError> {
+        Err(FetchError::Permanent("ebay is not configured".into()))
+    }
+}
+
+async fn decrement() -> Decrement<MemoryStore, Pushes, Alerts, Fetch> {
+    let store = MemoryStore::new();
+    let sku = Sku::parse("MUG").unwrap();
+    store
+        .create_stock(&NewStock {
+            sku: sku.clone(),
+            on_hand: 5,
+            low_stock_threshold: 1,
+        })
+        .await
+        .unwrap();
+    for (c, r) in [
+        (Channel::Shopify, "variant:1"),
+        (Channel::Etsy, "listing:2"),
+    ] {
+        store
+            .put_listing(&Listing {
+                sku: sku.clone(),
+                channel: c,
+                refs: vec![r.parse::<ChannelRef>().unwrap()],
+                policy: ListingPolicy::default(),
+            })
+            .await
+            .unwrap();
+    }
+    Decrement {
+        store,
+        pushes: Pushes::default(),
+        alerts: Alerts::default(),
+        fetcher: Fetch,
+    }
+}
+
+fn msg(id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body.into());
+    m
+}
+
+fn sale(order: &str, qty: u32) -> String {
+    let ev = OrderEvent {
+        channel: Channel::Shopify,
+        delivery_id: format!("d-{order}"),
+        topic: "orders/create".into(),
+        received_at: 0,
+        action: Action::Sale {
+            order: OrderId::parse(order).unwrap(),
+            lines: vec![InLine {
+                line: LineId::parse("1").unwrap(),
+                qty,
+                candidates: vec![Candidate::Ref("variant:1".parse().unwrap())],
+            }],
+        },
+    };
+    serde_json::to_string(&ev).unwrap()
+}
+
+fn event(msgs: Vec<SqsMessage>) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = msgs;
+    e
+}
+
+fn failed(r: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    r.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bad_message_fails_alone() {
+    let d = decrement().await;
+    let etsy = serde_json::to_string(&OrderEvent {
+        channel: Channel::Etsy,
+        delivery_id: "e".into(),
+        topic: "order.paid".into(),
+        received_at: 0,
+        action: Action::FetchEtsyReceipt {
+            shop_id: "1".into(),
+            receipt_id: "2".into(),
+        },
+    })
+    .unwrap();
+    let r = d
+        .handle_batch(event(vec![
+            msg("a", &sale("o1", 2)),
+            msg("b", "{not json"),
+            msg("c", &etsy),
+            msg("d", &sale("o2", 1)),
+        ]))
+        .await;
+    assert_eq!(
+        failed(&r),
+        ["b", "c"],
+        "garbage and a transient fetch failure fail; the rest succeed"
+    );
+    assert_eq!(
+        d.store
+            .get_stock(&Sku::parse("MUG").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .on_hand,
+        2
+    );
+    assert_eq!(
+        d.pushes.0.lock().unwrap().len(),
+        4,
+        "two sales x two listings"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_push_request_is_a_batch_item_failure_and_the_retry_is_exactly_once() {
+    let d = decrement().await;
+    d.pushes.1.store(true, Ordering::SeqCst);
+    let r = d.handle_batch(event(vec![msg("a", &sale("o1", 2))])).await;
+    assert_eq!(failed(&r), ["a"], "never a silent success");
+    d.pushes.1.store(false, Ordering::SeqCst);
+    // SQS redelivers it: the count does not move again, the pushes go out this time.
+    let r = d.handle_batch(event(vec![msg("a", &sale("o1", 2))])).await;
+    assert!(failed(&r).is_empty());
+    assert_eq!(
+        d.store
+            .get_stock(&Sku::parse("MUG").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .on_hand,
+        3
+    );
+    assert_eq!(
+        d.pushes.0.lock().unwrap().len(),
+        2,
+        "the duplicate path still requests the pushes"
+    );
+}
+
+#[tokio::test]
+async fn an_order_that_cannot_be_fetched_is_kept_and_alerted() {
+    let d = decrement().await;
+    let ebay = serde_json::to_string(&OrderEvent {
+        channel: Channel::Ebay,
+        delivery_id: "n".into(),
+        topic: "ORDER_CONFIRMATION".into(),
+        received_at: 0,
+        action: Action::FetchEbayOrder {
+            order: OrderId::parse("14-11234-56789").unwrap(),
+        },
+    })
+    .unwrap();
+    let r = d.handle_batch(event(vec![msg("a", &ebay)])).await;
+    assert!(
+        failed(&r).is_empty(),
+        "a permanent failure completes the message"
+    );
+    let kept = onecount::ports::Inbox::quarantined(&d.store, 5)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        d.alerts.0.lock().unwrap()[0].kind.as_str(),
+        "quarantined_webhook"
+    );
+}
