@@ -79,16 +79,15 @@ fn clip(s: String, max: usize) -> String {
 }
 
 impl Alert {
+    /// `texts`: subject, what happened, what to do, SMS.
     fn new(
         kind: AlertKind,
         severity: Severity,
         channel: Option<Channel>,
         sku: Option<Sku>,
-        subject: String,
-        what: String,
-        todo: &str,
-        sms: String,
+        texts: (String, String, &str, String),
     ) -> Alert {
+        let (subject, what, todo, sms) = texts;
         Alert {
             kind,
             severity,
@@ -111,15 +110,17 @@ impl Alert {
             Severity::Critical,
             Some(channel),
             Some(sku.clone()),
-            format!("OVERSOLD {sku} by {short} on {channel} order {order}"),
-            format!(
-                "{channel} order {order} sold {short} more unit(s) of {sku} than onecount had in stock when the order arrived."
-            ),
-            &format!(
-                "cancel or backorder {short} unit(s) of order {order} on {channel} before fulfilment, and tell the buyer. `onecount timeline {sku}` shows how it happened."
-            ),
-            format!(
-                "OVERSOLD {sku} x{short} {channel} order {order}: cancel/backorder before fulfilment"
+            (
+                format!("OVERSOLD {sku} by {short} on {channel} order {order}"),
+                format!(
+                    "{channel} order {order} sold {short} more unit(s) of {sku} than onecount had in stock when the order arrived."
+                ),
+                &format!(
+                    "cancel or backorder {short} unit(s) of order {order} on {channel} before fulfilment, and tell the buyer. `onecount timeline {sku}` shows how it happened."
+                ),
+                format!(
+                    "OVERSOLD {sku} x{short} {channel} order {order}: cancel/backorder before fulfilment"
+                ),
             ),
         )
     }
@@ -131,12 +132,14 @@ impl Alert {
             Severity::Warning,
             Some(channel),
             None,
-            format!("Unmapped {channel} item in order {order}"),
-            format!(
-                "{channel} order {order} line {line} sold an item onecount cannot map to a SKU ({ids}). The count did not change for it."
+            (
+                format!("Unmapped {channel} item in order {order}"),
+                format!(
+                    "{channel} order {order} line {line} sold an item onecount cannot map to a SKU ({ids}). The count did not change for it."
+                ),
+                "map the listing with `onecount listings set --sku SKU --channel CHANNEL --ref kind:id`, then adjust that SKU's count by hand for this order.",
+                format!("Unmapped {channel} item, order {order}: map it and adjust stock"),
             ),
-            "map the listing with `onecount listings set --sku SKU --channel CHANNEL --ref kind:id`, then adjust that SKU's count by hand for this order.",
-            format!("Unmapped {channel} item, order {order}: map it and adjust stock"),
         )
     }
 
@@ -147,12 +150,16 @@ impl Alert {
             Severity::Warning,
             Some(channel),
             None,
-            format!("{channel} webhook quarantined"),
-            format!(
-                "A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."
+            (
+                format!("{channel} webhook quarantined"),
+                format!(
+                    "A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."
+                ),
+                "inspect it with `onecount quarantine list`; if it was an order, record it with `onecount sale record`. The drift checker will also catch any count it missed.",
+                format!(
+                    "{channel} webhook quarantined ({id}): inspect with onecount quarantine list"
+                ),
             ),
-            "inspect it with `onecount quarantine list`; if it was an order, record it with `onecount sale record`. The drift checker will also catch any count it missed.",
-            format!("{channel} webhook quarantined ({id}): inspect with onecount quarantine list"),
         )
     }
 }

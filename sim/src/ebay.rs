@@ -78,7 +78,7 @@ impl Ebay {
             key: random_key(),
             kid: uuid::Uuid::new_v4().to_string(),
             st: Mutex::new(St {
-                next: 11_234_56789,
+                next: 1_123_456_789,
                 ..Default::default()
             }),
         }

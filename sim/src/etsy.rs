@@ -200,7 +200,8 @@ impl Etsy {
     }
 
     /// Etsy's auth rules: `x-api-key: keystring:shared_secret` and the Bearer token.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+    /// `Some(refusal)` when the call is not authorised.
+    fn refuse(&self, headers: &HeaderMap) -> Option<axum::response::Response> {
         self.st().api_calls += 1;
         let key = headers
             .get("x-api-key")
@@ -212,16 +213,16 @@ impl Etsy {
                 self.cfg.etsy_keystring, self.cfg.etsy_shared_secret
             )
         {
-            return Err(err(403, "Shared secret is required in x-api-key header."));
+            return Some(err(403, "Shared secret is required in x-api-key header."));
         }
         let auth = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if auth != format!("Bearer {}", self.cfg.etsy_token) {
-            return Err(err(401, "invalid_token"));
+            return Some(err(401, "invalid_token"));
         }
-        Ok(())
+        None
     }
 }
 
@@ -250,7 +251,7 @@ pub fn router(s: Arc<Etsy>) -> Router {
             Json(json!({"listings": st.listings.values().collect::<Vec<_>>(), "receipts": st.receipts.values().collect::<Vec<_>>(), "deliveries": st.deliveries}))
         }))
         .route("/v3/application/shops/{shop}/receipts/{id}", get(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap| async move {
-            if let Err(r) = s.authorize(&headers) {
+            if let Some(r) = s.refuse(&headers) {
                 return r;
             }
             if shop != SHOP_ID {

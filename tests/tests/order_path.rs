@@ -297,7 +297,7 @@ async fn forged_stale_and_wrong_key_webhooks_are_refused_and_nothing_is_queued()
         401
     );
     assert_eq!(
-        post(&shopify_url, &[topic.clone()], body.clone()).await,
+        post(&shopify_url, std::slice::from_ref(&topic), body.clone()).await,
         401,
         "missing signature"
     );

@@ -62,7 +62,7 @@ struct Keys;
 #[async_trait]
 impl EbayKeys for Keys {
     async fn key(&self, kid: &str) -> Result<PublicKey, HttpError> {
-        if kid.len() % 2 == 0 {
+        if kid.len().is_multiple_of(2) {
             Err(HttpError::Permanent {
                 what: "key".into(),
                 status: 404,

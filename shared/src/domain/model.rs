@@ -287,7 +287,7 @@ mod tests {
     fn order_line(line: u8, qty: u8) -> OrderLine {
         OrderLine {
             // Lines spread over two channels so the (channel, order, line) key is exercised.
-            channel: if line % 2 == 0 {
+            channel: if line.is_multiple_of(2) {
                 Channel::Shopify
             } else {
                 Channel::Etsy
