@@ -1,122 +1,13 @@
 //! The ingest handler with in-memory ports (this is about the handler, not AWS):
 //! arbitrary bytes and headers never panic it and nothing unsigned is ever queued; a
 //! real API Gateway event with a base64 body verifies; a failed enqueue asks the
-//! channel to retry; logs hold no body, signature or customer data.
+//! channel to retry; an unconfigured channel is refused clearly.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
-use onecount::Channel;
-use onecount::alerts::Alert;
-use onecount::channels::config::{ChannelsConfig, EbayConfig, EtsyConfig, Secret, ShopifyConfig};
-use onecount::channels::ebay::PublicKey;
-use onecount::channels::{HttpError, OrderEvent};
-use onecount::ports::{AlertSink, Inbox, LedgerError, OrderQueue, Quarantined, SendError};
-use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
+use onecount_webhook_ingest::IngestRequest;
 use proptest::prelude::*;
 
-#[derive(Default)]
-struct Queue(Mutex<Vec<OrderEvent>>, std::sync::atomic::AtomicBool);
-#[async_trait]
-impl OrderQueue for Queue {
-    async fn enqueue(&self, e: &OrderEvent) -> Result<(), SendError> {
-        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(SendError("SQS is down".into()));
-        }
-        self.0.lock().unwrap().push(e.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Box_(Mutex<(Vec<String>, Vec<Quarantined>)>);
-#[async_trait]
-impl Inbox for Box_ {
-    async fn delivery_seen(&self, c: Channel, id: &str) -> Result<bool, LedgerError> {
-        Ok(self.0.lock().unwrap().0.contains(&format!("{c}{id}")))
-    }
-    async fn mark_delivery(&self, c: Channel, id: &str) -> Result<(), LedgerError> {
-        self.0.lock().unwrap().0.push(format!("{c}{id}"));
-        Ok(())
-    }
-    async fn quarantine(&self, q: &Quarantined) -> Result<String, LedgerError> {
-        self.0.lock().unwrap().1.push(q.clone());
-        Ok(q.id.clone())
-    }
-    async fn quarantined(&self, _: u32) -> Result<Vec<Quarantined>, LedgerError> {
-        Ok(self.0.lock().unwrap().1.clone())
-    }
-}
-
-#[derive(Default)]
-struct Alerts(Mutex<Vec<Alert>>);
-#[async_trait]
-impl AlertSink for Alerts {
-    async fn publish(&self, a: &Alert) -> Result<(), SendError> {
-        self.0.lock().unwrap().push(a.clone());
-        Ok(())
-    }
-}
-
-struct Keys;
-#[async_trait]
-impl EbayKeys for Keys {
-    async fn key(&self, kid: &str) -> Result<PublicKey, HttpError> {
-        if kid.len().is_multiple_of(2) {
-            Err(HttpError::Permanent {
-                what: "key".into(),
-                status: 404,
-                detail: "no".into(),
-            })
-        } else {
-            Ok(PublicKey {
-                algorithm: "ECDSA".into(),
-                digest: "SHA1".into(),
-                key: "-----BEGIN PUBLIC KEY-----garbage".into(),
-            })
-        }
-    }
-}
-
-const SHOPIFY_SECRET: &str = "shpss_fixture_secret";
-
-fn ingest() -> Ingest<Queue, Box_, Alerts> {
-    Ingest {
-        channels: ChannelsConfig {
-            shopify: Some(ShopifyConfig {
-                shop_domain: "x.myshopify.com".into(),
-                webhook_secret: Secret::new(SHOPIFY_SECRET),
-                previous_webhook_secret: None,
-                api_base: "http://127.0.0.1:9".into(),
-                access_token: Secret::default(),
-                api_version: "2026-04".into(),
-                location_id: None,
-                process_test_orders: false,
-            }),
-            etsy: Some(EtsyConfig {
-                shop_id: "1".into(),
-                webhook_secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-                api_base: "http://127.0.0.1:9".into(),
-                keystring: "k".into(),
-                shared_secret: Secret::new("s"),
-                access_token: Secret::new("1.t"),
-                refresh_token: Secret::default(),
-            }),
-            ebay: Some(EbayConfig {
-                api_base: "http://127.0.0.1:9".into(),
-                client_id: "c".into(),
-                client_secret: Secret::new("s"),
-                refresh_token: Secret::new("r"),
-                verification_token: Secret::new("v"),
-                endpoint_url: "https://x/webhooks/ebay".into(),
-            }),
-        },
-        queue: Queue::default(),
-        inbox: Box_::default(),
-        alerts: Alerts::default(),
-        ebay: Some(Box::new(Keys)),
-    }
-}
+mod common;
+use common::*;
 
 fn header() -> impl Strategy<Value = (String, String)> {
     let names = prop::sample::select(vec![
@@ -210,82 +101,6 @@ proptest! {
     }
 }
 
-/// Logs carry delivery id, channel, topic and timings — never bodies, signatures or
-/// customer data.
-#[test]
-fn logs_hold_no_body_signature_or_customer_data() {
-    use std::io::Write;
-    use std::sync::Arc;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let body = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/shopify/orders_create.json"
-    ))
-    .unwrap();
-    let sig = onecount::channels::shopify::sign(SHOPIFY_SECRET.as_bytes(), &body);
-    let garbage = b"{\"email\": \"buyer@example.com\", oops".to_vec();
-    let gsig = onecount::channels::shopify::sign(SHOPIFY_SECRET.as_bytes(), &garbage);
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let ing = ingest();
-        for (b, s, id) in [
-            (&body, &sig, "ev-1"),
-            (&body, &sig, "ev-1"),
-            (&garbage, &gsig, "ev-2"),
-            (&body, &"AAAA".to_string(), "ev-3"),
-        ] {
-            let req = IngestRequest {
-                method: "POST".into(),
-                path: "/webhooks/shopify".into(),
-                query: None,
-                headers: vec![
-                    ("X-Shopify-Hmac-Sha256".into(), s.clone()),
-                    ("X-Shopify-Topic".into(), "orders/create".into()),
-                    ("X-Shopify-Event-Id".into(), id.into()),
-                ],
-                body: b.clone(),
-            };
-            rt.block_on(ing.handle(&req));
-        }
-    });
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("ev-1") && logs.contains("orders/create") && logs.contains("elapsed_us"),
-        "{logs}"
-    );
-    for secret in [
-        "buyer@example.com",
-        "Lovelace",
-        "Analytical",
-        &sig,
-        &gsig,
-        SHOPIFY_SECRET,
-        "line_items",
-    ] {
-        assert!(!logs.contains(secret), "logs leak {secret}: {logs}");
-    }
-}
-
 fn signed_order() -> IngestRequest {
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -359,4 +174,28 @@ fn a_failed_enqueue_asks_the_channel_to_retry_and_the_retry_is_accepted() {
     let resp = rt.block_on(ing.handle(&signed_order()));
     assert!(resp.body.contains("duplicate"));
     assert_eq!(ing.queue.0.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_channel_without_configuration_is_refused_clearly() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut ing = ingest();
+    ing.channels.etsy = None;
+    let req = IngestRequest {
+        method: "POST".into(),
+        path: "/webhooks/etsy".into(),
+        query: None,
+        headers: vec![],
+        body: b"{}".to_vec(),
+    };
+    let resp = rt.block_on(ing.handle(&req));
+    assert_eq!(resp.status, 404);
+    assert!(
+        resp.body.contains("etsy is not configured"),
+        "{}",
+        resp.body
+    );
+    assert!(ing.queue.0.lock().unwrap().is_empty());
 }
