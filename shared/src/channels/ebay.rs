@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::config::EbayConfig;
 use super::etsy::serde_urlencoded;
 use super::http::{HttpError, send_json};
-use super::{Action, Candidate, InLine, Parsed, SigError, b64, id_text};
-use crate::domain::{ChannelRef, LineId, OrderId};
+use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines};
+use crate::domain::OrderId;
 
 pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
 /// How long a fetched public key is trusted (eBay recommends caching about an hour).
@@ -149,43 +149,12 @@ pub fn order_action(order: &Value) -> Result<Action, String> {
         .and_then(id_text)
         .ok_or("order without orderId")?;
     let id = OrderId::parse(id).map_err(|e| e.0)?;
-    let items = order
-        .get("lineItems")
-        .and_then(Value::as_array)
-        .ok_or("order without lineItems")?;
-    let lines = items
-        .iter()
-        .map(|li| {
-            let line = li
-                .get("lineItemId")
-                .and_then(id_text)
-                .ok_or("line without lineItemId")?;
-            let qty = li
-                .get("quantity")
-                .and_then(Value::as_u64)
-                .and_then(|q| u32::try_from(q).ok())
-                .ok_or("line without quantity")?;
-            let mut candidates = Vec::new();
-            if let Some(item) = li.get("legacyItemId").and_then(id_text) {
-                candidates.push(Candidate::Ref(ChannelRef {
-                    kind: "item".into(),
-                    id: item,
-                }));
-            }
-            if let Some(s) = li
-                .get("sku")
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-            {
-                candidates.push(Candidate::Sku(s.to_string()));
-            }
-            Ok(InLine {
-                line: LineId::parse(line).map_err(|e| e.0)?,
-                qty,
-                candidates,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    const LINE: LineShape = LineShape {
+        id: "lineItemId",
+        qty: "quantity",
+        keys: &[Key::Ref("item", "legacyItemId"), Key::Sku("sku")],
+    };
+    let lines = parse_lines(order.get("lineItems"), "lineItems", &LINE)?;
     let cancelled = order
         .pointer("/cancelStatus/cancelState")
         .and_then(Value::as_str)
@@ -333,6 +302,8 @@ impl EbayClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ChannelRef;
+    use crate::channels::Candidate;
 
     #[test]
     fn challenge_is_hex_sha256_of_the_three_parts() {

@@ -9,8 +9,8 @@ use sha2::Sha256;
 
 use super::config::EtsyConfig;
 use super::http::{HttpError, send_json};
-use super::{Action, Candidate, Headers, InLine, Parsed, SigError, b64, ct_eq, id_text};
-use crate::domain::{ChannelRef, LineId, OrderId};
+use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_text, parse_lines};
+use crate::domain::OrderId;
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -105,44 +105,13 @@ pub fn receipt_action(receipt: &Value) -> Result<Action, String> {
         .and_then(id_text)
         .ok_or("receipt without receipt_id")?;
     let order = OrderId::parse(order).map_err(|e| e.0)?;
-    let txs = receipt
-        .get("transactions")
-        .and_then(Value::as_array)
-        .ok_or("receipt without transactions")?;
-    let lines = txs
-        .iter()
-        .map(|t| {
-            let line = t
-                .get("transaction_id")
-                .and_then(id_text)
-                .ok_or("transaction without transaction_id")?;
-            let qty = t
-                .get("quantity")
-                .and_then(Value::as_u64)
-                .and_then(|q| u32::try_from(q).ok())
-                .ok_or("transaction without quantity")?;
-            let mut candidates = Vec::new();
-            // Etsy keys variations by listing + SKU: product ids change on every write.
-            if let Some(s) = t
-                .get("sku")
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-            {
-                candidates.push(Candidate::Sku(s.to_string()));
-            }
-            if let Some(l) = t.get("listing_id").and_then(id_text) {
-                candidates.push(Candidate::Ref(ChannelRef {
-                    kind: "listing".into(),
-                    id: l,
-                }));
-            }
-            Ok(InLine {
-                line: LineId::parse(line).map_err(|e| e.0)?,
-                qty,
-                candidates,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    // Etsy keys variations by listing + SKU: product ids change on every write.
+    const LINE: LineShape = LineShape {
+        id: "transaction_id",
+        qty: "quantity",
+        keys: &[Key::Sku("sku"), Key::Ref("listing", "listing_id")],
+    };
+    let lines = parse_lines(receipt.get("transactions"), "transactions", &LINE)?;
     let cancelled = receipt
         .get("status")
         .and_then(Value::as_str)
@@ -259,6 +228,7 @@ pub(crate) fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::Candidate;
 
     fn h(id: &str, ts: &str, sig: &str) -> Vec<(String, String)> {
         vec![

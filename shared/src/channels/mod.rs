@@ -142,6 +142,74 @@ pub(crate) fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
+/// Where a channel's order line keeps the fields onecount reads.
+pub(crate) struct LineShape {
+    pub id: &'static str,
+    pub qty: &'static str,
+    /// How to find the SKU, best first.
+    pub keys: &'static [Key],
+}
+
+pub(crate) enum Key {
+    /// A channel id: (kind, field), e.g. ("variant", "variant_id").
+    Ref(&'static str, &'static str),
+    /// The SKU text in this field.
+    Sku(&'static str),
+}
+
+pub(crate) fn line_id(v: &serde_json::Value, field: &str) -> Result<LineId, String> {
+    let id = v
+        .get(field)
+        .and_then(id_text)
+        .ok_or_else(|| format!("line without {field}"))?;
+    LineId::parse(id).map_err(|e| e.0)
+}
+
+pub(crate) fn whole(v: &serde_json::Value, field: &str) -> Result<u32, String> {
+    v.get(field)
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|q| u32::try_from(q).ok())
+        .ok_or_else(|| format!("line without a whole {field}"))
+}
+
+/// A channel's line items as [`InLine`]s.
+pub(crate) fn parse_lines(
+    items: Option<&serde_json::Value>,
+    what: &str,
+    shape: &LineShape,
+) -> Result<Vec<InLine>, String> {
+    let items = items
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| format!("no {what}"))?;
+    items
+        .iter()
+        .map(|li| {
+            let candidates = shape
+                .keys
+                .iter()
+                .filter_map(|k| match k {
+                    Key::Ref(kind, field) => li.get(*field).and_then(id_text).map(|id| {
+                        Candidate::Ref(ChannelRef {
+                            kind: (*kind).to_string(),
+                            id,
+                        })
+                    }),
+                    Key::Sku(field) => li
+                        .get(*field)
+                        .and_then(serde_json::Value::as_str)
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| Candidate::Sku(s.to_string())),
+                })
+                .collect();
+            Ok(InLine {
+                line: line_id(li, shape.id)?,
+                qty: whole(li, shape.qty)?,
+                candidates,
+            })
+        })
+        .collect()
+}
+
 /// A JSON number or string id, as text (channels send both).
 pub(crate) fn id_text(v: &serde_json::Value) -> Option<String> {
     match v {

@@ -6,9 +6,10 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::{
-    Action, Candidate, Headers, InLine, Parsed, RefundLine, SigError, b64, ct_eq, id_text,
+    Action, Headers, InLine, Key, LineShape, Parsed, RefundLine, SigError, b64, ct_eq, id_text,
+    line_id, parse_lines, whole,
 };
-use crate::domain::{ChannelRef, LineId, OrderId};
+use crate::domain::{LineId, OrderId};
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -60,50 +61,14 @@ fn order_id(v: &Value, field: &str) -> Result<OrderId, String> {
     OrderId::parse(id).map_err(|e| e.0)
 }
 
-fn line_id(v: &Value, field: &str) -> Result<LineId, String> {
-    let id = v
-        .get(field)
-        .and_then(id_text)
-        .ok_or_else(|| format!("line without {field}"))?;
-    LineId::parse(id).map_err(|e| e.0)
-}
-
-fn qty(v: &Value, field: &str) -> Result<u32, String> {
-    v.get(field)
-        .and_then(Value::as_u64)
-        .and_then(|q| u32::try_from(q).ok())
-        .ok_or_else(|| format!("line without a whole {field}"))
-}
+const LINE: LineShape = LineShape {
+    id: "id",
+    qty: "quantity",
+    keys: &[Key::Ref("variant", "variant_id"), Key::Sku("sku")],
+};
 
 fn lines(order: &Value) -> Result<Vec<InLine>, String> {
-    let items = order
-        .get("line_items")
-        .and_then(Value::as_array)
-        .ok_or("no line_items")?;
-    items
-        .iter()
-        .map(|li| {
-            let mut candidates = Vec::new();
-            if let Some(v) = li.get("variant_id").and_then(id_text) {
-                candidates.push(Candidate::Ref(ChannelRef {
-                    kind: "variant".into(),
-                    id: v,
-                }));
-            }
-            if let Some(s) = li
-                .get("sku")
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-            {
-                candidates.push(Candidate::Sku(s.to_string()));
-            }
-            Ok(InLine {
-                line: line_id(li, "id")?,
-                qty: qty(li, "quantity")?,
-                candidates,
-            })
-        })
-        .collect()
+    parse_lines(order.get("line_items"), "line_items", &LINE)
 }
 
 /// Turn a verified body into an action. `process_test_orders` decides whether orders
@@ -147,7 +112,7 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
                             .get("id")
                             .and_then(id_text)
                             .ok_or("refund line without id")?,
-                        qty: qty(rl, "quantity")?,
+                        qty: whole(rl, "quantity")?,
                     });
                 }
             }
@@ -166,7 +131,7 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
                     .and_then(Value::as_array)
                     .map(|a| {
                         a.iter()
-                            .map(|x| Ok((line_id(x, "id")?, qty(x, "delta")?)))
+                            .map(|x| Ok((line_id(x, "id")?, whole(x, "delta")?)))
                             .collect()
                     })
                     .unwrap_or(Ok(Vec::new()))
@@ -189,6 +154,8 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ChannelRef;
+    use crate::channels::Candidate;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
