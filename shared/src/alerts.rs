@@ -125,6 +125,49 @@ impl Alert {
         )
     }
 
+    /// Pushes to a channel keep failing for now (throttled, down, timing out): the listing
+    /// there is behind the true count, and its requests are going to the dead-letter queue.
+    pub fn push_failing(channel: Channel, sku: &Sku, attempts: u32, error: &str) -> Alert {
+        Alert::new(
+            AlertKind::PushFailing,
+            Severity::Critical,
+            Some(channel),
+            Some(sku.clone()),
+            (
+                format!("{channel} not updating: {sku} push failed {attempts} times"),
+                format!(
+                    "onecount could not set {sku}'s quantity on {channel} after {attempts} attempts (last error: {error}). {channel} may be showing more than you have; the request is in the {channel} dead-letter queue."
+                ),
+                &format!(
+                    "check {channel}'s status and onecount's credentials for it. When it is back, `onecount dlq redrive --channel {channel}` (or the next sale, or the drift check) brings it up to date. If it stays down and stock is low, pause the listing on {channel}."
+                ),
+                format!(
+                    "{channel} push failing for {sku} ({attempts}x). Check {channel}, then redrive the {channel} DLQ"
+                ),
+            ),
+        )
+    }
+
+    /// A listing that cannot be pushed as mapped: gone, not tracked, SKU not on it.
+    pub fn sku_mismatch(channel: Channel, sku: &Sku, problem: &str) -> Alert {
+        Alert::new(
+            AlertKind::SkuMismatch,
+            Severity::Warning,
+            Some(channel),
+            Some(sku.clone()),
+            (
+                format!("{sku} mapping broken on {channel}"),
+                format!(
+                    "onecount cannot update {sku} on {channel}: {problem}. This is not a sync delay: the mapping itself is wrong, so pushes to it stop until it is fixed."
+                ),
+                &format!(
+                    "fix the listing on {channel} (relist it, turn on inventory tracking, put the SKU back) or change the mapping with `onecount listings set`. Then check it with `onecount timeline {sku}`."
+                ),
+                format!("{sku} mapping broken on {channel}: fix listing or mapping"),
+            ),
+        )
+    }
+
     /// An order line whose channel ids map to no SKU.
     pub fn unmapped_sku(channel: Channel, order: &OrderId, line: &str, ids: &str) -> Alert {
         Alert::new(

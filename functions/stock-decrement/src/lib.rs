@@ -16,7 +16,9 @@ use onecount::alerts::Alert;
 use onecount::channels::ebay::EbayClient;
 use onecount::channels::etsy::EtsyClient;
 use onecount::channels::{Action, Candidate, HttpError, InLine, OrderEvent};
-use onecount::domain::{LineId, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome};
+use onecount::domain::{
+    LineId, Millis, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
+};
 use onecount::ports::{
     AlertSink, Inbox, LedgerError, ListingStore, PushQueue, PushRequest, Quarantined, StockLedger,
 };
@@ -163,7 +165,7 @@ where
         match &action {
             Action::Sale { order, lines } => {
                 for l in lines {
-                    self.sale(ch, order, l).await?;
+                    self.sale(ch, order, l, ev.received_at).await?;
                 }
             }
             Action::Cancel { order, lines } => {
@@ -176,7 +178,7 @@ where
                         sku,
                         kind: RestockKind::Cancel,
                     };
-                    self.restock(req, "cancel").await?;
+                    self.restock(req, "cancel", ev.received_at).await?;
                 }
             }
             Action::Restock { order, lines, .. } => {
@@ -195,7 +197,7 @@ where
                         sku: None,
                         kind,
                     };
-                    self.restock(req, "refund").await?;
+                    self.restock(req, "refund", ev.received_at).await?;
                 }
             }
             Action::Edit {
@@ -221,6 +223,7 @@ where
                             kind,
                         },
                         "order edit",
+                        ev.received_at,
                     )
                     .await?;
                 }
@@ -235,7 +238,7 @@ where
                             .map(|s| vec![Candidate::Sku(s.to_string())])
                             .unwrap_or_default(),
                     };
-                    self.sale(ch, order, &added).await?;
+                    self.sale(ch, order, &added, ev.received_at).await?;
                 }
             }
             Action::FetchEtsyReceipt { .. } | Action::FetchEbayOrder { .. } => {
@@ -299,7 +302,13 @@ where
         Ok(None)
     }
 
-    async fn sale(&self, ch: Channel, order: &OrderId, l: &InLine) -> Result<(), Failure> {
+    async fn sale(
+        &self,
+        ch: Channel,
+        order: &OrderId,
+        l: &InLine,
+        received_at: Millis,
+    ) -> Result<(), Failure> {
         let Some(sku) = self.resolve(ch, l).await? else {
             let ids: Vec<String> = l
                 .candidates
@@ -343,10 +352,16 @@ where
         if let SaleOutcome::Oversold { short } = outcome {
             self.alert(Alert::oversold(ch, order, &sku, short)).await;
         }
-        self.push_all(&sku, "sale", Some(ch), Some(order)).await
+        self.push_all(&sku, "sale", Some(ch), Some(order), received_at)
+            .await
     }
 
-    async fn restock(&self, req: RestockRequest, cause: &str) -> Result<(), Failure> {
+    async fn restock(
+        &self,
+        req: RestockRequest,
+        cause: &str,
+        received_at: Millis,
+    ) -> Result<(), Failure> {
         let outcome = self.store.restock(&req).await?;
         tracing::info!(channel = %req.channel, order = %req.order, line = %req.line, outcome = ?outcome, "restock");
         if matches!(
@@ -362,8 +377,14 @@ where
                     .and_then(|r| r.sku),
             };
             if let Some(sku) = sku {
-                self.push_all(&sku, cause, Some(req.channel), Some(&req.order))
-                    .await?;
+                self.push_all(
+                    &sku,
+                    cause,
+                    Some(req.channel),
+                    Some(&req.order),
+                    received_at,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -376,6 +397,7 @@ where
         cause: &str,
         origin: Option<Channel>,
         order: Option<&OrderId>,
+        origin_at: Millis,
     ) -> Result<(), Failure> {
         for listing in self.store.listings_for_sku(sku).await? {
             let req = PushRequest {
@@ -385,6 +407,8 @@ where
                 origin_channel: origin,
                 origin_order: order.cloned(),
                 requested_at: now_ms(),
+                origin_at: Some(origin_at),
+                force: false,
             };
             self.pushes
                 .request_push(&req)

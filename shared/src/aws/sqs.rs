@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use crate::aws::describe_sdk_error;
 use crate::channels::OrderEvent;
 use crate::domain::Channel;
-use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError};
+use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError, Visibility};
 
 /// Queue URLs, read once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -96,5 +96,41 @@ impl PushQueue for SqsQueues {
         })?;
         let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
+    }
+}
+
+/// Changes the visibility of messages received from one queue (the pusher's backoff).
+#[derive(Debug, Clone)]
+pub struct SqsVisibility {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsVisibility {
+    pub fn new(sdk: &SdkConfig, url: impl Into<String>) -> Self {
+        SqsVisibility {
+            client: aws_sdk_sqs::Client::new(sdk),
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Visibility for SqsVisibility {
+    async fn delay(&self, receipt_handle: &str, secs: u32) -> Result<(), SendError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs.min(43_200) as i32)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                SendError(format!(
+                    "SQS visibility change failed: {}",
+                    describe_sdk_error(&e)
+                ))
+            })
     }
 }

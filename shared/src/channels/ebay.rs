@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -17,8 +20,9 @@ use sha2::{Digest, Sha256};
 use super::config::EbayConfig;
 use super::etsy::serde_urlencoded;
 use super::http::{HttpError, send_json};
+use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
 use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines};
-use crate::domain::OrderId;
+use crate::domain::{Channel, OrderId};
 
 pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
 /// How long a fetched public key is trusted (eBay recommends caching about an hour).
@@ -179,6 +183,7 @@ pub struct EbayClient {
     app_token: Mutex<Option<Token>>,
     user_token: Mutex<Option<Token>>,
     keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
+    calls: AtomicU64,
 }
 
 impl EbayClient {
@@ -189,6 +194,7 @@ impl EbayClient {
             app_token: Mutex::new(None),
             user_token: Mutex::new(None),
             keys: Mutex::new(HashMap::new()),
+            calls: AtomicU64::new(0),
         }
     }
 
@@ -296,6 +302,215 @@ impl EbayClient {
 
     pub fn config(&self) -> &EbayConfig {
         &self.cfg
+    }
+}
+
+// ----- outbound: Inventory API ---------------------------------------------------
+
+/// eBay's inventory-item SKU for a target: an explicit `sku:` ref, else ours.
+fn ebay_sku(t: &Target) -> String {
+    t.reference("sku").unwrap_or(t.sku.as_str()).to_string()
+}
+
+impl EbayClient {
+    /// A user-token call; one fresh token and retry on 401.
+    async fn inventory_call(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, HttpError> {
+        for attempt in 0..2 {
+            let token = self.token(true).await?;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let mut req = self
+                .http
+                .request(method.clone(), self.url(path))
+                .bearer_auth(token)
+                .header("Content-Language", "en-US");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match send_json(what, req).await {
+                Err(HttpError::Permanent { status: 401, .. }) if attempt == 0 => {
+                    *self.user_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// Offer ids for an inventory SKU (`getOffers`), when the mapping has none.
+    async fn offers(&self, sku: &str) -> Result<Vec<String>, PushError> {
+        let v = self
+            .inventory_call(
+                "ebay getOffers",
+                reqwest::Method::GET,
+                &format!("/sell/inventory/v1/offer?sku={sku}"),
+                None,
+            )
+            .await?;
+        Ok(v.get("offers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("offerId").and_then(id_text))
+            .collect())
+    }
+}
+
+/// A per-item `statusCode` (and its errors) in a bulk answer, classified.
+fn item_status(r: &Value) -> Result<(), PushError> {
+    let code = r.get("statusCode").and_then(Value::as_u64).unwrap_or(0);
+    if (200..300).contains(&code) {
+        return Ok(());
+    }
+    let msg = r
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Err(match code {
+        404 => PushError::Mismatch(format!("ebay: inventory item not found ({msg})")),
+        429 | 500..=599 => PushError::Transient {
+            detail: format!("ebay item status {code}: {msg}"),
+            retry_after: None,
+        },
+        _ => PushError::Permanent(format!("ebay item status {code}: {msg}")),
+    })
+}
+
+#[async_trait]
+impl ChannelApi for EbayClient {
+    fn channel(&self) -> Channel {
+        Channel::Ebay
+    }
+    fn read_batch(&self) -> usize {
+        25
+    }
+    fn write_batch(&self) -> usize {
+        25
+    }
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// `bulkGetInventoryItem` (25 per call); offers from the mapping or `getOffers`.
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let body = serde_json::json!({
+            "requests": targets.iter().map(|t| serde_json::json!({"sku": ebay_sku(t)})).collect::<Vec<_>>()
+        });
+        let v = match self
+            .inventory_call(
+                "ebay bulkGetInventoryItem",
+                reqwest::Method::POST,
+                "/sell/inventory/v1/bulk_get_inventory_item",
+                Some(&body),
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return all(targets.len(), e),
+        };
+        let responses = v
+            .get("responses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(targets.len());
+        for t in targets {
+            let sku = ebay_sku(t);
+            let seen = async {
+                let r = responses
+                    .iter()
+                    .find(|r| r.get("sku").and_then(Value::as_str) == Some(sku.as_str()))
+                    .ok_or_else(|| PushError::Mismatch(format!("ebay: no answer for SKU {sku}")))?;
+                item_status(r)?;
+                let qty = r
+                    .pointer("/inventoryItem/availability/shipToLocationAvailability/quantity")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let mut offers: Vec<String> = t.references("offer").map(str::to_string).collect();
+                if offers.is_empty() {
+                    offers = self.offers(&sku).await?;
+                }
+                if offers.is_empty() {
+                    return Err(PushError::Mismatch(format!(
+                        "ebay: SKU {sku} has no published offer"
+                    )));
+                }
+                Ok(Seen {
+                    qty,
+                    state: serde_json::json!({"sku": sku, "offers": offers}),
+                })
+            }
+            .await;
+            out.push(seen);
+        }
+        out
+    }
+
+    /// `bulkUpdatePriceQuantity` (25 per call): the total and every offer's quantity;
+    /// each item's own `statusCode` decides its outcome.
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        let requests: Vec<Value> = writes
+            .iter()
+            .map(|w| {
+                let offers: Vec<Value> = w
+                    .seen
+                    .state
+                    .get("offers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|o| serde_json::json!({"offerId": o, "availableQuantity": w.qty}))
+                    .collect();
+                serde_json::json!({
+                    "sku": ebay_sku(&w.target),
+                    "shipToLocationAvailability": {"quantity": w.qty},
+                    "offers": offers,
+                })
+            })
+            .collect();
+        let v = match self
+            .inventory_call(
+                "ebay bulkUpdatePriceQuantity",
+                reqwest::Method::POST,
+                "/sell/inventory/v1/bulk_update_price_quantity",
+                Some(&serde_json::json!({ "requests": requests })),
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return all(writes.len(), e),
+        };
+        let responses = v
+            .get("responses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        writes
+            .iter()
+            .map(|w| {
+                let sku = ebay_sku(&w.target);
+                let mine: Vec<&Value> = responses
+                    .iter()
+                    .filter(|r| r.get("sku").and_then(Value::as_str) == Some(sku.as_str()))
+                    .collect();
+                if mine.is_empty() {
+                    return Err(PushError::Transient {
+                        detail: format!("ebay: no status for SKU {sku}"),
+                        retry_after: None,
+                    });
+                }
+                mine.into_iter().try_for_each(item_status)
+            })
+            .collect()
     }
 }
 

@@ -1,6 +1,10 @@
 //! Etsy: Standard Webhooks signatures, pointer payloads, receipts fetched from Open API v3.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -9,8 +13,9 @@ use sha2::Sha256;
 
 use super::config::EtsyConfig;
 use super::http::{HttpError, send_json};
+use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
 use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_text, parse_lines};
-use crate::domain::OrderId;
+use crate::domain::{Channel, OrderId};
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -129,7 +134,13 @@ pub struct EtsyClient {
     cfg: EtsyConfig,
     http: reqwest::Client,
     token: Mutex<String>,
+    calls: AtomicU64,
+    /// When `x-remaining-this-second` said 0: no call before this instant.
+    pause_until: Mutex<Option<Instant>>,
 }
+
+/// Read-only fields of a `getListingInventory` answer that `updateListingInventory` refuses.
+const READ_ONLY: [&str; 4] = ["product_id", "offering_id", "is_deleted", "scale_name"];
 
 impl EtsyClient {
     pub fn new(cfg: EtsyConfig) -> Self {
@@ -138,6 +149,8 @@ impl EtsyClient {
             cfg,
             http: super::http::client(),
             token: Mutex::new(token),
+            calls: AtomicU64::new(0),
+            pause_until: Mutex::new(None),
         }
     }
 
@@ -176,24 +189,71 @@ impl EtsyClient {
         Ok(())
     }
 
-    /// GET with auth; one token refresh on 401.
-    pub async fn get(&self, what: &str, path: &str) -> Result<Value, HttpError> {
+    /// Wait out the current second when Etsy said none are left in it.
+    async fn pace(&self) {
+        let until = *self.pause_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = until {
+            tokio::time::sleep_until(u.into()).await;
+        }
+    }
+
+    fn note_limits(&self, headers: &reqwest::header::HeaderMap) {
+        let left = headers
+            .get("x-remaining-this-second")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            (left == Some(0)).then(|| Instant::now() + Duration::from_millis(1000));
+    }
+
+    /// One API call with auth, pacing to the per-second limit; one token refresh on 401.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        what: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, HttpError> {
         let url = format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path);
         for attempt in 0..2 {
+            self.pace().await;
+            self.calls.fetch_add(1, Ordering::Relaxed);
             let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let req = self
+            let mut req = self
                 .http
-                .get(&url)
+                .request(method.clone(), &url)
                 .header("x-api-key", self.api_key())
                 .bearer_auth(token);
-            match send_json(what, req).await {
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match super::http::send(what, req).await {
                 Err(HttpError::Permanent { status: 401, .. }) if attempt == 0 => {
                     self.refresh().await?
                 }
-                other => return other,
+                Err(e) => {
+                    if let HttpError::Transient {
+                        retry_after: None, ..
+                    } = &e
+                    {
+                        // A per-second 429 carries no Retry-After and no limit headers.
+                        *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Instant::now() + Duration::from_millis(1000));
+                    }
+                    return Err(e);
+                }
+                Ok((v, headers)) => {
+                    self.note_limits(&headers);
+                    return Ok(v);
+                }
             }
         }
         unreachable!("the loop returns on its second pass")
+    }
+
+    /// GET with auth.
+    pub async fn get(&self, what: &str, path: &str) -> Result<Value, HttpError> {
+        self.call(reqwest::Method::GET, what, path, None).await
     }
 
     /// `getShopReceipt`.
@@ -203,6 +263,254 @@ impl EtsyClient {
             &format!("/v3/application/shops/{shop_id}/receipts/{receipt_id}"),
         )
         .await
+    }
+
+    /// `updateListing` with just the state (`active` / `inactive`).
+    async fn set_state(&self, listing_id: &str, state: &str) -> Result<(), PushError> {
+        self.call(
+            reqwest::Method::PATCH,
+            "etsy updateListing",
+            &format!(
+                "/v3/application/shops/{}/listings/{listing_id}",
+                self.cfg.shop_id
+            ),
+            Some(&serde_json::json!({ "state": state })),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The offerings of `sku`'s product in an inventory tree.
+fn offerings_of<'a>(tree: &'a Value, sku: &str) -> Vec<&'a Value> {
+    tree.get("products")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("sku").and_then(Value::as_str) == Some(sku))
+        .filter(|p| p.get("is_deleted").and_then(Value::as_bool) != Some(true))
+        .flat_map(|p| {
+            p.get("offerings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .collect()
+}
+
+fn enabled_qty(o: &Value) -> i64 {
+    if o.get("is_enabled").and_then(Value::as_bool) == Some(false) {
+        0
+    } else {
+        o.get("quantity").and_then(Value::as_i64).unwrap_or(0)
+    }
+}
+
+/// The PUT body for `updateListingInventory`: the whole tree as read, read-only fields
+/// stripped, Money prices turned into floats, `sku`'s offerings set by `edit`.
+pub fn inventory_body(
+    tree: &Value,
+    sku: &str,
+    edit: impl Fn(&mut serde_json::Map<String, Value>),
+) -> Value {
+    let mut products = tree
+        .get("products")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    products.retain(|p| p.get("is_deleted").and_then(Value::as_bool) != Some(true));
+    for p in &mut products {
+        let mine = p.get("sku").and_then(Value::as_str) == Some(sku);
+        if let Some(obj) = p.as_object_mut() {
+            for f in READ_ONLY {
+                obj.remove(f);
+            }
+            if let Some(pv) = obj.get_mut("property_values").and_then(Value::as_array_mut) {
+                for v in pv {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("scale_name");
+                    }
+                }
+            }
+            for o in obj
+                .get_mut("offerings")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let Some(o) = o.as_object_mut() else { continue };
+                for f in READ_ONLY {
+                    o.remove(f);
+                }
+                if let Some(price) = o.get("price").cloned()
+                    && price.is_object()
+                {
+                    let amount = price.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
+                    let divisor = price
+                        .get("divisor")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(1.0)
+                        .max(1.0);
+                    o.insert("price".into(), serde_json::json!(amount / divisor));
+                }
+                if mine {
+                    edit(o);
+                }
+            }
+        }
+    }
+    let mut body = serde_json::json!({ "products": products });
+    for k in [
+        "price_on_property",
+        "quantity_on_property",
+        "sku_on_property",
+        "readiness_state_on_property",
+    ] {
+        body[k] = tree
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([]));
+    }
+    body
+}
+
+#[async_trait]
+impl ChannelApi for EtsyClient {
+    fn channel(&self) -> Channel {
+        Channel::Etsy
+    }
+    fn read_batch(&self) -> usize {
+        100
+    }
+    fn write_batch(&self) -> usize {
+        1
+    }
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// `getListingsInventoryByListingIds` with the listing (for its state), 100 at a time.
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let ids: Vec<&str> = targets
+            .iter()
+            .filter_map(|t| t.reference("listing"))
+            .collect();
+        let v = if ids.is_empty() {
+            Value::Null
+        } else {
+            match self
+                .get(
+                    "etsy getListingsInventory",
+                    &format!(
+                        "/v3/application/listings/batch/inventory?listing_ids={}&includes=Listing",
+                        ids.join(",")
+                    ),
+                )
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => return all(targets.len(), e),
+            }
+        };
+        let results = v
+            .get("results")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        targets
+            .iter()
+            .map(|t| {
+                let id = t.reference("listing").ok_or_else(|| {
+                    PushError::Mismatch("no Etsy listing id mapped (listing:ID)".into())
+                })?;
+                let tree = results
+                    .iter()
+                    .find(|r| r.get("listing_id").and_then(id_text).as_deref() == Some(id))
+                    .ok_or_else(|| PushError::Mismatch(format!("listing {id} not found")))?;
+                let offerings = offerings_of(tree, t.sku.as_str());
+                if offerings.is_empty() {
+                    return Err(PushError::Mismatch(format!(
+                        "SKU {} is not on listing {id}",
+                        t.sku
+                    )));
+                }
+                let active =
+                    tree.pointer("/listing/state").and_then(Value::as_str) != Some("inactive");
+                let qty = if active {
+                    offerings.iter().map(|o| enabled_qty(o)).sum()
+                } else {
+                    0
+                };
+                Ok(Seen {
+                    qty,
+                    state: tree.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Read-modify-write of the whole tree; never all offerings at 0 (deactivate instead,
+    /// and reactivate on restock).
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            out.push(self.write_one(w).await);
+        }
+        out
+    }
+}
+
+impl EtsyClient {
+    async fn write_one(&self, w: &Write) -> Result<(), PushError> {
+        let id = w
+            .target
+            .reference("listing")
+            .ok_or_else(|| PushError::Mismatch("no Etsy listing id mapped".into()))?;
+        let sku = w.target.sku.as_str();
+        let tree = &w.seen.state;
+        let active = tree.pointer("/listing/state").and_then(Value::as_str) != Some("inactive");
+        let others_on_sale = tree
+            .get("products")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.get("sku").and_then(Value::as_str) != Some(sku))
+            .flat_map(|p| {
+                p.get("offerings")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|o| enabled_qty(o) > 0);
+        let path = format!("/v3/application/listings/{id}/inventory");
+        if w.qty == 0 && !others_on_sale {
+            // Etsy refuses every offering at 0: take the listing off sale instead.
+            return if active {
+                self.set_state(id, "inactive").await
+            } else {
+                Ok(())
+            };
+        }
+        let qty = w.qty;
+        let body = inventory_body(tree, sku, |o| {
+            if qty == 0 {
+                o.insert("is_enabled".into(), Value::Bool(false));
+            } else {
+                o.insert("quantity".into(), serde_json::json!(qty));
+                o.insert("is_enabled".into(), Value::Bool(true));
+            }
+        });
+        self.call(
+            reqwest::Method::PUT,
+            "etsy updateListingInventory",
+            &path,
+            Some(&body),
+        )
+        .await?;
+        if !active && qty > 0 {
+            self.set_state(id, "active").await?;
+        }
+        Ok(())
     }
 }
 

@@ -43,6 +43,15 @@ pub async fn send_json(
     what: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, HttpError> {
+    send(what, req).await.map(|(v, _)| v)
+}
+
+/// [`send_json`], also giving the response headers (rate-limit counters). An empty
+/// success body (204) reads as JSON `null`.
+pub async fn send(
+    what: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
     let resp = req.send().await.map_err(|e| HttpError::Transient {
         what: what.to_string(),
         detail: if e.is_timeout() {
@@ -59,13 +68,19 @@ pub async fn send_json(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|s| s.ceil() as u64);
+    let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|_| HttpError::Permanent {
-            what: what.to_string(),
-            status: status.as_u16(),
-            detail: "response is not JSON".into(),
-        });
+        if text.trim().is_empty() {
+            return Ok((serde_json::Value::Null, headers));
+        }
+        return serde_json::from_str(&text)
+            .map(|v| (v, headers))
+            .map_err(|_| HttpError::Permanent {
+                what: what.to_string(),
+                status: status.as_u16(),
+                detail: "response is not JSON".into(),
+            });
     }
     // Error bodies are the channel's words about our request; keep them short in errors.
     let detail = format!(

@@ -5,7 +5,8 @@
 pub mod config;
 pub mod ebay;
 pub mod etsy;
-mod http;
+pub mod http;
+pub mod push;
 pub mod shopify;
 
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,13 @@ use super::{
     Action, Headers, InLine, Key, LineShape, Parsed, RefundLine, SigError, b64, ct_eq, id_text,
     line_id, parse_lines, whole,
 };
-use crate::domain::{LineId, OrderId};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::config::ShopifyConfig;
+use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
+use crate::domain::{Channel, LineId, OrderId};
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -148,6 +154,312 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
     match result {
         Ok(a) => Parsed::Event(a),
         Err(e) => Parsed::Quarantine(format!("{topic}: {e}")),
+    }
+}
+
+// ----- outbound: GraphQL Admin inventory ----------------------------------------
+
+const READ_QUERY: &str = r#"query OnecountLevels($ids: [ID!]!, $loc: ID!) {
+  nodes(ids: $ids) {
+    ... on ProductVariant {
+      id sku
+      inventoryItem { id tracked inventoryLevel(locationId: $loc) { quantities(names: ["available"]) { name quantity } } }
+    }
+  }
+}"#;
+
+/// The set mutation with its `@idempotent` key (mandatory from 2026-04).
+fn set_mutation(key: &str) -> String {
+    format!(
+        r#"mutation OnecountSet($input: InventorySetQuantitiesInput!) {{
+  inventorySetQuantities(input: $input) @idempotent(key: "{key}") {{
+    inventoryAdjustmentGroup {{ createdAt reason changes {{ name delta quantityAfterChange }} }}
+    userErrors {{ code field message }}
+  }}
+}}"#
+    )
+}
+
+/// Shopify's inventory through the GraphQL Admin API: reads by variant (inventory item,
+/// tracked, available at the location), writes with `inventorySetQuantities`
+/// (`changeFromQuantity` from the read, an `@idempotent` key), 250 per call.
+pub struct ShopifyClient {
+    cfg: ShopifyConfig,
+    http: reqwest::Client,
+    calls: AtomicU64,
+}
+
+fn gid(kind: &str, id: &str) -> String {
+    if id.starts_with("gid://") {
+        id.to_string()
+    } else {
+        format!("gid://shopify/{kind}/{id}")
+    }
+}
+
+impl ShopifyClient {
+    pub fn new(cfg: ShopifyConfig) -> Self {
+        ShopifyClient {
+            cfg,
+            http: super::http::client(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    fn location(&self) -> Result<String, PushError> {
+        self.cfg
+            .location_id
+            .as_deref()
+            .map(|l| gid("Location", l))
+            .ok_or_else(|| {
+                PushError::Permanent(
+                    "shopify.location_id is not configured: set it in the channel configuration"
+                        .into(),
+                )
+            })
+    }
+
+    /// POST a GraphQL document; the `data`, or the failure classified. Throttling comes
+    /// as HTTP 429 or as HTTP 200 with `THROTTLED`: both are transient, and the wait is
+    /// worked out from `extensions.cost.throttleStatus` when there is one.
+    async fn graphql(&self, what: &str, query: &str, variables: Value) -> Result<Value, PushError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let url = format!(
+            "{}/admin/api/{}/graphql.json",
+            self.cfg.api_base.trim_end_matches('/'),
+            self.cfg.api_version
+        );
+        let req = self
+            .http
+            .post(url)
+            .header("X-Shopify-Access-Token", self.cfg.access_token.expose())
+            .json(&serde_json::json!({"query": query, "variables": variables}));
+        let (v, _) = super::http::send(what, req).await?;
+        if let Some(errors) = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .filter(|e| !e.is_empty())
+        {
+            let throttled = errors.iter().any(|e| {
+                e.pointer("/extensions/code").and_then(Value::as_str) == Some("THROTTLED")
+            });
+            if throttled {
+                return Err(PushError::Transient {
+                    detail: format!("{what}: THROTTLED"),
+                    retry_after: Some(throttle_wait(&v)),
+                });
+            }
+            let msg = errors
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(PushError::Permanent(format!("{what}: {msg}")));
+        }
+        Ok(v.get("data").cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// Seconds until the cost bucket holds what the throttled query asked for.
+pub fn throttle_wait(v: &Value) -> u64 {
+    let cost = v.pointer("/extensions/cost");
+    let f = |p: &str| cost.and_then(|c| c.pointer(p)).and_then(Value::as_f64);
+    match (
+        f("/requestedQueryCost"),
+        f("/throttleStatus/currentlyAvailable"),
+        f("/throttleStatus/restoreRate"),
+    ) {
+        (Some(need), Some(have), Some(rate)) if rate > 0.0 => {
+            (((need - have).max(0.0)) / rate).ceil().max(1.0) as u64
+        }
+        _ => 1,
+    }
+}
+
+/// The index of the quantity a userError's `field` points at (`["input","quantities","3",…]`).
+fn error_index(e: &Value) -> Option<usize> {
+    let f = e.get("field")?.as_array()?;
+    let pos = f.iter().position(|x| x.as_str() == Some("quantities"))?;
+    match f.get(pos + 1)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64().map(|n| n as usize),
+        _ => None,
+    }
+}
+
+/// What a userError code means for the write it names.
+fn classify_user_error(code: &str, message: &str) -> PushError {
+    match code {
+        "CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE" => PushError::Stale,
+        "IDEMPOTENCY_CONCURRENT_REQUEST" => PushError::Transient {
+            detail: "shopify: the same write is still in progress".into(),
+            retry_after: Some(1),
+        },
+        // A new key is made for every call, so a retry is exactly what this asks for.
+        "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED" => PushError::Transient {
+            detail: "shopify: an earlier attempt with this key failed; retrying with a new key"
+                .into(),
+            retry_after: None,
+        },
+        "INVALID_INVENTORY_ITEM"
+        | "ITEM_NOT_STOCKED_AT_LOCATION"
+        | "NON_MUTABLE_INVENTORY_ITEM"
+        | "INVALID_LOCATION" => PushError::Mismatch(format!("shopify {code}: {message}")),
+        _ => PushError::Permanent(format!("shopify {code}: {message}")),
+    }
+}
+
+#[async_trait]
+impl ChannelApi for ShopifyClient {
+    fn channel(&self) -> Channel {
+        Channel::Shopify
+    }
+    fn read_batch(&self) -> usize {
+        100
+    }
+    fn write_batch(&self) -> usize {
+        250
+    }
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let loc = match self.location() {
+            Ok(l) => l,
+            Err(e) => return all(targets.len(), e),
+        };
+        let ids: Vec<Option<String>> = targets
+            .iter()
+            .map(|t| t.reference("variant").map(|v| gid("ProductVariant", v)))
+            .collect();
+        let asked: Vec<&String> = ids.iter().flatten().collect();
+        let data = if asked.is_empty() {
+            Value::Null
+        } else {
+            match self
+                .graphql(
+                    "shopify inventory read",
+                    READ_QUERY,
+                    serde_json::json!({"ids": asked, "loc": loc}),
+                )
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => return all(targets.len(), e),
+            }
+        };
+        let nodes = data
+            .get("nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut at = 0;
+        ids.iter()
+            .map(|id| {
+                let Some(id) = id else {
+                    return Err(PushError::Mismatch(
+                        "no Shopify variant id mapped (variant:ID)".into(),
+                    ));
+                };
+                let node = nodes.get(at).cloned().unwrap_or(Value::Null);
+                at += 1;
+                let item = node
+                    .get("inventoryItem")
+                    .filter(|v| !v.is_null())
+                    .ok_or_else(|| PushError::Mismatch(format!("variant {id} not found")))?;
+                if item.get("tracked").and_then(Value::as_bool) != Some(true) {
+                    return Err(PushError::Mismatch(format!(
+                        "variant {id} does not track inventory"
+                    )));
+                }
+                let level = item
+                    .get("inventoryLevel")
+                    .filter(|v| !v.is_null())
+                    .ok_or_else(|| {
+                        PushError::Mismatch(format!(
+                            "variant {id} is not stocked at location {loc}"
+                        ))
+                    })?;
+                let qty = level
+                    .get("quantities")
+                    .and_then(Value::as_array)
+                    .and_then(|q| {
+                        q.iter()
+                            .find(|x| x.get("name").and_then(Value::as_str) == Some("available"))
+                    })
+                    .and_then(|x| x.get("quantity"))
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        PushError::Permanent("shopify: no available quantity in the answer".into())
+                    })?;
+                Ok(Seen {
+                    qty,
+                    state: serde_json::json!({"inventory_item": item.get("id")}),
+                })
+            })
+            .collect()
+    }
+
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        let loc = match self.location() {
+            Ok(l) => l,
+            Err(e) => return all(writes.len(), e),
+        };
+        let quantities: Vec<Value> = writes
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "inventoryItemId": w.seen.state.get("inventory_item"),
+                    "locationId": loc,
+                    "quantity": w.qty,
+                    "changeFromQuantity": w.seen.qty,
+                })
+            })
+            .collect();
+        let key = uuid::Uuid::new_v4().to_string();
+        let input = serde_json::json!({"input": {
+            "name": "available", "reason": "correction",
+            "referenceDocumentUri": format!("gid://onecount/Push/{key}"),
+            "quantities": quantities,
+        }});
+        let data = match self
+            .graphql("shopify inventorySetQuantities", &set_mutation(&key), input)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return all(writes.len(), e),
+        };
+        let errors = data
+            .pointer("/inventorySetQuantities/userErrors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if errors.is_empty() {
+            return writes.iter().map(|_| Ok(())).collect();
+        }
+        // The mutation is all or nothing: items without an error of their own were not
+        // applied either, so they are re-read and tried again like a stale one.
+        let mut out: Vec<Result<(), PushError>> =
+            writes.iter().map(|_| Err(PushError::Stale)).collect();
+        let mut general = None;
+        for e in &errors {
+            let code = e.get("code").and_then(Value::as_str).unwrap_or("UNKNOWN");
+            let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+            match error_index(e) {
+                Some(i) if i < out.len() => out[i] = Err(classify_user_error(code, msg)),
+                _ => general = Some(classify_user_error(code, msg)),
+            }
+        }
+        if let Some(g) = general {
+            for o in out
+                .iter_mut()
+                .filter(|o| matches!(o, Err(PushError::Stale)))
+            {
+                *o = Err(g.clone());
+            }
+        }
+        out
     }
 }
 

@@ -4,6 +4,7 @@ mod ids;
 mod listing;
 pub mod model;
 mod order;
+pub mod push;
 mod stock;
 mod timeline;
 

@@ -69,6 +69,7 @@ impl LedgerState {
             version: 1,
             low_stock_threshold: new.low_stock_threshold,
             updated_at: now,
+            sold: BTreeMap::new(),
         };
         self.stock.insert(new.sku.clone(), item.clone());
         self.log(
@@ -114,8 +115,9 @@ impl LedgerState {
         rec.rev += 1;
         rec.updated_at = now;
         self.lines.insert(key, rec);
+        let s = self.stock_mut(&l.sku)?;
+        *s.sold.entry(l.channel).or_insert(0) += i64::from(effective);
         if d.take > 0 {
-            let s = self.stock_mut(&l.sku)?;
             s.on_hand -= d.take;
             s.version += 1;
             s.updated_at = now;
@@ -179,6 +181,7 @@ impl LedgerState {
                     .ok_or_else(|| LedgerError::Store("order line without a SKU".to_string()))?;
                 if qty > 0 {
                     let s = self.stock_mut(&sku)?;
+                    *s.sold.entry(r.channel).or_insert(0) -= i64::from(qty);
                     s.on_hand += qty;
                     s.version += 1;
                     s.updated_at = now;

@@ -1,8 +1,10 @@
 //! The stock item and the rules that change its count.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Millis, ParseError, Qty, Sku};
+use super::{Channel, Millis, ParseError, Qty, Sku};
 
 /// One SKU's true count. `version` rises by exactly one on every change of `on_hand`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,6 +14,19 @@ pub struct StockItem {
     pub version: u64,
     pub low_stock_threshold: u32,
     pub updated_at: Millis,
+    /// Net units each channel sold, as the ledger has heard (sales minus restocks). The
+    /// pusher compares how far a channel's own count fell since its last push with how
+    /// much of that the ledger has heard of: the rest are sales still on their way, and
+    /// the channel must not be raised over them (never re-inflate).
+    #[serde(default)]
+    pub sold: BTreeMap<Channel, i64>,
+}
+
+impl StockItem {
+    /// Net units `channel` sold, as heard so far.
+    pub fn sold_on(&self, channel: Channel) -> i64 {
+        self.sold.get(&channel).copied().unwrap_or(0)
+    }
 }
 
 /// What `create_stock` needs.

@@ -18,6 +18,14 @@ pub enum EventKind {
     StockSet,
     StockAdjusted,
     ListingChanged,
+    /// A channel confirmed the listed quantity (written, or already showing it).
+    Pushed,
+    /// A push failed for now (throttled, 5xx, timeout) and will be retried.
+    PushRetrying,
+    /// A push held back: the channel fell further than the sales heard of so far.
+    PushHeld,
+    /// A push that cannot succeed as configured (listing gone, item not tracked…).
+    PushFailed,
 }
 
 impl EventKind {
@@ -32,6 +40,10 @@ impl EventKind {
             EventKind::StockSet => "stock_set",
             EventKind::StockAdjusted => "stock_adjusted",
             EventKind::ListingChanged => "listing_changed",
+            EventKind::Pushed => "pushed",
+            EventKind::PushRetrying => "push_retrying",
+            EventKind::PushHeld => "push_held",
+            EventKind::PushFailed => "push_failed",
         }
     }
 
@@ -105,6 +117,39 @@ impl TimelineEntry {
                 "listing on {} updated ({})",
                 s("channel").unwrap_or_default(),
                 s("refs").unwrap_or_default()
+            ),
+            EventKind::Pushed => {
+                let ch = s("channel").unwrap_or_default();
+                let qty = s("qty").unwrap_or_default();
+                let lag = s("latency_ms")
+                    .map(|l| format!(", {l} ms after the sale"))
+                    .unwrap_or_default();
+                if d.get("wrote").and_then(serde_json::Value::as_bool) == Some(true) {
+                    format!(
+                        "{ch} set to {qty} (was {}){lag}",
+                        s("from").unwrap_or_default()
+                    )
+                } else {
+                    format!("{ch} already showed {qty}{lag}")
+                }
+            }
+            EventKind::PushRetrying => format!(
+                "push to {} failed for now, retry in {} s: {}",
+                s("channel").unwrap_or_default(),
+                s("retry_in_secs").unwrap_or_default(),
+                s("error").unwrap_or_default()
+            ),
+            EventKind::PushHeld => format!(
+                "{} shows {}, {} sale(s) there not heard of yet: not raised to {}",
+                s("channel").unwrap_or_default(),
+                s("shows").unwrap_or_default(),
+                s("unheard").unwrap_or_default(),
+                s("target").unwrap_or_default()
+            ),
+            EventKind::PushFailed => format!(
+                "push to {} failed: {}",
+                s("channel").unwrap_or_default(),
+                s("error").unwrap_or_default()
             ),
         }
     }

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Alert;
 use crate::channels::OrderEvent;
+use crate::domain::push::PushRecord;
 use crate::domain::{
-    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
-    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
+    Channel, ChannelRef, EventKind, LineId, LineRecord, Listing, Millis, NewStock, OrderId,
+    OrderLine, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
+    TimelineEntry,
 };
 
 /// Why a ledger operation did not happen.
@@ -139,12 +141,64 @@ pub struct PushRequest {
     pub origin_channel: Option<Channel>,
     pub origin_order: Option<OrderId>,
     pub requested_at: Millis,
+    /// When the originating sale reached onecount (for the sale-to-listed latency).
+    #[serde(default)]
+    pub origin_at: Option<Millis>,
+    /// Raise the channel even over a fall not explained by heard sales (the drift checker
+    /// sets it after reconciling the channel's orders).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Everything a push needs about one listing, read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushView {
+    pub stock: StockItem,
+    pub listing: Listing,
+    /// The last confirmed push, if any.
+    pub record: Option<PushRecord>,
+}
+
+/// The pusher's state: the last confirmed push per listing, which never moves backwards.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Stock item, listing and last push for each SKU on `channel`, in one batched read.
+    /// SKUs with no stock item or no listing on `channel` are left out.
+    async fn push_views(
+        &self,
+        skus: &[Sku],
+        channel: Channel,
+    ) -> Result<Vec<PushView>, LedgerError>;
+    /// Record a confirmed push and its timeline entry (`event` is its data), unless a
+    /// newer version was recorded meanwhile: then nothing is written and `false` returned.
+    async fn record_push(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        rec: &PushRecord,
+        event: serde_json::Value,
+    ) -> Result<bool, LedgerError>;
+    /// A timeline entry about a push that did not complete (retry, hold, failure); the
+    /// listing keeps the error as its last one.
+    async fn note_push(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<(), LedgerError>;
 }
 
 /// One queue per channel, so one channel's trouble stays its own.
 #[async_trait]
 pub trait PushQueue: Send + Sync {
     async fn request_push(&self, req: &PushRequest) -> Result<(), SendError>;
+}
+
+/// Backoff for a received queue message: it reappears after `secs`.
+#[async_trait]
+pub trait Visibility: Send + Sync {
+    async fn delay(&self, receipt_handle: &str, secs: u32) -> Result<(), SendError>;
 }
 
 #[async_trait]

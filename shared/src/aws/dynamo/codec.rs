@@ -93,7 +93,15 @@ pub fn stock_to_item(st: &StockItem) -> Item {
     item.insert("version".into(), n(st.version));
     item.insert("threshold".into(), n(st.low_stock_threshold));
     item.insert("updated_at".into(), n(st.updated_at));
+    for (c, v) in &st.sold {
+        item.insert(sold_attr(*c), n(*v));
+    }
     item
+}
+
+/// The stock item's per-channel "net units sold" counter, e.g. `sold_shopify`.
+pub fn sold_attr(channel: Channel) -> String {
+    format!("sold_{}", channel.as_str())
 }
 
 pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
@@ -104,6 +112,14 @@ pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
         version: r.num("version")?,
         low_stock_threshold: r.num("threshold")?,
         updated_at: r.num("updated_at")?,
+        sold: Channel::ALL
+            .iter()
+            .filter_map(|c| match r.opt_num::<i64>(&sold_attr(*c)) {
+                Ok(Some(v)) => Some(Ok((*c, v))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod codec;
 mod inbox;
+mod push;
 mod requests;
 pub mod schema;
 mod store;

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, PointInTimeRecoverySpecification,
-    Put, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
+    AttributeValue, Delete, KeysAndAttributes, PointInTimeRecoverySpecification, Put, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
 };
 use serde_json::json;
 
@@ -65,25 +65,25 @@ pub(super) fn store_err<E: std::error::Error>(e: E) -> LedgerError {
 }
 
 /// Capped exponential backoff with full jitter.
-async fn backoff(attempt: u32) {
+pub(super) async fn backoff(attempt: u32) {
     let cap_ms = (5u64 << attempt.min(6)).min(250);
     let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % (cap_ms + 1);
     tokio::time::sleep(Duration::from_millis(jitter)).await;
 }
 
 /// How a transaction failed.
-enum TxError {
+pub(super) enum TxError {
     /// Cancelled; one reason code per item in request order (`None` = that item was fine).
     Cancelled(Vec<Option<String>>),
     Other(LedgerError),
 }
 
 impl TxError {
-    fn failed(&self, index: usize) -> bool {
+    pub(super) fn failed(&self, index: usize) -> bool {
         matches!(self, TxError::Cancelled(codes) if codes.get(index).and_then(|c| c.as_deref()) == Some(CONDITION_FAILED))
     }
     /// Another transaction or a throttle got in the way: retry after a pause.
-    fn is_contention(&self) -> bool {
+    pub(super) fn is_contention(&self) -> bool {
         match self {
             TxError::Cancelled(codes) => codes.iter().flatten().any(|c| {
                 matches!(
@@ -94,7 +94,7 @@ impl TxError {
             TxError::Other(_) => false,
         }
     }
-    fn into_error(self, what: &str) -> LedgerError {
+    pub(super) fn into_error(self, what: &str) -> LedgerError {
         match self {
             TxError::Other(e) => e,
             TxError::Cancelled(codes) => LedgerError::Store(format!(
@@ -109,7 +109,7 @@ impl TxError {
     }
 }
 
-fn build_err(e: impl std::fmt::Display) -> LedgerError {
+pub(super) fn build_err(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Store(format!("building a DynamoDB request: {e}"))
 }
 
@@ -167,7 +167,7 @@ impl DynamoStore {
             .build())
     }
 
-    fn event(
+    pub(super) fn event(
         &self,
         sku: &Sku,
         at: Millis,
@@ -184,7 +184,8 @@ impl DynamoStore {
         self.put(event_to_item(&e, at / 1000 + self.ttl_secs), None, &[])
     }
 
-    /// An update of the stock item; `#oh`, `#v` and `#u` name on_hand, version, updated_at.
+    /// An update of the stock item; `#oh`, `#v` and `#u` name on_hand, version, updated_at
+    /// (declared only when used, as DynamoDB requires).
     fn stock_update(
         &self,
         sku: &Sku,
@@ -196,9 +197,14 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(stock_key(sku)))
             .update_expression(set)
-            .condition_expression(condition)
-            .expression_attribute_names("#oh", "on_hand")
-            .expression_attribute_names("#v", "version");
+            .condition_expression(condition);
+        let used = |name: &str| set.contains(name) || condition.contains(name);
+        if used("#oh") {
+            b = b.expression_attribute_names("#oh", "on_hand");
+        }
+        if used("#v") {
+            b = b.expression_attribute_names("#v", "version");
+        }
         if set.contains("#u") {
             b = b.expression_attribute_names("#u", "updated_at");
         }
@@ -210,17 +216,28 @@ impl DynamoStore {
             .build())
     }
 
-    /// Holds a transaction to the stock version that was read.
-    fn stock_unchanged(&self, sku: &Sku, version: u64) -> Result<TransactWriteItem, LedgerError> {
-        let c = ConditionCheck::builder()
+    /// Save a listing's ids and policy, leaving what the pusher recorded on it alone.
+    fn listing_update(&self, listing: &Listing) -> Result<TransactWriteItem, LedgerError> {
+        let mut item = listing_to_item(listing);
+        item.remove(PK);
+        item.remove(SK);
+        let mut b = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(stock_key(sku)))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(version))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().condition_check(c).build())
+            .set_key(Some(listing_key(&listing.sku, listing.channel)));
+        let mut sets = Vec::new();
+        for (i, (k, v)) in item.into_iter().enumerate() {
+            sets.push(format!("#a{i} = :a{i}"));
+            b = b
+                .expression_attribute_names(format!("#a{i}"), k)
+                .expression_attribute_values(format!(":a{i}"), v);
+        }
+        let mut expr = format!("SET {}", sets.join(", "));
+        if listing.policy.max_qty.is_none() {
+            expr.push_str(" REMOVE max_qty");
+        }
+        Ok(TransactWriteItem::builder()
+            .update(b.update_expression(expr).build().map_err(build_err)?)
+            .build())
     }
 
     /// Write a whole line record, guarded by the revision it was read at (0 = new).
@@ -236,7 +253,7 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         let res = self
             .client
             .transact_write_items()
@@ -478,6 +495,7 @@ impl StockLedger for DynamoStore {
             version: 1,
             low_stock_threshold: new.low_stock_threshold,
             updated_at: at,
+            sold: Default::default(),
         };
         let tx = vec![
             self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
@@ -568,7 +586,10 @@ impl StockLedger for DynamoStore {
                         self.line_put(&fresh, 0)?,
                         self.stock_update(
                             &l.sku,
-                            "SET #oh = #oh - :q, #v = #v + :one, #u = :now",
+                            &format!(
+                                "SET #oh = #oh - :q, #v = #v + :one, #u = :now ADD {} :q",
+                                sold_attr(l.channel)
+                            ),
                             "attribute_exists(pk) AND #oh >= :q",
                             vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))],
                         )?,
@@ -640,20 +661,28 @@ impl StockLedger for DynamoStore {
                     }
                     fresh.taken = d.take;
                     fresh.short = d.short;
+                    let sold = sold_attr(l.channel);
                     let stock_write = if d.take > 0 {
                         self.stock_update(
                             &l.sku,
-                            "SET #oh = #oh - :t, #v = #v + :one, #u = :now",
+                            &format!("SET #oh = #oh - :t, #v = #v + :one, #u = :now ADD {sold} :e"),
                             "#v = :v",
                             vec![
                                 (":t", n(d.take)),
                                 (":one", n(1)),
                                 (":now", n(at)),
                                 (":v", n(stock.version)),
+                                (":e", n(effective)),
                             ],
                         )?
                     } else {
-                        self.stock_unchanged(&l.sku, stock.version)?
+                        // Nothing left to take, but the channel did sell the units.
+                        self.stock_update(
+                            &l.sku,
+                            &format!("ADD {sold} :e"),
+                            "#v = :v",
+                            vec![(":v", n(stock.version)), (":e", n(effective))],
+                        )?
                     };
                     let (kind, data) = if d.short > 0 {
                         (
@@ -739,9 +768,17 @@ impl StockLedger for DynamoStore {
                     if qty > 0 {
                         tx.push(self.stock_update(
                             &sku,
-                            "SET #oh = #oh + :q, #v = #v + :one, #u = :now",
+                            &format!(
+                                "SET #oh = #oh + :q, #v = #v + :one, #u = :now ADD {} :neg",
+                                sold_attr(r.channel)
+                            ),
                             "attribute_exists(pk)",
-                            vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))],
+                            vec![
+                                (":q", n(qty)),
+                                (":one", n(1)),
+                                (":now", n(at)),
+                                (":neg", n(-i64::from(qty))),
+                            ],
                         )?);
                     }
                     tx.push(self.event(
@@ -851,7 +888,7 @@ impl DynamoStore {
     }
 
     /// BatchGetItem in pages of 100, retrying unprocessed keys.
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, LedgerError> {
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, LedgerError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = chunk.to_vec();
@@ -899,7 +936,7 @@ impl ListingStore for DynamoStore {
         let at = now();
         let old = self.get_listing(&listing.sku, listing.channel).await?;
         let sku_v = s(listing.sku.as_str());
-        let mut tx = vec![self.put(listing_to_item(listing), None, &[])?];
+        let mut tx = vec![self.listing_update(listing)?];
         for r in &listing.refs {
             let mut item = ref_key(listing.channel, r);
             item.insert("sku".into(), sku_v.clone());

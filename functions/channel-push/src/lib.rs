@@ -1,0 +1,518 @@
+//! `channel-push`: brings one channel's listings up to the true count.
+//!
+//! One deployment per channel (`ONECOUNT_CHANNEL`), on that channel's push queue with
+//! ReportBatchItemFailures. A push request carries no quantity; per batch the pusher
+//!
+//! 1. groups the requests by SKU (a burst of sales becomes one push per SKU),
+//! 2. reads the stock items and listings in one batched read and skips what was already
+//!    pushed at this version,
+//! 3. reads what the channel shows (batched), and decides per listing: in sync, write,
+//!    or hold (the channel fell further than the sales heard of: never re-inflate),
+//! 4. writes in the channel's batch size, zero and low quantities first,
+//! 5. records each confirmed push with a condition that never lets it move backwards —
+//!    a pusher that loses that race re-reads and pushes the newest state again.
+//!
+//! Transient failures back off through the message's visibility (Retry-After when the
+//! channel gave one) and are reported as batch item failures; on the last receive before
+//! the DLQ a `push_failing` alert goes out. A broken mapping is a `sku_mismatch` alert,
+//! and the message completes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use onecount::alerts::Alert;
+use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
+use onecount::domain::push::{
+    Decision, PushRecord, already_pushed, decide, retry_delay_secs, revision_gate, target_quantity,
+    utc_day,
+};
+use onecount::domain::{EventKind, Millis};
+use onecount::ports::{AlertSink, PushRequest, PushStore, PushView, Visibility};
+use onecount::{Channel, Sku};
+use serde_json::json;
+
+/// Tuning, from the environment in Lambda.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// The queue's maxReceiveCount: the receive after which a failure lands in the DLQ.
+    pub max_receives: u32,
+    /// First backoff step; doubles per receive (capped), plus jitter.
+    pub backoff_base_ms: u64,
+    /// Receives a held push waits for the order path before leaving it to the drift check.
+    pub hold_receives: u32,
+    /// Re-read-and-retry rounds per invocation (stale writes, lost record races).
+    pub max_rounds: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            max_receives: 5,
+            backoff_base_ms: 1000,
+            hold_receives: 3,
+            max_rounds: 3,
+        }
+    }
+}
+
+impl PushConfig {
+    /// `ONECOUNT_PUSH_MAX_RECEIVES`, `ONECOUNT_PUSH_BACKOFF_BASE_MS`.
+    pub fn from_env() -> Result<Self, String> {
+        let mut c = PushConfig::default();
+        let num = |k: &str| -> Result<Option<u64>, String> {
+            match std::env::var(k) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k} must be a whole number, got '{v}'")),
+                _ => Ok(None),
+            }
+        };
+        if let Some(v) = num("ONECOUNT_PUSH_MAX_RECEIVES")? {
+            c.max_receives = v.max(1) as u32;
+        }
+        if let Some(v) = num("ONECOUNT_PUSH_BACKOFF_BASE_MS")? {
+            c.backoff_base_ms = v.max(1);
+        }
+        Ok(c)
+    }
+}
+
+pub struct Pusher<S, A, C, V> {
+    pub store: S,
+    pub alerts: A,
+    pub api: C,
+    pub visibility: V,
+    pub cfg: PushConfig,
+}
+
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+struct Msg {
+    id: String,
+    receipt: Option<String>,
+}
+
+/// All requests for one SKU in this batch.
+struct Group {
+    msgs: Vec<Msg>,
+    /// Highest receive count among them.
+    receives: u32,
+    /// Earliest originating sale.
+    origin_at: Option<Millis>,
+    last: PushRequest,
+    force: bool,
+}
+
+/// How a SKU's push ended in this invocation.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Done,
+    /// Try again later. `quiet`: a hold, not a failure (no retry note, no alert).
+    Retry {
+        error: String,
+        retry_after: Option<u64>,
+        quiet: bool,
+    },
+}
+
+impl<S, A, C, V> Pusher<S, A, C, V>
+where
+    S: PushStore,
+    A: AlertSink,
+    C: ChannelApi,
+    V: Visibility,
+{
+    fn channel(&self) -> Channel {
+        self.api.channel()
+    }
+
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let ch = self.channel();
+        let mut groups: BTreeMap<Sku, Group> = BTreeMap::new();
+        for m in event.records {
+            let id = m.message_id.clone().unwrap_or_default();
+            let req = match m.body.as_deref().map(serde_json::from_str::<PushRequest>) {
+                Some(Ok(r)) => r,
+                other => {
+                    // Push requests are derived data: the next change or the drift check
+                    // asks again. Dropping a malformed one loses nothing.
+                    let why = match other {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "empty body".into(),
+                    };
+                    tracing::error!(message_id = %id, error = %why, "not a push request; dropped");
+                    continue;
+                }
+            };
+            if req.channel != ch {
+                tracing::error!(message_id = %id, channel = %req.channel, "push request for another channel; dropped");
+                continue;
+            }
+            let receives = m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let msg = Msg {
+                id,
+                receipt: m.receipt_handle.clone(),
+            };
+            let g = groups.entry(req.sku.clone()).or_insert_with(|| Group {
+                msgs: Vec::new(),
+                receives,
+                origin_at: req.origin_at,
+                last: req.clone(),
+                force: false,
+            });
+            g.msgs.push(msg);
+            g.receives = g.receives.max(receives);
+            g.origin_at = match (g.origin_at, req.origin_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            g.force |= req.force;
+            if req.requested_at >= g.last.requested_at {
+                g.last = req;
+            }
+        }
+        let outcomes = self.push_all(&groups).await;
+        let mut response = SqsBatchResponse::default();
+        for (sku, g) in &groups {
+            let outcome = outcomes.get(sku).cloned().unwrap_or(Outcome::Done);
+            let Outcome::Retry {
+                error,
+                retry_after,
+                quiet,
+            } = outcome
+            else {
+                continue;
+            };
+            let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
+            let secs = if quiet {
+                1
+            } else {
+                retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter)
+            };
+            for m in &g.msgs {
+                if let Some(r) = &m.receipt
+                    && let Err(e) = self.visibility.delay(r, secs).await
+                {
+                    tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+                }
+                if !m.id.is_empty() {
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = m.id.clone();
+                    response.batch_item_failures.push(f);
+                }
+            }
+            if quiet {
+                continue;
+            }
+            tracing::warn!(channel = %ch, sku = %sku, receives = g.receives, retry_in_secs = secs, error = %error, "push failed; will retry");
+            self.note(sku, EventKind::PushRetrying, json!({"channel": ch, "error": error, "retry_in_secs": secs, "attempt": g.receives}))
+                .await;
+            if g.receives >= self.cfg.max_receives {
+                self.alert(Alert::push_failing(ch, sku, g.receives, &error))
+                    .await;
+            }
+        }
+        response
+    }
+
+    async fn note(&self, sku: &Sku, kind: EventKind, data: serde_json::Value) {
+        if let Err(e) = self.store.note_push(sku, self.channel(), kind, data).await {
+            tracing::warn!(sku = %sku, error = %e, "could not write the timeline entry");
+        }
+    }
+
+    async fn alert(&self, a: Alert) {
+        if let Err(e) = self.alerts.publish(&a).await {
+            tracing::error!(kind = a.kind.as_str(), error = %e, "alert not published");
+        }
+    }
+
+    /// A failure that retrying will not fix: say so on the timeline and to the owner.
+    async fn give_up(&self, sku: &Sku, e: &PushError) -> Outcome {
+        let ch = self.channel();
+        match e {
+            PushError::Transient {
+                detail,
+                retry_after,
+            } => {
+                return Outcome::Retry {
+                    error: detail.clone(),
+                    retry_after: *retry_after,
+                    quiet: false,
+                };
+            }
+            PushError::Stale => {
+                return Outcome::Retry {
+                    error: "the quantity kept changing under the write".into(),
+                    retry_after: Some(1),
+                    quiet: false,
+                };
+            }
+            PushError::Mismatch(m) => {
+                tracing::warn!(channel = %ch, sku = %sku, problem = %m, "listing mapping broken");
+                self.note(
+                    sku,
+                    EventKind::PushFailed,
+                    json!({"channel": ch, "error": m, "mismatch": true}),
+                )
+                .await;
+                self.alert(Alert::sku_mismatch(ch, sku, m)).await;
+            }
+            PushError::Permanent(m) => {
+                tracing::error!(channel = %ch, sku = %sku, error = %m, "push refused");
+                self.note(
+                    sku,
+                    EventKind::PushFailed,
+                    json!({"channel": ch, "error": m}),
+                )
+                .await;
+                self.alert(Alert::push_failing(ch, sku, 1, m)).await;
+            }
+        }
+        Outcome::Done
+    }
+
+    /// Record a confirmed push. `Ok(false)`: a newer version was recorded meanwhile.
+    async fn confirm(
+        &self,
+        v: &PushView,
+        g: &Group,
+        qty: u32,
+        from: i64,
+        wrote: bool,
+    ) -> Result<bool, Outcome> {
+        let ch = self.channel();
+        let now = now_ms();
+        let (day, _) = utc_day(now);
+        let used = v.record.as_ref().map_or(0, |r| r.revisions_on(day));
+        let rec = PushRecord {
+            version: v.stock.version,
+            qty,
+            at: now,
+            sold: v.stock.sold_on(ch),
+            rev_day: day,
+            revisions: used + u32::from(wrote),
+        };
+        let latency = g.origin_at.map(|o| (now - o).max(0));
+        let data = json!({
+            "channel": ch, "qty": qty, "from": from, "wrote": wrote, "version": v.stock.version,
+            "latency_ms": latency, "cause": g.last.cause, "origin_channel": g.last.origin_channel,
+            "origin_order": g.last.origin_order,
+        });
+        match self.store.record_push(&v.stock.sku, ch, &rec, data).await {
+            Ok(true) => {
+                tracing::info!(channel = %ch, sku = %v.stock.sku, qty, from, wrote, version = v.stock.version, latency_ms = latency, "pushed");
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(Outcome::Retry {
+                error: format!("recording the push: {e}"),
+                retry_after: None,
+                quiet: false,
+            }),
+        }
+    }
+
+    async fn push_all(&self, groups: &BTreeMap<Sku, Group>) -> BTreeMap<Sku, Outcome> {
+        let ch = self.channel();
+        let mut out = BTreeMap::new();
+        let mut pending: Vec<Sku> = groups.keys().cloned().collect();
+        let mut recheck: HashSet<Sku> = HashSet::new();
+        for _round in 0..self.cfg.max_rounds {
+            if pending.is_empty() {
+                break;
+            }
+            let views = match self.store.push_views(&pending, ch).await {
+                Ok(v) => v,
+                Err(e) => {
+                    for sku in pending.drain(..) {
+                        out.insert(
+                            sku,
+                            Outcome::Retry {
+                                error: format!("reading the ledger: {e}"),
+                                retry_after: None,
+                                quiet: false,
+                            },
+                        );
+                    }
+                    break;
+                }
+            };
+            // No stock item or no listing on this channel: nothing to push.
+            for sku in &pending {
+                out.insert(sku.clone(), Outcome::Done);
+            }
+            let mut to_read: Vec<(PushView, u32)> = Vec::new();
+            for v in views {
+                let g = &groups[&v.stock.sku];
+                let target = target_quantity(&v.listing.policy, v.stock.on_hand, ch);
+                if !g.force
+                    && !recheck.contains(&v.stock.sku)
+                    && already_pushed(v.record.as_ref(), &v.stock, target)
+                {
+                    continue;
+                }
+                to_read.push((v, target));
+            }
+            let mut seen: Vec<(PushView, u32, Seen)> = Vec::new();
+            for chunk in to_read.chunks(self.api.read_batch().max(1)) {
+                let targets: Vec<Target> = chunk
+                    .iter()
+                    .map(|(v, _)| Target {
+                        sku: v.stock.sku.clone(),
+                        refs: v.listing.refs.clone(),
+                    })
+                    .collect();
+                let results = self.api.read(&targets).await;
+                for ((v, target), r) in chunk.iter().zip(results) {
+                    match r {
+                        Ok(s) => seen.push((v.clone(), *target, s)),
+                        Err(e) => {
+                            let o = self.give_up(&v.stock.sku, &e).await;
+                            out.insert(v.stock.sku.clone(), o);
+                        }
+                    }
+                }
+            }
+            let mut next: Vec<Sku> = Vec::new();
+            let mut writes: Vec<(PushView, Write)> = Vec::new();
+            let (day, to_midnight) = utc_day(now_ms());
+            for (v, target, s) in seen {
+                let sku = v.stock.sku.clone();
+                let g = &groups[&sku];
+                match decide(
+                    target,
+                    s.qty,
+                    v.record.as_ref(),
+                    v.stock.sold_on(ch),
+                    g.force,
+                ) {
+                    Decision::InSync => match self.confirm(&v, g, target, s.qty, false).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            recheck.insert(sku.clone());
+                            next.push(sku);
+                        }
+                        Err(o) => {
+                            out.insert(sku, o);
+                        }
+                    },
+                    Decision::Hold { unheard, shows } => {
+                        if g.receives <= 1 || g.receives >= self.cfg.hold_receives {
+                            let left = g.receives >= self.cfg.hold_receives;
+                            self.note(&sku, EventKind::PushHeld, json!({
+                                "channel": ch, "shows": shows, "unheard": unheard, "target": target,
+                                "left_to_drift_check": left,
+                            }))
+                            .await;
+                        }
+                        if g.receives < self.cfg.hold_receives {
+                            out.insert(
+                                sku,
+                                Outcome::Retry {
+                                    error: "held".into(),
+                                    retry_after: Some(1),
+                                    quiet: true,
+                                },
+                            );
+                        }
+                    }
+                    Decision::Write { qty, .. } => {
+                        let used = v.record.as_ref().map_or(0, |r| r.revisions_on(day));
+                        let last_chance = g.receives + 1 >= self.cfg.max_receives;
+                        if let Some(wait) = revision_gate(
+                            ch,
+                            used,
+                            qty,
+                            v.stock.low_stock_threshold,
+                            last_chance,
+                            to_midnight,
+                        ) {
+                            out.insert(
+                                sku,
+                                Outcome::Retry {
+                                    error: format!(
+                                        "{used} revisions used today on this listing; waiting to coalesce"
+                                    ),
+                                    retry_after: Some(u64::from(wait)),
+                                    quiet: true,
+                                },
+                            );
+                            continue;
+                        }
+                        let target = Target {
+                            sku: sku.clone(),
+                            refs: v.listing.refs.clone(),
+                        };
+                        writes.push((
+                            v,
+                            Write {
+                                target,
+                                seen: s,
+                                qty,
+                            },
+                        ));
+                    }
+                }
+            }
+            // Zero and low quantities first: they are the ones that prevent oversells.
+            writes.sort_by_key(|(_, w)| w.qty);
+            for chunk in writes.chunks(self.api.write_batch().max(1)) {
+                let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
+                let results = self.api.write(&ws).await;
+                for ((v, w), r) in chunk.iter().zip(results) {
+                    let sku = v.stock.sku.clone();
+                    let g = &groups[&sku];
+                    match r {
+                        Ok(()) => match self.confirm(v, g, w.qty, w.seen.qty, true).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // A newer push was recorded while we wrote: ours may have
+                                // overwritten it. Read again and push the newest state.
+                                recheck.insert(sku.clone());
+                                next.push(sku);
+                            }
+                            Err(o) => {
+                                out.insert(sku, o);
+                            }
+                        },
+                        // A sale raced in between our read and our write: re-read the
+                        // ledger and the channel (the order path catches up meanwhile).
+                        Err(PushError::Stale) => next.push(sku),
+                        Err(e) => {
+                            let o = self.give_up(&sku, &e).await;
+                            out.insert(sku, o);
+                        }
+                    }
+                }
+            }
+            if !next.is_empty() {
+                // Give the order path a moment to record the sale that raced in.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            pending = next;
+        }
+        for sku in pending {
+            out.insert(
+                sku,
+                Outcome::Retry {
+                    error: "the quantity kept changing while pushing".into(),
+                    retry_after: Some(1),
+                    quiet: false,
+                },
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,146 @@
+//! The outbound side every channel implements: read what listings show, set what they
+//! should show. The pusher depends on [`ChannelApi`] only, so a new channel is a new
+//! implementation, not a change to the pusher.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::http::HttpError;
+use crate::domain::{Channel, ChannelRef, Sku};
+
+/// One listing to read or write: our SKU and the channel's ids for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub sku: Sku,
+    pub refs: Vec<ChannelRef>,
+}
+
+impl Target {
+    /// The id of `kind` among the refs (`variant`, `listing`, `offer`, `sku`…).
+    pub fn reference(&self, kind: &str) -> Option<&str> {
+        self.refs
+            .iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.id.as_str())
+    }
+    /// Every id of `kind`.
+    pub fn references<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.refs
+            .iter()
+            .filter(move |r| r.kind == kind)
+            .map(|r| r.id.as_str())
+    }
+}
+
+/// What a listing shows now, and what the channel needs to write it back (Shopify's
+/// inventory item, Etsy's whole products tree, eBay's offer ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// What buyers can buy now (0 for an inactive Etsy listing).
+    pub qty: i64,
+    pub state: Value,
+}
+
+/// One write: set `target` to `qty`; it showed `seen` when read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub target: Target,
+    pub seen: Seen,
+    pub qty: u32,
+}
+
+/// Why a read or write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// Throttled, 5xx, timed out: try again later (after `retry_after` seconds if given).
+    #[error("{detail}")]
+    Transient {
+        detail: String,
+        retry_after: Option<u64>,
+    },
+    /// The quantity changed between our read and our write (a sale raced in): re-read.
+    #[error("the quantity changed since it was read")]
+    Stale,
+    /// The mapping is wrong: listing gone, not tracked, SKU not on it. No retry helps.
+    #[error("{0}")]
+    Mismatch(String),
+    /// Anything else retrying will not fix (credentials, validation).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<HttpError> for PushError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Transient {
+                what,
+                detail,
+                retry_after,
+            } => PushError::Transient {
+                detail: format!("{what}: {detail}"),
+                retry_after,
+            },
+            HttpError::Permanent {
+                status: 404,
+                what,
+                detail,
+            } => PushError::Mismatch(format!("{what}: not found ({detail})")),
+            e @ HttpError::Permanent { .. } => PushError::Permanent(e.to_string()),
+        }
+    }
+}
+
+/// A channel's inventory API, batched the way the channel allows.
+#[async_trait]
+pub trait ChannelApi: Send + Sync {
+    fn channel(&self) -> Channel;
+    /// Listings per read call.
+    fn read_batch(&self) -> usize;
+    /// Listings per write call (Shopify 250, Etsy 1, eBay 25).
+    fn write_batch(&self) -> usize;
+    /// What each target shows now; one answer per target, in order. At most
+    /// [`read_batch`](Self::read_batch) targets.
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>>;
+    /// Set each; one answer per write, in order. At most
+    /// [`write_batch`](Self::write_batch) writes.
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>>;
+    /// API calls made so far (for benchmarks and the drift report).
+    fn calls(&self) -> u64;
+}
+
+/// The same failure for every item of a call that failed as a whole.
+pub(crate) fn all<T>(n: usize, e: impl Into<PushError>) -> Vec<Result<T, PushError>> {
+    let e = e.into();
+    (0..n).map(|_| Err(e.clone())).collect()
+}
+
+macro_rules! delegate_channel_api {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: ChannelApi + ?Sized> ChannelApi for $wrapper<T> {
+            fn channel(&self) -> Channel {
+                (**self).channel()
+            }
+            fn read_batch(&self) -> usize {
+                (**self).read_batch()
+            }
+            fn write_batch(&self) -> usize {
+                (**self).write_batch()
+            }
+            async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+                (**self).read(targets).await
+            }
+            async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+                (**self).write(writes).await
+            }
+            fn calls(&self) -> u64 {
+                (**self).calls()
+            }
+        }
+    };
+}
+
+delegate_channel_api!(Box);
+delegate_channel_api!(Arc);

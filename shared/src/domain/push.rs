@@ -1,0 +1,320 @@
+//! The push decisions: what quantity a channel should show, whether to write it now, and
+//! how long to wait after a failure. Pure; the pusher brings the facts (the stock item,
+//! the listing, the last confirmed push, what the channel shows now).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, ListingPolicy, Millis, StockItem};
+
+/// What the pusher last confirmed on one channel for one listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRecord {
+    /// The stock version the quantity was computed from.
+    pub version: u64,
+    /// What the channel was left showing.
+    pub qty: u32,
+    pub at: Millis,
+    /// The stock item's heard-sales counter for this channel at that version.
+    pub sold: i64,
+    /// UTC day number (days since the epoch) that `revisions` counts.
+    pub rev_day: i64,
+    /// Channel writes on that day (eBay allows 250 revisions per listing per day).
+    pub revisions: u32,
+}
+
+impl PushRecord {
+    /// Writes already spent today.
+    pub fn revisions_on(&self, day: i64) -> u32 {
+        if self.rev_day == day {
+            self.revisions
+        } else {
+            0
+        }
+    }
+}
+
+/// Limits a channel puts on what can be listed and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelRules {
+    /// Highest quantity the channel accepts (Etsy: 999).
+    pub max_listed: Option<u32>,
+    /// Writes per listing per day (eBay: 250).
+    pub daily_revisions: Option<u32>,
+}
+
+/// Near the daily revision cap, keep this many writes for the values that matter (zero
+/// and low stock); intermediate values wait and coalesce.
+pub const REVISION_RESERVE: u32 = 50;
+
+impl Channel {
+    pub fn rules(self) -> ChannelRules {
+        match self {
+            Channel::Etsy => ChannelRules {
+                max_listed: Some(999),
+                daily_revisions: None,
+            },
+            Channel::Ebay => ChannelRules {
+                max_listed: None,
+                daily_revisions: Some(250),
+            },
+            Channel::Shopify | Channel::Offline => ChannelRules {
+                max_listed: None,
+                daily_revisions: None,
+            },
+        }
+    }
+}
+
+/// The quantity `channel` should show: the policy's clamp, then the channel's own cap.
+pub fn target_quantity(policy: &ListingPolicy, on_hand: u32, channel: Channel) -> u32 {
+    let q = policy.listed_quantity(on_hand);
+    channel.rules().max_listed.map_or(q, |m| q.min(m))
+}
+
+/// Units the channel sold that the ledger has not heard of yet: how far the channel's own
+/// count fell since the last push, less the sales (net of restocks) heard since then.
+pub fn unheard_sales(record: &PushRecord, shows: i64, sold_now: i64) -> i64 {
+    (i64::from(record.qty) - shows) - (sold_now - record.sold)
+}
+
+/// Whether the push already happened: a newer version was recorded, or this version with
+/// this very quantity (a policy change at the same version still needs a push).
+pub fn already_pushed(record: Option<&PushRecord>, stock: &StockItem, target: u32) -> bool {
+    record.is_some_and(|r| {
+        r.version > stock.version || (r.version == stock.version && r.qty == target)
+    })
+}
+
+/// What to do with one listing, once the channel's current quantity is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The channel already shows the target: record it, write nothing.
+    InSync,
+    /// Set the channel to `qty` (it shows `from`).
+    Write { qty: u32, from: i64 },
+    /// The channel fell further than the sales heard of: raising it now could re-inflate
+    /// over a sale still on its way. Wait for the order path to catch up.
+    Hold { unheard: i64, shows: i64 },
+}
+
+/// Decide a push. `force` is for the drift checker, after it reconciled the channel's
+/// orders: what is still unexplained is then an edit on the channel, not a sale.
+pub fn decide(
+    target: u32,
+    shows: i64,
+    record: Option<&PushRecord>,
+    sold_now: i64,
+    force: bool,
+) -> Decision {
+    if shows == i64::from(target) {
+        return Decision::InSync;
+    }
+    if i64::from(target) > shows
+        && !force
+        && let Some(r) = record
+    {
+        let unheard = unheard_sales(r, shows, sold_now);
+        if unheard > 0 {
+            return Decision::Hold { unheard, shows };
+        }
+    }
+    Decision::Write {
+        qty: target,
+        from: shows,
+    }
+}
+
+/// For channels with a daily revision cap: `None` to write now, or seconds to wait.
+/// Near the cap only zero and low quantities go at once; intermediate values wait (and
+/// coalesce with whatever comes next) unless this is the message's last chance.
+pub fn revision_gate(
+    channel: Channel,
+    used_today: u32,
+    target: u32,
+    low_threshold: u32,
+    last_chance: bool,
+    secs_to_midnight: u32,
+) -> Option<u32> {
+    let cap = channel.rules().daily_revisions?;
+    if used_today >= cap {
+        return Some(secs_to_midnight.max(1));
+    }
+    let near = used_today + REVISION_RESERVE >= cap;
+    let urgent = target == 0 || target <= low_threshold;
+    if near && !urgent && !last_chance {
+        return Some(300);
+    }
+    None
+}
+
+/// How long a failed push waits before its next attempt, in seconds: the channel's
+/// Retry-After when it gave one, else capped exponential backoff (`base_ms` doubling per
+/// receive) with up to 50% added jitter. `jitter` is any number in 0..=1000.
+pub fn retry_delay_secs(
+    receive_count: u32,
+    retry_after: Option<u64>,
+    base_ms: u64,
+    jitter: u64,
+) -> u32 {
+    const CAP_SECS: u64 = 900;
+    if let Some(s) = retry_after {
+        return s.clamp(1, 43_200) as u32;
+    }
+    let exp = base_ms.saturating_mul(1u64 << receive_count.saturating_sub(1).min(16));
+    let with_jitter = exp + exp * jitter.min(1000) / 2000;
+    (with_jitter.div_ceil(1000)).clamp(1, CAP_SECS) as u32
+}
+
+/// Seconds until the next UTC midnight, and the UTC day number, at `now`.
+pub fn utc_day(now: Millis) -> (i64, u32) {
+    let secs = now.div_euclid(1000);
+    let day = secs.div_euclid(86_400);
+    (day, (86_400 - secs.rem_euclid(86_400)) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Sku;
+    use proptest::prelude::*;
+
+    fn rec(qty: u32, sold: i64) -> PushRecord {
+        PushRecord {
+            version: 3,
+            qty,
+            sold,
+            ..Default::default()
+        }
+    }
+
+    fn stock(version: u64) -> StockItem {
+        StockItem {
+            sku: Sku::parse("MUG").unwrap(),
+            on_hand: 5,
+            version,
+            low_stock_threshold: 1,
+            updated_at: 0,
+            sold: Default::default(),
+        }
+    }
+
+    #[test]
+    fn etsy_caps_at_999_and_the_policy_applies_first() {
+        let p = ListingPolicy {
+            buffer: 1,
+            ..Default::default()
+        };
+        assert_eq!(target_quantity(&p, 5000, Channel::Etsy), 999);
+        assert_eq!(target_quantity(&p, 5000, Channel::Shopify), 4999);
+        assert_eq!(target_quantity(&p, 0, Channel::Ebay), 0);
+    }
+
+    #[test]
+    fn a_channel_that_fell_further_than_heard_is_not_raised() {
+        // Pushed 10; the channel sold 2 (shows 8); we heard of 1 so far; target 9.
+        let r = rec(10, 0);
+        assert_eq!(
+            decide(9, 8, Some(&r), 1, false),
+            Decision::Hold {
+                unheard: 1,
+                shows: 8
+            }
+        );
+        // Once the second sale is heard, the target is 8: in sync, nothing to write.
+        assert_eq!(decide(8, 8, Some(&r), 2, false), Decision::InSync);
+        // Lowering is always safe.
+        assert_eq!(
+            decide(7, 8, Some(&r), 1, false),
+            Decision::Write { qty: 7, from: 8 }
+        );
+        // The channel restocked 2 itself (a cancel, heard: the counter went down) and a
+        // delivery of 1 arrived: nothing unexplained, so raise it.
+        assert_eq!(
+            decide(13, 12, Some(&r), -2, false),
+            Decision::Write { qty: 13, from: 12 }
+        );
+        // A restock heard but not shown by the channel is treated like an unheard sale.
+        assert!(matches!(
+            decide(12, 10, Some(&r), -2, false),
+            Decision::Hold { unheard: 2, .. }
+        ));
+        // After reconciliation the drift checker may force it.
+        assert_eq!(
+            decide(9, 8, Some(&r), 1, true),
+            Decision::Write { qty: 9, from: 8 }
+        );
+    }
+
+    #[test]
+    fn skip_only_when_this_version_and_quantity_were_pushed() {
+        let r = rec(4, 0);
+        assert!(already_pushed(Some(&r), &stock(3), 4));
+        assert!(
+            !already_pushed(Some(&r), &stock(3), 0),
+            "a pause at the same version"
+        );
+        assert!(
+            already_pushed(Some(&r), &stock(2), 9),
+            "a newer version was pushed"
+        );
+        assert!(!already_pushed(Some(&r), &stock(4), 4));
+        assert!(!already_pushed(None, &stock(1), 4));
+    }
+
+    #[test]
+    fn ebay_near_its_revision_cap_sends_only_what_matters() {
+        let g = |used, target, last| revision_gate(Channel::Ebay, used, target, 2, last, 999);
+        assert_eq!(g(10, 7, false), None);
+        assert_eq!(g(220, 7, false), Some(300), "an intermediate value waits");
+        assert_eq!(g(220, 7, true), None, "unless it is the last chance");
+        assert_eq!(g(220, 0, false), None, "zero goes at once");
+        assert_eq!(g(220, 2, false), None, "so does low stock");
+        assert_eq!(g(250, 0, true), Some(999), "the cap is the cap");
+        assert_eq!(revision_gate(Channel::Etsy, 10_000, 5, 0, false, 9), None);
+    }
+
+    #[test]
+    fn retry_after_wins_and_backoff_doubles_to_a_cap() {
+        assert_eq!(retry_delay_secs(3, Some(7), 1000, 0), 7);
+        assert_eq!(retry_delay_secs(1, None, 1000, 0), 1);
+        assert_eq!(retry_delay_secs(2, None, 1000, 0), 2);
+        assert_eq!(retry_delay_secs(4, None, 1000, 0), 8);
+        assert_eq!(retry_delay_secs(4, None, 1000, 1000), 12);
+        assert_eq!(retry_delay_secs(30, None, 1000, 0), 900);
+    }
+
+    #[test]
+    fn utc_day_counts_down_to_midnight() {
+        assert_eq!(utc_day(0), (0, 86_400));
+        assert_eq!(utc_day(86_399_000), (0, 1));
+        assert_eq!(utc_day(86_400_000), (1, 86_400));
+    }
+
+    proptest! {
+        /// Whatever happens on the channel, a push never raises it while sales it made
+        /// are unheard; and it always moves toward the target otherwise.
+        #[test]
+        fn never_reinflates_over_unheard_sales(
+            pushed in 0u32..50, channel_sales in 0u32..50, heard_frac in 0u32..=100,
+            restocks in 0u32..5, on_hand in 0u32..60,
+        ) {
+            let channel_sales = channel_sales.min(pushed);
+            let heard = channel_sales * heard_frac / 100;
+            let r = PushRecord { qty: pushed, sold: 100, ..Default::default() };
+            let shows = i64::from(pushed) - i64::from(channel_sales) + i64::from(restocks);
+            let sold_now = 100 + i64::from(heard) - i64::from(restocks);
+            match decide(on_hand, shows, Some(&r), sold_now, false) {
+                Decision::Write { qty, .. } if i64::from(qty) > shows => {
+                    prop_assert_eq!(heard, channel_sales, "raised with unheard sales");
+                }
+                Decision::Write { qty, .. } => prop_assert_eq!(qty, on_hand),
+                Decision::InSync => prop_assert_eq!(shows, i64::from(on_hand)),
+                Decision::Hold { unheard, .. } => {
+                    prop_assert!(heard < channel_sales);
+                    prop_assert_eq!(unheard, i64::from(channel_sales - heard));
+                    prop_assert!(i64::from(on_hand) > shows);
+                }
+            }
+        }
+    }
+}
