@@ -10,10 +10,11 @@ help: ## list the targets
 test: ## set up local AWS (moto) and run every test; works on a fresh clone
 	scripts/test.sh
 
-bench: ## ledger and order-path benchmarks against moto; prints numbers (see docs/benchmarks.md)
+bench: ## ledger, order-path and push-path benchmarks against moto; prints numbers (see docs/benchmarks.md)
 	scripts/moto.sh setup
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ledger_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ingest_bench
+	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example push_bench
 
 moto: ## start moto for local work; prints the AWS_ENDPOINT_URL to export
 	@scripts/moto.sh start

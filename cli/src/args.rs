@@ -47,6 +47,18 @@ pub enum Command {
     /// Webhooks and order lines kept because onecount could not use them.
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Ask the channel pushers to bring a SKU's listings up to date now (needs the push
+    /// queue URLs: ONECOUNT_PUSH_QUEUE_URL_SHOPIFY, _ETSY, _EBAY from the stack outputs).
+    Push {
+        sku: Sku,
+        /// Only this channel (default: every channel the SKU is listed on).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// Raise a channel even where it shows less than expected. Only after checking
+        /// that channel has no orders onecount missed: otherwise this re-inflates it.
+        #[arg(long)]
+        force: bool,
+    },
     /// Everything that happened to a SKU, oldest first.
     Timeline {
         sku: Sku,

@@ -12,7 +12,9 @@ use clap::Parser;
 use onecount::aws::dynamo::DynamoStore;
 use onecount::config::StoreConfig;
 use onecount::domain::{NewStock, RestockKind, RestockRequest, TimelineEntry};
-use onecount::{Listing, ListingPolicy, ListingStore, OrderLine, StockLedger, TimelineStore};
+use onecount::{
+    Channel, Listing, ListingPolicy, ListingStore, OrderLine, Sku, StockLedger, TimelineStore,
+};
 
 use args::{Cli, Command, ListingsCmd, LocalArgs, QuarantineCmd, SaleCmd, StockCmd};
 
@@ -128,6 +130,40 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Stock(cmd) => stock(&store, cmd, json).await?,
         Command::Sale(cmd) => sale(&store, cmd, json).await?,
         Command::Listings(cmd) => listings(&store, cmd, json).await?,
+        Command::Push {
+            sku,
+            channel,
+            force,
+        } => {
+            let channels: Vec<Channel> = match channel {
+                Some(c) => vec![c],
+                None => store
+                    .listings_for_sku(&sku)
+                    .await?
+                    .iter()
+                    .map(|l| l.channel)
+                    .collect(),
+            };
+            if channels.is_empty() {
+                bail!("SKU '{sku}' has no listings: map one with `onecount listings set`");
+            }
+            let cause = if force {
+                "operator push (forced)"
+            } else {
+                "operator push"
+            };
+            for c in &channels {
+                request_push(&sku, *c, cause, force).await?;
+            }
+            if json {
+                output::json(
+                    &serde_json::json!({"sku": sku, "requested": channels, "force": force}),
+                );
+            } else {
+                let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+                println!("push of {sku} requested on {}", names.join(", "));
+            }
+        }
         Command::Local(_) => unreachable!("handled above"),
         Command::Quarantine(QuarantineCmd::List { limit }) => {
             let items = onecount::ports::Inbox::quarantined(&store, limit).await?;
@@ -352,10 +388,18 @@ async fn listings(store: &DynamoStore, cmd: ListingsCmd, json: bool) -> Result<(
                 },
             };
             store.put_listing(&l).await?;
+            // A policy change (pause, buffer, max) shows on the channel at once when the
+            // push queues are known; otherwise at the next change or drift check.
+            let pushed = request_push(&l.sku, l.channel, "listing changed", false).await;
             if json {
                 output::json(&l)
             } else {
-                output::listings(&[l])
+                output::listings(&[l]);
+                if let Err(e) = pushed {
+                    eprintln!(
+                        "note: {e:#}; the channel picks the change up at the next sale or drift check"
+                    );
+                }
             }
         }
         ListingsCmd::Get { sku } => {
@@ -430,4 +474,33 @@ async fn local(args: LocalArgs) -> Result<()> {
         .await
         .context("waiting for Ctrl-C")?;
     Ok(())
+}
+
+/// Put a push request for `sku` on `channel`'s queue (URL from the environment).
+async fn request_push(sku: &Sku, channel: Channel, cause: &str, force: bool) -> Result<()> {
+    use onecount::ports::{PushQueue, PushRequest};
+    let urls = onecount::aws::sqs::QueueUrls::from_env();
+    if urls.push(channel).is_none() {
+        bail!(
+            "no push queue for {channel}: set ONECOUNT_PUSH_QUEUE_URL_{} (a stack output)",
+            channel.as_str().to_uppercase()
+        );
+    }
+    let sdk = onecount::aws::load_sdk_config().await;
+    let q = onecount::aws::sqs::SqsQueues::new(&sdk, urls);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    q.request_push(&PushRequest {
+        sku: sku.clone(),
+        channel,
+        cause: cause.to_string(),
+        origin_channel: None,
+        origin_order: None,
+        requested_at: now,
+        origin_at: None,
+        force,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -20,11 +20,14 @@ use axum::response::IntoResponse;
 use onecount::Channel;
 use onecount::aws::dynamo::DynamoStore;
 use onecount::aws::sns::SnsAlerts;
-use onecount::aws::sqs::{QueueUrls, SqsQueues};
+use onecount::aws::sqs::{QueueUrls, SqsQueues, SqsVisibility};
 use onecount::channels::config::{ChannelsConfig, EbayConfig, EtsyConfig, Secret, ShopifyConfig};
 use onecount::channels::ebay::EbayClient;
 use onecount::channels::etsy::EtsyClient;
+use onecount::channels::push::ChannelApi;
+use onecount::channels::shopify::ShopifyClient;
 use onecount::config::StoreConfig;
+use onecount_channel_push::{PushConfig, Pusher};
 use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
 use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
@@ -46,6 +49,11 @@ pub struct LocalConfig {
     pub visibility_timeout_secs: i32,
     /// Receives before a message goes to its DLQ.
     pub max_receive_count: u32,
+    /// Concurrent pushers per channel (shopify, etsy, ebay), like each pusher
+    /// deployment's concurrency cap; 0 runs no pusher for that channel.
+    pub push_concurrency: [usize; 3],
+    /// First retry delay of a failed push (doubles per attempt).
+    pub push_backoff_base_ms: u64,
 }
 
 impl LocalConfig {
@@ -57,12 +65,15 @@ impl LocalConfig {
             channels: ChannelsConfig::default(),
             visibility_timeout_secs: 2,
             max_receive_count: 5,
+            push_concurrency: [2, 1, 2],
+            push_backoff_base_ms: 1000,
         }
     }
 }
 
 pub type LocalIngest = Ingest<SqsQueues, DynamoStore, SnsAlerts>;
 pub type LocalDecrement = Decrement<DynamoStore, SqsQueues, SnsAlerts, ChannelFetcher>;
+pub type LocalPusher = Pusher<DynamoStore, SnsAlerts, Arc<dyn ChannelApi>, SqsVisibility>;
 
 /// A running local host.
 pub struct LocalHost {
@@ -74,6 +85,8 @@ pub struct LocalHost {
     pub sim: Option<SimConfig>,
     pub ingest: Arc<LocalIngest>,
     pub sqs: aws_sdk_sqs::Client,
+    /// The channel clients the pushers use (their call counters), in channel order.
+    pub apis: Vec<Arc<dyn ChannelApi>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -93,7 +106,7 @@ pub fn sandbox_channels(sim: &SimConfig, sb: &Sandboxes, webhook_base: &str) -> 
             webhook_secret: Secret::new(&sim.shopify_secret),
             previous_webhook_secret: None,
             api_base: sb.shopify_url.clone(),
-            access_token: Secret::new("shpat_sandbox"),
+            access_token: Secret::new(&sim.shopify_token),
             api_version: "2026-04".into(),
             location_id: Some("71234567".into()),
             process_test_orders: false,
@@ -179,6 +192,49 @@ impl LocalHost {
                 async move { d.handle_batch(event).await }
             },
         )));
+        let pushers = [
+            channels
+                .shopify
+                .clone()
+                .map(|c| Arc::new(ShopifyClient::new(c)) as Arc<dyn ChannelApi>),
+            channels
+                .etsy
+                .clone()
+                .map(|c| Arc::new(EtsyClient::new(c)) as Arc<dyn ChannelApi>),
+            channels
+                .ebay
+                .clone()
+                .map(|c| Arc::new(EbayClient::new(c)) as Arc<dyn ChannelApi>),
+        ];
+        let mut apis = Vec::new();
+        for (i, api) in pushers.into_iter().enumerate() {
+            let Some(api) = api else { continue };
+            let (channel, url, _) = resources.push_queues[i].clone();
+            apis.push(api.clone());
+            let pusher = Arc::new(Pusher {
+                store: store.clone(),
+                alerts: SnsAlerts::new(sdk, &resources.topic_arn),
+                api,
+                visibility: SqsVisibility::new(sdk, url.clone()),
+                cfg: PushConfig {
+                    max_receives: cfg.max_receive_count,
+                    backoff_base_ms: cfg.push_backoff_base_ms,
+                    ..PushConfig::default()
+                },
+            });
+            for _ in 0..cfg.push_concurrency[i] {
+                let p = pusher.clone();
+                tasks.push(tokio::spawn(poller::run(
+                    sqs.clone(),
+                    url.clone(),
+                    move |event| {
+                        let p = p.clone();
+                        async move { p.handle_batch(event).await }
+                    },
+                )));
+            }
+            tracing::debug!(channel = %channel, concurrency = cfg.push_concurrency[i], "pusher running");
+        }
         Ok(LocalHost {
             url,
             resources,
@@ -187,6 +243,7 @@ impl LocalHost {
             sim,
             ingest,
             sqs,
+            apis,
             tasks,
         })
     }
@@ -201,7 +258,30 @@ impl LocalHost {
         provision::depth(&self.sqs, &self.resources.order_dlq).await
     }
 
-    /// Push requests waiting on a channel's queue (until the pushers arrive, they wait).
+    /// Push requests in a channel's dead-letter queue.
+    pub async fn dead_pushes(&self, channel: Channel) -> Result<i64> {
+        let (_, _, dlq) = self
+            .resources
+            .push_queues
+            .iter()
+            .find(|(c, _, _)| *c == channel)
+            .context("no push queue")?;
+        provision::depth(&self.sqs, dlq).await
+    }
+
+    /// Move everything in a channel's push DLQ back onto its queue; how many moved.
+    pub async fn redrive_pushes(&self, channel: Channel) -> Result<usize> {
+        let (_, queue, dlq) = self
+            .resources
+            .push_queues
+            .iter()
+            .find(|(c, _, _)| *c == channel)
+            .context("no push queue")?
+            .clone();
+        provision::redrive(&self.sqs, &dlq, &queue).await
+    }
+
+    /// Push requests waiting on a channel's queue (visible or in flight).
     pub async fn queued(&self, channel: Channel) -> Result<i64> {
         let url = self
             .resources

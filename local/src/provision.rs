@@ -96,10 +96,12 @@ pub async fn provision(
     for ch in Channel::CONNECTED {
         let dlq = queue(&sqs, &format!("{prefix}-push-{ch}-dlq"), visibility, None).await?;
         let dlq_arn = arn(&sqs, &dlq).await?;
+        // Pushers set their own retry delay on failure; the timeout only has to outlast
+        // a slow, rate-paced invocation.
         let q = queue(
             &sqs,
             &format!("{prefix}-push-{ch}"),
-            visibility,
+            visibility.max(30),
             Some((&dlq_arn, max_receive)),
         )
         .await?;
@@ -119,4 +121,42 @@ pub async fn provision(
         push_queues,
         topic_arn: topic.topic_arn.context("CreateTopic returned no ARN")?,
     })
+}
+
+/// Move every message from `from` to `to` (a DLQ redrive); how many moved.
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<usize> {
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the DLQ: {}", describe_sdk_error(&e)))?;
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return Ok(moved);
+        }
+        for m in msgs {
+            sqs.send_message()
+                .queue_url(to)
+                .message_body(m.body.clone().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("re-sending: {}", describe_sdk_error(&e)))?;
+            if let Some(h) = &m.receipt_handle {
+                sqs.delete_message()
+                    .queue_url(from)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("deleting from the DLQ: {}", describe_sdk_error(&e))
+                    })?;
+            }
+            moved += 1;
+        }
+    }
 }

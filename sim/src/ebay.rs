@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha1::{Digest, Sha1};
 
-use crate::{DeliveryKnobs, DeliveryRecord, SimConfig, err, post as send};
+use crate::{
+    DeliveryKnobs, DeliveryRecord, FaultGate, SimConfig, WriteRecord, err, now_ms, post as send,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimListing {
@@ -35,6 +37,18 @@ struct St {
     deliveries: Vec<DeliveryRecord>,
     tokens: Vec<String>,
     key_fetches: u64,
+    /// Revisions per item on the current day.
+    revisions: BTreeMap<u64, u32>,
+    writes: Vec<WriteRecord>,
+    calls: u64,
+}
+
+/// eBay's revision limit per listing per calendar day.
+pub const DAILY_REVISIONS: u32 = 250;
+
+/// The offer id the sandbox gives an item's single offer.
+pub fn offer_id(item_id: u64) -> String {
+    format!("{}", 8_000_000_000u64 + item_id % 1_000_000_000)
 }
 
 pub struct Ebay {
@@ -43,6 +57,7 @@ pub struct Ebay {
     key: SigningKey,
     pub kid: String,
     st: Mutex<St>,
+    pub faults: FaultGate,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +96,7 @@ impl Ebay {
                 next: 1_123_456_789,
                 ..Default::default()
             }),
+            faults: FaultGate::default(),
         }
     }
 
@@ -98,6 +114,131 @@ impl Ebay {
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.st().deliveries.clone()
+    }
+
+    /// Quantity updates accepted, in order.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.st().writes.clone()
+    }
+
+    /// Inventory API calls served.
+    pub fn api_calls(&self) -> u64 {
+        self.st().calls
+    }
+
+    /// End the listing and delete its inventory item (its SKU is gone from eBay).
+    pub fn remove_listing(&self, item_id: u64) {
+        self.st().listings.remove(&item_id);
+    }
+
+    /// Set the quantity by hand, as a seller would on ebay.com.
+    pub fn set_quantity(&self, item_id: u64, qty: i64) {
+        if let Some(l) = self.st().listings.get_mut(&item_id) {
+            l.qty = qty;
+        }
+    }
+
+    /// Pretend this many revisions were already made today on an item.
+    pub fn set_revisions(&self, item_id: u64, n: u32) {
+        self.st().revisions.insert(item_id, n);
+    }
+
+    fn by_sku(st: &St, sku: &str) -> Option<u64> {
+        st.listings
+            .values()
+            .find(|l| l.sku == sku)
+            .map(|l| l.item_id)
+    }
+
+    /// Bearer token and faults for one Inventory API call.
+    async fn inventory_gate(&self, headers: &HeaderMap) -> Option<axum::response::Response> {
+        if !self.bearer_ok(headers) {
+            return Some(err(401, "Invalid access token"));
+        }
+        self.st().calls += 1;
+        self.faults.check().await
+    }
+
+    fn bulk_get(&self, body: &serde_json::Value) -> axum::response::Response {
+        let reqs = body["requests"].as_array().cloned().unwrap_or_default();
+        if reqs.len() > 25 {
+            return too_many();
+        }
+        let st = self.st();
+        let responses: Vec<serde_json::Value> = reqs
+            .iter()
+            .map(|r| {
+                let sku = r["sku"].as_str().unwrap_or("");
+                match Ebay::by_sku(&st, sku).and_then(|i| st.listings.get(&i)) {
+                    Some(l) => json!({"statusCode": 200, "sku": sku, "inventoryItem": {"sku": sku,
+                    "availability": {"shipToLocationAvailability": {"quantity": l.qty}}}}),
+                    None => not_found(sku),
+                }
+            })
+            .collect();
+        Json(json!({"responses": responses})).into_response()
+    }
+
+    fn bulk_update(&self, body: &serde_json::Value) -> axum::response::Response {
+        let reqs = body["requests"].as_array().cloned().unwrap_or_default();
+        if reqs.len() > 25 {
+            return too_many();
+        }
+        let mut st = self.st();
+        let at = now_ms();
+        let mut responses = Vec::new();
+        for r in &reqs {
+            let sku = r["sku"].as_str().unwrap_or("").to_string();
+            let Some(item) = Ebay::by_sku(&st, &sku) else {
+                responses.push(not_found(&sku));
+                continue;
+            };
+            let used = st.revisions.get(&item).copied().unwrap_or(0);
+            if used >= DAILY_REVISIONS {
+                responses.push(
+                    json!({"statusCode": 400, "sku": sku, "errors": [{"errorId": 25019,
+                    "message": "This listing has reached its limit of 250 revisions for today."}]}),
+                );
+                continue;
+            }
+            let total = r
+                .pointer("/shipToLocationAvailability/quantity")
+                .and_then(|v| v.as_i64());
+            let mut shown = total;
+            let mut bad_offer = None;
+            for o in r["offers"].as_array().into_iter().flatten() {
+                if o["offerId"].as_str() != Some(offer_id(item).as_str()) {
+                    bad_offer = o["offerId"].as_str().map(str::to_string);
+                    continue;
+                }
+                let q = o["availableQuantity"].as_i64();
+                shown = match (shown, q) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if let Some(bad) = bad_offer {
+                responses.push(json!({"statusCode": 404, "sku": sku, "offerId": bad, "errors": [{"errorId": 25713, "message": "This Offer is not available."}]}));
+                continue;
+            }
+            let Some(q) = shown.filter(|q| *q >= 0) else {
+                responses.push(json!({"statusCode": 400, "sku": sku, "errors": [{"errorId": 25702, "message": "quantity is missing or invalid"}]}));
+                continue;
+            };
+            st.revisions.insert(item, used + 1);
+            if let Some(l) = st.listings.get_mut(&item) {
+                l.qty = q;
+            }
+            st.writes.push(WriteRecord {
+                at_ms: at,
+                listing: item.to_string(),
+                qty: q,
+            });
+            responses.push(
+                json!({"statusCode": 200, "sku": sku, "offerId": offer_id(item), "warnings": []}),
+            );
+        }
+        Json(json!({"responses": responses})).into_response()
     }
 
     /// How often `getPublicKey` was called (the key should be cached).
@@ -282,6 +423,36 @@ pub fn router(s: Arc<Ebay>) -> Router {
             }
             Json(s.public_key_json()).into_response()
         }))
+        .route("/sell/inventory/v1/bulk_get_inventory_item", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            if let Some(r) = s.inventory_gate(&headers).await {
+                return r;
+            }
+            s.bulk_get(&body)
+        }))
+        .route("/sell/inventory/v1/bulk_update_price_quantity", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            if let Some(r) = s.inventory_gate(&headers).await {
+                return r;
+            }
+            s.bulk_update(&body)
+        }))
+        .route("/sell/inventory/v1/offer", get(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
+            if let Some(r) = s.inventory_gate(&headers).await {
+                return r;
+            }
+            let sku = q.get("sku").cloned().unwrap_or_default();
+            let st = s.st();
+            match Ebay::by_sku(&st, &sku).and_then(|i| st.listings.get(&i)) {
+                Some(l) => Json(json!({"total": 1, "offers": [{"offerId": offer_id(l.item_id), "sku": sku, "marketplaceId": "EBAY_US",
+                    "availableQuantity": l.qty, "status": "PUBLISHED",
+                    "listing": {"listingId": l.item_id.to_string(), "listingStatus": if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}}]})).into_response(),
+                None => err(404, "No offer found"),
+            }
+        }))
+        .route("/_sim/faults", post(|State(s): State<Arc<Ebay>>, Json(f): Json<crate::Faults>| async move {
+            s.faults.set(f);
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/writes", get(|State(s): State<Arc<Ebay>>| async move { Json(json!(s.writes())) }))
         .route("/sell/fulfillment/v1/order/{id}", get(|State(s): State<Arc<Ebay>>, Path(id): Path<String>, headers: HeaderMap| async move {
             if !s.bearer_ok(&headers) {
                 return err(401, "Invalid access token");
@@ -292,4 +463,16 @@ pub fn router(s: Arc<Ebay>) -> Router {
             }
         }))
         .with_state(s)
+}
+
+fn too_many() -> axum::response::Response {
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        Json(json!({"errors": [{"errorId": 25709, "message": "At most 25 requests per call."}]})),
+    )
+        .into_response()
+}
+
+fn not_found(sku: &str) -> serde_json::Value {
+    json!({"statusCode": 404, "sku": sku, "errors": [{"errorId": 25710, "message": "We didn't find the resource/entity you are requesting."}]})
 }

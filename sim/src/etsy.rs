@@ -1,18 +1,22 @@
 //! The Etsy sandbox: pointer webhooks (Standard Webhooks) and the receipts they point at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{DeliveryKnobs, DeliveryRecord, SimConfig, err, now_secs, post as send};
+use crate::{
+    DeliveryKnobs, DeliveryRecord, FaultGate, SimConfig, WriteRecord, err, now_ms, now_secs,
+    post as send,
+};
 
 pub const SHOP_ID: &str = "12345678";
 
@@ -31,12 +35,40 @@ struct St {
     deliveries: Vec<DeliveryRecord>,
     public_base: String,
     api_calls: u64,
+    /// Listings taken off sale (`state: inactive`).
+    inactive: BTreeSet<u64>,
+    /// Product and offering ids, new on every inventory write (as on Etsy).
+    ids: BTreeMap<u64, (u64, u64)>,
+    next_id: u64,
+    limits: Limits,
+    /// Calls per wall-clock second, and in the sandbox's "day" (its lifetime).
+    second: (i64, u32),
+    today: u32,
+    rate_limited: u64,
+    writes: Vec<WriteRecord>,
+}
+
+/// Etsy's per-second and per-day limits (QPS first, as Etsy evaluates them).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Limits {
+    pub per_second: u32,
+    pub per_day: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_second: 10,
+            per_day: 10_000,
+        }
+    }
 }
 
 pub struct Etsy {
     cfg: SimConfig,
     http: reqwest::Client,
     st: Mutex<St>,
+    pub faults: FaultGate,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,8 +93,10 @@ impl Etsy {
             http,
             st: Mutex::new(St {
                 next: 3_456_789_000,
+                next_id: 11_000_000_000,
                 ..Default::default()
             }),
+            faults: FaultGate::default(),
         }
     }
 
@@ -78,8 +112,216 @@ impl Etsy {
         self.st().listings.insert(l.listing_id, l);
     }
 
+    /// What buyers can buy: 0 while the listing is inactive.
     pub fn quantity(&self, listing_id: u64) -> Option<i64> {
+        let st = self.st();
+        st.listings.get(&listing_id).map(|l| {
+            if st.inactive.contains(&listing_id) {
+                0
+            } else {
+                l.qty
+            }
+        })
+    }
+
+    /// Whether the listing is on sale.
+    pub fn is_active(&self, listing_id: u64) -> bool {
+        let st = self.st();
+        st.listings.contains_key(&listing_id) && !st.inactive.contains(&listing_id)
+    }
+
+    /// The offering's own quantity, whatever the listing's state.
+    pub fn stored_quantity(&self, listing_id: u64) -> Option<i64> {
         self.st().listings.get(&listing_id).map(|l| l.qty)
+    }
+
+    /// Set the quantity by hand, as a seller would on etsy.com.
+    pub fn set_quantity(&self, listing_id: u64, qty: i64) {
+        if let Some(l) = self.st().listings.get_mut(&listing_id) {
+            l.qty = qty;
+        }
+    }
+
+    pub fn remove_listing(&self, listing_id: u64) {
+        self.st().listings.remove(&listing_id);
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        let mut st = self.st();
+        st.limits = limits;
+        st.second = (0, 0);
+        st.today = 0;
+    }
+
+    /// Inventory writes and state changes accepted, in order (`qty` = what shows after).
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.st().writes.clone()
+    }
+
+    /// Calls refused with 429.
+    pub fn rate_limited(&self) -> u64 {
+        self.st().rate_limited
+    }
+
+    /// Count the call against the limits: the headers to answer with, or the 429.
+    fn meter(&self) -> Result<Vec<(&'static str, String)>, axum::response::Response> {
+        let mut st = self.st();
+        let sec = now_ms() / 1000;
+        if st.second.0 != sec {
+            st.second = (sec, 0);
+        }
+        let lim = st.limits;
+        if st.second.1 >= lim.per_second {
+            st.rate_limited += 1;
+            return Err(err(429, "Exceeded per second rate limit"));
+        }
+        if st.today >= lim.per_day {
+            st.rate_limited += 1;
+            let mut r = err(429, "Exceeded per day rate limit");
+            r.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("86400"));
+            return Err(r);
+        }
+        st.second.1 += 1;
+        st.today += 1;
+        Ok(vec![
+            ("x-limit-per-second", lim.per_second.to_string()),
+            (
+                "x-remaining-this-second",
+                (lim.per_second - st.second.1).to_string(),
+            ),
+            ("x-limit-per-day", lim.per_day.to_string()),
+            ("x-remaining-today", (lim.per_day - st.today).to_string()),
+        ])
+    }
+
+    /// Auth, faults and limits for one API call.
+    async fn gate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Vec<(&'static str, String)>, axum::response::Response> {
+        if let Some(r) = self.refuse(headers) {
+            return Err(r);
+        }
+        if let Some(r) = self.faults.check().await {
+            return Err(r);
+        }
+        self.meter()
+    }
+
+    /// The inventory tree as `getListingInventory` answers it (price as Money).
+    fn tree(st: &St, l: &SimListing) -> serde_json::Value {
+        let (pid, oid) = st
+            .ids
+            .get(&l.listing_id)
+            .copied()
+            .unwrap_or((l.listing_id * 10 + 1, l.listing_id * 10 + 2));
+        json!({
+            "listing_id": l.listing_id,
+            "products": [{
+                "product_id": pid, "sku": l.sku, "is_deleted": false,
+                "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "scale_name": null, "value_ids": [1213], "values": ["Blue"]}],
+                "offerings": [{"offering_id": oid, "quantity": l.qty, "is_enabled": true, "is_deleted": false,
+                               "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": 1402336022581u64}]
+            }],
+            "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": [],
+            "listing": {"listing_id": l.listing_id, "state": if st.inactive.contains(&l.listing_id) { "inactive" } else { "active" }}
+        })
+    }
+
+    /// `updateListingInventory`: validates like Etsy (read-only ids, price as a float, not
+    /// every offering at 0, quantity ≤ 999) and replaces the tree, with new ids.
+    fn put_inventory(
+        &self,
+        listing_id: u64,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, (u16, String)> {
+        let mut st = self.st();
+        let Some(l) = st.listings.get(&listing_id).cloned() else {
+            return Err((404, "Listing not found".into()));
+        };
+        let products = body["products"].as_array().cloned().unwrap_or_default();
+        if products.is_empty() {
+            return Err((400, "Products can't be empty".into()));
+        }
+        let mut any_positive = false;
+        let mut mine = None;
+        for p in &products {
+            if p.get("product_id").is_some() {
+                return Err((400, "product_id is not a valid field on update".into()));
+            }
+            if p["property_values"].as_array().is_none_or(|v| v.is_empty()) {
+                return Err((400, "Property values can't be empty".into()));
+            }
+            for o in p["offerings"].as_array().into_iter().flatten() {
+                if o.get("offering_id").is_some() {
+                    return Err((400, "offering_id is not a valid field on update".into()));
+                }
+                if !o["price"].is_number() {
+                    return Err((400, "price must be a number".into()));
+                }
+                let q = o["quantity"].as_i64().unwrap_or(-1);
+                if !(0..=999).contains(&q) {
+                    return Err((400, "quantity must be between 0 and 999".into()));
+                }
+                let enabled = o["is_enabled"].as_bool().unwrap_or(true);
+                any_positive |= enabled && q > 0;
+                if p["sku"] == l.sku.as_str() {
+                    mine = Some(if enabled { q } else { 0 });
+                }
+            }
+        }
+        if !any_positive {
+            return Err((400, "One offering must have quantity greater than 0".into()));
+        }
+        let Some(q) = mine else {
+            return Err((400, format!("product with sku {} is missing", l.sku)));
+        };
+        st.next_id += 2;
+        let ids = (st.next_id, st.next_id + 1);
+        st.ids.insert(listing_id, ids);
+        if let Some(x) = st.listings.get_mut(&listing_id) {
+            x.qty = q;
+        }
+        let shows = if st.inactive.contains(&listing_id) {
+            0
+        } else {
+            q
+        };
+        st.writes.push(WriteRecord {
+            at_ms: now_ms(),
+            listing: listing_id.to_string(),
+            qty: shows,
+        });
+        let l = st.listings[&listing_id].clone();
+        Ok(Etsy::tree(&st, &l))
+    }
+
+    fn set_state(&self, listing_id: u64, state: &str) -> Result<serde_json::Value, (u16, String)> {
+        let mut st = self.st();
+        let Some(l) = st.listings.get(&listing_id).cloned() else {
+            return Err((404, "Listing not found".into()));
+        };
+        match state {
+            "inactive" => {
+                st.inactive.insert(listing_id);
+            }
+            "active" => {
+                st.inactive.remove(&listing_id);
+            }
+            other => return Err((400, format!("state {other} is not allowed"))),
+        }
+        let shows = if st.inactive.contains(&listing_id) {
+            0
+        } else {
+            l.qty
+        };
+        st.writes.push(WriteRecord {
+            at_ms: now_ms(),
+            listing: listing_id.to_string(),
+            qty: shows,
+        });
+        Ok(json!({"listing_id": listing_id, "state": state, "quantity": l.qty}))
     }
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
@@ -99,8 +341,9 @@ impl Etsy {
                     .listings
                     .get(l)
                     .ok_or_else(|| format!("no listing {l}"))?;
-                if x.qty < *q {
-                    return Err(format!("only {} of listing {l} on display", x.qty));
+                let shows = if st.inactive.contains(l) { 0 } else { x.qty };
+                if shows < *q {
+                    return Err(format!("only {shows} of listing {l} on display"));
                 }
             }
             st.next += 1;
@@ -251,16 +494,77 @@ pub fn router(s: Arc<Etsy>) -> Router {
             Json(json!({"listings": st.listings.values().collect::<Vec<_>>(), "receipts": st.receipts.values().collect::<Vec<_>>(), "deliveries": st.deliveries}))
         }))
         .route("/v3/application/shops/{shop}/receipts/{id}", get(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap| async move {
-            if let Some(r) = s.refuse(&headers) {
-                return r;
-            }
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
             if shop != SHOP_ID {
-                return err(404, "shop not found");
+                return with_headers(err(404, "shop not found"), &h);
             }
-            match s.st().receipts.get(&id) {
+            let r = match s.st().receipts.get(&id) {
                 Some(r) => Json(r.clone()).into_response(),
                 None => err(404, "receipt not found"),
-            }
+            };
+            with_headers(r, &h)
         }))
+        .route("/v3/application/listings/batch/inventory", get(|State(s): State<Arc<Etsy>>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            let ids: Vec<u64> = q.get("listing_ids").map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
+            if ids.len() > 100 {
+                return with_headers(err(400, "listing_ids: at most 100"), &h);
+            }
+            let st = s.st();
+            let results: Vec<serde_json::Value> = ids.iter().filter_map(|id| st.listings.get(id)).map(|l| Etsy::tree(&st, l)).collect();
+            with_headers(Json(json!({"count": results.len(), "results": results})).into_response(), &h)
+        }))
+        .route("/v3/application/listings/{id}/inventory", put(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            let r = match s.put_inventory(id, &body) {
+                Ok(v) => Json(v).into_response(),
+                Err((code, msg)) => err(code, &msg),
+            };
+            with_headers(r, &h)
+        }))
+        .route("/v3/application/shops/{shop}/listings/{id}", patch(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            if shop != SHOP_ID {
+                return with_headers(err(404, "shop not found"), &h);
+            }
+            let r = match s.set_state(id, body["state"].as_str().unwrap_or("")) {
+                Ok(v) => Json(v).into_response(),
+                Err((code, msg)) => err(code, &msg),
+            };
+            with_headers(r, &h)
+        }))
+        .route("/_sim/faults", post(|State(s): State<Arc<Etsy>>, Json(f): Json<crate::Faults>| async move {
+            s.faults.set(f);
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/limits", post(|State(s): State<Arc<Etsy>>, Json(l): Json<Limits>| async move {
+            s.set_limits(l);
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/writes", get(|State(s): State<Arc<Etsy>>| async move { Json(json!(s.writes())) }))
         .with_state(s)
+}
+
+fn with_headers(
+    mut r: axum::response::Response,
+    headers: &[(&'static str, String)],
+) -> axum::response::Response {
+    for (k, v) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(v) {
+            r.headers_mut().insert(*k, v);
+        }
+    }
+    r
 }

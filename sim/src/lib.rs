@@ -64,6 +64,7 @@ pub struct SimConfig {
     pub etsy_token: String,
     pub ebay_client_id: String,
     pub ebay_client_secret: String,
+    pub shopify_token: String,
 }
 
 impl SimConfig {
@@ -83,6 +84,7 @@ impl SimConfig {
             etsy_token: format!("5550001.{}", r()),
             ebay_client_id: format!("onecount-{}", &r()[..8]),
             ebay_client_secret: format!("PRD-{}", r()),
+            shopify_token: format!("shpat_{}", r()),
         }
     }
 }
@@ -173,4 +175,97 @@ pub(crate) fn err(status: u16, msg: &str) -> axum::response::Response {
         axum::Json(serde_json::json!({"error": msg})),
     )
         .into_response()
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Fault knobs for a sandbox's API (not its `/_sim/` control routes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Share of calls answered 500 (0.0–1.0).
+    pub error_rate: f64,
+    /// Share of calls that hang for 15 s, past any sane client timeout.
+    pub timeout_rate: f64,
+    /// Added to every call.
+    pub latency_ms: u64,
+    /// The API answers 503 for this long from when the faults are set.
+    pub down_for_ms: u64,
+}
+
+/// Applies [`Faults`] to API calls.
+pub struct FaultGate {
+    st: std::sync::Mutex<(Faults, Option<std::time::Instant>, u64)>,
+}
+
+impl Default for FaultGate {
+    fn default() -> Self {
+        let seed = (uuid::Uuid::new_v4().as_u128() as u64) | 1;
+        FaultGate {
+            st: std::sync::Mutex::new((Faults::default(), None, seed)),
+        }
+    }
+}
+
+impl FaultGate {
+    pub fn set(&self, f: Faults) {
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        st.1 = (f.down_for_ms > 0)
+            .then(|| std::time::Instant::now() + Duration::from_millis(f.down_for_ms));
+        st.0 = f;
+    }
+
+    /// Whether the API is down right now.
+    pub fn is_down(&self) -> bool {
+        let st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        st.1.is_some_and(|u| std::time::Instant::now() < u)
+    }
+
+    /// `Some(response)` when this call fails by a fault.
+    pub(crate) async fn check(&self) -> Option<axum::response::Response> {
+        let (latency, down, error, timeout) = {
+            let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+            // xorshift: cheap, good enough for fault rates
+            let mut roll = || {
+                st.2 ^= st.2 << 13;
+                st.2 ^= st.2 >> 7;
+                st.2 ^= st.2 << 17;
+                (st.2 % 10_000) as f64 / 10_000.0
+            };
+            let (e, t) = (roll(), roll());
+            let down = st.1.is_some_and(|u| std::time::Instant::now() < u);
+            (
+                st.0.latency_ms,
+                down,
+                e < st.0.error_rate,
+                t < st.0.timeout_rate,
+            )
+        };
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if down {
+            return Some(err(503, "Service Unavailable"));
+        }
+        if timeout {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            return Some(err(504, "Gateway Timeout"));
+        }
+        if error {
+            return Some(err(500, "Internal Server Error"));
+        }
+        None
+    }
+}
+
+/// One write a sandbox accepted: when, to which listing, and what it shows after.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WriteRecord {
+    pub at_ms: i64,
+    pub listing: String,
+    pub qty: i64,
 }

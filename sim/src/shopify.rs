@@ -1,16 +1,19 @@
 //! The Shopify sandbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{DeliveryKnobs, DeliveryRecord, SimConfig, err, post as send};
+use crate::{
+    DeliveryKnobs, DeliveryRecord, FaultGate, SimConfig, WriteRecord, err, now_ms, post as send,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimListing {
@@ -44,12 +47,72 @@ struct St {
     orders: BTreeMap<u64, Order>,
     next: u64,
     deliveries: Vec<DeliveryRecord>,
+    untracked: BTreeSet<u64>,
+    unstocked: BTreeSet<u64>,
+    bucket: Bucket,
+    /// `@idempotent` keys seen: (variables, answer).
+    idempotency: BTreeMap<String, (serde_json::Value, serde_json::Value)>,
+    writes: Vec<WriteRecord>,
+    /// A buyer checks out just as the next write arrives (a sale racing our write).
+    race: Option<OrderReq>,
+    calls: u64,
+    throttled: u64,
+}
+
+/// GraphQL's calculated-cost leaky bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketConfig {
+    pub maximum: f64,
+    pub restore_rate: f64,
+    /// Answer THROTTLED with HTTP 429 instead of 200 (Shopify has been seen doing both).
+    pub throttle_as_429: bool,
+}
+
+struct Bucket {
+    cfg: BucketConfig,
+    available: f64,
+    at: Instant,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket {
+            cfg: BucketConfig {
+                maximum: 1000.0,
+                restore_rate: 100.0,
+                throttle_as_429: false,
+            },
+            available: 1000.0,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Bucket {
+    /// Take `cost` if it is there; the throttle status either way.
+    fn take(&mut self, cost: f64) -> (bool, serde_json::Value) {
+        let now = Instant::now();
+        self.available = (self.available
+            + self.cfg.restore_rate * now.duration_since(self.at).as_secs_f64())
+        .min(self.cfg.maximum);
+        self.at = now;
+        let ok = self.available >= cost;
+        if ok {
+            self.available -= cost;
+        }
+        (
+            ok,
+            json!({"requestedQueryCost": cost, "actualQueryCost": if ok { json!(cost) } else { json!(null) },
+                   "throttleStatus": {"maximumAvailable": self.cfg.maximum, "currentlyAvailable": self.available.floor(), "restoreRate": self.cfg.restore_rate}}),
+        )
+    }
 }
 
 pub struct Shopify {
     cfg: SimConfig,
     http: reqwest::Client,
     st: Mutex<St>,
+    pub faults: FaultGate,
 }
 
 /// What placing an order gave.
@@ -60,7 +123,7 @@ pub struct Placed {
     pub event_id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderReq {
     /// (variant id, quantity)
     pub lines: Vec<(u64, i64)>,
@@ -79,6 +142,7 @@ impl Shopify {
                 next: 5_830_012_345_000,
                 ..Default::default()
             }),
+            faults: FaultGate::default(),
         }
     }
 
@@ -100,6 +164,232 @@ impl Shopify {
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.st().deliveries.clone()
+    }
+
+    /// Writes accepted by `inventorySetQuantities`, in order.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.st().writes.clone()
+    }
+
+    /// GraphQL calls served, and how many of them were throttled.
+    pub fn api_calls(&self) -> (u64, u64) {
+        let st = self.st();
+        (st.calls, st.throttled)
+    }
+
+    pub fn set_bucket(&self, cfg: BucketConfig) {
+        let mut st = self.st();
+        st.bucket.available = cfg.maximum;
+        st.bucket.cfg = cfg;
+    }
+
+    /// Inventory tracking off (or on) for a variant.
+    pub fn set_tracked(&self, variant_id: u64, tracked: bool) {
+        let mut st = self.st();
+        if tracked {
+            st.untracked.remove(&variant_id);
+        } else {
+            st.untracked.insert(variant_id);
+        }
+    }
+
+    /// Set the quantity by hand, as a merchant would in the admin.
+    pub fn set_quantity(&self, variant_id: u64, qty: i64) {
+        if let Some(l) = self.st().listings.get_mut(&variant_id) {
+            l.qty = qty;
+        }
+    }
+
+    /// The next write finds that a buyer just bought: the order is placed (and its
+    /// webhook sent) right before the write is looked at.
+    pub fn race_next_write(&self, order: OrderReq) {
+        self.st().race = Some(order);
+    }
+
+    /// `inventorySetQuantities` and the `nodes` read, as GraphQL Admin answers them.
+    async fn graphql(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        body: &serde_json::Value,
+    ) -> axum::response::Response {
+        let token = headers
+            .get("x-shopify-access-token")
+            .and_then(|v| v.to_str().ok());
+        if token != Some(self.cfg.shopify_token.as_str()) {
+            return err(
+                401,
+                "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            );
+        }
+        if let Some(r) = self.faults.check().await {
+            return r;
+        }
+        let query = body.get("query").and_then(|q| q.as_str()).unwrap_or("");
+        let vars = body.get("variables").cloned().unwrap_or(json!({}));
+        let mutation = query.contains("inventorySetQuantities");
+        let ids: Vec<String> = vars
+            .get("ids")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let cost = if mutation {
+            10.0
+        } else {
+            2.0 + ids.len() as f64
+        };
+        let (ok, cost_json, status_429) = {
+            let mut st = self.st();
+            st.calls += 1;
+            let (ok, c) = st.bucket.take(cost);
+            if !ok {
+                st.throttled += 1;
+            }
+            (ok, c, st.bucket.cfg.throttle_as_429)
+        };
+        if !ok {
+            let body = json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+                              "extensions": {"cost": cost_json}});
+            let status = if status_429 {
+                axum::http::StatusCode::TOO_MANY_REQUESTS
+            } else {
+                axum::http::StatusCode::OK
+            };
+            return (status, [("retry-after", "1")], Json(body)).into_response();
+        }
+        let data = if mutation {
+            match self.set_quantities(query, &vars) {
+                Ok(d) => d,
+                Err(msg) => {
+                    return Json(
+                        json!({"errors": [{"message": msg}], "extensions": {"cost": cost_json}}),
+                    )
+                    .into_response();
+                }
+            }
+        } else if query.contains("nodes") {
+            let loc = vars.get("loc").and_then(|v| v.as_str()).unwrap_or("");
+            let st = self.st();
+            let nodes: Vec<serde_json::Value> = ids.iter().map(|id| {
+                let v = id.rsplit('/').next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+                match st.listings.get(&v) {
+                    Some(l) if id.contains("ProductVariant") => json!({
+                        "id": id, "sku": l.sku,
+                        "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", l.inventory_item_id),
+                                          "tracked": !st.untracked.contains(&v),
+                                          "inventoryLevel": if st.unstocked.contains(&v) || !loc.ends_with("/71234567") { json!(null) } else {
+                                              json!({"quantities": [{"name": "available", "quantity": l.qty}]}) }}
+                    }),
+                    _ => json!(null),
+                }
+            }).collect();
+            json!({"nodes": nodes})
+        } else {
+            return err(
+                400,
+                "the sandbox answers only the inventory read and inventorySetQuantities",
+            );
+        };
+        Json(json!({"data": data, "extensions": {"cost": cost_json}})).into_response()
+    }
+
+    fn set_quantities(
+        self: &Arc<Self>,
+        query: &str,
+        vars: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let key = query
+            .split("@idempotent(key:")
+            .nth(1)
+            .and_then(|r| r.split('"').nth(1))
+            .map(str::to_string)
+            .ok_or("The @idempotent directive is required for this mutation.")?;
+        let race = self.st().race.take();
+        if let Some(order) = race {
+            let _ = self.place_order(&order);
+        }
+        let mut st = self.st();
+        if let Some((v, answer)) = st.idempotency.get(&key) {
+            if v == vars {
+                return Ok(answer.clone());
+            }
+            return Ok(
+                json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null,
+                "userErrors": [{"code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "field": null, "message": "The same idempotency key was used with different parameters."}]}}),
+            );
+        }
+        let input = &vars["input"];
+        if input["name"] != "available" {
+            return Ok(
+                json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null,
+                "userErrors": [{"code": "INVALID_NAME", "field": ["input", "name"], "message": "name must be available or on_hand"}]}}),
+            );
+        }
+        let qs = input["quantities"].as_array().cloned().unwrap_or_default();
+        if qs.len() > 250 {
+            return Err("quantities: at most 250 items".into());
+        }
+        let mut errors = Vec::new();
+        let mut changes = Vec::new();
+        for (i, q) in qs.iter().enumerate() {
+            let field = |f: &str| json!(["input", "quantities", i.to_string(), f]);
+            let item = q["inventoryItemId"]
+                .as_str()
+                .and_then(|s| s.rsplit('/').next())
+                .and_then(|s| s.parse::<u64>().ok());
+            let found = item.and_then(|it| {
+                st.listings
+                    .values()
+                    .find(|l| l.inventory_item_id == it)
+                    .map(|l| l.variant_id)
+            });
+            let Some(variant) = found else {
+                errors.push(json!({"code": "INVALID_INVENTORY_ITEM", "field": field("inventoryItemId"), "message": "The specified inventory item could not be found."}));
+                continue;
+            };
+            if st.unstocked.contains(&variant)
+                || !q["locationId"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("/71234567")
+            {
+                errors.push(json!({"code": "ITEM_NOT_STOCKED_AT_LOCATION", "field": field("locationId"), "message": "The specified inventory item is not stocked at the location."}));
+                continue;
+            }
+            let Some(new) = q["quantity"].as_i64() else {
+                errors.push(json!({"code": "INVALID_QUANTITY_NEGATIVE", "field": field("quantity"), "message": "quantity is required"}));
+                continue;
+            };
+            let current = st.listings[&variant].qty;
+            match q.get("changeFromQuantity") {
+                None => errors.push(json!({"code": "CHANGE_FROM_QUANTITY_STALE", "field": field("changeFromQuantity"),
+                                           "message": "changeFromQuantity is required (pass null to opt out)"})),
+                Some(c) if !c.is_null() && c.as_i64() != Some(current) => errors.push(json!({"code": "CHANGE_FROM_QUANTITY_STALE", "field": field("changeFromQuantity"),
+                    "message": "The quantity has changed since it was read."})),
+                _ => changes.push((variant, new, current)),
+            }
+        }
+        let answer = if errors.is_empty() {
+            let at = now_ms();
+            let mut out = Vec::new();
+            for (variant, new, current) in changes {
+                if let Some(l) = st.listings.get_mut(&variant) {
+                    l.qty = new;
+                }
+                st.writes.push(WriteRecord {
+                    at_ms: at,
+                    listing: variant.to_string(),
+                    qty: new,
+                });
+                out.push(json!({"name": "available", "delta": new - current, "quantityAfterChange": new}));
+            }
+            json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"createdAt": "2026-03-14T14:21:07Z", "reason": "correction", "changes": out}, "userErrors": []}})
+        } else {
+            json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": errors}})
+        };
+        st.idempotency.insert(key, (vars.clone(), answer.clone()));
+        Ok(answer)
     }
 
     /// A buyer checks out: sells only what is displayed, then the webhook goes out.
@@ -344,6 +634,18 @@ pub fn router(s: Arc<Shopify>) -> Router {
                 Err(e) => err(404, &e),
             }
         }))
+        .route("/admin/api/{version}/graphql.json", post(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            s.graphql(&headers, &body).await
+        }))
+        .route("/_sim/faults", post(|State(s): State<Arc<Shopify>>, Json(f): Json<crate::Faults>| async move {
+            s.faults.set(f);
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/bucket", post(|State(s): State<Arc<Shopify>>, Json(b): Json<BucketConfig>| async move {
+            s.set_bucket(b);
+            Json(json!({"ok": true}))
+        }))
+        .route("/_sim/writes", get(|State(s): State<Arc<Shopify>>| async move { Json(json!(s.writes())) }))
         .route("/_sim/state", get(|State(s): State<Arc<Shopify>>| async move {
             let st = s.st();
             Json(json!({"listings": st.listings.values().collect::<Vec<_>>(), "orders": st.orders.values().collect::<Vec<_>>(), "deliveries": st.deliveries}))

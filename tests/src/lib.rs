@@ -193,3 +193,132 @@ where
     }
     false
 }
+
+pub mod stack {
+    //! A local host with sandboxes and a catalog listed on all three channels: what the
+    //! push-path tests, the benchmarks and the demo start from.
+
+    use onecount::aws::sqs::SqsQueues;
+    use onecount::domain::NewStock;
+    use onecount::ports::{ListingStore, PushQueue, PushRequest, StockLedger};
+    use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
+    use onecount_local::{LocalConfig, LocalHost};
+
+    /// The channel ids of catalog entry `i`.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Ids {
+        pub variant: u64,
+        pub listing: u64,
+        pub item: u64,
+    }
+
+    pub fn ids(i: u64) -> Ids {
+        Ids {
+            variant: 44_000_000_000_000 + i,
+            listing: 1_200_000_000 + i,
+            item: 316_000_000_000 + i,
+        }
+    }
+
+    /// A local host with sandboxes on fresh resources; `tune` adjusts the config.
+    pub async fn start(tune: impl FnOnce(&mut LocalConfig)) -> LocalHost {
+        assert!(
+            onecount::aws::endpoint_url().is_some(),
+            "AWS_ENDPOINT_URL is not set: run with `make test`"
+        );
+        let sdk = onecount::aws::load_sdk_config().await;
+        let prefix = format!("pp-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let mut cfg = LocalConfig::new(&prefix);
+        cfg.sandbox = true;
+        tune(&mut cfg);
+        LocalHost::start(&sdk, cfg)
+            .await
+            .expect("local host starts")
+    }
+
+    /// Create `sku` with `on_hand`, map it on all three channels with `policies`
+    /// (shopify, etsy, ebay), and put it on the sandboxes showing `shows`.
+    pub async fn add_sku(
+        h: &LocalHost,
+        i: u64,
+        sku: &str,
+        on_hand: u32,
+        threshold: u32,
+        policies: [ListingPolicy; 3],
+        shows: i64,
+    ) -> Sku {
+        let s = Sku::parse(sku).expect("valid SKU");
+        h.store
+            .create_stock(&NewStock {
+                sku: s.clone(),
+                on_hand,
+                low_stock_threshold: threshold,
+            })
+            .await
+            .expect("create stock");
+        let id = ids(i);
+        let refs = [
+            format!("variant:{}", id.variant),
+            format!("listing:{}", id.listing),
+            format!("item:{}", id.item),
+        ];
+        for ((channel, r), policy) in Channel::CONNECTED.into_iter().zip(refs).zip(policies) {
+            h.store
+                .put_listing(&Listing {
+                    sku: s.clone(),
+                    channel,
+                    refs: vec![r.parse::<ChannelRef>().expect("ref")],
+                    policy,
+                })
+                .await
+                .expect("put listing");
+        }
+        let sb = h.sandboxes.as_ref().expect("sandboxes");
+        sb.shopify.add_listing(onecount_sim::shopify::SimListing {
+            variant_id: id.variant,
+            sku: sku.into(),
+            qty: shows,
+            inventory_item_id: 0,
+        });
+        sb.etsy.add_listing(onecount_sim::etsy::SimListing {
+            listing_id: id.listing,
+            sku: sku.into(),
+            qty: shows,
+        });
+        sb.ebay.add_listing(onecount_sim::ebay::SimListing {
+            item_id: id.item,
+            sku: sku.into(),
+            qty: shows,
+        });
+        s
+    }
+
+    /// What each sandbox shows for catalog entry `i` (shopify, etsy, ebay).
+    pub fn shows(h: &LocalHost, i: u64) -> [Option<i64>; 3] {
+        let sb = h.sandboxes.as_ref().expect("sandboxes");
+        let id = ids(i);
+        [
+            sb.shopify.quantity(id.variant),
+            sb.etsy.quantity(id.listing),
+            sb.ebay.quantity(id.item),
+        ]
+    }
+
+    /// Ask for a push of `sku` on `channel`, as a policy change does.
+    pub async fn request_push(h: &LocalHost, sku: &Sku, channel: Channel, cause: &str) {
+        let sdk = onecount::aws::load_sdk_config().await;
+        let q = SqsQueues::new(&sdk, h.resources.queue_urls());
+        q.request_push(&PushRequest {
+            sku: sku.clone(),
+            channel,
+            cause: cause.into(),
+            origin_channel: None,
+            origin_order: None,
+            requested_at: 0,
+            origin_at: None,
+            force: false,
+        })
+        .await
+        .expect("push request sent");
+    }
+}

@@ -19,6 +19,8 @@ async fn host(on_hand: u32) -> LocalHost {
     let prefix = format!("op-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let mut cfg = LocalConfig::new(&prefix);
     cfg.sandbox = true;
+    // The push path has its own tests; here the push requests stay on their queues.
+    cfg.push_concurrency = [0, 0, 0];
     let h = LocalHost::start(&sdk, cfg)
         .await
         .expect("local host starts");

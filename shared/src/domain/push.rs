@@ -109,11 +109,13 @@ pub fn decide(
     if shows == i64::from(target) {
         return Decision::InSync;
     }
-    if i64::from(target) > shows
-        && !force
-        && let Some(r) = record
-    {
-        let unheard = unheard_sales(r, shows, sold_now);
+    if i64::from(target) > shows && !force {
+        // With no push recorded there is no baseline to tell a sale from an edit: the
+        // whole gap may be sales on their way. The drift checker raises it after
+        // reconciling the channel's orders (or an operator with `onecount push --force`).
+        let unheard = record.map_or(i64::from(target) - shows, |r| {
+            unheard_sales(r, shows, sold_now)
+        });
         if unheard > 0 {
             return Decision::Hold { unheard, shows };
         }
@@ -241,6 +243,25 @@ mod tests {
         // After reconciliation the drift checker may force it.
         assert_eq!(
             decide(9, 8, Some(&r), 1, true),
+            Decision::Write { qty: 9, from: 8 }
+        );
+    }
+
+    #[test]
+    fn with_no_push_recorded_only_lowering_is_safe() {
+        assert_eq!(
+            decide(5, 8, None, 0, false),
+            Decision::Write { qty: 5, from: 8 }
+        );
+        assert_eq!(
+            decide(9, 8, None, 0, false),
+            Decision::Hold {
+                unheard: 1,
+                shows: 8
+            }
+        );
+        assert_eq!(
+            decide(9, 8, None, 0, true),
             Decision::Write { qty: 9, from: 8 }
         );
     }

@@ -1,0 +1,349 @@
+//! The push path end to end: a sale → the ledger (moto) → per-channel push queues (moto
+//! SQS) → channel-push → the sandboxes' write APIs, with their throttling and faults.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use onecount::aws::sns::SnsAlerts;
+use onecount::channels::ebay::EbayClient;
+use onecount::domain::EventKind;
+use onecount::ports::{
+    ListingStore, PushRequest, SendError, StockLedger, TimelineStore, Visibility,
+};
+use onecount::{Channel, ListingPolicy, Sku};
+use onecount_channel_push::{PushConfig, Pusher};
+use onecount_local::LocalHost;
+use onecount_sim::{DeliveryKnobs, Faults};
+use onecount_tests::stack::{self, ids};
+use onecount_tests::{eventually, published_alerts};
+
+fn plain() -> ListingPolicy {
+    ListingPolicy::default()
+}
+
+async fn on_hand(h: &LocalHost, sku: &Sku) -> u32 {
+    h.store.get_stock(sku).await.unwrap().unwrap().on_hand
+}
+
+async fn converge(h: &LocalHost, i: u64, want: [i64; 3], secs: u64) {
+    let ok = eventually(secs, || async {
+        stack::shows(h, i) == [Some(want[0]), Some(want[1]), Some(want[2])]
+    })
+    .await;
+    assert!(
+        ok,
+        "channels never showed {want:?}; they show {:?}",
+        stack::shows(h, i)
+    );
+}
+
+fn shopify_order(variant: u64, qty: i64) -> onecount_sim::shopify::OrderReq {
+    onecount_sim::shopify::OrderReq {
+        lines: vec![(variant, qty)],
+        test: false,
+        knobs: DeliveryKnobs::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
+    let h = stack::start(|_| {}).await;
+    let etsy = ListingPolicy {
+        buffer: 2,
+        ..plain()
+    };
+    let ebay = ListingPolicy {
+        max_qty: Some(5),
+        ..plain()
+    };
+    let sku = stack::add_sku(&h, 1, "MUG", 10, 1, [plain(), etsy.clone(), ebay], 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.shopify
+        .place_order(&shopify_order(ids(1).variant, 1))
+        .unwrap();
+    // 9 on hand: Shopify sold it itself (9), Etsy 9 − 2 = 7, eBay capped at 5.
+    converge(&h, 1, [9, 7, 5], 20).await;
+    assert_eq!(on_hand(&h, &sku).await, 9);
+    assert!(
+        sb.shopify.writes().is_empty(),
+        "Shopify already showed 9: nothing to write"
+    );
+    let tl = h.store.timeline(&sku, 100).await.unwrap();
+    let pushed: Vec<_> = tl.iter().filter(|e| e.kind == EventKind::Pushed).collect();
+    assert!(pushed.len() >= 3, "one confirmation per channel: {tl:#?}");
+    assert!(
+        pushed
+            .iter()
+            .all(|e| e.data["latency_ms"].as_i64().is_some_and(|l| l >= 0)),
+        "each carries the latency from the sale"
+    );
+
+    // Pausing Etsy lists 0 there: Etsy cannot show 0 on every offering, so the listing
+    // is deactivated; un-pausing reactivates it with the right quantity.
+    let paused = ListingPolicy {
+        paused: true,
+        ..etsy.clone()
+    };
+    let mut l = h
+        .store
+        .get_listing(&sku, Channel::Etsy)
+        .await
+        .unwrap()
+        .unwrap();
+    l.policy = paused;
+    h.store.put_listing(&l).await.unwrap();
+    stack::request_push(&h, &sku, Channel::Etsy, "listing paused").await;
+    assert!(
+        eventually(20, || async { !sb.etsy.is_active(ids(1).listing) }).await,
+        "the paused Etsy listing was deactivated"
+    );
+    assert_eq!(sb.etsy.quantity(ids(1).listing), Some(0));
+    assert_eq!(
+        sb.etsy.stored_quantity(ids(1).listing),
+        Some(7),
+        "no all-zero inventory write was attempted"
+    );
+    l.policy = etsy;
+    h.store.put_listing(&l).await.unwrap();
+    stack::request_push(&h, &sku, Channel::Etsy, "listing resumed").await;
+    assert!(eventually(20, || async { sb.etsy.is_active(ids(1).listing) }).await);
+    converge(&h, 1, [9, 7, 5], 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 2, "TEE", 200, 5, [plain(), plain(), plain()], 200).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.etsy.set_limits(onecount_sim::etsy::Limits {
+        per_second: 1,
+        per_day: 10_000,
+    });
+    let start = Instant::now();
+    for _ in 0..100 {
+        sb.shopify
+            .place_order(&shopify_order(ids(2).variant, 1))
+            .unwrap();
+    }
+    let sales_placed = start.elapsed();
+    // When did each channel first show the final 100 (and keep it)?
+    let mut reached: [Option<Duration>; 3] = [None; 3];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && reached.iter().any(Option::is_none) {
+        let now = stack::shows(&h, 2);
+        for (k, q) in now.iter().enumerate() {
+            if *q == Some(100) && on_hand(&h, &sku).await == 100 {
+                reached[k].get_or_insert(start.elapsed());
+            } else {
+                reached[k] = None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let [shopify, etsy, ebay] = reached.map(|r| r.expect("every channel reaches 100"));
+    let etsy_writes = sb.etsy.writes().len();
+    let ebay_writes = sb.ebay.writes().len();
+    eprintln!(
+        "100 sales placed in {sales_placed:?}; shopify at 100 after {shopify:?}, ebay {ebay:?}, etsy {etsy:?}; \
+         writes: etsy {etsy_writes}, ebay {ebay_writes}, shopify {}; etsy 429s {}",
+        sb.shopify.writes().len(),
+        sb.etsy.rate_limited()
+    );
+    // At 1 request/s an Etsy push costs two seconds (read, then write), so Etsy can take
+    // at most one write per two seconds of the order path draining the burst: coalescing
+    // is what keeps it to a handful instead of 100.
+    assert!(
+        etsy_writes <= 15,
+        "Etsy got {etsy_writes} writes for 100 sales: pushes were not coalesced"
+    );
+    assert!(
+        ebay_writes <= 30,
+        "eBay got {ebay_writes} writes for 100 sales"
+    );
+    assert!(
+        ebay <= etsy && shopify <= etsy,
+        "eBay ({ebay:?}) and Shopify ({shopify:?}) must not wait behind throttled Etsy ({etsy:?})"
+    );
+    assert_eq!(stack::shows(&h, 2), [Some(100); 3]);
+}
+
+/// A pusher with no queue under it: retry delays are noted and ignored.
+struct NoDelay;
+
+#[async_trait]
+impl Visibility for NoDelay {
+    async fn delay(&self, _receipt: &str, _secs: u32) -> Result<(), SendError> {
+        Ok(())
+    }
+}
+
+fn event(sku: &Sku, channel: Channel, n: usize) -> SqsEvent {
+    let mut ev = SqsEvent::default();
+    for k in 0..n {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{k}"));
+        m.body = Some(
+            serde_json::to_string(&PushRequest {
+                sku: sku.clone(),
+                channel,
+                cause: "test".into(),
+                origin_channel: None,
+                origin_order: None,
+                requested_at: k as i64,
+                origin_at: None,
+                force: false,
+            })
+            .unwrap(),
+        );
+        ev.records.push(m);
+    }
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
+    let h = stack::start(|c| c.push_concurrency = [0, 0, 0]).await;
+    let sku = stack::add_sku(&h, 3, "CAP", 40, 1, [plain(), plain(), plain()], 40).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let sdk = onecount::aws::load_sdk_config().await;
+    let cfg = h.ingest.channels.ebay.clone().unwrap();
+    let pusher = || Pusher {
+        store: h.store.clone(),
+        alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
+        api: EbayClient::new(cfg.clone()),
+        visibility: NoDelay,
+        cfg: PushConfig::default(),
+    };
+    let (a, b) = (pusher(), pusher());
+    // eBay answers slowly, so two invocations overlap between their reads and writes.
+    sb.ebay.faults.set(Faults {
+        latency_ms: 40,
+        ..Faults::default()
+    });
+    for round in 0..12 {
+        h.store.adjust(&sku, -1, "test", "race").await.unwrap();
+        // One invocation starts, the stock moves again, a second one starts: they race.
+        let first = a.handle_batch(event(&sku, Channel::Ebay, 3));
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(15 * (round % 4))).await;
+            if round % 2 == 0 {
+                h.store.adjust(&sku, -1, "test", "race").await.unwrap();
+            }
+            b.handle_batch(event(&sku, Channel::Ebay, 2)).await
+        };
+        let (ra, rb) = tokio::join!(first, second);
+        assert!(ra.batch_item_failures.is_empty() && rb.batch_item_failures.is_empty());
+        let want = i64::from(on_hand(&h, &sku).await);
+        assert_eq!(
+            sb.ebay.quantity(ids(3).item),
+            Some(want),
+            "round {round}: eBay was left at an older version's quantity"
+        );
+    }
+    // A request arriving after the newest version was pushed does nothing.
+    let (calls, writes) = (sb.ebay.api_calls(), sb.ebay.writes().len());
+    let r = a.handle_batch(event(&sku, Channel::Ebay, 4)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(
+        sb.ebay.api_calls(),
+        calls,
+        "no channel call for an old request"
+    );
+    assert_eq!(sb.ebay.writes().len(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
+    let h = stack::start(|c| {
+        c.max_receive_count = 4;
+        c.push_backoff_base_ms = 300;
+    })
+    .await;
+    let sku = stack::add_sku(&h, 4, "BAG", 10, 1, [plain(), plain(), plain()], 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.etsy.faults.set(Faults {
+        down_for_ms: 120_000,
+        ..Faults::default()
+    });
+    sb.shopify
+        .place_order(&shopify_order(ids(4).variant, 2))
+        .unwrap();
+    converge(&h, 4, [8, 10, 8], 20).await;
+    assert!(
+        eventually(60, || async {
+            h.dead_pushes(Channel::Etsy).await.unwrap() >= 1
+        })
+        .await,
+        "the failing Etsy push reached the DLQ"
+    );
+    let tl = h.store.timeline(&sku, 200).await.unwrap();
+    let delays: Vec<i64> = tl
+        .iter()
+        .filter(|e| e.kind == EventKind::PushRetrying)
+        .filter_map(|e| e.data["retry_in_secs"].as_i64())
+        .collect();
+    assert!(delays.len() >= 3, "retries on the timeline: {delays:?}");
+    assert!(
+        delays.windows(2).all(|w| w[1] >= w[0]) && delays.last() > delays.first(),
+        "backoff grows: {delays:?}"
+    );
+    let alerts = published_alerts(&h.resources.topic_arn).await;
+    let failing: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.attributes.get("type").map(String::as_str) == Some("push_failing"))
+        .collect();
+    assert!(!failing.is_empty(), "push_failing published: {alerts:#?}");
+    assert_eq!(failing[0].attributes["channel"], "etsy");
+    assert!(failing[0].sms.chars().count() <= 140);
+    assert!(failing[0].body.contains("What to do:"));
+    assert_eq!(sb.etsy.quantity(ids(4).listing), Some(10), "still stale");
+    // Shopify and eBay were never held up.
+    assert_eq!(stack::shows(&h, 4)[2], Some(8));
+
+    // Etsy recovers; a redrive of its DLQ brings it to the right quantity.
+    sb.etsy.faults.set(Faults::default());
+    let moved = h.redrive_pushes(Channel::Etsy).await.unwrap();
+    assert!(moved >= 1);
+    converge(&h, 4, [8, 8, 8], 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_racing_a_shopify_write_is_never_overwritten() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 5, "PEN", 10, 1, [plain(), plain(), plain()], 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    // First, everything confirmed at 10 (so a push record exists everywhere).
+    stack::request_push(&h, &sku, Channel::Shopify, "initial sync").await;
+    assert!(
+        eventually(20, || async {
+            h.store
+                .timeline(&sku, 50)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.kind == EventKind::Pushed && e.data["channel"] == "shopify")
+        })
+        .await
+    );
+    // An Etsy sale asks Shopify to go to 9 — and as that write arrives, a Shopify buyer
+    // takes 2 (the write's changeFromQuantity is now stale).
+    sb.shopify.race_next_write(shopify_order(ids(5).variant, 2));
+    sb.etsy
+        .place_order(&onecount_sim::etsy::OrderReq {
+            lines: vec![(ids(5).listing, 1)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    converge(&h, 5, [7, 7, 7], 30).await;
+    assert_eq!(on_hand(&h, &sku).await, 7);
+    let writes = sb.shopify.writes();
+    assert!(
+        writes.iter().all(|w| w.qty != 9 && w.qty != 8),
+        "a write computed before the Shopify sale overwrote it: {writes:?}"
+    );
+    assert!(
+        sb.shopify.api_calls().0 >= 3,
+        "the stale write was re-read and retried"
+    );
+}
