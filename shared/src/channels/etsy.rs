@@ -538,6 +538,46 @@ mod tests {
     use super::*;
     use crate::channels::Candidate;
 
+    /// A `getListingInventory` answer shaped like Etsy's (Money prices, read-only ids).
+    fn tree() -> Value {
+        serde_json::json!({
+            "listing_id": 1234567890u64,
+            "products": [
+                {"product_id": 11, "sku": "MUG-BLUE-12OZ", "is_deleted": false,
+                 "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "scale_name": null, "value_ids": [1213], "values": ["Blue"]}],
+                 "offerings": [{"offering_id": 21, "quantity": 7, "is_enabled": true, "is_deleted": false,
+                                "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": 1402336022581u64}]},
+                {"product_id": 12, "sku": "MUG-RED-12OZ", "is_deleted": false,
+                 "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "value_ids": [1220], "values": ["Red"]}],
+                 "offerings": [{"offering_id": 22, "quantity": 3, "is_enabled": true, "is_deleted": false,
+                                "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": 1402336022581u64}]}
+            ],
+            "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": []
+        })
+    }
+
+    #[test]
+    fn the_put_body_keeps_every_product_and_changes_only_ours() {
+        let body = inventory_body(&tree(), "MUG-BLUE-12OZ", |o| {
+            o.insert("quantity".into(), serde_json::json!(4));
+        });
+        let products = body["products"].as_array().unwrap();
+        assert_eq!(products.len(), 2, "a partial body would drop the red mug");
+        assert_eq!(products[0]["offerings"][0]["quantity"], 4);
+        assert_eq!(products[1]["offerings"][0]["quantity"], 3);
+        let text = body.to_string();
+        for f in ["product_id", "offering_id", "is_deleted", "scale_name"] {
+            assert!(!text.contains(f), "{f} is read-only: {text}");
+        }
+        assert_eq!(
+            products[0]["offerings"][0]["price"], 24.0,
+            "Money becomes a float"
+        );
+        assert_eq!(body["quantity_on_property"], serde_json::json!([200]));
+        assert_eq!(offerings_of(&tree(), "MUG-RED-12OZ").len(), 1);
+        assert!(offerings_of(&tree(), "MUG-GREEN").is_empty());
+    }
+
     fn h(id: &str, ts: &str, sig: &str) -> Vec<(String, String)> {
         vec![
             ("webhook-id".into(), id.into()),

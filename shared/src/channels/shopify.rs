@@ -469,6 +469,48 @@ mod tests {
     use crate::ChannelRef;
     use crate::channels::Candidate;
 
+    #[test]
+    fn a_throttled_answer_says_how_long_to_wait() {
+        // The shape Shopify sends on THROTTLED (data absent, actualQueryCost null).
+        let v = serde_json::json!({
+            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+            "extensions": {"cost": {"requestedQueryCost": 502, "actualQueryCost": null,
+                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 2, "restoreRate": 100.0}}}
+        });
+        assert_eq!(throttle_wait(&v), 5);
+        assert_eq!(throttle_wait(&serde_json::json!({})), 1);
+    }
+
+    #[test]
+    fn user_errors_name_the_quantity_and_what_to_do() {
+        let e = serde_json::json!({"code": "CHANGE_FROM_QUANTITY_STALE", "field": ["input", "quantities", "3", "changeFromQuantity"], "message": "stale"});
+        assert_eq!(error_index(&e), Some(3));
+        assert_eq!(
+            classify_user_error("CHANGE_FROM_QUANTITY_STALE", ""),
+            PushError::Stale
+        );
+        assert!(matches!(
+            classify_user_error("ITEM_NOT_STOCKED_AT_LOCATION", "x"),
+            PushError::Mismatch(_)
+        ));
+        assert!(matches!(
+            classify_user_error("IDEMPOTENCY_CONCURRENT_REQUEST", ""),
+            PushError::Transient {
+                retry_after: Some(1),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_user_error("INVALID_QUANTITY_TOO_HIGH", ""),
+            PushError::Permanent(_)
+        ));
+        assert!(set_mutation("k-1").contains("@idempotent(key: \"k-1\")"));
+        assert_eq!(
+            gid("Location", "71234567"),
+            "gid://shopify/Location/71234567"
+        );
+    }
+
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()

@@ -42,7 +42,8 @@ pub fn with_data(base: &serde_json::Value, extra: serde_json::Value) -> serde_js
 }
 
 impl LedgerState {
-    fn log(&mut self, sku: &Sku, at: Millis, kind: EventKind, data: serde_json::Value) {
+    /// Append a timeline entry.
+    pub fn log(&mut self, sku: &Sku, at: Millis, kind: EventKind, data: serde_json::Value) {
         self.next_id += 1;
         self.timeline.push(TimelineEntry {
             sku: sku.clone(),

@@ -7,8 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::{LedgerError, ListingStore, Page, StockLedger, TimelineStore};
+use super::{LedgerError, ListingStore, Page, PushStore, PushView, StockLedger, TimelineStore};
+use crate::domain::EventKind;
 use crate::domain::model::LedgerState;
+use crate::domain::push::PushRecord;
 use crate::domain::{
     Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
     RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
@@ -20,6 +22,7 @@ pub struct MemoryStore {
     listings: Mutex<BTreeMap<(Sku, Channel), Listing>>,
     deliveries: Mutex<std::collections::BTreeSet<(Channel, String)>>,
     quarantine: Mutex<Vec<super::Quarantined>>,
+    pushes: Mutex<BTreeMap<(Sku, Channel), PushRecord>>,
 }
 
 fn now() -> Millis {
@@ -199,5 +202,57 @@ impl super::Inbox for MemoryStore {
     async fn quarantined(&self, limit: u32) -> Result<Vec<super::Quarantined>, LedgerError> {
         let all = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
         Ok(all.iter().rev().take(limit as usize).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl PushStore for MemoryStore {
+    async fn push_views(
+        &self,
+        skus: &[Sku],
+        channel: Channel,
+    ) -> Result<Vec<PushView>, LedgerError> {
+        let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        let pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.with(|s| {
+            skus.iter()
+                .filter_map(|sku| {
+                    let key = (sku.clone(), channel);
+                    Some(PushView {
+                        stock: s.stock.get(sku)?.clone(),
+                        listing: listings.get(&key)?.clone(),
+                        record: pushes.get(&key).cloned(),
+                    })
+                })
+                .collect()
+        }))
+    }
+
+    async fn record_push(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        rec: &PushRecord,
+        event: serde_json::Value,
+    ) -> Result<bool, LedgerError> {
+        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (sku.clone(), channel);
+        if pushes.get(&key).is_some_and(|r| r.version > rec.version) {
+            return Ok(false);
+        }
+        pushes.insert(key, rec.clone());
+        self.with(|s| s.log(sku, rec.at, EventKind::Pushed, event));
+        Ok(true)
+    }
+
+    async fn note_push(
+        &self,
+        sku: &Sku,
+        _channel: Channel,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        self.with(|s| s.log(sku, now(), kind, data));
+        Ok(())
     }
 }

@@ -1,0 +1,292 @@
+//! The pusher's contract with fakes: no AWS, no HTTP. The same code runs against moto
+//! and the sandboxes in `tests/tests/push_path.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use onecount::alerts::{Alert, AlertKind};
+use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
+use onecount::domain::{EventKind, LineId, NewStock, OrderId, Qty};
+use onecount::ports::memory::MemoryStore;
+use onecount::ports::{AlertSink, PushRequest, SendError, Visibility};
+use onecount::{
+    Channel, ChannelRef, Listing, ListingPolicy, ListingStore, OrderLine, Sku, StockLedger,
+    TimelineStore,
+};
+use onecount_channel_push::{PushConfig, Pusher};
+
+#[derive(Default)]
+struct FakeChannel {
+    shows: Mutex<BTreeMap<String, i64>>,
+    read_err: Mutex<Option<PushError>>,
+    write_err: Mutex<Option<PushError>>,
+    reads: AtomicU64,
+    writes: Mutex<Vec<Vec<(String, u32)>>>,
+}
+
+#[async_trait]
+impl ChannelApi for FakeChannel {
+    fn channel(&self) -> Channel {
+        Channel::Ebay
+    }
+    fn read_batch(&self) -> usize {
+        25
+    }
+    fn write_batch(&self) -> usize {
+        2
+    }
+    fn calls(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed) + self.writes.lock().unwrap().len() as u64
+    }
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let err = self.read_err.lock().unwrap().clone();
+        targets
+            .iter()
+            .map(|t| match &err {
+                Some(e) => Err(e.clone()),
+                None => Ok(Seen {
+                    qty: self.shows.lock().unwrap()[t.sku.as_str()],
+                    state: serde_json::Value::Null,
+                }),
+            })
+            .collect()
+    }
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        if let Some(e) = self.write_err.lock().unwrap().clone() {
+            return writes.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut shows = self.shows.lock().unwrap();
+        self.writes.lock().unwrap().push(
+            writes
+                .iter()
+                .map(|w| {
+                    shows.insert(w.target.sku.to_string(), i64::from(w.qty));
+                    (w.target.sku.to_string(), w.qty)
+                })
+                .collect(),
+        );
+        writes.iter().map(|_| Ok(())).collect()
+    }
+}
+
+#[derive(Default)]
+struct Alerts(Mutex<Vec<Alert>>);
+
+#[async_trait]
+impl AlertSink for Alerts {
+    async fn publish(&self, a: &Alert) -> Result<(), SendError> {
+        self.0.lock().unwrap().push(a.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Delays(Mutex<Vec<u32>>);
+
+#[async_trait]
+impl Visibility for Delays {
+    async fn delay(&self, _receipt: &str, secs: u32) -> Result<(), SendError> {
+        self.0.lock().unwrap().push(secs);
+        Ok(())
+    }
+}
+
+type TestPusher = Pusher<MemoryStore, Alerts, FakeChannel, Delays>;
+
+async fn pusher(skus: &[(&str, u32, ListingPolicy, i64)]) -> TestPusher {
+    let store = MemoryStore::new();
+    let api = FakeChannel::default();
+    for (i, (sku, on_hand, policy, shows)) in skus.iter().enumerate() {
+        let s = Sku::parse(*sku).unwrap();
+        store
+            .create_stock(&NewStock {
+                sku: s.clone(),
+                on_hand: *on_hand,
+                low_stock_threshold: 3,
+            })
+            .await
+            .unwrap();
+        store
+            .put_listing(&Listing {
+                sku: s,
+                channel: Channel::Ebay,
+                refs: vec![ChannelRef::new("item", &format!("31600000000{i}")).unwrap()],
+                policy: policy.clone(),
+            })
+            .await
+            .unwrap();
+        api.shows.lock().unwrap().insert(sku.to_string(), *shows);
+    }
+    Pusher {
+        store,
+        alerts: Alerts::default(),
+        api,
+        visibility: Delays::default(),
+        cfg: PushConfig::default(),
+    }
+}
+
+fn batch(skus: &[&str], receives: u32) -> SqsEvent {
+    let mut ev = SqsEvent::default();
+    for (k, sku) in skus.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{k}"));
+        m.receipt_handle = Some(format!("r{k}"));
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), receives.to_string());
+        m.body = Some(
+            serde_json::to_string(&PushRequest {
+                sku: Sku::parse(*sku).unwrap(),
+                channel: Channel::Ebay,
+                cause: "sale".into(),
+                origin_channel: Some(Channel::Shopify),
+                origin_order: None,
+                requested_at: k as i64,
+                origin_at: Some(1),
+                force: false,
+            })
+            .unwrap(),
+        );
+        ev.records.push(m);
+    }
+    ev
+}
+
+async fn kinds(p: &TestPusher, sku: &str) -> Vec<EventKind> {
+    p.store
+        .timeline(&Sku::parse(sku).unwrap(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_for_one_sku_is_one_read_and_one_write_and_then_nothing() {
+    let p = pusher(&[("MUG", 7, ListingPolicy::default(), 10)]).await;
+    let r = p.handle_batch(batch(&["MUG"; 10], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(p.api.reads.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 7)]]
+    );
+    assert!(kinds(&p, "MUG").await.contains(&EventKind::Pushed));
+    // The same version again: no channel call at all.
+    let r = p.handle_batch(batch(&["MUG"; 3], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(p.api.calls(), 2);
+}
+
+#[tokio::test]
+async fn zero_and_low_quantities_are_written_first() {
+    let plain = ListingPolicy::default();
+    let p = pusher(&[
+        ("A", 50, plain.clone(), 60),
+        ("B", 0, plain.clone(), 60),
+        ("C", 2, plain, 60),
+    ])
+    .await;
+    p.handle_batch(batch(&["A", "B", "C"], 1)).await;
+    let w = p.api.writes.lock().unwrap().clone();
+    assert_eq!(w[0], vec![("B".to_string(), 0), ("C".to_string(), 2)]);
+    assert_eq!(w[1], vec![("A".to_string(), 50)]);
+}
+
+#[tokio::test]
+async fn a_channel_that_sold_more_than_heard_is_held_not_raised() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    // eBay sold 2; the ledger has heard of 1 so far (on hand 9).
+    p.store
+        .record_sale(&OrderLine {
+            channel: Channel::Ebay,
+            order: OrderId::parse("11-1").unwrap(),
+            line: LineId::parse("1").unwrap(),
+            sku: Sku::parse("MUG").unwrap(),
+            qty: Qty::new(1).unwrap(),
+        })
+        .await
+        .unwrap();
+    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        r.batch_item_failures.len(),
+        1,
+        "retried while the order path catches up"
+    );
+    assert_eq!(*p.visibility.0.lock().unwrap(), vec![1]);
+    assert!(
+        p.api.writes.lock().unwrap().is_empty(),
+        "never raised to 9 over the unheard sale"
+    );
+    assert!(kinds(&p, "MUG").await.contains(&EventKind::PushHeld));
+    assert!(p.alerts.0.lock().unwrap().is_empty());
+    // Still unexplained after its waits: left to the drift check, the message completes.
+    let r = p.handle_batch(batch(&["MUG"], 3)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(p.api.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_and_the_last_one_alerts() {
+    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 9)]).await;
+    *p.api.write_err.lock().unwrap() = Some(PushError::Transient {
+        detail: "HTTP 503".into(),
+        retry_after: None,
+    });
+    for receives in 1..=5 {
+        let r = p.handle_batch(batch(&["MUG"], receives)).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+    }
+    let delays = p.visibility.0.lock().unwrap().clone();
+    assert!(
+        delays.windows(2).all(|w| w[1] >= w[0]) && delays[4] >= 16,
+        "{delays:?}"
+    );
+    let alerts = p.alerts.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "push_failing once, on the last receive");
+    assert_eq!(alerts[0].kind, AlertKind::PushFailing);
+    // Retry-After wins.
+    *p.api.write_err.lock().unwrap() = Some(PushError::Transient {
+        detail: "HTTP 429".into(),
+        retry_after: Some(7),
+    });
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(p.visibility.0.lock().unwrap().last(), Some(&7));
+}
+
+#[tokio::test]
+async fn a_broken_mapping_alerts_sku_mismatch_and_completes() {
+    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 9)]).await;
+    *p.api.read_err.lock().unwrap() = Some(PushError::Mismatch("listing 316 not found".into()));
+    let r = p.handle_batch(batch(&["MUG", "MUG"], 1)).await;
+    assert!(
+        r.batch_item_failures.is_empty(),
+        "no retry can fix a mapping"
+    );
+    let alerts = p.alerts.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::SkuMismatch);
+    assert!(alerts[0].body.contains("not a sync delay"));
+    assert!(kinds(&p, "MUG").await.contains(&EventKind::PushFailed));
+}
+
+#[tokio::test]
+async fn garbage_and_other_channels_messages_are_dropped_not_retried() {
+    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 4)]).await;
+    let mut ev = batch(&["MUG"], 1);
+    ev.records[0].body = Some("{not json".into());
+    let mut other = batch(&["MUG"], 1).records.remove(0);
+    other.message_id = Some("m9".into());
+    other.body = Some(other.body.unwrap().replace("\"ebay\"", "\"etsy\""));
+    ev.records.push(other);
+    let r = p.handle_batch(ev).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(p.api.calls(), 0);
+}
