@@ -198,9 +198,11 @@ async fn steady(label: &str, rate: u64, etsy_qps: Option<u32>) {
                 .map(|v| v.into_iter().fold(0.0, f64::max))
         })
         .collect();
+    let on: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
     println!(
-        "\n{label}: {} sales at {rate}/s over {SKUS} SKUs, sales spread over the three channels",
-        p.len()
+        "\n{label}: {} sales at {rate}/s over {SKUS} SKUs, sold on {}",
+        p.len(),
+        on.join(", ")
     );
     println!(
         "  {:<22} {:>9} {:>9} {:>9} {:>14}",
