@@ -164,6 +164,7 @@ impl Etsy {
     }
 
     /// Count the call against the limits: the headers to answer with, or the 429.
+    #[allow(clippy::result_large_err)] // an HTTP answer is the natural error of a server
     fn meter(&self) -> Result<Vec<(&'static str, String)>, axum::response::Response> {
         let mut st = self.st();
         let sec = now_ms() / 1000;

@@ -135,9 +135,9 @@ async fn steady(label: &str, rate: u64, etsy_qps: Option<u32>) {
                         let now = *shows
                             .entry(s.sku)
                             .or_insert_with(|| stack::shows(&h, s.sku));
-                        for k in 0..3 {
-                            if s.done[k].is_none() && now[k].is_some_and(|q| q <= s.expect) {
-                                s.done[k] = Some(s.at.elapsed().as_secs_f64() * 1000.0);
+                        for (done, q) in s.done.iter_mut().zip(now) {
+                            if done.is_none() && q.is_some_and(|q| q <= s.expect) {
+                                *done = Some(s.at.elapsed().as_secs_f64() * 1000.0);
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 //! The pure domain: no I/O, no AWS, no clocks (time is passed in).
 
+pub mod drift;
 mod ids;
 mod listing;
 pub mod model;
@@ -14,7 +15,9 @@ pub use order::{
     LineRecord, OrderLine, RestockDecision, RestockKind, RestockOutcome, RestockRequest,
     SaleOutcome, decide_restock,
 };
-pub use stock::{NewStock, SaleDecision, StockChange, StockItem, adjusted_on_hand, decide_sale};
+pub use stock::{
+    Guard, NewStock, SaleDecision, StockChange, StockItem, adjusted_on_hand, decide_sale,
+};
 pub use timeline::{EventKind, TimelineEntry};
 
 /// Milliseconds since the Unix epoch: every stored timestamp.

@@ -71,6 +71,7 @@ impl LedgerState {
             low_stock_threshold: new.low_stock_threshold,
             updated_at: now,
             sold: BTreeMap::new(),
+            guard: Default::default(),
         };
         self.stock.insert(new.sku.clone(), item.clone());
         self.log(

@@ -71,6 +71,28 @@ pub fn target_quantity(policy: &ListingPolicy, on_hand: u32, channel: Channel) -
     channel.rules().max_listed.map_or(q, |m| q.min(m))
 }
 
+/// The quantity `channel` should list for this SKU, all rules applied: the listing's
+/// policy and the channel's cap, then the SKU's guard — while auto-paused, or at or below
+/// the last-unit level (the SKU's own, else `global_last_units`), only the primary
+/// channel lists anything.
+pub fn listed_for(
+    stock: &StockItem,
+    policy: &ListingPolicy,
+    channel: Channel,
+    global_last_units: Option<u32>,
+) -> u32 {
+    if channel != stock.guard.primary() {
+        if stock.guard.auto_paused {
+            return 0;
+        }
+        let level = stock.guard.last_units.or(global_last_units);
+        if level.is_some_and(|l| stock.on_hand <= l) {
+            return 0;
+        }
+    }
+    target_quantity(policy, stock.on_hand, channel)
+}
+
 /// Units the channel sold that the ledger has not heard of yet: how far the channel's own
 /// count fell since the last push, less the sales (net of restocks) heard since then.
 pub fn unheard_sales(record: &PushRecord, shows: i64, sold_now: i64) -> i64 {
@@ -197,6 +219,7 @@ mod tests {
             low_stock_threshold: 1,
             updated_at: 0,
             sold: Default::default(),
+            guard: Default::default(),
         }
     }
 
@@ -209,6 +232,27 @@ mod tests {
         assert_eq!(target_quantity(&p, 5000, Channel::Etsy), 999);
         assert_eq!(target_quantity(&p, 5000, Channel::Shopify), 4999);
         assert_eq!(target_quantity(&p, 0, Channel::Ebay), 0);
+    }
+
+    #[test]
+    fn the_last_units_and_an_auto_pause_stay_on_the_primary_channel() {
+        let p = ListingPolicy::default();
+        let mut s = stock(3);
+        s.on_hand = 2;
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, None), 2, "off by default");
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2)), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2)), 2);
+        s.guard.primary = Some(Channel::Etsy);
+        s.guard.last_units = Some(1);
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2)), 2);
+        assert_eq!(
+            listed_for(&s, &p, Channel::Shopify, Some(2)),
+            2,
+            "the SKU's level wins"
+        );
+        s.guard.auto_paused = true;
+        assert_eq!(listed_for(&s, &p, Channel::Shopify, None), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, None), 2);
     }
 
     #[test]

@@ -20,6 +20,30 @@ pub struct StockItem {
     /// the channel must not be raised over them (never re-inflate).
     #[serde(default)]
     pub sold: BTreeMap<Channel, i64>,
+    /// Which channels may sell the last units, and the alert state.
+    #[serde(default)]
+    pub guard: Guard,
+}
+
+/// Per-SKU protection settings and alert state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guard {
+    /// The channel that keeps selling when the others are paused (default: Shopify).
+    pub primary: Option<Channel>,
+    /// Last-unit protection for this SKU: at or below this count, list only on the
+    /// primary channel (overrides the global level).
+    pub last_units: Option<u32>,
+    /// Set by the drift check while a channel is stuck and stock is low: every channel
+    /// but the primary lists 0.
+    pub auto_paused: bool,
+    /// A low-stock alert went out and the count has not recovered above the threshold.
+    pub low_alerted: bool,
+}
+
+impl Guard {
+    pub fn primary(&self) -> Channel {
+        self.primary.unwrap_or(Channel::Shopify)
+    }
 }
 
 impl StockItem {

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::*;
 use crate::domain::{
-    Channel, ChannelRef, EventKind, LineId, LineRecord, Listing, ListingPolicy, OrderId, Sku,
-    StockItem, TimelineEntry,
+    Channel, ChannelRef, EventKind, Guard, LineId, LineRecord, Listing, ListingPolicy, OrderId,
+    Sku, StockItem, TimelineEntry,
 };
 use crate::ports::LedgerError;
 
@@ -96,6 +96,20 @@ pub fn stock_to_item(st: &StockItem) -> Item {
     for (c, v) in &st.sold {
         item.insert(sold_attr(*c), n(*v));
     }
+    if let Some(p) = st.guard.primary {
+        item.insert("primary".into(), s(p.as_str()));
+    }
+    if let Some(l) = st.guard.last_units {
+        item.insert("last_units".into(), n(l));
+    }
+    item.insert(
+        "auto_paused".into(),
+        AttributeValue::Bool(st.guard.auto_paused),
+    );
+    item.insert(
+        "low_alerted".into(),
+        AttributeValue::Bool(st.guard.low_alerted),
+    );
     item
 }
 
@@ -120,6 +134,15 @@ pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
                 Err(e) => Some(Err(e)),
             })
             .collect::<Result<_, _>>()?,
+        guard: Guard {
+            primary: match item.get("primary") {
+                Some(_) => Some(r.channel("primary")?),
+                None => None,
+            },
+            last_units: r.opt_num("last_units")?,
+            auto_paused: r.bool("auto_paused"),
+            low_alerted: r.bool("low_alerted"),
+        },
     })
 }
 

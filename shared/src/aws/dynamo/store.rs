@@ -496,6 +496,7 @@ impl StockLedger for DynamoStore {
             low_stock_threshold: new.low_stock_threshold,
             updated_at: at,
             sold: Default::default(),
+            guard: Default::default(),
         };
         let tx = vec![
             self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,

@@ -1,0 +1,196 @@
+//! The drift checker's judgements: how a listing stands against the ledger, when a
+//! low-stock alert is due, when to pause risky listings. Pure.
+
+use super::push::PushRecord;
+use super::{Millis, StockItem};
+
+/// How one listing stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The channel shows what it should.
+    InSync,
+    /// A push is pending and younger than the lag threshold: let it work.
+    Lagging { age_ms: i64 },
+    /// A push has been pending past the threshold: re-enqueue it and tell someone.
+    Stuck { age_ms: i64 },
+    /// Nothing pending, yet the channel differs: an edit on the channel or a lost push.
+    Drift { shows: i64, target: u32 },
+    /// The listing cannot be read as mapped (gone, untracked, SKU not on it).
+    Mismatch { problem: String },
+}
+
+impl Finding {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::InSync => "in_sync",
+            Finding::Lagging { .. } => "lagging",
+            Finding::Stuck { .. } => "stuck",
+            Finding::Drift { .. } => "drift",
+            Finding::Mismatch { .. } => "mismatch",
+        }
+    }
+}
+
+/// Classify a listing from what its channel shows now. A push is pending when the ledger
+/// changed since the last confirmed push (or the target moved, e.g. a pause); its age is
+/// counted from that change.
+pub fn classify(
+    target: u32,
+    shows: i64,
+    stock: &StockItem,
+    record: Option<&PushRecord>,
+    now: Millis,
+    lag_threshold_ms: i64,
+) -> Finding {
+    if shows == i64::from(target) {
+        return Finding::InSync;
+    }
+    let pending = match record {
+        None => true,
+        Some(r) => r.version < stock.version || r.qty != target,
+    };
+    if !pending {
+        return Finding::Drift { shows, target };
+    }
+    let since = match record {
+        Some(r) if r.version >= stock.version => r.at,
+        _ => stock.updated_at,
+    };
+    let age_ms = (now - since).max(0);
+    if age_ms < lag_threshold_ms {
+        Finding::Lagging { age_ms }
+    } else {
+        Finding::Stuck { age_ms }
+    }
+}
+
+/// Whether a drift is worth telling the owner about (it is corrected either way): large,
+/// or seen again on the same listing.
+pub fn drift_worth_alerting(shows: i64, target: u32, repeats: u32, alert_units: u32) -> bool {
+    (shows - i64::from(target)).unsigned_abs() >= u64::from(alert_units.max(1)) || repeats >= 2
+}
+
+/// A low-stock alert goes out once per crossing of the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowStock {
+    /// Fell to or below the threshold and nobody was told yet: alert now.
+    Crossed,
+    /// Back above the threshold: the next fall alerts again.
+    Recovered,
+    Unchanged,
+}
+
+pub fn low_stock(stock: &StockItem) -> LowStock {
+    let low = stock.on_hand <= stock.low_stock_threshold;
+    match (low, stock.guard.low_alerted) {
+        (true, false) => LowStock::Crossed,
+        (false, true) => LowStock::Recovered,
+        _ => LowStock::Unchanged,
+    }
+}
+
+/// Auto-pause: engage when stock is low and a channel is stuck; release once no channel
+/// is stuck any more. `Some(new state)` when it should change.
+pub fn auto_pause(stock: &StockItem, any_stuck: bool, enabled: bool) -> Option<bool> {
+    let low = stock.on_hand <= stock.low_stock_threshold;
+    match (stock.guard.auto_paused, enabled && low && any_stuck) {
+        (false, true) => Some(true),
+        (true, false) if !any_stuck || !enabled => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Sku;
+
+    fn stock(on_hand: u32, version: u64, updated_at: Millis) -> StockItem {
+        StockItem {
+            sku: Sku::parse("MUG").unwrap(),
+            on_hand,
+            version,
+            low_stock_threshold: 3,
+            updated_at,
+            sold: Default::default(),
+            guard: Default::default(),
+        }
+    }
+
+    fn rec(version: u64, qty: u32, at: Millis) -> PushRecord {
+        PushRecord {
+            version,
+            qty,
+            at,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lag_stuck_drift_and_sync_are_told_apart() {
+        let s = stock(5, 7, 1_000);
+        assert_eq!(classify(5, 5, &s, None, 9_000, 60_000), Finding::InSync);
+        // Pushed at version 6; version 7 is not pushed yet.
+        let r = rec(6, 6, 900);
+        assert_eq!(
+            classify(5, 6, &s, Some(&r), 31_000, 60_000),
+            Finding::Lagging { age_ms: 30_000 }
+        );
+        assert_eq!(
+            classify(5, 6, &s, Some(&r), 121_000, 60_000),
+            Finding::Stuck { age_ms: 120_000 }
+        );
+        // Version 7 was pushed as 5, but the channel shows 9: someone edited it.
+        let r = rec(7, 5, 2_000);
+        assert_eq!(
+            classify(5, 9, &s, Some(&r), 500_000, 60_000),
+            Finding::Drift {
+                shows: 9,
+                target: 5
+            }
+        );
+        // A pause moved the target at the same version: pending, not drift.
+        assert!(matches!(
+            classify(0, 5, &s, Some(&r), 10_000, 60_000),
+            Finding::Lagging { .. }
+        ));
+    }
+
+    #[test]
+    fn drift_alerts_when_large_or_repeated() {
+        assert!(!drift_worth_alerting(6, 5, 1, 3));
+        assert!(drift_worth_alerting(9, 5, 1, 3));
+        assert!(drift_worth_alerting(4, 5, 2, 3));
+    }
+
+    #[test]
+    fn low_stock_alerts_once_per_crossing() {
+        let mut s = stock(3, 1, 0);
+        assert_eq!(low_stock(&s), LowStock::Crossed);
+        s.guard.low_alerted = true;
+        assert_eq!(low_stock(&s), LowStock::Unchanged);
+        s.on_hand = 2;
+        assert_eq!(low_stock(&s), LowStock::Unchanged);
+        s.on_hand = 4;
+        assert_eq!(low_stock(&s), LowStock::Recovered);
+        s.guard.low_alerted = false;
+        assert_eq!(low_stock(&s), LowStock::Unchanged);
+    }
+
+    #[test]
+    fn auto_pause_engages_on_low_and_stuck_and_releases_when_unstuck() {
+        let mut s = stock(2, 1, 0);
+        assert_eq!(auto_pause(&s, true, true), Some(true));
+        assert_eq!(auto_pause(&s, true, false), None, "off when disabled");
+        assert_eq!(auto_pause(&s, false, true), None);
+        s.guard.auto_paused = true;
+        assert_eq!(auto_pause(&s, true, true), None);
+        assert_eq!(auto_pause(&s, false, true), Some(false));
+        s.on_hand = 50;
+        assert_eq!(
+            auto_pause(&s, true, true),
+            None,
+            "held until the stuck one converges"
+        );
+    }
+}
