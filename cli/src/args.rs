@@ -103,6 +103,20 @@ pub enum StockCmd {
         #[arg(long)]
         actor: Option<String>,
     },
+    /// Which channel keeps selling a SKU's last units, and at what level the others stop
+    /// (last-unit protection; auto-pause also keeps the primary channel selling).
+    Protect {
+        sku: Sku,
+        /// The SKU's primary channel (default: shopify).
+        #[arg(long)]
+        primary: Option<Channel>,
+        /// At or below this count, list only on the primary channel.
+        #[arg(long, conflicts_with = "global")]
+        last_units: Option<u32>,
+        /// Drop the SKU's own level: the global one (ONECOUNT_LAST_UNIT_LEVEL) applies.
+        #[arg(long)]
+        global: bool,
+    },
     /// All SKUs with their counts.
     List {
         /// Stop after this many SKUs.
@@ -202,6 +216,9 @@ pub struct LocalArgs {
     /// Prefix of the table, queue and topic names.
     #[arg(long, default_value = "onecount-local")]
     pub prefix: String,
+    /// Run the drift check every this many seconds (0: never).
+    #[arg(long, default_value_t = 300)]
+    pub drift_every: u64,
 }
 
 #[derive(Debug, Subcommand)]

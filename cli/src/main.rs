@@ -257,6 +257,51 @@ async fn stock(store: &DynamoStore, cmd: StockCmd, json: bool) -> Result<()> {
                 )
             }
         }
+        StockCmd::Protect {
+            sku,
+            primary,
+            last_units,
+            global,
+        } => {
+            let level = if global {
+                Some(None)
+            } else {
+                last_units.map(Some)
+            };
+            if primary.is_none() && level.is_none() {
+                bail!("nothing to change: give --primary CHANNEL, --last-units N or --global");
+            }
+            if let Some(p) = primary
+                && !p.is_connected()
+            {
+                bail!("the primary channel must be shopify, etsy or ebay, not '{p}'");
+            }
+            store.set_guard(&sku, primary, level, &actor(None)).await?;
+            let st = store
+                .get_stock(&sku)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("unknown SKU '{sku}'"))?;
+            for l in store.listings_for_sku(&sku).await? {
+                if let Err(e) = request_push(&sku, l.channel, "protection changed", false).await {
+                    eprintln!(
+                        "note: {e:#}; the channels pick the change up at the next sale or drift check"
+                    );
+                    break;
+                }
+            }
+            if json {
+                output::json(&st.guard)
+            } else {
+                println!(
+                    "{sku}: primary {}, last-unit level {}",
+                    st.guard.primary(),
+                    st.guard.last_units.map_or(
+                        "global (ONECOUNT_LAST_UNIT_LEVEL, off unless set)".to_string(),
+                        |l| l.to_string()
+                    )
+                );
+            }
+        }
         StockCmd::List { limit } => {
             let mut all = Vec::new();
             let mut after: Option<String> = None;
@@ -441,6 +486,8 @@ async fn local(args: LocalArgs) -> Result<()> {
     let mut cfg = onecount_local::LocalConfig::new(&args.prefix);
     cfg.port = args.port;
     cfg.sandbox = args.sandbox;
+    cfg.drift_every =
+        (args.drift_every > 0).then(|| std::time::Duration::from_secs(args.drift_every));
     if !args.sandbox && std::env::var_os("ONECOUNT_CHANNELS_FILE").is_some() {
         cfg.channels = onecount::channels::config::ChannelsConfig::load(&sdk)
             .await

@@ -28,6 +28,8 @@ use onecount::channels::push::ChannelApi;
 use onecount::channels::shopify::ShopifyClient;
 use onecount::config::StoreConfig;
 use onecount_channel_push::{PushConfig, Pusher};
+use onecount_drift_check::{ChannelLink, DriftCheck};
+pub use onecount_drift_check::{DriftConfig, Report as DriftReport};
 use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
 use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
@@ -54,6 +56,11 @@ pub struct LocalConfig {
     pub push_concurrency: [usize; 3],
     /// First retry delay of a failed push (doubles per attempt).
     pub push_backoff_base_ms: u64,
+    /// Global last-unit protection level for the pushers and the drift check (off: None).
+    pub last_units: Option<u32>,
+    /// Run the drift check this often (`None`: only when asked, `LocalHost::drift`).
+    pub drift_every: Option<std::time::Duration>,
+    pub drift: DriftConfig,
 }
 
 impl LocalConfig {
@@ -67,6 +74,9 @@ impl LocalConfig {
             max_receive_count: 5,
             push_concurrency: [2, 1, 2],
             push_backoff_base_ms: 1000,
+            last_units: None,
+            drift_every: None,
+            drift: DriftConfig::default(),
         }
     }
 }
@@ -74,6 +84,7 @@ impl LocalConfig {
 pub type LocalIngest = Ingest<SqsQueues, DynamoStore, SnsAlerts>;
 pub type LocalDecrement = Decrement<DynamoStore, SqsQueues, SnsAlerts, ChannelFetcher>;
 pub type LocalPusher = Pusher<DynamoStore, SnsAlerts, Arc<dyn ChannelApi>, SqsVisibility>;
+pub type LocalDrift = DriftCheck<DynamoStore, SqsQueues, SnsAlerts, Arc<LocalDecrement>>;
 
 /// A running local host.
 pub struct LocalHost {
@@ -87,6 +98,8 @@ pub struct LocalHost {
     pub sqs: aws_sdk_sqs::Client,
     /// The channel clients the pushers use (their call counters), in channel order.
     pub apis: Vec<Arc<dyn ChannelApi>>,
+    /// The drift check, wired like the scheduled Lambda: `drift.run().await` is one run.
+    pub drift: Arc<LocalDrift>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -178,6 +191,41 @@ impl LocalHost {
             },
         });
 
+        // The drift check gets its own channel clients, as its own Lambda would.
+        let mut links = Vec::new();
+        if let Some(c) = &channels.shopify {
+            let client = Arc::new(ShopifyClient::new(c.clone()));
+            links.push(ChannelLink {
+                api: client.clone(),
+                orders: Some(client),
+            });
+        }
+        if let Some(c) = &channels.etsy {
+            let client = Arc::new(EtsyClient::new(c.clone()));
+            links.push(ChannelLink {
+                api: client.clone(),
+                orders: Some(client),
+            });
+        }
+        if let Some(c) = &channels.ebay {
+            let client = Arc::new(EbayClient::new(c.clone()));
+            links.push(ChannelLink {
+                api: client.clone(),
+                orders: Some(client),
+            });
+        }
+        let drift = Arc::new(DriftCheck {
+            store: store.clone(),
+            pushes: SqsQueues::new(sdk, urls.clone()),
+            alerts: SnsAlerts::new(sdk, &resources.topic_arn),
+            orders: decrement.clone(),
+            channels: links,
+            cfg: DriftConfig {
+                last_units: cfg.last_units,
+                ..cfg.drift.clone()
+            },
+        });
+
         let app = Router::new().fallback(webhook).with_state(ingest.clone());
         let mut tasks = vec![tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -219,6 +267,7 @@ impl LocalHost {
                 cfg: PushConfig {
                     max_receives: cfg.max_receive_count,
                     backoff_base_ms: cfg.push_backoff_base_ms,
+                    last_units: cfg.last_units,
                     ..PushConfig::default()
                 },
             });
@@ -235,6 +284,21 @@ impl LocalHost {
             }
             tracing::debug!(channel = %channel, concurrency = cfg.push_concurrency[i], "pusher running");
         }
+        if let Some(every) = cfg.drift_every {
+            let d = drift.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let r = d.run().await;
+                    tracing::info!(
+                        listings = r.listings,
+                        drift = r.drift,
+                        stuck = r.stuck,
+                        "drift check"
+                    );
+                }
+            }));
+        }
         Ok(LocalHost {
             url,
             resources,
@@ -244,6 +308,7 @@ impl LocalHost {
             ingest,
             sqs,
             apis,
+            drift,
             tasks,
         })
     }

@@ -168,6 +168,103 @@ impl Alert {
         )
     }
 
+    /// A SKU fell to or below its threshold (sent once per crossing).
+    pub fn low_stock(
+        sku: &Sku,
+        on_hand: u32,
+        threshold: u32,
+        listed: &[(Channel, Option<i64>)],
+        sold_last_hour: u32,
+    ) -> Alert {
+        let shows: Vec<String> = listed
+            .iter()
+            .map(|(c, q)| format!("{c} {}", q.map_or("?".into(), |q| q.to_string())))
+            .collect();
+        let hours_left = if sold_last_hour == 0 {
+            "no sales in the last hour".to_string()
+        } else {
+            format!(
+                "{sold_last_hour} sold in the last hour: about {:.1} h of stock left",
+                f64::from(on_hand) / f64::from(sold_last_hour)
+            )
+        };
+        Alert::new(
+            AlertKind::LowStock,
+            Severity::Warning,
+            None,
+            Some(sku.clone()),
+            (
+                format!("Low stock: {sku} has {on_hand} left (threshold {threshold})"),
+                format!(
+                    "{sku} is down to {on_hand} (threshold {threshold}). Listed now: {}. {hours_left}.",
+                    shows.join(", ")
+                ),
+                &format!(
+                    "reorder or transfer stock, then record it with `onecount stock adjust {sku} +N --reason received`. If it cannot be restocked in time, consider last-unit protection so the final units sell on one channel only."
+                ),
+                format!(
+                    "LOW {sku}: {on_hand} left ({sold_last_hour}/h). Reorder; log with onecount stock adjust"
+                ),
+            ),
+        )
+    }
+
+    /// A push has been pending past the lag threshold: a channel shows an old count.
+    pub fn sync_lagging(
+        channel: Channel,
+        sku: &Sku,
+        shows: i64,
+        should: u32,
+        age_secs: i64,
+    ) -> Alert {
+        Alert::new(
+            AlertKind::SyncLagging,
+            Severity::Warning,
+            Some(channel),
+            Some(sku.clone()),
+            (
+                format!("{channel} lagging: {sku} shows {shows}, should be {should}"),
+                format!(
+                    "{channel} has shown {shows} for {sku} for {age_secs} s while the true listed quantity is {should}. The update was re-queued. This is a sync delay (throttling, an outage), not a wrong mapping."
+                ),
+                &format!(
+                    "nothing if it clears within minutes. If it persists, check {channel}'s status and the {channel} push dead-letter queue; if stock is low, pause the listing on {channel} (`onecount listings set ... --paused`)."
+                ),
+                format!(
+                    "{channel} lagging on {sku}: shows {shows}, should be {should} ({age_secs}s). Re-queued"
+                ),
+            ),
+        )
+    }
+
+    /// A listing differed with nothing pending and was corrected (large or repeated).
+    pub fn drift_corrected(
+        channel: Channel,
+        sku: &Sku,
+        shows: i64,
+        target: u32,
+        repeats: u32,
+    ) -> Alert {
+        Alert::new(
+            AlertKind::DriftCorrected,
+            Severity::Info,
+            Some(channel),
+            Some(sku.clone()),
+            (
+                format!("{channel} drift corrected: {sku} showed {shows}, set to {target}"),
+                format!(
+                    "{channel} showed {shows} for {sku} with no update pending; onecount set it back to {target} after checking {channel}'s recent orders. Drift found on this listing {repeats} time(s). Usually someone edited the quantity on {channel} directly, or an app there changes stock."
+                ),
+                &format!(
+                    "change stock in onecount (`onecount stock adjust`), not on {channel}: edits there are overwritten. If no one edited it, look for another inventory app connected to {channel}."
+                ),
+                format!(
+                    "{channel} drift on {sku}: {shows} set to {target}. Edit stock in onecount, not {channel}"
+                ),
+            ),
+        )
+    }
+
     /// An order line whose channel ids map to no SKU.
     pub fn unmapped_sku(channel: Channel, order: &OrderId, line: &str, ids: &str) -> Alert {
         Alert::new(
@@ -220,6 +317,22 @@ mod tests {
             Alert::oversold(Channel::Shopify, &order, &sku, 12),
             Alert::unmapped_sku(Channel::Etsy, &order, "4567890123", "listing:1234567890"),
             Alert::quarantined_webhook(Channel::Ebay, "unknown topic 'X'", "1795848011390-abc"),
+            Alert::push_failing(
+                Channel::Etsy,
+                &sku,
+                5,
+                "etsy updateListingInventory: HTTP 503",
+            ),
+            Alert::sku_mismatch(Channel::Ebay, &sku, "ebay: inventory item not found"),
+            Alert::low_stock(
+                &sku,
+                2,
+                3,
+                &[(Channel::Shopify, Some(2)), (Channel::Etsy, None)],
+                14,
+            ),
+            Alert::sync_lagging(Channel::Etsy, &sku, 9, 2, 600),
+            Alert::drift_corrected(Channel::Etsy, &sku, 12, 2, 3),
         ] {
             assert!(a.sms.chars().count() <= SMS_MAX, "{}", a.sms);
             assert!(a.subject.chars().count() <= 100);

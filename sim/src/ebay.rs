@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use onecount::channels::push::{parse_rfc3339, rfc3339};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
@@ -288,7 +289,7 @@ impl Ebay {
                 items.push(json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": i.to_string(),
                                   "sku": x.sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
             }
-            let order = json!({"orderId": id, "creationDate": "2026-03-14T14:21:05.000Z", "lastModifiedDate": "2026-03-14T14:21:07.000Z",
+            let order = json!({"orderId": id, "creationDate": "2026-03-14T14:21:05.000Z", "lastModifiedDate": rfc3339(now_ms()),
                                "orderPaymentStatus": "PAID", "orderFulfillmentStatus": "NOT_STARTED",
                                "buyer": {"username": "ada_l"}, "cancelStatus": {"cancelState": "NONE_REQUESTED", "cancelRequests": []},
                                "lineItems": items});
@@ -324,6 +325,7 @@ impl Ebay {
         let mut st = self.st();
         let o = st.orders.get_mut(order_id).ok_or("no such order")?;
         o["cancelStatus"]["cancelState"] = json!("CANCELED");
+        o["lastModifiedDate"] = json!(rfc3339(now_ms()));
         let items = o["lineItems"].as_array().cloned().unwrap_or_default();
         for li in items {
             if let Some(l) = li["legacyItemId"]
@@ -453,6 +455,25 @@ pub fn router(s: Arc<Ebay>) -> Router {
             Json(json!({"ok": true}))
         }))
         .route("/_sim/writes", get(|State(s): State<Arc<Ebay>>| async move { Json(json!(s.writes())) }))
+        .route("/sell/fulfillment/v1/order", get(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
+            if let Some(r) = s.inventory_gate(&headers).await {
+                return r;
+            }
+            // filter=lastmodifieddate:[2026-03-14T00:00:00.000Z..]
+            let since = q.get("filter")
+                .and_then(|f| f.strip_prefix("lastmodifieddate:["))
+                .and_then(|f| f.split("..").next())
+                .and_then(parse_rfc3339)
+                .unwrap_or(0);
+            let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(50).min(200);
+            let offset = q.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let st = s.st();
+            let all: Vec<&serde_json::Value> = st.orders.values()
+                .filter(|o| o["lastModifiedDate"].as_str().and_then(parse_rfc3339).unwrap_or(0) >= since)
+                .collect();
+            let page: Vec<serde_json::Value> = all.iter().skip(offset).take(limit).map(|o| (*o).clone()).collect();
+            Json(json!({"total": all.len(), "offset": offset, "limit": limit, "orders": page})).into_response()
+        }))
         .route("/sell/fulfillment/v1/order/{id}", get(|State(s): State<Arc<Ebay>>, Path(id): Path<String>, headers: HeaderMap| async move {
             if !s.bearer_ok(&headers) {
                 return err(401, "Invalid access token");

@@ -387,6 +387,7 @@ impl Etsy {
                 return Err("already cancelled".into());
             }
             r["status"] = json!("canceled");
+            r["updated_timestamp"] = json!(now_secs());
             let txs = r["transactions"].as_array().cloned().unwrap_or_default();
             for t in txs {
                 if let Some(l) = t["listing_id"]
@@ -507,6 +508,22 @@ pub fn router(s: Arc<Etsy>) -> Router {
                 None => err(404, "receipt not found"),
             };
             with_headers(r, &h)
+        }))
+        .route("/v3/application/shops/{shop}/receipts", get(|State(s): State<Arc<Etsy>>, Path(shop): Path<String>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            if shop != SHOP_ID {
+                return with_headers(err(404, "shop not found"), &h);
+            }
+            let min = q.get("min_last_modified").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).min(100);
+            let offset = q.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let st = s.st();
+            let all: Vec<&serde_json::Value> = st.receipts.values().filter(|r| r["updated_timestamp"].as_i64().unwrap_or(0) >= min).collect();
+            let page: Vec<serde_json::Value> = all.iter().skip(offset).take(limit).map(|r| (*r).clone()).collect();
+            with_headers(Json(json!({"count": all.len(), "results": page})).into_response(), &h)
         }))
         .route("/v3/application/listings/batch/inventory", get(|State(s): State<Arc<Etsy>>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap| async move {
             let h = match s.gate(&headers).await {

@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use onecount::channels::push::{parse_rfc3339, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -39,6 +40,8 @@ struct Order {
     lines: Vec<Line>,
     test: bool,
     cancelled: bool,
+    updated_ms: i64,
+    refunds: Vec<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -423,6 +426,8 @@ impl Shopify {
                 lines,
                 test: req.test,
                 cancelled: false,
+                updated_ms: now_ms(),
+                refunds: Vec::new(),
             };
             st.orders.insert(id, order.clone());
             let body = order_json(&order);
@@ -458,6 +463,7 @@ impl Shopify {
                 return Err("already cancelled".into());
             }
             order.cancelled = true;
+            order.updated_ms = now_ms();
             let order = order.clone();
             for l in &order.lines {
                 if let Some(x) = st.listings.get_mut(&l.variant_id) {
@@ -500,9 +506,14 @@ impl Shopify {
             if let Some(x) = st.listings.get_mut(&line.variant_id) {
                 x.qty += qty;
             }
-            json!({"id": refund_id, "order_id": order_id, "created_at": "2026-03-15T09:00:00-04:00", "restock": true,
+            let refund = json!({"id": refund_id, "order_id": order_id, "created_at": "2026-03-15T09:00:00-04:00", "restock": true,
                    "refund_line_items": [{"id": refund_id + 1, "line_item_id": line_id, "quantity": qty, "restock_type": "return",
-                                          "location_id": 71234567, "line_item": {"id": line_id, "variant_id": line.variant_id, "sku": line.sku}}]})
+                                          "location_id": 71234567, "line_item": {"id": line_id, "variant_id": line.variant_id, "sku": line.sku}}]});
+            if let Some(o) = st.orders.get_mut(&order_id) {
+                o.refunds.push(refund.clone());
+                o.updated_ms = now_ms();
+            }
+            refund
         };
         self.deliver(
             "refunds/create",
@@ -575,9 +586,10 @@ fn order_json(o: &Order) -> serde_json::Value {
         "admin_graphql_api_id": format!("gid://shopify/Order/{}", o.id),
         "name": format!("#{}", o.id % 10_000),
         "created_at": "2026-03-14T10:21:07-04:00",
-        "updated_at": "2026-03-14T10:21:08-04:00",
+        "updated_at": rfc3339(o.updated_ms),
+        "cancelled_at": if o.cancelled { json!(rfc3339(o.updated_ms)) } else { json!(null) },
+        "refunds": o.refunds,
         "financial_status": "paid",
-        "cancelled_at": null,
         "test": o.test,
         "email": "buyer@example.com",
         "customer": {"id": 7012345678901u64, "email": "buyer@example.com", "first_name": "Ada", "last_name": "Lovelace"},
@@ -636,6 +648,18 @@ pub fn router(s: Arc<Shopify>) -> Router {
         }))
         .route("/admin/api/{version}/graphql.json", post(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
             s.graphql(&headers, &body).await
+        }))
+        .route("/admin/api/{version}/orders.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
+            if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some(s.cfg.shopify_token.as_str()) {
+                return err(401, "[API] Invalid API key or access token");
+            }
+            if let Some(r) = s.faults.check().await {
+                return r;
+            }
+            let since = q.get("updated_at_min").and_then(|v| parse_rfc3339(v)).unwrap_or(0);
+            let st = s.st();
+            let orders: Vec<serde_json::Value> = st.orders.values().filter(|o| o.updated_ms >= since).map(order_json).collect();
+            Json(json!({"orders": orders})).into_response()
         }))
         .route("/_sim/faults", post(|State(s): State<Arc<Shopify>>, Json(f): Json<crate::Faults>| async move {
             s.faults.set(f);

@@ -24,7 +24,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::push::{
-    Decision, PushRecord, already_pushed, decide, retry_delay_secs, revision_gate, target_quantity,
+    Decision, PushRecord, already_pushed, decide, listed_for, retry_delay_secs, revision_gate,
     utc_day,
 };
 use onecount::domain::{EventKind, Millis};
@@ -43,6 +43,9 @@ pub struct PushConfig {
     pub hold_receives: u32,
     /// Re-read-and-retry rounds per invocation (stale writes, lost record races).
     pub max_rounds: u32,
+    /// Global last-unit protection (off by default): at or below this count a SKU lists
+    /// only on its primary channel. A SKU's own level wins.
+    pub last_units: Option<u32>,
 }
 
 impl Default for PushConfig {
@@ -52,12 +55,14 @@ impl Default for PushConfig {
             backoff_base_ms: 1000,
             hold_receives: 3,
             max_rounds: 3,
+            last_units: None,
         }
     }
 }
 
 impl PushConfig {
-    /// `ONECOUNT_PUSH_MAX_RECEIVES`, `ONECOUNT_PUSH_BACKOFF_BASE_MS`.
+    /// `ONECOUNT_PUSH_MAX_RECEIVES`, `ONECOUNT_PUSH_BACKOFF_BASE_MS`,
+    /// `ONECOUNT_LAST_UNIT_LEVEL`.
     pub fn from_env() -> Result<Self, String> {
         let mut c = PushConfig::default();
         let num = |k: &str| -> Result<Option<u64>, String> {
@@ -76,6 +81,7 @@ impl PushConfig {
         if let Some(v) = num("ONECOUNT_PUSH_BACKOFF_BASE_MS")? {
             c.backoff_base_ms = v.max(1);
         }
+        c.last_units = num("ONECOUNT_LAST_UNIT_LEVEL")?.map(|v| v as u32);
         Ok(c)
     }
 }
@@ -356,7 +362,13 @@ where
             let mut to_read: Vec<(PushView, u32)> = Vec::new();
             for v in views {
                 let g = &groups[&v.stock.sku];
-                let target = target_quantity(&v.listing.policy, v.stock.on_hand, ch);
+                if let Some(problem) = &v.broken {
+                    // The drift check found the mapping broken and said so; pushing to it
+                    // again would only fail again. `listings set` clears it.
+                    tracing::info!(channel = %ch, sku = %v.stock.sku, problem = %problem, "mapping broken; not pushed");
+                    continue;
+                }
+                let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units);
                 if !g.force
                     && !recheck.contains(&v.stock.sku)
                     && already_pushed(v.record.as_ref(), &v.stock, target)

@@ -20,9 +20,12 @@ use sha2::{Digest, Sha256};
 use super::config::EbayConfig;
 use super::etsy::serde_urlencoded;
 use super::http::{HttpError, send_json};
-use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
+use super::push::{
+    ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all, parse_rfc3339,
+    rfc3339,
+};
 use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines};
-use crate::domain::{Channel, OrderId};
+use crate::domain::{Channel, Millis, OrderId};
 
 pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
 /// How long a fetched public key is trusted (eBay recommends caching about an hour).
@@ -511,6 +514,55 @@ impl ChannelApi for EbayClient {
                 mine.into_iter().try_for_each(item_status)
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl OrderSource for EbayClient {
+    fn channel(&self) -> Channel {
+        Channel::Ebay
+    }
+
+    /// Fulfillment `getOrders` filtered by `lastmodifieddate`, 200 a page (eBay keeps 90
+    /// days). This is how eBay cancellations arrive: there is no webhook for them.
+    async fn orders_since(&self, since: Millis) -> Result<Vec<FoundOrder>, HttpError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let filter = format!("lastmodifieddate:%5B{}..%5D", rfc3339(since));
+            let v = self
+                .inventory_call(
+                    "ebay getOrders",
+                    reqwest::Method::GET,
+                    &format!(
+                        "/sell/fulfillment/v1/order?filter={filter}&limit=200&offset={offset}"
+                    ),
+                    None,
+                )
+                .await?;
+            let page = v
+                .get("orders")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for o in &page {
+                let updated_at = o
+                    .get("lastModifiedDate")
+                    .and_then(Value::as_str)
+                    .and_then(parse_rfc3339)
+                    .unwrap_or(since);
+                let actions = order_action(o).into_iter().collect();
+                out.push(FoundOrder {
+                    actions,
+                    updated_at,
+                });
+            }
+            offset += page.len();
+            let total = v.get("total").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if page.is_empty() || offset >= total {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use sha2::Sha256;
 
 use super::config::EtsyConfig;
 use super::http::{HttpError, send_json};
-use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
+use super::push::{ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all};
 use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_text, parse_lines};
-use crate::domain::{Channel, OrderId};
+use crate::domain::{Channel, Millis, OrderId};
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -511,6 +511,52 @@ impl EtsyClient {
             self.set_state(id, "active").await?;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderSource for EtsyClient {
+    fn channel(&self) -> Channel {
+        Channel::Etsy
+    }
+
+    /// `getShopReceipts` by `min_last_modified`, 100 a page.
+    async fn orders_since(&self, since: Millis) -> Result<Vec<FoundOrder>, HttpError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let v = self
+                .get(
+                    "etsy getShopReceipts",
+                    &format!(
+                        "/v3/application/shops/{}/receipts?min_last_modified={}&limit=100&offset={offset}",
+                        self.cfg.shop_id,
+                        since / 1000
+                    ),
+                )
+                .await?;
+            let page = v
+                .get("results")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for r in &page {
+                let updated_at = r
+                    .get("updated_timestamp")
+                    .and_then(Value::as_i64)
+                    .map_or(since, |s| s * 1000);
+                let actions = receipt_action(r).into_iter().collect();
+                out.push(FoundOrder {
+                    actions,
+                    updated_at,
+                });
+            }
+            offset += page.len();
+            let total = v.get("count").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if page.is_empty() || offset >= total {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -144,3 +144,41 @@ macro_rules! delegate_channel_api {
 
 delegate_channel_api!(Box);
 delegate_channel_api!(Arc);
+
+/// An order as reconciliation found it: what its webhook would have asked for, and when
+/// the channel last changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundOrder {
+    pub actions: Vec<super::Action>,
+    pub updated_at: crate::domain::Millis,
+}
+
+/// A channel's recent orders, for reconciliation: the orders whose webhooks never came
+/// (or never will: eBay sends none for cancellations; Etsy apps without webhook access).
+#[async_trait]
+pub trait OrderSource: Send + Sync {
+    fn channel(&self) -> Channel;
+    /// Orders created or changed at or after `since` (ms since the epoch), every page.
+    async fn orders_since(
+        &self,
+        since: crate::domain::Millis,
+    ) -> Result<Vec<FoundOrder>, HttpError>;
+}
+
+/// RFC 3339 (UTC) for a time in ms, as the channels' filters want it.
+pub fn rfc3339(ms: crate::domain::Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// Ms since the epoch of an RFC 3339 time.
+pub fn parse_rfc3339(s: &str) -> Option<crate::domain::Millis> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as crate::domain::Millis)
+}

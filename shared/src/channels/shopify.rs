@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use super::config::ShopifyConfig;
-use super::push::{ChannelApi, PushError, Seen, Target, Write, all};
-use crate::domain::{Channel, LineId, OrderId};
+use super::push::{
+    ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all, parse_rfc3339,
+    rfc3339,
+};
+use crate::domain::{Channel, LineId, Millis, OrderId};
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -460,6 +463,78 @@ impl ChannelApi for ShopifyClient {
             }
         }
         out
+    }
+}
+
+#[async_trait]
+impl OrderSource for ShopifyClient {
+    fn channel(&self) -> Channel {
+        Channel::Shopify
+    }
+
+    /// REST `orders.json?status=any&updated_at_min=…` (custom apps may still use REST),
+    /// each order read like its webhooks: the sale, its cancellation, its refunds.
+    async fn orders_since(&self, since: Millis) -> Result<Vec<FoundOrder>, super::http::HttpError> {
+        let url = format!(
+            "{}/admin/api/{}/orders.json?status=any&limit=250&updated_at_min={}",
+            self.cfg.api_base.trim_end_matches('/'),
+            self.cfg.api_version,
+            rfc3339(since)
+        );
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let v = super::http::send_json(
+            "shopify orders",
+            self.http
+                .get(url)
+                .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for o in v
+            .get("orders")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let body = o.to_string();
+            let mut actions = Vec::new();
+            if let Parsed::Event(a) = parse(
+                "orders/create",
+                body.as_bytes(),
+                self.cfg.process_test_orders,
+            ) {
+                actions.push(a);
+            }
+            if o.get("cancelled_at").is_some_and(|c| !c.is_null())
+                && let Parsed::Event(a) = parse(
+                    "orders/cancelled",
+                    body.as_bytes(),
+                    self.cfg.process_test_orders,
+                )
+            {
+                actions.push(a);
+            }
+            for r in o
+                .get("refunds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Parsed::Event(a) = parse("refunds/create", r.to_string().as_bytes(), true) {
+                    actions.push(a);
+                }
+            }
+            let updated_at = o
+                .get("updated_at")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
+                .unwrap_or(since);
+            out.push(FoundOrder {
+                actions,
+                updated_at,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -46,7 +46,9 @@ pub fn classify(
         return Finding::InSync;
     }
     let pending = match record {
-        None => true,
+        // Never pushed: pending only while the last change is recent (a push is on its
+        // way); an old difference with nothing ever pushed is drift.
+        None => now - stock.updated_at < lag_threshold_ms,
         Some(r) => r.version < stock.version || r.qty != target,
     };
     if !pending {
@@ -62,6 +64,33 @@ pub fn classify(
     } else {
         Finding::Stuck { age_ms }
     }
+}
+
+/// A listing whose channel cannot be read right now (down, throttled): stuck when a push
+/// has been pending past the threshold, lagging when pending but young, `None` when
+/// nothing is pending (it was in sync at the last push; nothing to judge).
+pub fn classify_unreadable(
+    target: u32,
+    stock: &StockItem,
+    record: Option<&PushRecord>,
+    now: Millis,
+    lag_threshold_ms: i64,
+) -> Option<Finding> {
+    let r = record?;
+    if r.version >= stock.version && r.qty == target {
+        return None;
+    }
+    let since = if r.version >= stock.version {
+        r.at
+    } else {
+        stock.updated_at
+    };
+    let age_ms = (now - since).max(0);
+    Some(if age_ms < lag_threshold_ms {
+        Finding::Lagging { age_ms }
+    } else {
+        Finding::Stuck { age_ms }
+    })
 }
 
 /// Whether a drift is worth telling the owner about (it is corrected either way): large,
@@ -130,6 +159,14 @@ mod tests {
     fn lag_stuck_drift_and_sync_are_told_apart() {
         let s = stock(5, 7, 1_000);
         assert_eq!(classify(5, 5, &s, None, 9_000, 60_000), Finding::InSync);
+        assert!(matches!(
+            classify(5, 6, &s, None, 9_000, 60_000),
+            Finding::Lagging { .. }
+        ));
+        assert!(matches!(
+            classify(5, 6, &s, None, 90_000, 60_000),
+            Finding::Drift { .. }
+        ));
         // Pushed at version 6; version 7 is not pushed yet.
         let r = rec(6, 6, 900);
         assert_eq!(
@@ -154,6 +191,20 @@ mod tests {
             classify(0, 5, &s, Some(&r), 10_000, 60_000),
             Finding::Lagging { .. }
         ));
+    }
+
+    #[test]
+    fn an_unreadable_channel_with_a_pending_push_is_stuck_after_the_threshold() {
+        let s = stock(5, 7, 1_000);
+        assert_eq!(
+            classify_unreadable(5, &s, Some(&rec(7, 5, 0)), 9_000, 60_000),
+            None
+        );
+        assert_eq!(classify_unreadable(5, &s, None, 9_000, 60_000), None);
+        assert_eq!(
+            classify_unreadable(5, &s, Some(&rec(6, 6, 0)), 91_000, 60_000),
+            Some(Finding::Stuck { age_ms: 90_000 })
+        );
     }
 
     #[test]

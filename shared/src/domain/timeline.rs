@@ -26,6 +26,14 @@ pub enum EventKind {
     PushHeld,
     /// A push that cannot succeed as configured (listing gone, item not tracked…).
     PushFailed,
+    /// The drift check found a listing lagging, stuck, drifted or mismatched.
+    DriftFound,
+    /// The drift check found and applied an order whose webhook never came.
+    OrderReconciled,
+    /// A low-stock alert went out (or the count recovered above the threshold).
+    LowStock,
+    /// Auto-pause engaged or released.
+    AutoPause,
 }
 
 impl EventKind {
@@ -44,6 +52,10 @@ impl EventKind {
             EventKind::PushRetrying => "push_retrying",
             EventKind::PushHeld => "push_held",
             EventKind::PushFailed => "push_failed",
+            EventKind::DriftFound => "drift_found",
+            EventKind::OrderReconciled => "order_reconciled",
+            EventKind::LowStock => "low_stock",
+            EventKind::AutoPause => "auto_pause",
         }
     }
 
@@ -146,6 +158,42 @@ impl TimelineEntry {
                 s("unheard").unwrap_or_default(),
                 s("target").unwrap_or_default()
             ),
+            EventKind::DriftFound => format!(
+                "{} {}: shows {}, should show {}{}",
+                s("channel").unwrap_or_default(),
+                s("finding").unwrap_or_default().to_uppercase(),
+                s("shows").unwrap_or_else(|| "?".into()),
+                s("target").unwrap_or_else(|| "?".into()),
+                s("action").map(|a| format!(" -> {a}")).unwrap_or_default()
+            ),
+            EventKind::OrderReconciled => {
+                format!("missed order found by reconciliation: {}", src())
+            }
+            EventKind::LowStock => {
+                if d.get("recovered").and_then(serde_json::Value::as_bool) == Some(true) {
+                    format!(
+                        "back above the low-stock threshold ({})",
+                        s("on_hand").unwrap_or_default()
+                    )
+                } else {
+                    format!(
+                        "LOW STOCK alert sent: {} left, threshold {}",
+                        s("on_hand").unwrap_or_default(),
+                        s("threshold").unwrap_or_default()
+                    )
+                }
+            }
+            EventKind::AutoPause => {
+                if d.get("engaged").and_then(serde_json::Value::as_bool) == Some(true) {
+                    format!(
+                        "AUTO-PAUSED: {} stuck and stock low; listing only on {}",
+                        s("stuck").unwrap_or_default(),
+                        s("primary").unwrap_or_default()
+                    )
+                } else {
+                    "auto-pause released: every channel caught up".to_string()
+                }
+            }
             EventKind::PushFailed => format!(
                 "push to {} failed: {}",
                 s("channel").unwrap_or_default(),

@@ -222,6 +222,8 @@ impl PushStore for MemoryStore {
                         stock: s.stock.get(sku)?.clone(),
                         listing: listings.get(&key)?.clone(),
                         record: pushes.get(&key).cloned(),
+                        broken: None,
+                        lag_alerted: false,
                     })
                 })
                 .collect()

@@ -157,6 +157,11 @@ pub struct PushView {
     pub listing: Listing,
     /// The last confirmed push, if any.
     pub record: Option<PushRecord>,
+    /// Set by the drift check when the listing cannot be pushed as mapped; pushes to it
+    /// stop until `listings set` saves the listing again.
+    pub broken: Option<String>,
+    /// A `sync_lagging` alert went out for the current episode.
+    pub lag_alerted: bool,
 }
 
 /// The pusher's state: the last confirmed push per listing, which never moves backwards.
@@ -184,6 +189,87 @@ pub trait PushStore: Send + Sync {
         &self,
         sku: &Sku,
         channel: Channel,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<(), LedgerError>;
+}
+
+/// A SKU flag the drift check flips, at most once per change of state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardFlag {
+    AutoPaused,
+    LowAlerted,
+}
+
+impl GuardFlag {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            GuardFlag::AutoPaused => "auto_paused",
+            GuardFlag::LowAlerted => "low_alerted",
+        }
+    }
+}
+
+/// A listing flag the drift check sets and clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingFlag {
+    /// The mapping is broken (the problem); pushes to the listing stop.
+    Mismatch,
+    /// A `sync_lagging` alert went out; cleared when the listing is in sync again.
+    LagAlerted,
+}
+
+impl ListingFlag {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            ListingFlag::Mismatch => "mismatch",
+            ListingFlag::LagAlerted => "lag_alerted",
+        }
+    }
+}
+
+/// What the drift checker reads and remembers.
+#[async_trait]
+pub trait DriftStore: Send + Sync {
+    /// Every listing on `channel` with its stock item and last push, in SKU order,
+    /// `limit` at a time; pass back `next` to continue.
+    async fn listing_views(
+        &self,
+        channel: Channel,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<PushView>, LedgerError>;
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, LedgerError>;
+    async fn set_checkpoint(&self, name: &str, value: &str) -> Result<(), LedgerError>;
+    /// Flip a SKU flag to `value` and put `event` on its timeline, unless it already has
+    /// that value (then nothing is written and `false` returned): a change of state is
+    /// acted on once, however many checkers race.
+    async fn set_guard_flag(
+        &self,
+        sku: &Sku,
+        flag: GuardFlag,
+        value: bool,
+        event: (EventKind, serde_json::Value),
+    ) -> Result<bool, LedgerError>;
+    /// Count consecutive runs that found the listing drifted (0 resets); the new count.
+    async fn drift_runs(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        drifted: bool,
+    ) -> Result<u32, LedgerError>;
+    /// Set (`Some(text)`) or clear (`None`) a listing flag; `true` when that changed it.
+    async fn set_listing_flag(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        flag: ListingFlag,
+        value: Option<&str>,
+    ) -> Result<bool, LedgerError>;
+    /// A timeline entry.
+    async fn add_event(
+        &self,
+        sku: &Sku,
         kind: EventKind,
         data: serde_json::Value,
     ) -> Result<(), LedgerError>;

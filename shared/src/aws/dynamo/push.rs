@@ -9,7 +9,7 @@ use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
 use crate::domain::push::PushRecord;
 use crate::domain::{Channel, EventKind, Sku};
-use crate::ports::{LedgerError, PushStore, PushView};
+use crate::ports::{DriftStore, GuardFlag, LedgerError, ListingFlag, Page, PushStore, PushView};
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
     let r = Reader::new(item, "listing");
@@ -73,18 +73,23 @@ impl PushStore for DynamoStore {
                 stocks.insert(st.sku.clone(), st);
             } else {
                 let l = listing_from_item(item)?;
-                listings.insert(l.sku.clone(), (l, record_from_item(item)?));
+                let r = Reader::new(item, "listing");
+                let broken = r.opt_str("mismatch").map(str::to_string);
+                let lag = r.opt_str("lag_alerted").is_some();
+                listings.insert(l.sku.clone(), (l, record_from_item(item)?, broken, lag));
             }
         }
         Ok(skus
             .iter()
             .filter_map(|sku| {
                 let stock = stocks.get(sku)?.clone();
-                let (listing, record) = listings.get(sku)?.clone();
+                let (listing, record, broken, lag_alerted) = listings.get(sku)?.clone();
                 Some(PushView {
                     stock,
                     listing,
                     record,
+                    broken,
+                    lag_alerted,
                 })
             })
             .collect())
@@ -148,5 +153,283 @@ impl PushStore for DynamoStore {
         self.transact(tx)
             .await
             .map_err(|e| e.into_error("note push"))
+    }
+}
+
+fn checkpoint_key(name: &str) -> Item {
+    std::collections::HashMap::from([
+        (super::schema::PK.into(), s(format!("CHECKPOINT#{name}"))),
+        (super::schema::SK.into(), s("CHECKPOINT")),
+    ])
+}
+
+fn condition_failed<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        R,
+    >,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.is_conditional_check_failed_exception())
+}
+
+#[async_trait]
+impl DriftStore for DynamoStore {
+    async fn listing_views(
+        &self,
+        channel: Channel,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<PushView>, LedgerError> {
+        use super::schema::{GSI1, GSI1_PK, GSI1_SK, listing_gsi_pk};
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_names("#p", GSI1_PK)
+            .expression_attribute_values(":p", s(listing_gsi_pk(channel)))
+            .limit(limit.clamp(1, 100) as i32);
+        q = match after {
+            Some(a) => q
+                .key_condition_expression("#p = :p AND #s > :a")
+                .expression_attribute_names("#s", GSI1_SK)
+                .expression_attribute_values(":a", s(a)),
+            None => q.key_condition_expression("#p = :p"),
+        };
+        let out = q.send().await.map_err(super::store::store_err)?;
+        let skus: Vec<Sku> = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(GSI1_SK).and_then(|v| v.as_s().ok()))
+            .filter_map(|sku| Sku::parse(sku.as_str()).ok())
+            .collect();
+        let items = self.push_views(&skus, channel).await?;
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| skus.last().map(ToString::to_string))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(checkpoint_key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(super::store::store_err)?;
+        Ok(out.item.as_ref().and_then(|i| {
+            Reader::new(i, "checkpoint")
+                .opt_str("value")
+                .map(str::to_string)
+        }))
+    }
+
+    async fn set_checkpoint(&self, name: &str, value: &str) -> Result<(), LedgerError> {
+        let mut item = checkpoint_key(name);
+        item.insert("value".into(), s(value));
+        item.insert("updated_at".into(), n(now()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::store::store_err)
+    }
+
+    async fn set_guard_flag(
+        &self,
+        sku: &Sku,
+        flag: GuardFlag,
+        value: bool,
+        event: (EventKind, serde_json::Value),
+    ) -> Result<bool, LedgerError> {
+        let attr = flag.attribute();
+        let condition = if value {
+            format!("attribute_exists(pk) AND (attribute_not_exists({attr}) OR {attr} = :no)")
+        } else {
+            format!("{attr} = :yes")
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .update_expression(format!("SET {attr} = :v"))
+            .condition_expression(condition)
+            .expression_attribute_values(
+                ":v",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(value),
+            );
+        let update = if value {
+            update.expression_attribute_values(
+                ":no",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
+        } else {
+            update.expression_attribute_values(
+                ":yes",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+        };
+        let tx = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_err)?)
+                .build(),
+            self.event(sku, now(), event.0, event.1)?,
+        ];
+        match self.transact(tx).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.failed(0) => Ok(false),
+            Err(e) => Err(e.into_error("set SKU flag")),
+        }
+    }
+
+    async fn drift_runs(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        drifted: bool,
+    ) -> Result<u32, LedgerError> {
+        let b = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(listing_key(sku, channel)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
+        let b = if drifted {
+            b.update_expression("ADD drift_runs :one")
+                .expression_attribute_values(":one", n(1))
+        } else {
+            b.update_expression("SET drift_runs = :zero")
+                .expression_attribute_values(":zero", n(0))
+        };
+        match b.send().await {
+            Ok(out) => Ok(out
+                .attributes
+                .and_then(|a| {
+                    a.get("drift_runs")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                })
+                .unwrap_or(0)),
+            Err(e) if condition_failed(&e) => Ok(0),
+            Err(e) => Err(super::store::store_err(e)),
+        }
+    }
+
+    async fn set_listing_flag(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        flag: ListingFlag,
+        value: Option<&str>,
+    ) -> Result<bool, LedgerError> {
+        let attr = flag.attribute();
+        let b = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(listing_key(sku, channel)));
+        let b = match value {
+            Some(v) => b
+                .update_expression(format!("SET {attr} = :m"))
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND attribute_not_exists({attr})"
+                ))
+                .expression_attribute_values(":m", s(v)),
+            None => b
+                .update_expression(format!("REMOVE {attr}"))
+                .condition_expression(format!("attribute_exists({attr})")),
+        };
+        match b.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(super::store::store_err(e)),
+        }
+    }
+
+    async fn add_event(
+        &self,
+        sku: &Sku,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        self.transact(vec![self.event(sku, now(), kind, data)?])
+            .await
+            .map_err(|e| e.into_error("timeline entry"))
+    }
+}
+
+impl DynamoStore {
+    /// Set a SKU's primary channel and its own last-unit level (`Some(None)` removes the
+    /// level, so the global one applies). A timeline entry records the change.
+    pub async fn set_guard(
+        &self,
+        sku: &Sku,
+        primary: Option<Channel>,
+        last_units: Option<Option<u32>>,
+        actor: &str,
+    ) -> Result<(), LedgerError> {
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .condition_expression("attribute_exists(pk)");
+        if let Some(p) = primary {
+            // PRIMARY is a DynamoDB reserved word.
+            sets.push("#pr = :p");
+            b = b
+                .expression_attribute_names("#pr", "primary")
+                .expression_attribute_values(":p", s(p.as_str()));
+        }
+        match last_units {
+            Some(Some(l)) => {
+                sets.push("last_units = :l");
+                b = b.expression_attribute_values(":l", n(l));
+            }
+            Some(None) => removes.push("last_units"),
+            None => {}
+        }
+        if sets.is_empty() && removes.is_empty() {
+            return Ok(());
+        }
+        let mut expr = String::new();
+        if !sets.is_empty() {
+            expr.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let data = serde_json::json!({
+            "before": "", "after": "", "reason": format!(
+                "protection: primary {}, last-unit level {}",
+                primary.map_or("unchanged".to_string(), |p| p.to_string()),
+                match last_units { Some(Some(l)) => l.to_string(), Some(None) => "global".into(), None => "unchanged".into() }
+            ),
+            "actor": actor,
+        });
+        let tx = vec![
+            TransactWriteItem::builder()
+                .update(
+                    b.update_expression(expr.trim())
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+            self.event(sku, now(), EventKind::ListingChanged, data)?,
+        ];
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.failed(0) => Err(LedgerError::UnknownSku(sku.clone())),
+            Err(e) => Err(e.into_error("set protection")),
+        }
     }
 }

@@ -232,8 +232,11 @@ impl DynamoStore {
                 .expression_attribute_values(format!(":a{i}"), v);
         }
         let mut expr = format!("SET {}", sets.join(", "));
+        // Saving a listing is how an operator fixes a broken mapping: pushes resume.
         if listing.policy.max_qty.is_none() {
-            expr.push_str(" REMOVE max_qty");
+            expr.push_str(" REMOVE max_qty, mismatch, drift_runs, lag_alerted");
+        } else {
+            expr.push_str(" REMOVE mismatch, drift_runs, lag_alerted");
         }
         Ok(TransactWriteItem::builder()
             .update(b.update_expression(expr).build().map_err(build_err)?)

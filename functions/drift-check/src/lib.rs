@@ -1,0 +1,766 @@
+//! `drift-check`: finds and heals drift and lag without anyone looking, and tells people
+//! early, once, with the action to take.
+//!
+//! One run (EventBridge Scheduler, every 5 minutes by default):
+//!
+//! 1. **Reconcile orders**: each channel's orders since its checkpoint go through the
+//!    same order path as webhooks (idempotent: lines already seen change nothing). This
+//!    is how a lost webhook is found, how eBay cancellations arrive, and the order path
+//!    itself for Etsy apps without webhook access.
+//! 2. **Read every listing's quantity** from its channel, batched (Shopify 100 per
+//!    query, Etsy 100, eBay 25), page by page; a run that reaches its time budget saves a
+//!    cursor and the next run resumes there.
+//! 3. **Reconcile again**, so a sale made while the listings were being read is in the
+//!    ledger before anything is judged (never re-inflate).
+//! 4. **Classify and act**: in sync; lagging (leave it); stuck (re-queue, `sync_lagging`
+//!    once per episode); drift (correct through the push path — upward only now that the
+//!    channel's orders are reconciled — and `drift_corrected` when large or repeated);
+//!    mismatch (`sku_mismatch` once, and pushes to it stop). Every finding but "in sync"
+//!    goes on the SKU's timeline.
+//! 5. Per SKU: **low stock** (alert once per crossing, with each channel's listed
+//!    quantity and the last hour's sales) and **auto-pause** (stock low and a channel
+//!    stuck: list only on the primary channel until it catches up).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use onecount::alerts::Alert;
+use onecount::channels::OrderEvent;
+use onecount::channels::push::{ChannelApi, OrderSource, PushError, Target};
+use onecount::domain::drift::{
+    Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting, low_stock,
+};
+use onecount::domain::push::listed_for;
+use onecount::domain::{EventKind, Millis};
+use onecount::ports::{
+    AlertSink, DriftStore, GuardFlag, ListingFlag, PushQueue, PushRequest, PushStore, PushView,
+    TimelineStore,
+};
+use onecount::{Channel, Sku};
+use serde::Serialize;
+use serde_json::json;
+
+/// Where reconciled orders go: the order path's own handler, in-process.
+#[async_trait]
+pub trait OrderSink: Send + Sync {
+    async fn apply(&self, event: &OrderEvent) -> Result<(), String>;
+}
+
+#[async_trait]
+impl<S, P, A, F> OrderSink for onecount_stock_decrement::Decrement<S, P, A, F>
+where
+    S: onecount::StockLedger + onecount::ListingStore + onecount::ports::Inbox,
+    P: PushQueue,
+    A: AlertSink,
+    F: onecount_stock_decrement::OrderFetcher,
+{
+    async fn apply(&self, event: &OrderEvent) -> Result<(), String> {
+        self.process(event).await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl<T: OrderSink + ?Sized> OrderSink for Arc<T> {
+    async fn apply(&self, event: &OrderEvent) -> Result<(), String> {
+        (**self).apply(event).await
+    }
+}
+
+/// Tuning; `from_env` reads the `ONECOUNT_DRIFT_*` variables.
+#[derive(Debug, Clone)]
+pub struct DriftConfig {
+    /// A push pending longer than this is stuck.
+    pub lag_threshold_ms: i64,
+    /// A drift of at least this many units alerts even the first time.
+    pub drift_alert_units: u32,
+    /// Pause risky listings automatically (on by default).
+    pub auto_pause: bool,
+    /// Global last-unit protection level (off by default).
+    pub last_units: Option<u32>,
+    /// How far back the first reconciliation looks.
+    pub first_lookback_ms: i64,
+    /// Each reconciliation re-reads this much before its checkpoint (clock skew, late
+    /// updates); idempotent, so overlap costs only reads.
+    pub overlap_ms: i64,
+    /// Minimum time between reconciliations per channel (shopify, etsy, ebay); 0 = every
+    /// run. Run the schedule as often as the most frequent one needs.
+    pub reconcile_every_ms: [i64; 3],
+    /// Listings per page.
+    pub page: u32,
+    /// Time budget for one run (a Lambda's timeout less a margin).
+    pub budget: Duration,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            lag_threshold_ms: 120_000,
+            drift_alert_units: 3,
+            auto_pause: true,
+            last_units: None,
+            first_lookback_ms: 24 * 3_600_000,
+            overlap_ms: 600_000,
+            reconcile_every_ms: [0; 3],
+            page: 100,
+            budget: Duration::from_secs(240),
+        }
+    }
+}
+
+impl DriftConfig {
+    pub fn from_env() -> Result<Self, String> {
+        let mut c = DriftConfig::default();
+        let num = |k: &str| -> Result<Option<i64>, String> {
+            match std::env::var(k) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k} must be a whole number, got '{v}'")),
+                _ => Ok(None),
+            }
+        };
+        if let Some(v) = num("ONECOUNT_DRIFT_LAG_THRESHOLD_SECS")? {
+            c.lag_threshold_ms = v * 1000;
+        }
+        if let Some(v) = num("ONECOUNT_DRIFT_ALERT_UNITS")? {
+            c.drift_alert_units = v.max(1) as u32;
+        }
+        if let Some(v) = num("ONECOUNT_LAST_UNIT_LEVEL")? {
+            c.last_units = Some(v.max(0) as u32);
+        }
+        if let Some(v) = num("ONECOUNT_DRIFT_BUDGET_SECS")? {
+            c.budget = Duration::from_secs(v.max(10) as u64);
+        }
+        for (i, ch) in Channel::CONNECTED.iter().enumerate() {
+            let k = format!(
+                "ONECOUNT_RECONCILE_EVERY_SECS_{}",
+                ch.as_str().to_uppercase()
+            );
+            if let Some(v) = num(&k)? {
+                c.reconcile_every_ms[i] = v * 1000;
+            }
+        }
+        c.auto_pause = !matches!(
+            std::env::var("ONECOUNT_AUTO_PAUSE")
+                .as_deref()
+                .map(str::trim),
+            Ok("off" | "false" | "0")
+        );
+        Ok(c)
+    }
+}
+
+/// One channel as the drift check sees it.
+pub struct ChannelLink {
+    pub api: Arc<dyn ChannelApi>,
+    pub orders: Option<Arc<dyn OrderSource>>,
+}
+
+pub struct DriftCheck<S, P, A, O> {
+    pub store: S,
+    pub pushes: P,
+    pub alerts: A,
+    pub orders: O,
+    pub channels: Vec<ChannelLink>,
+    pub cfg: DriftConfig,
+}
+
+/// What one run found and did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub orders_reconciled: usize,
+    pub listings: usize,
+    pub in_sync: usize,
+    pub lagging: usize,
+    pub stuck: usize,
+    pub drift: usize,
+    pub mismatch: usize,
+    pub low_stock_alerts: usize,
+    pub auto_paused: usize,
+    pub auto_released: usize,
+    pub alerts: usize,
+    /// Channel API calls made (reads, order lists).
+    pub channel_calls: u64,
+    /// False when the time budget ran out; the next run resumes from a cursor.
+    pub complete: bool,
+    pub errors: Vec<String>,
+    pub millis: u64,
+    /// Channels whose orders were reconciled in this run (their drops are explained).
+    #[serde(skip)]
+    pub reconciled: BTreeSet<Channel>,
+}
+
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// One SKU across its channels: a view, what each channel shows, which are stuck.
+type SkuSeen = (PushView, Vec<(Channel, Option<i64>)>, BTreeSet<Channel>);
+
+/// One listing read in this run.
+struct Observed {
+    view: PushView,
+    read: Result<i64, PushError>,
+}
+
+impl<S, P, A, O> DriftCheck<S, P, A, O>
+where
+    S: DriftStore + PushStore + TimelineStore,
+    P: PushQueue,
+    A: AlertSink,
+    O: OrderSink,
+{
+    /// One run within the configured time budget.
+    pub async fn run(&self) -> Report {
+        self.run_within(self.cfg.budget).await
+    }
+
+    /// One run that stops reading listings after `budget` (and resumes there next run).
+    pub async fn run_within(&self, budget: Duration) -> Report {
+        let started = Instant::now();
+        let deadline = started + budget;
+        let calls_before: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
+        let mut report = Report {
+            complete: true,
+            ..Report::default()
+        };
+        self.reconcile(&mut report, true).await;
+        let mut observed: Vec<(Channel, Observed)> = Vec::new();
+        'channels: for link in &self.channels {
+            let ch = link.api.channel();
+            let cursor = format!("cursor#{ch}");
+            let mut after = match self.store.checkpoint(&cursor).await {
+                Ok(c) => c.filter(|c| !c.is_empty()),
+                Err(e) => {
+                    report.errors.push(format!("{ch}: reading the cursor: {e}"));
+                    continue;
+                }
+            };
+            loop {
+                if Instant::now() >= deadline {
+                    // Resume here next run.
+                    let _ = self
+                        .store
+                        .set_checkpoint(&cursor, after.as_deref().unwrap_or(""))
+                        .await;
+                    report.complete = false;
+                    break 'channels;
+                }
+                let page = match self
+                    .store
+                    .listing_views(ch, after.as_deref(), self.cfg.page)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        report
+                            .errors
+                            .push(format!("{ch}: listing the listings: {e}"));
+                        break;
+                    }
+                };
+                for chunk in page.items.chunks(link.api.read_batch().max(1)) {
+                    let targets: Vec<Target> = chunk
+                        .iter()
+                        .map(|v| Target {
+                            sku: v.stock.sku.clone(),
+                            refs: v.listing.refs.clone(),
+                        })
+                        .collect();
+                    let reads = link.api.read(&targets).await;
+                    for (v, r) in chunk.iter().zip(reads) {
+                        observed.push((
+                            ch,
+                            Observed {
+                                view: v.clone(),
+                                read: r.map(|s| s.qty),
+                            },
+                        ));
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => {
+                        if let Err(e) = self.store.set_checkpoint(&cursor, "").await {
+                            report.errors.push(format!("{ch}: saving the cursor: {e}"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        // Orders that landed while we read: in the ledger before anything is judged.
+        self.reconcile(&mut report, false).await;
+        self.judge(observed, &mut report).await;
+        let calls_after: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
+        report.channel_calls = calls_after - calls_before;
+        report.millis = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            listings = report.listings,
+            in_sync = report.in_sync,
+            lagging = report.lagging,
+            stuck = report.stuck,
+            drift = report.drift,
+            mismatch = report.mismatch,
+            orders_reconciled = report.orders_reconciled,
+            channel_calls = report.channel_calls,
+            complete = report.complete,
+            millis = report.millis,
+            "drift check done"
+        );
+        report
+    }
+
+    /// Every configured channel's orders since its checkpoint, through the order path.
+    /// `first`: the run's first pass, which honours the per-channel interval.
+    async fn reconcile(&self, report: &mut Report, first: bool) {
+        let now = now_ms();
+        for (i, link) in self.channels.iter().enumerate() {
+            let Some(src) = &link.orders else { continue };
+            let ch = src.channel();
+            let name = format!("reconcile#{ch}");
+            let last: Option<Millis> = match self.store.checkpoint(&name).await {
+                Ok(v) => v.and_then(|v| v.parse().ok()),
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("{ch}: reading the checkpoint: {e}"));
+                    continue;
+                }
+            };
+            let every = self.cfg.reconcile_every_ms.get(i).copied().unwrap_or(0);
+            if first && last.is_some_and(|l| now - l < every) {
+                // Reconciled recently enough: its checkpoint stands for this run.
+                report.reconciled.insert(ch);
+                continue;
+            }
+            let since = last.map_or(now - self.cfg.first_lookback_ms, |l| {
+                l - self.cfg.overlap_ms
+            });
+            let found = match src.orders_since(since).await {
+                Ok(f) => f,
+                Err(e) => {
+                    report.errors.push(format!("{ch}: listing orders: {e}"));
+                    report.reconciled.remove(&ch);
+                    continue;
+                }
+            };
+            let mut failed = false;
+            for o in &found {
+                for action in &o.actions {
+                    let ev = OrderEvent {
+                        channel: ch,
+                        delivery_id: format!("reconcile:{now}"),
+                        topic: "reconcile".into(),
+                        received_at: now,
+                        action: action.clone(),
+                    };
+                    if let Err(e) = self.orders.apply(&ev).await {
+                        report
+                            .errors
+                            .push(format!("{ch}: applying a reconciled order: {e}"));
+                        failed = true;
+                    }
+                }
+            }
+            report.orders_reconciled += found.len();
+            if !failed {
+                report.reconciled.insert(ch);
+            } else {
+                report.reconciled.remove(&ch);
+            }
+            // Only move the checkpoint past what was applied; a failure is retried next run.
+            if !failed && let Err(e) = self.store.set_checkpoint(&name, &now.to_string()).await {
+                report
+                    .errors
+                    .push(format!("{ch}: saving the checkpoint: {e}"));
+            }
+        }
+    }
+
+    async fn alert(&self, report: &mut Report, a: Alert) {
+        match self.alerts.publish(&a).await {
+            Ok(()) => report.alerts += 1,
+            Err(e) => report
+                .errors
+                .push(format!("alert {} not published: {e}", a.kind.as_str())),
+        }
+    }
+
+    async fn push(
+        &self,
+        report: &mut Report,
+        sku: &Sku,
+        channel: Channel,
+        cause: &str,
+        force: bool,
+    ) {
+        let req = PushRequest {
+            sku: sku.clone(),
+            channel,
+            cause: cause.to_string(),
+            origin_channel: None,
+            origin_order: None,
+            requested_at: now_ms(),
+            origin_at: None,
+            force,
+        };
+        if let Err(e) = self.pushes.request_push(&req).await {
+            report
+                .errors
+                .push(format!("{channel} push request for {sku}: {e}"));
+        }
+    }
+
+    async fn event(
+        &self,
+        report: &mut Report,
+        sku: &Sku,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) {
+        if let Err(e) = self.store.add_event(sku, kind, data).await {
+            report.errors.push(format!("timeline entry for {sku}: {e}"));
+        }
+    }
+
+    async fn judge(&self, observed: Vec<(Channel, Observed)>, report: &mut Report) {
+        let now = now_ms();
+        report.listings = observed.len();
+        // Fresh stock for anything not in sync: orders reconciled a moment ago may have
+        // changed it, and then a push is pending rather than the listing drifted.
+        let suspects: BTreeMap<Channel, Vec<Sku>> = observed
+            .iter()
+            .filter(|(_, o)| {
+                let target = listed_for(
+                    &o.view.stock,
+                    &o.view.listing.policy,
+                    o.view.listing.channel,
+                    self.cfg.last_units,
+                );
+                !matches!(o.read, Ok(q) if q == i64::from(target))
+            })
+            .fold(BTreeMap::new(), |mut m, (ch, o)| {
+                m.entry(*ch)
+                    .or_insert_with(Vec::new)
+                    .push(o.view.stock.sku.clone());
+                m
+            });
+        let mut fresh: BTreeMap<(Channel, Sku), PushView> = BTreeMap::new();
+        for (ch, skus) in &suspects {
+            for chunk in skus.chunks(50) {
+                match self.store.push_views(chunk, *ch).await {
+                    Ok(vs) => {
+                        for v in vs {
+                            fresh.insert((*ch, v.stock.sku.clone()), v);
+                        }
+                    }
+                    Err(e) => report
+                        .errors
+                        .push(format!("{ch}: re-reading the ledger: {e}")),
+                }
+            }
+        }
+        // Per SKU: what each channel shows, and whether any is stuck.
+        let mut per_sku: BTreeMap<Sku, SkuSeen> = BTreeMap::new();
+        for (ch, o) in observed {
+            let stale_view = o.view;
+            let v = fresh
+                .remove(&(ch, stale_view.stock.sku.clone()))
+                .unwrap_or(stale_view);
+            let sku = v.stock.sku.clone();
+            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units);
+            let finding = match &o.read {
+                Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
+                Err(e) => {
+                    report.errors.push(format!("{ch} {sku}: reading: {e}"));
+                    // Down or throttled: a push pending past the threshold is stuck.
+                    match classify_unreadable(
+                        target,
+                        &v.stock,
+                        v.record.as_ref(),
+                        now,
+                        self.cfg.lag_threshold_ms,
+                    ) {
+                        Some(f) => f,
+                        None => continue,
+                    }
+                }
+                Ok(shows) => classify(
+                    target,
+                    *shows,
+                    &v.stock,
+                    v.record.as_ref(),
+                    now,
+                    self.cfg.lag_threshold_ms,
+                ),
+            };
+            let shows = o.read.as_ref().ok().copied();
+            let entry = per_sku
+                .entry(sku.clone())
+                .or_insert_with(|| (v.clone(), Vec::new(), BTreeSet::new()));
+            entry.1.push((ch, shows));
+            self.act(report, &v, ch, target, shows, &finding).await;
+            if matches!(finding, Finding::Stuck { .. }) {
+                entry.2.insert(ch);
+            }
+        }
+        for (sku, (v, listed, stuck)) in per_sku {
+            self.low_stock(report, &v, &listed).await;
+            self.pause(report, &sku, &v, &listed, &stuck).await;
+        }
+    }
+
+    async fn act(
+        &self,
+        report: &mut Report,
+        v: &PushView,
+        ch: Channel,
+        target: u32,
+        shows: Option<i64>,
+        finding: &Finding,
+    ) {
+        let sku = &v.stock.sku;
+        let base =
+            json!({"channel": ch, "finding": finding.name(), "shows": shows, "target": target});
+        let with = |action: &str| {
+            let mut d = base.clone();
+            d["action"] = json!(action);
+            d
+        };
+        match finding {
+            Finding::InSync => {
+                report.in_sync += 1;
+                if v.broken.is_some()
+                    && self
+                        .store
+                        .set_listing_flag(sku, ch, ListingFlag::Mismatch, None)
+                        .await
+                        .unwrap_or(false)
+                {
+                    self.event(
+                        report,
+                        sku,
+                        EventKind::DriftFound,
+                        with("mapping works again; pushes resume"),
+                    )
+                    .await;
+                }
+                if v.lag_alerted {
+                    let _ = self
+                        .store
+                        .set_listing_flag(sku, ch, ListingFlag::LagAlerted, None)
+                        .await;
+                }
+            }
+            Finding::Lagging { age_ms } => {
+                report.lagging += 1;
+                let mut d = with("none: a push is on its way");
+                d["age_ms"] = json!(age_ms);
+                self.event(report, sku, EventKind::DriftFound, d).await;
+            }
+            Finding::Stuck { age_ms } => {
+                report.stuck += 1;
+                if v.broken.is_some() {
+                    return;
+                }
+                // With the channel's orders reconciled, a drop still unexplained is an
+                // edit: the re-queued push may raise it (otherwise it would hold forever).
+                let force = report.reconciled.contains(&ch);
+                self.push(report, sku, ch, "drift check: stuck", force)
+                    .await;
+                let mut d = with("re-queued the push");
+                d["age_ms"] = json!(age_ms);
+                self.event(report, sku, EventKind::DriftFound, d).await;
+                if self
+                    .store
+                    .set_listing_flag(sku, ch, ListingFlag::LagAlerted, Some("sync_lagging"))
+                    .await
+                    .unwrap_or(false)
+                {
+                    self.alert(
+                        report,
+                        Alert::sync_lagging(ch, sku, shows.unwrap_or(0), target, age_ms / 1000),
+                    )
+                    .await;
+                }
+            }
+            Finding::Drift { shows, target } => {
+                report.drift += 1;
+                if v.broken.is_some() {
+                    return;
+                }
+                // With the channel's orders reconciled before this judgement, what is
+                // still unexplained is an edit or a lost push: correct it either way.
+                // Without that, only lowering is safe (the pusher holds a raise).
+                let force = report.reconciled.contains(&ch);
+                self.push(report, sku, ch, "drift check: correct drift", force)
+                    .await;
+                let repeats = self.store.drift_runs(sku, ch, true).await.unwrap_or(1);
+                let mut d = with("corrected through the push path");
+                d["repeats"] = json!(repeats);
+                self.event(report, sku, EventKind::DriftFound, d).await;
+                if drift_worth_alerting(*shows, *target, repeats, self.cfg.drift_alert_units) {
+                    self.alert(
+                        report,
+                        Alert::drift_corrected(ch, sku, *shows, *target, repeats),
+                    )
+                    .await;
+                }
+            }
+            Finding::Mismatch { problem } => {
+                report.mismatch += 1;
+                match self
+                    .store
+                    .set_listing_flag(sku, ch, ListingFlag::Mismatch, Some(problem))
+                    .await
+                {
+                    Ok(true) => {
+                        self.event(
+                            report,
+                            sku,
+                            EventKind::DriftFound,
+                            with("pushes to it stopped; fix the mapping"),
+                        )
+                        .await;
+                        self.alert(report, Alert::sku_mismatch(ch, sku, problem))
+                            .await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => report
+                        .errors
+                        .push(format!("{ch} {sku}: marking the mapping broken: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn low_stock(
+        &self,
+        report: &mut Report,
+        v: &PushView,
+        listed: &[(Channel, Option<i64>)],
+    ) {
+        let st = &v.stock;
+        match low_stock(st) {
+            LowStock::Crossed => {
+                let sold = self.sold_last_hour(&st.sku).await;
+                let data = json!({"on_hand": st.on_hand, "threshold": st.low_stock_threshold, "listed": listed, "sold_last_hour": sold});
+                match self
+                    .store
+                    .set_guard_flag(
+                        &st.sku,
+                        GuardFlag::LowAlerted,
+                        true,
+                        (EventKind::LowStock, data),
+                    )
+                    .await
+                {
+                    Ok(true) => {
+                        report.low_stock_alerts += 1;
+                        self.alert(
+                            report,
+                            Alert::low_stock(
+                                &st.sku,
+                                st.on_hand,
+                                st.low_stock_threshold,
+                                listed,
+                                sold,
+                            ),
+                        )
+                        .await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => report
+                        .errors
+                        .push(format!("{}: low-stock flag: {e}", st.sku)),
+                }
+            }
+            LowStock::Recovered => {
+                let data = json!({"on_hand": st.on_hand, "threshold": st.low_stock_threshold, "recovered": true});
+                if let Err(e) = self
+                    .store
+                    .set_guard_flag(
+                        &st.sku,
+                        GuardFlag::LowAlerted,
+                        false,
+                        (EventKind::LowStock, data),
+                    )
+                    .await
+                {
+                    report
+                        .errors
+                        .push(format!("{}: low-stock flag: {e}", st.sku));
+                }
+            }
+            LowStock::Unchanged => {}
+        }
+    }
+
+    /// Units sold in the last hour, from the timeline.
+    async fn sold_last_hour(&self, sku: &Sku) -> u32 {
+        let since = now_ms() - 3_600_000;
+        self.store
+            .timeline(sku, 500)
+            .await
+            .map(|es| {
+                es.iter()
+                    .filter(|e| {
+                        e.at >= since
+                            && matches!(e.kind, EventKind::SaleApplied | EventKind::SaleOversold)
+                    })
+                    .filter_map(|e| e.data.get("qty").and_then(serde_json::Value::as_u64))
+                    .sum::<u64>() as u32
+            })
+            .unwrap_or(0)
+    }
+
+    async fn pause(
+        &self,
+        report: &mut Report,
+        sku: &Sku,
+        v: &PushView,
+        listed: &[(Channel, Option<i64>)],
+        stuck: &BTreeSet<Channel>,
+    ) {
+        let Some(engage) = auto_pause(&v.stock, !stuck.is_empty(), self.cfg.auto_pause) else {
+            return;
+        };
+        let primary = v.stock.guard.primary();
+        let names: Vec<&str> = stuck.iter().map(|c| c.as_str()).collect();
+        let data = json!({"engaged": engage, "stuck": names.join(", "), "primary": primary, "on_hand": v.stock.on_hand});
+        match self
+            .store
+            .set_guard_flag(
+                sku,
+                GuardFlag::AutoPaused,
+                engage,
+                (EventKind::AutoPause, data),
+            )
+            .await
+        {
+            Ok(true) => {
+                if engage {
+                    report.auto_paused += 1;
+                } else {
+                    report.auto_released += 1;
+                }
+                let cause = if engage {
+                    "auto-pause"
+                } else {
+                    "auto-pause released"
+                };
+                for (ch, _) in listed {
+                    self.push(report, sku, *ch, cause, false).await;
+                }
+            }
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("{sku}: auto-pause flag: {e}")),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The drift check end to end on the local stack: reconciliation of lost webhooks, drift
+//! and mismatch on the sandboxes, low-stock alerts, auto-pause and last-unit protection.
+
+use std::time::Duration;
+
+use onecount::domain::EventKind;
+use onecount::ports::{StockLedger, TimelineStore};
+use onecount::{Channel, ListingPolicy, Sku};
+use onecount_local::LocalHost;
+use onecount_sim::{DeliveryKnobs, Faults};
+use onecount_tests::stack::{self, ids};
+use onecount_tests::{PublishedAlert, eventually, published_alerts};
+
+fn plain() -> [ListingPolicy; 3] {
+    [
+        ListingPolicy::default(),
+        ListingPolicy::default(),
+        ListingPolicy::default(),
+    ]
+}
+
+async fn on_hand(h: &LocalHost, sku: &Sku) -> u32 {
+    h.store.get_stock(sku).await.unwrap().unwrap().on_hand
+}
+
+async fn converge(h: &LocalHost, i: u64, want: [i64; 3]) {
+    let ok = eventually(30, || async {
+        stack::shows(h, i) == [Some(want[0]), Some(want[1]), Some(want[2])]
+    })
+    .await;
+    assert!(
+        ok,
+        "channels never showed {want:?}; they show {:?}",
+        stack::shows(h, i)
+    );
+}
+
+/// Push every listing once so each has a confirmed baseline.
+async fn baseline(h: &LocalHost, sku: &Sku) {
+    for ch in Channel::CONNECTED {
+        stack::request_push(h, sku, ch, "baseline").await;
+    }
+    let ok = eventually(20, || async {
+        let tl = h.store.timeline(sku, 100).await.unwrap();
+        Channel::CONNECTED.iter().all(|c| {
+            tl.iter()
+                .any(|e| e.kind == EventKind::Pushed && e.data["channel"] == c.as_str())
+        })
+    })
+    .await;
+    assert!(ok, "baseline pushes confirmed");
+}
+
+async fn alerts_of(h: &LocalHost, kind: &str, sku: &str) -> Vec<PublishedAlert> {
+    published_alerts(&h.resources.topic_arn)
+        .await
+        .into_iter()
+        .filter(|a| {
+            a.attributes.get("type").map(String::as_str) == Some(kind)
+                && a.attributes.get("sku").map(String::as_str) == Some(sku)
+        })
+        .collect()
+}
+
+fn shopify_sale(h: &LocalHost, i: u64, qty: i64, lose: bool) -> String {
+    h.sandboxes
+        .as_ref()
+        .unwrap()
+        .shopify
+        .place_order(&onecount_sim::shopify::OrderReq {
+            lines: vec![(ids(i).variant, qty)],
+            test: false,
+            knobs: DeliveryKnobs {
+                lose,
+                ..DeliveryKnobs::default()
+            },
+        })
+        .unwrap()
+        .order_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_webhook_is_found_by_reconciliation_applied_once_and_never_reinflated() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 1, "LOST", 10, 1, plain(), 10).await;
+    baseline(&h, &sku).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    // A Shopify buyer takes 2; the webhook never arrives.
+    let order = shopify_sale(&h, 1, 2, true);
+    // Then an Etsy sale that does arrive asks every channel to show 9.
+    sb.etsy
+        .place_order(&onecount_sim::etsy::OrderReq {
+            lines: vec![(ids(1).listing, 1)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 9 }).await);
+    assert!(eventually(20, || async { stack::shows(&h, 1)[2] == Some(9) }).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Shopify sold 2 we have not heard of: it must not be raised to 9.
+    assert_eq!(stack::shows(&h, 1)[0], Some(8));
+    assert!(
+        sb.shopify.writes().iter().all(|w| w.qty <= 8),
+        "{:?}",
+        sb.shopify.writes()
+    );
+    let tl = h.store.timeline(&sku, 100).await.unwrap();
+    assert!(
+        tl.iter()
+            .any(|e| e.kind == EventKind::PushHeld && e.data["channel"] == "shopify")
+    );
+
+    let report = h.drift.run().await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.orders_reconciled >= 1);
+    assert_eq!(on_hand(&h, &sku).await, 7, "the lost order was applied");
+    converge(&h, 1, [7, 7, 7]).await;
+    // Again: idempotent.
+    let again = h.drift.run().await;
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(on_hand(&h, &sku).await, 7, "applied once");
+    let tl = h.store.timeline(&sku, 200).await.unwrap();
+    let sales: Vec<_> = tl
+        .iter()
+        .filter(|e| e.kind == EventKind::SaleApplied && e.data["order"] == order.as_str())
+        .collect();
+    assert_eq!(sales.len(), 1);
+    assert!(sb.shopify.writes().iter().all(|w| w.qty <= 8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etsy_hand_edit_is_corrected_and_a_deleted_ebay_listing_is_a_mismatch() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 2, "EDIT", 10, 1, plain(), 10).await;
+    baseline(&h, &sku).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    // Someone raises the Etsy quantity by hand.
+    sb.etsy.set_quantity(ids(2).listing, 15);
+    let r = h.drift.run().await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.drift, 1, "{r:?}");
+    converge(&h, 2, [10, 10, 10]).await;
+    let drift = alerts_of(&h, "drift_corrected", "EDIT").await;
+    assert_eq!(drift.len(), 1, "a 5-unit drift is worth telling");
+    // And lowers it by hand: after reconciling Etsy's orders (none), it is raised back.
+    sb.etsy.set_quantity(ids(2).listing, 6);
+    let r = h.drift.run().await;
+    assert_eq!(r.drift, 1, "{r:?}");
+    converge(&h, 2, [10, 10, 10]).await;
+    let tl = h.store.timeline(&sku, 200).await.unwrap();
+    assert!(
+        tl.iter()
+            .filter(|e| e.kind == EventKind::DriftFound && e.data["channel"] == "etsy")
+            .count()
+            >= 2
+    );
+
+    // The eBay listing is deleted on eBay.
+    sb.ebay.remove_listing(ids(2).item);
+    let r = h.drift.run().await;
+    assert_eq!(r.mismatch, 1, "{r:?}");
+    let mm = alerts_of(&h, "sku_mismatch", "EDIT").await;
+    assert_eq!(mm.len(), 1);
+    assert_eq!(mm[0].attributes["channel"], "ebay");
+    assert!(mm[0].body.contains("not a sync delay"));
+    // No more pushes to it: a sale reaches Shopify and Etsy, eBay is not called.
+    let calls = sb.ebay.api_calls();
+    shopify_sale(&h, 2, 1, false);
+    assert!(eventually(20, || async { stack::shows(&h, 2)[1] == Some(9) }).await);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sb.ebay.api_calls(),
+        calls,
+        "nothing pushed to the broken listing"
+    );
+    let r = h.drift.run().await;
+    assert_eq!(r.mismatch, 1);
+    assert_eq!(
+        alerts_of(&h, "sku_mismatch", "EDIT").await.len(),
+        1,
+        "told once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_stock_alerts_exactly_once_per_crossing() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 3, "LOW", 5, 3, plain(), 5).await;
+    shopify_sale(&h, 3, 2, false);
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 3 }).await);
+    h.drift.run().await;
+    h.drift.run().await;
+    let a = alerts_of(&h, "low_stock", "LOW").await;
+    assert_eq!(a.len(), 1, "once, not every run");
+    assert!(a[0].sms.chars().count() <= 140, "{}", a[0].sms);
+    assert!(a[0].body.contains("What to do:"));
+    assert!(
+        a[0].body.contains("shopify 3"),
+        "each channel's listed quantity: {}",
+        a[0].body
+    );
+    assert!(
+        a[0].body.contains("2 sold in the last hour"),
+        "{}",
+        a[0].body
+    );
+    // Further down: still the same crossing.
+    shopify_sale(&h, 3, 1, false);
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 2 }).await);
+    h.drift.run().await;
+    assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 1);
+    // Restocked above the threshold, then down again: a new crossing.
+    h.store.adjust(&sku, 10, "received", "test").await.unwrap();
+    h.drift.run().await;
+    assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 1);
+    h.store.adjust(&sku, -9, "damaged", "test").await.unwrap();
+    h.drift.run().await;
+    assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
+    let h = stack::start(|c| {
+        c.drift.lag_threshold_ms = 1000;
+        c.max_receive_count = 20;
+        c.push_backoff_base_ms = 200;
+    })
+    .await;
+    let sku = stack::add_sku(&h, 4, "RISK", 4, 3, plain(), 4).await;
+    baseline(&h, &sku).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.etsy.faults.set(Faults {
+        down_for_ms: 120_000,
+        ..Faults::default()
+    });
+    shopify_sale(&h, 4, 1, false);
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 3 }).await);
+    converge(&h, 4, [3, 4, 3]).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = h.drift.run().await;
+    assert_eq!(r.stuck, 1, "{r:?}");
+    assert_eq!(r.auto_paused, 1, "{r:?}");
+    // Only the primary (Shopify) keeps selling.
+    converge(&h, 4, [3, 4, 0]).await;
+    let stock = h.store.get_stock(&sku).await.unwrap().unwrap();
+    assert!(stock.guard.auto_paused);
+    assert!(!alerts_of(&h, "sync_lagging", "RISK").await.is_empty());
+    // Etsy comes back; its push goes through (to 0 while paused), then the next check
+    // releases the pause and every channel lists the count again.
+    sb.etsy.faults.set(Faults::default());
+    converge(&h, 4, [3, 0, 0]).await;
+    let r = h.drift.run().await;
+    assert_eq!(r.auto_released, 1, "{r:?}");
+    converge(&h, 4, [3, 3, 3]).await;
+    let tl = h.store.timeline(&sku, 300).await.unwrap();
+    let pauses: Vec<_> = tl
+        .iter()
+        .filter(|e| e.kind == EventKind::AutoPause)
+        .collect();
+    assert_eq!(pauses.len(), 2, "engaged and released, on the timeline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_unit_protection_lists_the_last_units_on_the_primary_channel_only() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 5, "LAST", 3, 0, plain(), 3).await;
+    h.store
+        .set_guard(&sku, Some(Channel::Etsy), Some(Some(2)), "test")
+        .await
+        .unwrap();
+    h.sandboxes
+        .as_ref()
+        .unwrap()
+        .ebay
+        .place_order(&onecount_sim::ebay::OrderReq {
+            lines: vec![(ids(5).item, 1)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    // 2 left, at the protection level: only Etsy (the primary) lists them.
+    converge(&h, 5, [0, 2, 0]).await;
+    assert_eq!(on_hand(&h, &sku).await, 2);
+}
