@@ -2,19 +2,26 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help test bench moto fmt lint clean
+.PHONY: help test bench build infra-check moto fmt lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 test: ## set up local AWS (moto) and run every test; works on a fresh clone
 	scripts/test.sh
 
-bench: ## ledger, order-path and push-path benchmarks against moto; prints numbers (see docs/benchmarks.md)
+bench: ## ledger, order-path, push-path and drift-check benchmarks against moto; prints numbers (see docs/benchmarks.md)
 	scripts/moto.sh setup
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ledger_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ingest_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example push_bench
+	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example drift_bench
+
+build: ## arm64 Lambda bootstraps for every function (cargo-lambda; what sam build makes)
+	scripts/build.sh
+
+infra-check: ## sam validate --lint, cfn-lint, checkov, and the template against the code
+	scripts/infra_check.sh
 
 moto: ## start moto for local work; prints the AWS_ENDPOINT_URL to export
 	@scripts/moto.sh start

@@ -12,12 +12,14 @@ venv="${ONECOUNT_VENV:-$root/.venv}"
 state="$root/target/moto"
 # Pinned: the versions the tests were written against.
 moto_req="moto[server]==5.2.5"
+# The SAM translator, for the test that creates the template's resources in moto.
+sam_req="aws-sam-translator==1.110.0"
 
 setup() {
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import moto' 2>/dev/null; then
-    echo "==> creating $venv with $moto_req" >&2
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import moto, samtranslator' 2>/dev/null; then
+    echo "==> creating $venv with $moto_req $sam_req" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_req"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$moto_req" "$sam_req"
   fi
 }
 

@@ -58,6 +58,8 @@ pub struct LocalConfig {
     pub push_backoff_base_ms: u64,
     /// Global last-unit protection level for the pushers and the drift check (off: None).
     pub last_units: Option<u32>,
+    /// Use these resources (e.g. a deployed stack's) instead of provisioning new ones.
+    pub resources: Option<Resources>,
     /// Run the drift check this often (`None`: only when asked, `LocalHost::drift`).
     pub drift_every: Option<std::time::Duration>,
     pub drift: DriftConfig,
@@ -75,6 +77,7 @@ impl LocalConfig {
             push_concurrency: [2, 1, 2],
             push_backoff_base_ms: 1000,
             last_units: None,
+            resources: None,
             drift_every: None,
             drift: DriftConfig::default(),
         }
@@ -146,13 +149,18 @@ pub fn sandbox_channels(sim: &SimConfig, sb: &Sandboxes, webhook_base: &str) -> 
 
 impl LocalHost {
     pub async fn start(sdk: &SdkConfig, cfg: LocalConfig) -> Result<LocalHost> {
-        let resources = provision(
-            sdk,
-            &cfg.prefix,
-            cfg.visibility_timeout_secs,
-            cfg.max_receive_count,
-        )
-        .await?;
+        let resources = match cfg.resources.clone() {
+            Some(r) => r,
+            None => {
+                provision(
+                    sdk,
+                    &cfg.prefix,
+                    cfg.visibility_timeout_secs,
+                    cfg.max_receive_count,
+                )
+                .await?
+            }
+        };
         let store = DynamoStore::new(sdk, &StoreConfig::new(&resources.table));
         store.init().await.context("creating the table")?;
 

@@ -160,3 +160,35 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<
         }
     }
 }
+
+impl Resources {
+    /// The resources a deployed stack names in its outputs (`LedgerTableName`,
+    /// `OrderQueueUrl`, `OrderDLQUrl`, `PushQueueUrl<Channel>`, `PushDLQUrl<Channel>`,
+    /// `AlertTopicArn`).
+    pub fn from_stack_outputs(o: &std::collections::BTreeMap<String, String>) -> Result<Resources> {
+        let get = |k: &str| {
+            o.get(k)
+                .cloned()
+                .with_context(|| format!("stack output {k} is missing"))
+        };
+        let mut push_queues = Vec::new();
+        for (ch, name) in [
+            (Channel::Shopify, "Shopify"),
+            (Channel::Etsy, "Etsy"),
+            (Channel::Ebay, "Ebay"),
+        ] {
+            push_queues.push((
+                ch,
+                get(&format!("PushQueueUrl{name}"))?,
+                get(&format!("PushDLQUrl{name}"))?,
+            ));
+        }
+        Ok(Resources {
+            table: get("LedgerTableName")?,
+            order_queue: get("OrderQueueUrl")?,
+            order_dlq: get("OrderDLQUrl")?,
+            push_queues,
+            topic_arn: get("AlertTopicArn")?,
+        })
+    }
+}

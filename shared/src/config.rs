@@ -42,3 +42,148 @@ pub fn parse_ttl_days(s: &str) -> Result<u32, String> {
         )),
     }
 }
+
+/// Every environment variable the Lambda functions read, per function: what the SAM
+/// template must set (`required`) and may set (`optional`). A test in this crate scans
+/// the sources for `ONECOUNT_…` names so a new one cannot be read without being listed
+/// here, and a test against the template checks it sets exactly what is listed.
+pub mod vars {
+    pub const TABLE: &str = "ONECOUNT_TABLE";
+    pub const TIMELINE_TTL_DAYS: &str = "ONECOUNT_TIMELINE_TTL_DAYS";
+    pub const CHANNELS_SECRET_ARN: &str = "ONECOUNT_CHANNELS_SECRET_ARN";
+    pub const ALERT_TOPIC_ARN: &str = "ONECOUNT_ALERT_TOPIC_ARN";
+    pub const ORDER_QUEUE_URL: &str = "ONECOUNT_ORDER_QUEUE_URL";
+    pub const PUSH_QUEUE_URL_SHOPIFY: &str = "ONECOUNT_PUSH_QUEUE_URL_SHOPIFY";
+    pub const PUSH_QUEUE_URL_ETSY: &str = "ONECOUNT_PUSH_QUEUE_URL_ETSY";
+    pub const PUSH_QUEUE_URL_EBAY: &str = "ONECOUNT_PUSH_QUEUE_URL_EBAY";
+    pub const CHANNEL: &str = "ONECOUNT_CHANNEL";
+    pub const PUSH_MAX_RECEIVES: &str = "ONECOUNT_PUSH_MAX_RECEIVES";
+    pub const PUSH_BACKOFF_BASE_MS: &str = "ONECOUNT_PUSH_BACKOFF_BASE_MS";
+    pub const LAST_UNIT_LEVEL: &str = "ONECOUNT_LAST_UNIT_LEVEL";
+    pub const DRIFT_LAG_THRESHOLD_SECS: &str = "ONECOUNT_DRIFT_LAG_THRESHOLD_SECS";
+    pub const DRIFT_ALERT_UNITS: &str = "ONECOUNT_DRIFT_ALERT_UNITS";
+    pub const DRIFT_BUDGET_SECS: &str = "ONECOUNT_DRIFT_BUDGET_SECS";
+    pub const AUTO_PAUSE: &str = "ONECOUNT_AUTO_PAUSE";
+    pub const RECONCILE_EVERY_SECS_SHOPIFY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_SHOPIFY";
+    pub const RECONCILE_EVERY_SECS_ETSY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_ETSY";
+    pub const RECONCILE_EVERY_SECS_EBAY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_EBAY";
+    /// Read only off Lambda: local channel configuration, EMF on stdout for local runs.
+    pub const LOCAL_ONLY: [&str; 2] = ["ONECOUNT_CHANNELS_FILE", "ONECOUNT_EMF"];
+
+    /// One function's variables.
+    pub struct FunctionEnv {
+        /// The binary (and Cargo package) name.
+        pub binary: &'static str,
+        pub required: &'static [&'static str],
+        pub optional: &'static [&'static str],
+    }
+
+    const COMMON: [&str; 3] = [TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN];
+
+    pub const FUNCTIONS: [FunctionEnv; 4] = [
+        FunctionEnv {
+            binary: "onecount-webhook-ingest",
+            required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, ORDER_QUEUE_URL],
+            optional: &[TIMELINE_TTL_DAYS],
+        },
+        FunctionEnv {
+            binary: "onecount-stock-decrement",
+            required: &[
+                TABLE,
+                CHANNELS_SECRET_ARN,
+                ALERT_TOPIC_ARN,
+                PUSH_QUEUE_URL_SHOPIFY,
+                PUSH_QUEUE_URL_ETSY,
+                PUSH_QUEUE_URL_EBAY,
+            ],
+            optional: &[TIMELINE_TTL_DAYS],
+        },
+        FunctionEnv {
+            binary: "onecount-channel-push",
+            required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, CHANNEL],
+            // The deployment's own queue (for retry delays) is the one for its channel.
+            optional: &[
+                TIMELINE_TTL_DAYS,
+                PUSH_QUEUE_URL_SHOPIFY,
+                PUSH_QUEUE_URL_ETSY,
+                PUSH_QUEUE_URL_EBAY,
+                PUSH_MAX_RECEIVES,
+                PUSH_BACKOFF_BASE_MS,
+                LAST_UNIT_LEVEL,
+            ],
+        },
+        FunctionEnv {
+            binary: "onecount-drift-check",
+            required: &[
+                TABLE,
+                CHANNELS_SECRET_ARN,
+                ALERT_TOPIC_ARN,
+                PUSH_QUEUE_URL_SHOPIFY,
+                PUSH_QUEUE_URL_ETSY,
+                PUSH_QUEUE_URL_EBAY,
+            ],
+            optional: &[
+                TIMELINE_TTL_DAYS,
+                ORDER_QUEUE_URL,
+                LAST_UNIT_LEVEL,
+                DRIFT_LAG_THRESHOLD_SECS,
+                DRIFT_ALERT_UNITS,
+                DRIFT_BUDGET_SECS,
+                AUTO_PAUSE,
+                RECONCILE_EVERY_SECS_SHOPIFY,
+                RECONCILE_EVERY_SECS_ETSY,
+                RECONCILE_EVERY_SECS_EBAY,
+            ],
+        },
+    ];
+
+    /// Variables every function reads.
+    pub fn common() -> &'static [&'static str] {
+        &COMMON
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::collections::BTreeSet;
+
+        /// Every `ONECOUNT_…` name in the function and shared sources is listed above.
+        #[test]
+        fn every_variable_read_is_in_the_contract() {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let mut names = BTreeSet::new();
+            let mut stack = vec![root.join("shared/src"), root.join("functions")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        if !p.ends_with("tests") {
+                            stack.push(p);
+                        }
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        let text = std::fs::read_to_string(&p).unwrap();
+                        for part in text.split('"').skip(1).step_by(2) {
+                            if part.starts_with("ONECOUNT_")
+                                && part.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                            {
+                                names.insert(part.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            let listed: BTreeSet<String> = FUNCTIONS
+                .iter()
+                .flat_map(|f| f.required.iter().chain(f.optional))
+                .chain(LOCAL_ONLY.iter())
+                .map(|s| s.to_string())
+                .collect();
+            let unlisted: Vec<_> = names.difference(&listed).collect();
+            assert!(
+                unlisted.is_empty(),
+                "read but not in the contract: {unlisted:?}"
+            );
+            assert!(names.contains(TABLE) && names.contains(CHANNEL));
+        }
+    }
+}

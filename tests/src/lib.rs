@@ -257,17 +257,24 @@ pub mod stack {
             .await
             .expect("create stock");
         let id = ids(i);
+        // eBay: the item (orders name it) and the offer (quantity writes need it).
         let refs = [
-            format!("variant:{}", id.variant),
-            format!("listing:{}", id.listing),
-            format!("item:{}", id.item),
+            vec![format!("variant:{}", id.variant)],
+            vec![format!("listing:{}", id.listing)],
+            vec![
+                format!("item:{}", id.item),
+                format!("offer:{}", onecount_sim::ebay::offer_id(id.item)),
+            ],
         ];
         for ((channel, r), policy) in Channel::CONNECTED.into_iter().zip(refs).zip(policies) {
             h.store
                 .put_listing(&Listing {
                     sku: s.clone(),
                     channel,
-                    refs: vec![r.parse::<ChannelRef>().expect("ref")],
+                    refs: r
+                        .iter()
+                        .map(|r| r.parse::<ChannelRef>().expect("ref"))
+                        .collect(),
                     policy,
                 })
                 .await

@@ -281,3 +281,41 @@ async fn last_unit_protection_lists_the_last_units_on_the_primary_channel_only()
     converge(&h, 5, [0, 2, 0]).await;
     assert_eq!(on_hand(&h, &sku).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_finds_lost_etsy_receipts_and_ebay_cancellations() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 6, "RECON", 10, 1, plain(), 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    // An Etsy receipt whose webhook is lost.
+    sb.etsy
+        .place_order(&onecount_sim::etsy::OrderReq {
+            lines: vec![(ids(6).listing, 2)],
+            knobs: DeliveryKnobs {
+                lose: true,
+                ..DeliveryKnobs::default()
+            },
+        })
+        .unwrap();
+    // An eBay order that arrives, then is cancelled on eBay (no notification exists).
+    let placed = sb
+        .ebay
+        .place_order(&onecount_sim::ebay::OrderReq {
+            lines: vec![(ids(6).item, 3)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 7 }).await);
+    sb.ebay.cancel(&placed.order_id).unwrap();
+    let r = h.drift.run().await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    // 10 − 2 (Etsy, found) − 3 (eBay) + 3 (eBay cancellation, found) = 8.
+    assert_eq!(on_hand(&h, &sku).await, 8, "{r:?}");
+    h.drift.run().await;
+    assert_eq!(on_hand(&h, &sku).await, 8, "applied once");
+    let tl = h.store.timeline(&sku, 100).await.unwrap();
+    assert!(
+        tl.iter()
+            .any(|e| e.kind == EventKind::Restocked && e.data["channel"] == "ebay")
+    );
+}

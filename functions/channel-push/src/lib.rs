@@ -29,6 +29,7 @@ use onecount::domain::push::{
 };
 use onecount::domain::{EventKind, Millis};
 use onecount::ports::{AlertSink, PushRequest, PushStore, PushView, Visibility};
+use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
 use serde_json::json;
 
@@ -222,6 +223,14 @@ where
                 continue;
             }
             tracing::warn!(channel = %ch, sku = %sku, receives = g.receives, retry_in_secs = secs, error = %error, "push failed; will retry");
+            let throttled = error.contains("429") || error.contains("THROTTLED");
+            metrics::emit(
+                Some(ch.as_str()),
+                &[
+                    (metrics::PUSH_FAILURES, 1.0),
+                    (metrics::THROTTLES, f64::from(u8::from(throttled))),
+                ],
+            );
             self.note(sku, EventKind::PushRetrying, json!({"channel": ch, "error": error, "retry_in_secs": secs, "attempt": g.receives}))
                 .await;
             if g.receives >= self.cfg.max_receives {
@@ -319,6 +328,11 @@ where
         match self.store.record_push(&v.stock.sku, ch, &rec, data).await {
             Ok(true) => {
                 tracing::info!(channel = %ch, sku = %v.stock.sku, qty, from, wrote, version = v.stock.version, latency_ms = latency, "pushed");
+                let mut m = vec![(metrics::PUSHES, f64::from(u8::from(wrote)))];
+                if let Some(l) = latency {
+                    m.push((metrics::SYNC_LAG_MS, l as f64));
+                }
+                metrics::emit(Some(ch.as_str()), &m);
                 Ok(true)
             }
             Ok(false) => Ok(false),

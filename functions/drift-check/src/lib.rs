@@ -300,6 +300,23 @@ where
         let calls_after: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
         report.channel_calls = calls_after - calls_before;
         report.millis = started.elapsed().as_millis() as u64;
+        onecount::telemetry::metrics::emit(
+            None,
+            &[
+                (
+                    onecount::telemetry::metrics::STUCK_LISTINGS,
+                    report.stuck as f64,
+                ),
+                (
+                    onecount::telemetry::metrics::DRIFTED_LISTINGS,
+                    report.drift as f64,
+                ),
+                (
+                    onecount::telemetry::metrics::MISMATCHED_LISTINGS,
+                    report.mismatch as f64,
+                ),
+            ],
+        );
         tracing::info!(
             listings = report.listings,
             in_sync = report.in_sync,

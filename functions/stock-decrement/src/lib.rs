@@ -350,6 +350,13 @@ where
         })?;
         tracing::info!(channel = %ch, order = %order, line = %l.line, sku = %sku, outcome = outcome.name(), "order line");
         if let SaleOutcome::Oversold { short } = outcome {
+            onecount::telemetry::metrics::emit(
+                Some(ch.as_str()),
+                &[(
+                    onecount::telemetry::metrics::OVERSOLD_UNITS,
+                    f64::from(short),
+                )],
+            );
             self.alert(Alert::oversold(ch, order, &sku, short)).await;
         }
         self.push_all(&sku, "sale", Some(ch), Some(order), received_at)

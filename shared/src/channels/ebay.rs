@@ -186,6 +186,7 @@ pub struct EbayClient {
     app_token: Mutex<Option<Token>>,
     user_token: Mutex<Option<Token>>,
     keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
+    offer_cache: Mutex<HashMap<String, Vec<String>>>,
     calls: AtomicU64,
 }
 
@@ -197,6 +198,7 @@ impl EbayClient {
             app_token: Mutex::new(None),
             user_token: Mutex::new(None),
             keys: Mutex::new(HashMap::new()),
+            offer_cache: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
         }
     }
@@ -345,8 +347,28 @@ impl EbayClient {
         unreachable!("the loop returns on its second pass")
     }
 
-    /// Offer ids for an inventory SKU (`getOffers`), when the mapping has none.
+    /// Offer ids for an inventory SKU (`getOffers`), when the mapping has none; cached
+    /// for the life of the process (a warm Lambda), since offers rarely change.
     async fn offers(&self, sku: &str) -> Result<Vec<String>, PushError> {
+        if let Some(o) = self
+            .offer_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sku)
+        {
+            return Ok(o.clone());
+        }
+        let found = self.fetch_offers(sku).await?;
+        if !found.is_empty() {
+            self.offer_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(sku.to_string(), found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn fetch_offers(&self, sku: &str) -> Result<Vec<String>, PushError> {
         let v = self
             .inventory_call(
                 "ebay getOffers",

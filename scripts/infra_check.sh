@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make infra-check`: the SAM template is valid, safe by default, and agrees with the code.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+t=infra/template.yaml
+
+echo "==> sam validate --lint" >&2
+scripts/tools.sh run sam validate --lint --template "$t"
+echo "==> cfn-lint" >&2
+scripts/tools.sh run cfn-lint "$t"
+echo "==> checkov (every failed check must be fixed or waived in the template with its reason)" >&2
+scripts/tools.sh run checkov -f "$t" --framework cloudformation --compact --quiet --skip-download
+echo "==> template against the code's own contract" >&2
+contract="$(mktemp)"
+trap 'rm -f "$contract" "$contract.bad.yaml"' EXIT
+cargo run --locked -q -p onecount-tests --example contract >"$contract"
+scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$t"
+# The check must catch a template that drifted from the code.
+sed 's/AttributeName: expires_at/AttributeName: ttl/; s/ONECOUNT_CHANNEL: etsy/ONECOUNT_CHANNEL: ebay/' "$t" >"$contract.bad.yaml"
+if scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$contract.bad.yaml" >/dev/null; then
+  echo "infra_check.py accepted a template with the wrong TTL attribute and channel" >&2
+  exit 1
+fi
+echo "template checks passed" >&2

@@ -1,0 +1,26 @@
+//! Prints, as JSON, what the code expects of its deployment: the table's keys, index and
+//! TTL attribute, every function's environment variables, the metric names the alarms
+//! and dashboard may use. `scripts/infra_check.py` compares the SAM template with it.
+
+use onecount::aws::dynamo::schema;
+use onecount::config::vars;
+use onecount::telemetry::metrics;
+
+fn main() {
+    let s = schema::shape();
+    let functions: Vec<serde_json::Value> = vars::FUNCTIONS
+        .iter()
+        .map(|f| serde_json::json!({"binary": f.binary, "required": f.required, "optional": f.optional}))
+        .collect();
+    let out = serde_json::json!({
+        "table": {
+            "hash_key": s.hash_key, "range_key": s.range_key,
+            "indexes": s.indexes.iter().map(|(n, h, r, p)| serde_json::json!({"name": n, "hash_key": h, "range_key": r, "projection": p})).collect::<Vec<_>>(),
+            "ttl_attribute": s.ttl_attribute, "billing_mode": s.billing_mode,
+        },
+        "functions": functions,
+        "channels": ["shopify", "etsy", "ebay"],
+        "metrics": {"namespace": metrics::NAMESPACE, "names": metrics::ALL, "dimension": metrics::CHANNEL_DIMENSION},
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+}
