@@ -28,7 +28,7 @@ use onecount::channels::push::ChannelApi;
 use onecount::channels::shopify::ShopifyClient;
 use onecount::config::StoreConfig;
 use onecount_channel_push::{PushConfig, Pusher};
-use onecount_drift_check::{ChannelLink, DriftCheck};
+use onecount_drift_check::DriftCheck;
 pub use onecount_drift_check::{DriftConfig, Report as DriftReport};
 use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
@@ -200,28 +200,7 @@ impl LocalHost {
         });
 
         // The drift check gets its own channel clients, as its own Lambda would.
-        let mut links = Vec::new();
-        if let Some(c) = &channels.shopify {
-            let client = Arc::new(ShopifyClient::new(c.clone()));
-            links.push(ChannelLink {
-                api: client.clone(),
-                orders: Some(client),
-            });
-        }
-        if let Some(c) = &channels.etsy {
-            let client = Arc::new(EtsyClient::new(c.clone()));
-            links.push(ChannelLink {
-                api: client.clone(),
-                orders: Some(client),
-            });
-        }
-        if let Some(c) = &channels.ebay {
-            let client = Arc::new(EbayClient::new(c.clone()));
-            links.push(ChannelLink {
-                api: client.clone(),
-                orders: Some(client),
-            });
-        }
+        let links = onecount_drift_check::links(&channels);
         let drift = Arc::new(DriftCheck {
             store: store.clone(),
             pushes: SqsQueues::new(sdk, urls.clone()),

@@ -34,6 +34,19 @@ impl StoreConfig {
     }
 }
 
+/// A whole-number setting from the environment: `None` when unset or empty, a one-line
+/// error naming the variable when it is not a number.
+pub fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+    match env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a whole number, got '{v}'")),
+        _ => Ok(None),
+    }
+}
+
 pub fn parse_ttl_days(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(d) if d > 0 => Ok(d),

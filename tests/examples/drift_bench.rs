@@ -21,7 +21,13 @@ async fn main() {
         "drift-check benchmark: {skus} SKUs x 3 channels = {} listings",
         skus * 3
     );
-    let h = stack::start(|c| c.push_concurrency = [0, 0, 0]).await;
+    // One run over everything: the budget is raised past moto's slow index queries (a
+    // deployed run stops at its budget and resumes from a cursor).
+    let h = stack::start(|c| {
+        c.push_concurrency = [0, 0, 0];
+        c.drift.budget = std::time::Duration::from_secs(1800);
+    })
+    .await;
     let t = Instant::now();
     let p = ListingPolicy::default();
     for i in 0..skus {

@@ -311,6 +311,20 @@ pub mod stack {
         ]
     }
 
+    /// Until the sandboxes show `want` (shopify, etsy, ebay) for entry `i`; panics after
+    /// `secs` with what they show.
+    pub async fn converge(h: &LocalHost, i: u64, want: [i64; 3], secs: u64) {
+        let ok = crate::eventually(secs, || async {
+            shows(h, i) == [Some(want[0]), Some(want[1]), Some(want[2])]
+        })
+        .await;
+        assert!(
+            ok,
+            "channels never showed {want:?}; they show {:?}",
+            shows(h, i)
+        );
+    }
+
     /// Ask for a push of `sku` on `channel`, as a policy change does.
     pub async fn request_push(h: &LocalHost, sku: &Sku, channel: Channel, cause: &str) {
         let sdk = onecount::aws::load_sdk_config().await;

@@ -23,18 +23,6 @@ async fn on_hand(h: &LocalHost, sku: &Sku) -> u32 {
     h.store.get_stock(sku).await.unwrap().unwrap().on_hand
 }
 
-async fn converge(h: &LocalHost, i: u64, want: [i64; 3]) {
-    let ok = eventually(30, || async {
-        stack::shows(h, i) == [Some(want[0]), Some(want[1]), Some(want[2])]
-    })
-    .await;
-    assert!(
-        ok,
-        "channels never showed {want:?}; they show {:?}",
-        stack::shows(h, i)
-    );
-}
-
 /// Push every listing once so each has a confirmed baseline.
 async fn baseline(h: &LocalHost, sku: &Sku) {
     for ch in Channel::CONNECTED {
@@ -114,7 +102,7 @@ async fn a_lost_webhook_is_found_by_reconciliation_applied_once_and_never_reinfl
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.orders_reconciled >= 1);
     assert_eq!(on_hand(&h, &sku).await, 7, "the lost order was applied");
-    converge(&h, 1, [7, 7, 7]).await;
+    stack::converge(&h, 1, [7, 7, 7], 30).await;
     // Again: idempotent.
     let again = h.drift.run().await;
     assert!(again.errors.is_empty(), "{:?}", again.errors);
@@ -139,14 +127,14 @@ async fn an_etsy_hand_edit_is_corrected_and_a_deleted_ebay_listing_is_a_mismatch
     let r = h.drift.run().await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.drift, 1, "{r:?}");
-    converge(&h, 2, [10, 10, 10]).await;
+    stack::converge(&h, 2, [10, 10, 10], 30).await;
     let drift = alerts_of(&h, "drift_corrected", "EDIT").await;
     assert_eq!(drift.len(), 1, "a 5-unit drift is worth telling");
     // And lowers it by hand: after reconciling Etsy's orders (none), it is raised back.
     sb.etsy.set_quantity(ids(2).listing, 6);
     let r = h.drift.run().await;
     assert_eq!(r.drift, 1, "{r:?}");
-    converge(&h, 2, [10, 10, 10]).await;
+    stack::converge(&h, 2, [10, 10, 10], 30).await;
     let tl = h.store.timeline(&sku, 200).await.unwrap();
     assert!(
         tl.iter()
@@ -235,23 +223,23 @@ async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
     });
     shopify_sale(&h, 4, 1, false);
     assert!(eventually(20, || async { on_hand(&h, &sku).await == 3 }).await);
-    converge(&h, 4, [3, 4, 3]).await;
+    stack::converge(&h, 4, [3, 4, 3], 30).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let r = h.drift.run().await;
     assert_eq!(r.stuck, 1, "{r:?}");
     assert_eq!(r.auto_paused, 1, "{r:?}");
     // Only the primary (Shopify) keeps selling.
-    converge(&h, 4, [3, 4, 0]).await;
+    stack::converge(&h, 4, [3, 4, 0], 30).await;
     let stock = h.store.get_stock(&sku).await.unwrap().unwrap();
     assert!(stock.guard.auto_paused);
     assert!(!alerts_of(&h, "sync_lagging", "RISK").await.is_empty());
     // Etsy comes back; its push goes through (to 0 while paused), then the next check
     // releases the pause and every channel lists the count again.
     sb.etsy.faults.set(Faults::default());
-    converge(&h, 4, [3, 0, 0]).await;
+    stack::converge(&h, 4, [3, 0, 0], 30).await;
     let r = h.drift.run().await;
     assert_eq!(r.auto_released, 1, "{r:?}");
-    converge(&h, 4, [3, 3, 3]).await;
+    stack::converge(&h, 4, [3, 3, 3], 30).await;
     let tl = h.store.timeline(&sku, 300).await.unwrap();
     let pauses: Vec<_> = tl
         .iter()
@@ -278,7 +266,7 @@ async fn last_unit_protection_lists_the_last_units_on_the_primary_channel_only()
         })
         .unwrap();
     // 2 left, at the protection level: only Etsy (the primary) lists them.
-    converge(&h, 5, [0, 2, 0]).await;
+    stack::converge(&h, 5, [0, 2, 0], 30).await;
     assert_eq!(on_hand(&h, &sku).await, 2);
 }
 

@@ -26,18 +26,6 @@ async fn on_hand(h: &LocalHost, sku: &Sku) -> u32 {
     h.store.get_stock(sku).await.unwrap().unwrap().on_hand
 }
 
-async fn converge(h: &LocalHost, i: u64, want: [i64; 3], secs: u64) {
-    let ok = eventually(secs, || async {
-        stack::shows(h, i) == [Some(want[0]), Some(want[1]), Some(want[2])]
-    })
-    .await;
-    assert!(
-        ok,
-        "channels never showed {want:?}; they show {:?}",
-        stack::shows(h, i)
-    );
-}
-
 fn shopify_order(variant: u64, qty: i64) -> onecount_sim::shopify::OrderReq {
     onecount_sim::shopify::OrderReq {
         lines: vec![(variant, qty)],
@@ -63,7 +51,7 @@ async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
         .place_order(&shopify_order(ids(1).variant, 1))
         .unwrap();
     // 9 on hand: Shopify sold it itself (9), Etsy 9 − 2 = 7, eBay capped at 5.
-    converge(&h, 1, [9, 7, 5], 20).await;
+    stack::converge(&h, 1, [9, 7, 5], 20).await;
     assert_eq!(on_hand(&h, &sku).await, 9);
     assert!(
         sb.shopify.writes().is_empty(),
@@ -108,7 +96,7 @@ async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
     h.store.put_listing(&l).await.unwrap();
     stack::request_push(&h, &sku, Channel::Etsy, "listing resumed").await;
     assert!(eventually(20, || async { sb.etsy.is_active(ids(1).listing) }).await);
-    converge(&h, 1, [9, 7, 5], 20).await;
+    stack::converge(&h, 1, [9, 7, 5], 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,7 +257,7 @@ async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
     sb.shopify
         .place_order(&shopify_order(ids(4).variant, 2))
         .unwrap();
-    converge(&h, 4, [8, 10, 8], 20).await;
+    stack::converge(&h, 4, [8, 10, 8], 20).await;
     assert!(
         eventually(60, || async {
             h.dead_pushes(Channel::Etsy).await.unwrap() >= 1
@@ -305,7 +293,7 @@ async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
     sb.etsy.faults.set(Faults::default());
     let moved = h.redrive_pushes(Channel::Etsy).await.unwrap();
     assert!(moved >= 1);
-    converge(&h, 4, [8, 8, 8], 30).await;
+    stack::converge(&h, 4, [8, 8, 8], 30).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +323,7 @@ async fn a_sale_racing_a_shopify_write_is_never_overwritten() {
             knobs: DeliveryKnobs::default(),
         })
         .unwrap();
-    converge(&h, 5, [7, 7, 7], 30).await;
+    stack::converge(&h, 5, [7, 7, 7], 30).await;
     assert_eq!(on_hand(&h, &sku).await, 7);
     let writes = sb.shopify.writes();
     assert!(

@@ -66,16 +66,7 @@ impl PushConfig {
     /// `ONECOUNT_LAST_UNIT_LEVEL`.
     pub fn from_env() -> Result<Self, String> {
         let mut c = PushConfig::default();
-        let num = |k: &str| -> Result<Option<u64>, String> {
-            match std::env::var(k) {
-                Ok(v) if !v.trim().is_empty() => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("{k} must be a whole number, got '{v}'")),
-                _ => Ok(None),
-            }
-        };
+        let num = onecount::config::env_number::<u64>;
         if let Some(v) = num("ONECOUNT_PUSH_MAX_RECEIVES")? {
             c.max_receives = v.max(1) as u32;
         }

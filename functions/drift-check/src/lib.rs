@@ -112,16 +112,7 @@ impl Default for DriftConfig {
 impl DriftConfig {
     pub fn from_env() -> Result<Self, String> {
         let mut c = DriftConfig::default();
-        let num = |k: &str| -> Result<Option<i64>, String> {
-            match std::env::var(k) {
-                Ok(v) if !v.trim().is_empty() => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("{k} must be a whole number, got '{v}'")),
-                _ => Ok(None),
-            }
-        };
+        let num = onecount::config::env_number::<i64>;
         if let Some(v) = num("ONECOUNT_DRIFT_LAG_THRESHOLD_SECS")? {
             c.lag_threshold_ms = v * 1000;
         }
@@ -157,6 +148,34 @@ impl DriftConfig {
 pub struct ChannelLink {
     pub api: Arc<dyn ChannelApi>,
     pub orders: Option<Arc<dyn OrderSource>>,
+}
+
+/// A link for every configured channel, with its own API clients.
+pub fn links(channels: &onecount::channels::config::ChannelsConfig) -> Vec<ChannelLink> {
+    use onecount::channels::{ebay::EbayClient, etsy::EtsyClient, shopify::ShopifyClient};
+    let mut out = Vec::new();
+    if let Some(c) = &channels.shopify {
+        let client = Arc::new(ShopifyClient::new(c.clone()));
+        out.push(ChannelLink {
+            api: client.clone(),
+            orders: Some(client),
+        });
+    }
+    if let Some(c) = &channels.etsy {
+        let client = Arc::new(EtsyClient::new(c.clone()));
+        out.push(ChannelLink {
+            api: client.clone(),
+            orders: Some(client),
+        });
+    }
+    if let Some(c) = &channels.ebay {
+        let client = Arc::new(EbayClient::new(c.clone()));
+        out.push(ChannelLink {
+            api: client.clone(),
+            orders: Some(client),
+        });
+    }
+    out
 }
 
 pub struct DriftCheck<S, P, A, O> {

@@ -1,7 +1,6 @@
 //! `onecount-drift-check`: the scheduled Lambda (EventBridge Scheduler, every 5 minutes
 //! by default). Clients and configuration are built once here; each invocation is one run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -11,9 +10,8 @@ use onecount::aws::sqs::{QueueUrls, SqsQueues};
 use onecount::channels::config::ChannelsConfig;
 use onecount::channels::ebay::EbayClient;
 use onecount::channels::etsy::EtsyClient;
-use onecount::channels::shopify::ShopifyClient;
 use onecount::config::StoreConfig;
-use onecount_drift_check::{ChannelLink, DriftCheck, DriftConfig, Report};
+use onecount_drift_check::{DriftCheck, DriftConfig, Report};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
 use serde_json::Value;
 
@@ -26,28 +24,7 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
     let store = DynamoStore::new(&sdk, &StoreConfig::from_env()?);
     let queues = SqsQueues::new(&sdk, QueueUrls::from_env());
-    let mut links = Vec::new();
-    if let Some(c) = &channels.shopify {
-        let client = Arc::new(ShopifyClient::new(c.clone()));
-        links.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
-    if let Some(c) = &channels.etsy {
-        let client = Arc::new(EtsyClient::new(c.clone()));
-        links.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
-    if let Some(c) = &channels.ebay {
-        let client = Arc::new(EbayClient::new(c.clone()));
-        links.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
+    let links = onecount_drift_check::links(&channels);
     let check = DriftCheck {
         store: store.clone(),
         pushes: queues.clone(),

@@ -49,19 +49,19 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl PushStore for DynamoStore {
-    async fn push_views(
+impl DynamoStore {
+    async fn views(
         &self,
         skus: &[Sku],
         channel: Channel,
+        consistent: bool,
     ) -> Result<Vec<PushView>, LedgerError> {
         let mut keys = Vec::with_capacity(skus.len() * 2);
         for sku in skus {
             keys.push(stock_key(sku));
             keys.push(listing_key(sku, channel));
         }
-        let items = self.batch_get(keys).await?;
+        let items = self.batch_get_with(keys, consistent).await?;
         let mut stocks = std::collections::HashMap::new();
         let mut listings = std::collections::HashMap::new();
         for item in &items {
@@ -94,6 +94,17 @@ impl PushStore for DynamoStore {
             })
             .collect())
     }
+}
+
+#[async_trait]
+impl PushStore for DynamoStore {
+    async fn push_views(
+        &self,
+        skus: &[Sku],
+        channel: Channel,
+    ) -> Result<Vec<PushView>, LedgerError> {
+        self.views(skus, channel, true).await
+    }
 
     async fn record_push(
         &self,
@@ -102,29 +113,50 @@ impl PushStore for DynamoStore {
         rec: &PushRecord,
         event: serde_json::Value,
     ) -> Result<bool, LedgerError> {
-        let tx = vec![
-            self.listing_push_update(
-                sku,
-                channel,
+        // Two plain writes, not a transaction: half the write units on the path every
+        // sale takes three times. The condition keeps the record from moving backwards;
+        // if the timeline write after it fails, a line of history is lost, never a count.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(listing_key(sku, channel)))
+            .update_expression(
                 "SET pushed_version = :v, pushed_qty = :q, pushed_at = :at, pushed_sold = :s, \
                  rev_day = :d, revisions = :r REMOVE last_error, last_error_at",
+            )
+            .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(pushed_version) OR pushed_version <= :v)",
-                vec![
-                    (":v", n(rec.version)),
-                    (":q", n(rec.qty)),
-                    (":at", n(rec.at)),
-                    (":s", n(rec.sold)),
-                    (":d", n(rec.rev_day)),
-                    (":r", n(rec.revisions)),
-                ],
-            )?,
-            self.event(sku, rec.at, EventKind::Pushed, event)?,
-        ];
-        match self.transact(tx).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.failed(0) => Ok(false),
-            Err(e) => Err(e.into_error("record push")),
+            )
+            .expression_attribute_values(":v", n(rec.version))
+            .expression_attribute_values(":q", n(rec.qty))
+            .expression_attribute_values(":at", n(rec.at))
+            .expression_attribute_values(":s", n(rec.sold))
+            .expression_attribute_values(":d", n(rec.rev_day))
+            .expression_attribute_values(":r", n(rec.revisions));
+        match update.send().await {
+            Ok(_) => {}
+            Err(e) if condition_failed(&e) => return Ok(false),
+            Err(e) => return Err(super::store::store_err(e)),
         }
+        let entry = crate::domain::TimelineEntry {
+            sku: sku.clone(),
+            at: rec.at,
+            id: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
+            kind: EventKind::Pushed,
+            data: event,
+        };
+        if let Err(e) = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_to_item(&entry, rec.at / 1000 + self.ttl_secs)))
+            .send()
+            .await
+        {
+            tracing::warn!(sku = %sku, error = %crate::aws::describe_sdk_error(&e), "push recorded; its timeline entry was not written");
+        }
+        Ok(true)
     }
 
     async fn note_push(
@@ -204,7 +236,9 @@ impl DriftStore for DynamoStore {
             .filter_map(|i| i.get(GSI1_SK).and_then(|v| v.as_s().ok()))
             .filter_map(|sku| Sku::parse(sku.as_str()).ok())
             .collect();
-        let items = self.push_views(&skus, channel).await?;
+        // Eventually consistent: half the read units; the drift check re-reads (strongly)
+        // whatever it is about to act on.
+        let items = self.views(&skus, channel, false).await?;
         let next = out
             .last_evaluated_key
             .is_some()

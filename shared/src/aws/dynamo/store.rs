@@ -893,6 +893,16 @@ impl DynamoStore {
 
     /// BatchGetItem in pages of 100, retrying unprocessed keys.
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, LedgerError> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// `consistent: false` costs half the read units; for scans that re-check what they
+    /// act on (the drift check).
+    pub(super) async fn batch_get_with(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, LedgerError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = chunk.to_vec();
@@ -900,7 +910,7 @@ impl DynamoStore {
             while !pending.is_empty() {
                 let ka = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(build_err)?;
                 let out = self
