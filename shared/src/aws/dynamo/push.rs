@@ -443,7 +443,8 @@ impl DynamoStore {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let data = serde_json::json!({
-            "before": "", "after": "", "reason": format!(
+            // Read by the ListingChanged summary: "listing on every channel updated (…)".
+            "channel": "every channel", "refs": format!(
                 "protection: primary {}, last-unit level {}",
                 primary.map_or("unchanged".to_string(), |p| p.to_string()),
                 match last_units { Some(Some(l)) => l.to_string(), Some(None) => "global".into(), None => "unchanged".into() }
