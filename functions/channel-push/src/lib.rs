@@ -426,15 +426,20 @@ where
                         }
                     },
                     Decision::Hold { unheard, shows } => {
-                        if g.receives <= 1 || g.receives >= self.cfg.hold_receives {
-                            let left = g.receives >= self.cfg.hold_receives;
+                        // Never wait so often that a held push reaches the DLQ.
+                        let waits = self
+                            .cfg
+                            .hold_receives
+                            .min(self.cfg.max_receives.saturating_sub(1));
+                        if g.receives <= 1 || g.receives >= waits {
+                            let left = g.receives >= waits;
                             self.note(&sku, EventKind::PushHeld, json!({
                                 "channel": ch, "shows": shows, "unheard": unheard, "target": target,
                                 "left_to_drift_check": left,
                             }))
                             .await;
                         }
-                        if g.receives < self.cfg.hold_receives {
+                        if g.receives < waits {
                             out.insert(
                                 sku,
                                 Outcome::Retry {
