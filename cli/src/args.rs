@@ -59,6 +59,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The local flash sale (`make demo`): onecount on this machine against today's sync
+    /// tools, on one stream of buyers; prints a report and writes a chart.
+    Demo(DemoArgs),
+    /// Benchmarks that print numbers.
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Everything that happened to a SKU, oldest first.
     Timeline {
         sku: Sku,
@@ -228,4 +234,82 @@ pub enum QuarantineCmd {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the chart (flash-sale.svg) and the full results (flash-sale.json) go.
+    #[arg(long, default_value = "flash-sale-report")]
+    pub out: std::path::PathBuf,
+    /// Seconds of selling (the demo's default is 60).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seed of the buyers and the catalog (same seed, same sale).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// A flash sale played against onecount, onecount with last-unit protection, interval
+    /// sync (every 15 min, time-scaled) and per-channel FIFO delta pushes, on the same
+    /// buyers: oversold units, stale time, lag and channel writes, side by side.
+    #[command(after_help = "Examples:\n  onecount bench flash-sale --quick\n  \
+        onecount bench flash-sale --duration 120 --rate 6 --etsy-qps 2 --json\n  \
+        onecount bench flash-sale --only interval,fifo --rate 20   (no moto needed)")]
+    FlashSale(FlashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlashArgs {
+    /// The standard scenario (40 s of selling, about a minute in all); other knobs still apply.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seconds of selling (default 120; 40 with --quick).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Checkout attempts per second across all channels.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// SKUs in the catalog.
+    #[arg(long)]
+    pub skus: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Etsy's requests per second (Etsy's real default is 10).
+    #[arg(long)]
+    pub etsy_qps: Option<u32>,
+    /// Added to every eBay API call (ms).
+    #[arg(long)]
+    pub ebay_latency_ms: Option<u64>,
+    /// Share of channel API calls that fail with 500 (0–1).
+    #[arg(long)]
+    pub error_rate: Option<f64>,
+    /// Share of webhooks delivered twice (0–1).
+    #[arg(long)]
+    pub duplicate_rate: Option<f64>,
+    /// Share of webhooks delivered late (0–1).
+    #[arg(long)]
+    pub late_rate: Option<f64>,
+    /// Webhooks never delivered.
+    #[arg(long)]
+    pub lost_webhooks: Option<u32>,
+    /// Sale minutes per real minute (the interval baseline's period is divided by it).
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// The interval baseline's period, in sale minutes.
+    #[arg(long)]
+    pub interval_minutes: Option<f64>,
+    /// Last-unit protection level for the protected onecount run.
+    #[arg(long)]
+    pub last_units: Option<u32>,
+    /// onecount's drift check period in sale minutes (deployed default 5; time-scaled).
+    #[arg(long)]
+    pub drift_minutes: Option<f64>,
+    /// Only these strategies: onecount, onecount_last_units, interval, fifo (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Also write flash-sale.svg and flash-sale.json here.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }

@@ -2,6 +2,7 @@
 //! from `AWS_ENDPOINT_URL`, so one binary talks to AWS or to the local emulator.
 
 mod args;
+mod flash;
 mod output;
 
 use std::process::ExitCode;
@@ -95,8 +96,17 @@ fn actor(given: Option<String>) -> String {
 
 async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
-    if let Command::Local(args) = cli.command {
-        return local(args).await;
+    match cli.command {
+        Command::Local(args) => return local(args).await,
+        Command::Demo(args) => {
+            let out = args.out.clone();
+            return flash::run(flash::demo_scenario(&args), Some(&out), json).await;
+        }
+        Command::Bench(args::BenchCmd::FlashSale(a)) => {
+            let sc = flash::bench_scenario(&a)?;
+            return flash::run(sc, a.out.as_deref(), json).await;
+        }
+        _ => {}
     }
     let store = store(cli.table).await?;
     match cli.command {
@@ -164,7 +174,9 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("push of {sku} requested on {}", names.join(", "));
             }
         }
-        Command::Local(_) => unreachable!("handled above"),
+        Command::Local(_) | Command::Demo(_) | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
         Command::Quarantine(QuarantineCmd::List { limit }) => {
             let items = onecount::ports::Inbox::quarantined(&store, limit).await?;
             if json {

@@ -54,6 +54,10 @@ pub struct LocalConfig {
     /// Concurrent pushers per channel (shopify, etsy, ebay), like each pusher
     /// deployment's concurrency cap; 0 runs no pusher for that channel.
     pub push_concurrency: [usize; 3],
+    /// Order-queue pollers, each handling one batch at a time (Lambda's SQS event source
+    /// runs several batches at once; one batch waiting on a slow channel fetch must not
+    /// hold up the next).
+    pub order_concurrency: usize,
     /// First retry delay of a failed push (doubles per attempt).
     pub push_backoff_base_ms: u64,
     /// Global last-unit protection level for the pushers and the drift check (off: None).
@@ -75,6 +79,7 @@ impl LocalConfig {
             visibility_timeout_secs: 2,
             max_receive_count: 5,
             push_concurrency: [2, 1, 2],
+            order_concurrency: 4,
             push_backoff_base_ms: 1000,
             last_units: None,
             resources: None,
@@ -219,14 +224,17 @@ impl LocalHost {
         })];
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let order_queue = urls.orders.clone().expect("provisioned");
-        tasks.push(tokio::spawn(poller::run(
-            sqs.clone(),
-            order_queue,
-            move |event| {
-                let d = decrement.clone();
-                async move { d.handle_batch(event).await }
-            },
-        )));
+        for _ in 0..cfg.order_concurrency.max(1) {
+            let decrement = decrement.clone();
+            tasks.push(tokio::spawn(poller::run(
+                sqs.clone(),
+                order_queue.clone(),
+                move |event| {
+                    let d = decrement.clone();
+                    async move { d.handle_batch(event).await }
+                },
+            )));
+        }
         let pushers = [
             channels
                 .shopify

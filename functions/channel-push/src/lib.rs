@@ -365,6 +365,7 @@ where
                 out.insert(sku.clone(), Outcome::Done);
             }
             let mut to_read: Vec<(PushView, u32)> = Vec::new();
+            let mut to_read_later: Vec<(PushView, u32)> = Vec::new();
             for v in views {
                 let g = &groups[&v.stock.sku];
                 if let Some(problem) = &v.broken {
@@ -383,6 +384,30 @@ where
                 to_read.push((v, target));
             }
             let mut seen: Vec<(PushView, u32, Seen)> = Vec::new();
+            // Sell-outs: where the channel takes a zero without a read, write it at once,
+            // stating the last confirmed quantity as what it showed (a zero is never a
+            // raise). Forced pushes and re-checks after a race read as usual.
+            let (blind, to_read): (Vec<_>, Vec<_>) = to_read.into_iter().partition(|(v, t)| {
+                *t == 0
+                    && !groups[&v.stock.sku].force
+                    && !recheck.contains(&v.stock.sku)
+                    && v.record.as_ref().is_none_or(|r| r.qty > 0)
+            });
+            for (v, target) in blind {
+                let t = Target {
+                    sku: v.stock.sku.clone(),
+                    refs: v.listing.refs.clone(),
+                };
+                match self.api.zero_without_read(&t) {
+                    Some(mut s) => {
+                        s.qty = v.record.as_ref().map_or(1, |r| i64::from(r.qty));
+                        seen.push((v, target, s));
+                    }
+                    None => to_read_later.push((v, target)),
+                }
+            }
+            let mut to_read = to_read;
+            to_read.append(&mut to_read_later);
             for chunk in to_read.chunks(self.api.read_batch().max(1)) {
                 let targets: Vec<Target> = chunk
                     .iter()
@@ -493,11 +518,23 @@ where
             for chunk in writes.chunks(self.api.write_batch().max(1)) {
                 let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
                 let results = self.api.write(&ws).await;
-                for ((v, w), r) in chunk.iter().zip(results) {
+                // Record the confirmations of the chunk together (different items): a
+                // batch's pushes are not held up behind each other's ledger writes.
+                let confirmed =
+                    futures::future::join_all(chunk.iter().zip(&results).map(|((v, w), r)| {
+                        let g = &groups[&v.stock.sku];
+                        async move {
+                            match r {
+                                Ok(()) => Some(self.confirm(v, g, w.qty, w.seen.qty, true).await),
+                                Err(_) => None,
+                            }
+                        }
+                    }))
+                    .await;
+                for (((v, _), r), c) in chunk.iter().zip(results).zip(confirmed) {
                     let sku = v.stock.sku.clone();
-                    let g = &groups[&sku];
                     match r {
-                        Ok(()) => match self.confirm(v, g, w.qty, w.seen.qty, true).await {
+                        Ok(()) => match c.expect("confirmed above") {
                             Ok(true) => {}
                             Ok(false) => {
                                 // A newer push was recorded while we wrote: ours may have

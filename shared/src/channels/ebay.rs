@@ -482,6 +482,16 @@ impl ChannelApi for EbayClient {
 
     /// `bulkUpdatePriceQuantity` (25 per call): the total and every offer's quantity;
     /// each item's own `statusCode` decides its outcome.
+    /// eBay inventory items are one per SKU: with the offer ids in the mapping, a zero
+    /// write needs nothing from a read.
+    fn zero_without_read(&self, target: &Target) -> Option<Seen> {
+        let offers: Vec<String> = target.references("offer").map(str::to_string).collect();
+        (!offers.is_empty()).then(|| Seen {
+            qty: -1,
+            state: serde_json::json!({"sku": ebay_sku(target), "offers": offers}),
+        })
+    }
+
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
         let requests: Vec<Value> = writes
             .iter()

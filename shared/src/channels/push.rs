@@ -106,6 +106,13 @@ pub trait ChannelApi: Send + Sync {
     /// Set each; one answer per write, in order. At most
     /// [`write_batch`](Self::write_batch) writes.
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>>;
+    /// What a write of **zero** to `target` needs, when the channel can take it without a
+    /// read first (the mapping names everything the write call wants). A sell-out then
+    /// costs one call, not two, at the moment it matters most. Zero can never re-inflate,
+    /// so skipping the read loses no protection. `None`: read first.
+    fn zero_without_read(&self, _target: &Target) -> Option<Seen> {
+        None
+    }
     /// API calls made so far (for benchmarks and the drift report).
     fn calls(&self) -> u64;
 }
@@ -134,6 +141,9 @@ macro_rules! delegate_channel_api {
             }
             async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
                 (**self).write(writes).await
+            }
+            fn zero_without_read(&self, target: &Target) -> Option<Seen> {
+                (**self).zero_without_read(target)
             }
             fn calls(&self) -> u64 {
                 (**self).calls()

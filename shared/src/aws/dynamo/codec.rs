@@ -204,7 +204,7 @@ pub fn line_from_item(item: &Item) -> Result<LineRecord, LedgerError> {
 }
 
 pub fn event_to_item(e: &TimelineEntry, expires_at: i64) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (PK.into(), s(sku_pk(&e.sku))),
         (SK.into(), s(event_sk(e.at, &e.id))),
         ("sku".into(), s(e.sku.as_str())),
@@ -213,7 +213,14 @@ pub fn event_to_item(e: &TimelineEntry, expires_at: i64) -> Item {
         ("kind".into(), s(e.kind.as_str())),
         ("data".into(), s(e.data.to_string())),
         (TTL_ATTRIBUTE.into(), n(expires_at)),
-    ])
+    ]);
+    // Oversells are also indexed, newest last, so `status` and `oversell-cost` find them
+    // without reading every timeline (rare: the index stays small).
+    if e.kind == EventKind::SaleOversold {
+        item.insert(GSI1_PK.into(), s(OVERSOLD_GSI_PK));
+        item.insert(GSI1_SK.into(), s(oversold_gsi_sk(e.at, &e.id)));
+    }
+    item
 }
 
 pub fn event_from_item(item: &Item) -> Result<TimelineEntry, LedgerError> {

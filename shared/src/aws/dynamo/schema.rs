@@ -86,6 +86,8 @@ pub(crate) const BILLING: BillingMode = BillingMode::PayPerRequest;
 // Key layout of each item type.
 pub const STOCK_SK: &str = "STOCK";
 pub const STOCK_GSI_PK: &str = "STOCK";
+/// Index partition of the timeline entries that record an oversell.
+pub const OVERSOLD_GSI_PK: &str = "OVERSOLD";
 pub const EVENT_PREFIX: &str = "EVT#";
 pub const LISTING_PREFIX: &str = "LISTING#";
 pub const REF_SK: &str = "REF";
@@ -111,4 +113,9 @@ pub fn ref_pk(channel: Channel, kind: &str, id: &str) -> String {
 /// Time-ordered and unique: zero-padded milliseconds, then a random id.
 pub fn event_sk(at_millis: i64, id: &str) -> String {
     format!("{EVENT_PREFIX}{at_millis:013}#{id}")
+}
+
+/// Time-ordered key of an oversell in the index.
+pub fn oversold_gsi_sk(at_millis: i64, id: &str) -> String {
+    format!("{at_millis:013}#{id}")
 }

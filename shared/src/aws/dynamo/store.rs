@@ -147,6 +147,56 @@ impl DynamoStore {
         self.requests.get()
     }
 
+    /// The most recent oversold order lines (newest first), at most `limit`, recorded at
+    /// or after `since` (epoch ms): their timeline entries, found through the index.
+    pub async fn oversells(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, LedgerError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#p = :p AND #s >= :since")
+                .expression_attribute_names("#p", GSI1_PK)
+                .expression_attribute_names("#s", GSI1_SK)
+                .expression_attribute_values(":p", s(OVERSOLD_GSI_PK))
+                .expression_attribute_values(":since", s(oversold_gsi_sk(since.max(0), "")))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .limit(limit.clamp(1, 100) as i32)
+                .send()
+                .await
+                .map_err(store_err)?;
+            for i in out.items() {
+                if let (Some(pk), Some(sk)) = (i.get(PK), i.get(SK)) {
+                    keys.push(HashMap::from([
+                        (PK.to_string(), pk.clone()),
+                        (SK.to_string(), sk.clone()),
+                    ]));
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || keys.len() >= limit {
+                break;
+            }
+        }
+        keys.truncate(limit);
+        let mut entries = self
+            .batch_get_with(keys, false)
+            .await?
+            .iter()
+            .map(event_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+        Ok(entries)
+    }
+
     // ----- write building blocks -------------------------------------------------
 
     fn put(

@@ -1,0 +1,139 @@
+//! `onecount demo` and `onecount bench flash-sale`: the flash-sale engine
+//! (`onecount-flash`) with a progress line, the report, the chart and `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use onecount_flash::{Outcome, Progress, Scenario, Strategy, report};
+
+use crate::args::{DemoArgs, FlashArgs};
+
+pub fn demo_scenario(a: &DemoArgs) -> Scenario {
+    let mut sc = Scenario::demo();
+    if let Some(d) = a.duration {
+        sc.duration_s = d;
+    }
+    if let Some(s) = a.seed {
+        sc.seed = s;
+    }
+    sc
+}
+
+pub fn bench_scenario(a: &FlashArgs) -> Result<Scenario> {
+    let mut sc = Scenario::standard();
+    if !a.quick {
+        sc.name = "custom".into();
+        sc.duration_s = 120.0;
+    }
+    macro_rules! set {
+        ($($arg:ident => $field:ident),*) => {$(
+            if let Some(v) = a.$arg { sc.$field = v; sc.name = if a.quick { "standard+".into() } else { "custom".into() }; }
+        )*};
+    }
+    set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps,
+        ebay_latency_ms => ebay_latency_ms, error_rate => error_rate,
+        duplicate_rate => duplicate_rate, late_rate => late_rate, lost_webhooks => lost_webhooks,
+        time_scale => time_scale, interval_minutes => interval_minutes, last_units => last_units,
+        drift_minutes => drift_minutes);
+    if !a.only.is_empty() {
+        sc.strategies = a
+            .only
+            .iter()
+            .map(|s| {
+                Strategy::ALL
+                    .into_iter()
+                    .find(|x| x.key() == s.trim())
+                    .with_context(|| {
+                        format!(
+                            "unknown strategy '{s}' (choose from onecount, onecount_last_units, interval, fifo)"
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?;
+    }
+    sc.check()?;
+    Ok(sc)
+}
+
+/// A one-line progress bar on a terminal; a line every 10 s otherwise (CI logs).
+fn progress_printer() -> impl Fn(&Progress) {
+    let tty = std::io::stderr().is_terminal();
+    let last = std::sync::Mutex::new(-10.0f64);
+    move |p: &Progress| {
+        let width = 28usize;
+        let done = ((p.elapsed_s / p.total_s.max(0.001)).clamp(0.0, 1.0) * width as f64) as usize;
+        let worlds: Vec<String> = p
+            .worlds
+            .iter()
+            .map(|(s, orders, over)| format!("{} {orders}/{over}", s.key()))
+            .collect();
+        let line = format!(
+            "[{}{}] {:>4.0}/{:.0} s {:<12} orders/oversold: {}",
+            "#".repeat(done),
+            "-".repeat(width - done),
+            p.elapsed_s,
+            p.total_s,
+            p.phase,
+            worlds.join("  ")
+        );
+        if tty {
+            eprint!("\r{line:<120}");
+            if p.phase == "reporting" {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else {
+            let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+            if p.elapsed_s - *l >= 10.0 || p.phase == "reporting" {
+                *l = p.elapsed_s;
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+fn write_out(dir: &Path, o: &Outcome) -> Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let chart = dir.join("flash-sale.svg");
+    std::fs::write(&chart, report::svg(o))
+        .with_context(|| format!("writing {}", chart.display()))?;
+    let json = dir.join("flash-sale.json");
+    std::fs::write(&json, serde_json::to_string_pretty(o)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    Ok(chart.display().to_string())
+}
+
+/// The `--json` shape: scenario, one object per strategy key, verdict, moto's load.
+pub fn json_view(o: &Outcome) -> serde_json::Value {
+    let mut per = serde_json::Map::new();
+    for r in &o.results {
+        per.insert(
+            r.strategy.key().into(),
+            serde_json::to_value(r).unwrap_or_default(),
+        );
+    }
+    serde_json::json!({
+        "scenario": o.scenario,
+        "attempts": o.attempts,
+        "strategies": per,
+        "hottest_sku": o.hottest.sku,
+        "verdict": report::verdict(o),
+        "moto": o.moto,
+        "wall_s": o.wall_s,
+    })
+}
+
+pub async fn run(sc: Scenario, out: Option<&Path>, json: bool) -> Result<()> {
+    let o = onecount_flash::run(&sc, progress_printer()).await?;
+    let chart = match out {
+        Some(dir) => Some(write_out(dir, &o)?),
+        None => None,
+    };
+    if json {
+        crate::output::json(&json_view(&o));
+    } else {
+        print!("{}", report::text(&o, chart.as_deref()));
+    }
+    Ok(())
+}

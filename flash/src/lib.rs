@@ -1,0 +1,1055 @@
+//! The flash-sale engine behind `make demo` and `onecount bench flash-sale`.
+//!
+//! One seeded stream of buyers is played, at the same instants, against several worlds.
+//! Each world has its own three channel sandboxes (same catalog, same Etsy rate limit,
+//! same slow eBay, same 5xx rate) and one way of keeping them in step:
+//!
+//! - `onecount` — the real local stack: signed webhooks → ingest → SQS → decrement on
+//!   DynamoDB → per-channel push queues → channel-push → the sandboxes' write APIs, with
+//!   the drift check on a timer (all AWS calls on moto);
+//! - `onecount_last_units` — the same with last-unit protection on;
+//! - `interval` — a sync every 15 minutes, time-scaled ([`baseline::Interval`]);
+//! - `fifo` — per-event delta pushes, one FIFO per channel, retries in line
+//!   ([`baseline::Fifo`]).
+//!
+//! A buyer can only buy what the channel displays (the sandboxes refuse the rest, as the
+//! channels do), so every oversell is one a strategy's lag allowed. [`measure`] turns what
+//! the channels displayed into oversold units, stale time and lag.
+
+pub mod baseline;
+pub mod measure;
+pub mod report;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use onecount::aws::dynamo::DynamoStore;
+use onecount::channels::ebay::EbayClient;
+use onecount::channels::etsy::EtsyClient;
+use onecount::channels::push::{ChannelApi, Target};
+use onecount::channels::shopify::ShopifyClient;
+use onecount::domain::NewStock;
+use onecount::ports::{ListingStore, StockLedger};
+use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
+use onecount_local::{LocalConfig, LocalHost};
+use onecount_sim::{DeliveryKnobs, Faults, Sandboxes, SimConfig};
+use serde::Serialize;
+
+use measure::{Point, Summary, Tracker};
+use stream::{Attempt, Buyers, Item};
+
+/// A way of keeping the channels in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Onecount,
+    OnecountLastUnits,
+    Interval,
+    Fifo,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Onecount,
+        Strategy::OnecountLastUnits,
+        Strategy::Interval,
+        Strategy::Fifo,
+    ];
+    /// The key in `--json` output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Strategy::Onecount => "onecount",
+            Strategy::OnecountLastUnits => "onecount_last_units",
+            Strategy::Interval => "interval",
+            Strategy::Fifo => "fifo",
+        }
+    }
+    pub fn label(self, sc: &Scenario) -> String {
+        match self {
+            Strategy::Onecount => "onecount".into(),
+            Strategy::OnecountLastUnits => format!("onecount + last-unit ({})", sc.last_units),
+            Strategy::Interval => format!("interval {} min", sc.interval_minutes),
+            Strategy::Fifo => "FIFO deltas".into(),
+        }
+    }
+    fn is_onecount(self) -> bool {
+        matches!(self, Strategy::Onecount | Strategy::OnecountLastUnits)
+    }
+}
+
+/// Every knob of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub skus: usize,
+    pub seed: u64,
+    /// Length of the sale, real seconds.
+    pub duration_s: f64,
+    /// Checkout attempts per second, all channels.
+    pub rate: f64,
+    /// Share of buyers on Shopify, Etsy, eBay.
+    pub channel_mix: [f64; 3],
+    /// Etsy's per-second request limit (the real default is 10).
+    pub etsy_qps: u32,
+    /// Added to every eBay API call.
+    pub ebay_latency_ms: u64,
+    /// Share of channel API calls answered 500.
+    pub error_rate: f64,
+    pub duplicate_rate: f64,
+    pub late_rate: f64,
+    pub late_ms: u64,
+    /// Order webhooks never delivered (Shopify, after the first quarter of the sale).
+    pub lost_webhooks: u32,
+    /// Sale minutes per real minute: the interval baseline syncs every
+    /// `interval_minutes * 60 / time_scale` real seconds.
+    pub time_scale: f64,
+    pub interval_minutes: f64,
+    /// Last-unit protection level for `onecount_last_units`.
+    pub last_units: u32,
+    /// After the last buyer, how long the channels get to catch up.
+    pub settle_s: f64,
+    /// onecount's drift check period in sale minutes (deployed default: 5), time-scaled
+    /// like the interval baseline's.
+    pub drift_minutes: f64,
+    pub strategies: Vec<Strategy>,
+}
+
+impl Scenario {
+    /// The standard scenario (`--quick`, in `make test`): about a minute.
+    pub fn standard() -> Scenario {
+        Scenario {
+            name: "standard".into(),
+            skus: 50,
+            seed: 7,
+            duration_s: 40.0,
+            rate: 4.0,
+            channel_mix: [0.5, 0.25, 0.25],
+            etsy_qps: 10,
+            ebay_latency_ms: 400,
+            error_rate: 0.02,
+            duplicate_rate: 0.05,
+            late_rate: 0.05,
+            late_ms: 3_000,
+            lost_webhooks: 1,
+            time_scale: 60.0,
+            interval_minutes: 15.0,
+            last_units: 3,
+            settle_s: 20.0,
+            drift_minutes: 5.0,
+            strategies: Strategy::ALL.to_vec(),
+        }
+    }
+
+    /// `make demo`: the standard sale, a little longer.
+    pub fn demo() -> Scenario {
+        Scenario {
+            name: "demo".into(),
+            duration_s: 60.0,
+            ..Scenario::standard()
+        }
+    }
+
+    pub fn interval_real(&self) -> Duration {
+        Duration::from_secs_f64((self.interval_minutes * 60.0 / self.time_scale).max(0.5))
+    }
+
+    pub fn drift_real(&self) -> Duration {
+        Duration::from_secs_f64((self.drift_minutes * 60.0 / self.time_scale).max(1.0))
+    }
+
+    pub fn buyers(&self) -> Buyers {
+        Buyers {
+            duration_ms: (self.duration_s * 1000.0) as u64,
+            rate: self.rate,
+            channel_mix: self.channel_mix,
+            duplicate_rate: self.duplicate_rate,
+            late_rate: self.late_rate,
+            late_ms: self.late_ms,
+        }
+    }
+
+    /// A one-line complaint about an impossible knob, if any.
+    pub fn check(&self) -> Result<()> {
+        if self.skus == 0 || self.skus > 2_000 {
+            bail!("--skus must be between 1 and 2000");
+        }
+        if !(self.rate > 0.0 && self.rate <= 50.0) {
+            bail!(
+                "--rate must be above 0 and at most 50 checkouts/s (moto's ceiling is far lower)"
+            );
+        }
+        if !(self.duration_s >= 1.0 && self.duration_s <= 3_600.0) {
+            bail!("--duration must be between 1 and 3600 seconds");
+        }
+        if !(0.0..=1.0).contains(&self.error_rate)
+            || !(0.0..=1.0).contains(&self.duplicate_rate)
+            || !(0.0..=1.0).contains(&self.late_rate)
+        {
+            bail!("rates (--error-rate, --duplicate-rate, --late-rate) are shares between 0 and 1");
+        }
+        if self.etsy_qps == 0 {
+            bail!("--etsy-qps must be at least 1");
+        }
+        if self.time_scale <= 0.0 || self.interval_minutes <= 0.0 || self.drift_minutes <= 0.0 {
+            bail!("--time-scale, --interval-minutes and --drift-minutes must be above 0");
+        }
+        if self.strategies.is_empty() {
+            bail!("no strategy to run");
+        }
+        Ok(())
+    }
+}
+
+/// The channel ids of catalog entry `i` on the sandboxes.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    pub variant: u64,
+    pub listing: u64,
+    pub item: u64,
+}
+
+pub fn ids(i: u64) -> Ids {
+    Ids {
+        variant: 44_000_000_000_000 + i,
+        listing: 1_200_000_000 + i,
+        item: 316_000_000_000 + i,
+    }
+}
+
+/// onecount's mapping of entry `i` on (shopify, etsy, ebay).
+pub fn refs(i: u64) -> [Vec<ChannelRef>; 3] {
+    let id = ids(i);
+    let p = |v: &[String]| v.iter().map(|r| r.parse().expect("valid ref")).collect();
+    [
+        p(&[format!("variant:{}", id.variant)]),
+        p(&[format!("listing:{}", id.listing)]),
+        p(&[
+            format!("item:{}", id.item),
+            format!("offer:{}", onecount_sim::ebay::offer_id(id.item)),
+        ]),
+    ]
+}
+
+/// Put entry `i` on the three sandboxes, displaying `shows`.
+pub fn list_on_sandboxes(sb: &Sandboxes, i: u64, sku: &str, shows: i64) {
+    let id = ids(i);
+    sb.shopify.add_listing(onecount_sim::shopify::SimListing {
+        variant_id: id.variant,
+        sku: sku.into(),
+        qty: shows,
+        inventory_item_id: 0,
+    });
+    sb.etsy.add_listing(onecount_sim::etsy::SimListing {
+        listing_id: id.listing,
+        sku: sku.into(),
+        qty: shows,
+    });
+    sb.ebay.add_listing(onecount_sim::ebay::SimListing {
+        item_id: id.item,
+        sku: sku.into(),
+        qty: shows,
+    });
+}
+
+/// Create `sku` in onecount and map it on all three channels with `policies`.
+pub async fn add_to_onecount(
+    store: &DynamoStore,
+    i: u64,
+    sku: &Sku,
+    on_hand: u32,
+    threshold: u32,
+    policies: [ListingPolicy; 3],
+) -> Result<()> {
+    store
+        .create_stock(&NewStock {
+            sku: sku.clone(),
+            on_hand,
+            low_stock_threshold: threshold,
+        })
+        .await
+        .with_context(|| format!("creating {sku}"))?;
+    for ((channel, refs), policy) in Channel::CONNECTED.into_iter().zip(refs(i)).zip(policies) {
+        store
+            .put_listing(&Listing {
+                sku: sku.clone(),
+                channel,
+                refs,
+                policy,
+            })
+            .await
+            .with_context(|| format!("mapping {sku} on {channel}"))?;
+    }
+    Ok(())
+}
+
+/// What each sandbox displays for entry `i` (shopify, etsy, ebay); 0 when unlisted.
+pub fn displayed(sb: &Sandboxes, i: u64) -> [i64; 3] {
+    let id = ids(i);
+    [
+        sb.shopify.quantity(id.variant).unwrap_or(0),
+        sb.etsy.quantity(id.listing).unwrap_or(0),
+        sb.ebay.quantity(id.item).unwrap_or(0),
+    ]
+}
+
+struct World {
+    strategy: Strategy,
+    host: Option<LocalHost>,
+    /// The AWS endpoint this world's onecount runs on (its own moto, when one could be
+    /// started, so two onecount worlds do not queue behind each other).
+    endpoint: Option<String>,
+    _moto: Option<onecount_local::moto::Moto>,
+    own: Option<Sandboxes>,
+    tracker: Mutex<Tracker>,
+    lost_left: AtomicU32,
+    interval: Option<Arc<baseline::Interval>>,
+    fifo: Option<Arc<baseline::Fifo>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl World {
+    fn sandboxes(&self) -> &Sandboxes {
+        self.host
+            .as_ref()
+            .and_then(|h| h.sandboxes.as_ref())
+            .or(self.own.as_ref())
+            .expect("every world has sandboxes")
+    }
+
+    /// Put one buyer through checkout on this world's channel; the order id if it sold.
+    fn place(&self, a: &Attempt, t_ms: u64, lose_from_ms: u64) -> Option<String> {
+        let sb = self.sandboxes();
+        let id = ids(a.item as u64);
+        let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        let lose = a.channel == Channel::Shopify
+            && t_ms >= lose_from_ms
+            && self.lost_left.load(Ordering::Relaxed) > 0;
+        // Baseline worlds hear webhooks from the engine (below); onecount hears them
+        // from the sandboxes, signed, over HTTP.
+        let knobs = if self.host.is_some() {
+            DeliveryKnobs {
+                deliveries: if a.delivery.duplicate { 2 } else { 1 },
+                delay_ms: a.delivery.late_ms,
+                lose,
+            }
+        } else {
+            DeliveryKnobs {
+                deliveries: 1,
+                delay_ms: 0,
+                lose: true,
+            }
+        };
+        let placed = match a.channel {
+            Channel::Shopify => sb
+                .shopify
+                .place_order(&onecount_sim::shopify::OrderReq {
+                    lines: vec![(id.variant, a.qty)],
+                    test: false,
+                    knobs,
+                })
+                .map(|p| p.order_id),
+            Channel::Etsy => sb
+                .etsy
+                .place_order(&onecount_sim::etsy::OrderReq {
+                    lines: vec![(id.listing, a.qty)],
+                    knobs,
+                })
+                .map(|p| p.receipt_id),
+            _ => sb
+                .ebay
+                .place_order(&onecount_sim::ebay::OrderReq {
+                    lines: vec![(id.item, a.qty)],
+                    knobs,
+                })
+                .map(|p| p.order_id),
+        };
+        let order = placed.ok()?;
+        if lose {
+            self.lost_left.fetch_sub(1, Ordering::Relaxed);
+        }
+        tracker.sale(t_ms, a.item, a.channel, a.qty, &order);
+        drop(tracker);
+        if let Some(f) = &self.fifo
+            && !lose
+        {
+            let deliveries = if a.delivery.duplicate { 2 } else { 1 };
+            if a.delivery.late_ms == 0 {
+                for _ in 0..deliveries {
+                    f.heard(a.channel, &order, a.item, a.qty);
+                }
+            } else {
+                let (ch, item, qty, order) = (a.channel, a.item, a.qty, order.clone());
+                let late = Duration::from_millis(a.delivery.late_ms);
+                let f = f.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(late).await;
+                    for _ in 0..deliveries {
+                        f.heard(ch, &order, item, qty);
+                    }
+                });
+            }
+        }
+        Some(order)
+    }
+
+    fn sample(&self, t_ms: u64, items: usize) {
+        let sb = self.sandboxes();
+        let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        for i in 0..items {
+            tracker.observe(t_ms, i, displayed(sb, i as u64));
+        }
+    }
+
+    fn writes(&self) -> [usize; 3] {
+        let sb = self.sandboxes();
+        [
+            sb.shopify.writes().len(),
+            sb.etsy.writes().len(),
+            sb.ebay.writes().len(),
+        ]
+    }
+}
+
+/// What the engine reports while it runs (about once a second).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub elapsed_s: f64,
+    pub total_s: f64,
+    /// (strategy, orders, oversold units) so far.
+    pub worlds: Vec<(Strategy, usize, i64)>,
+}
+
+/// An order line onecount's ledger recorded as oversold (the orders to cancel).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerOversell {
+    pub sku: String,
+    pub channel: String,
+    pub order: String,
+    pub short: u32,
+    pub at: i64,
+}
+
+/// What only the onecount worlds have: their own record of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnecountDetail {
+    pub table: String,
+    /// Messages left in each dead-letter queue at the end.
+    pub dlq: BTreeMap<String, i64>,
+    /// Alerts published to the topic, by type.
+    pub alerts: BTreeMap<String, usize>,
+    pub ledger_oversells: Vec<LedgerOversell>,
+    pub dynamodb_requests: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineDetail {
+    pub interval_syncs: u64,
+    pub fifo_dropped: u64,
+    pub fifo_backlog_at_end: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyResult {
+    pub strategy: Strategy,
+    pub label: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Writes the channels accepted (shopify, etsy, ebay).
+    pub channel_writes: [usize; 3],
+    pub writes_per_sale: f64,
+    /// The orders that sold units which did not exist.
+    pub oversold: Vec<measure::Sold>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onecount: Option<OnecountDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineDetail>,
+}
+
+/// How loaded moto was: a DynamoDB read timed twice a second through the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MotoLoad {
+    pub probe_p50_ms: f64,
+    pub probe_p95_ms: f64,
+    pub bottleneck: bool,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hottest {
+    pub sku: String,
+    pub on_hand: u32,
+    /// Per strategy key: the truth and each channel's display over time.
+    pub series: BTreeMap<String, Vec<Point>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub attempts: usize,
+    pub results: Vec<StrategyResult>,
+    pub hottest: Hottest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moto: Option<MotoLoad>,
+    pub wall_s: f64,
+}
+
+impl Outcome {
+    pub fn result(&self, s: Strategy) -> Option<&StrategyResult> {
+        self.results.iter().find(|r| r.strategy == s)
+    }
+}
+
+fn apply_faults(sb: &Sandboxes, sc: &Scenario) {
+    sb.etsy.set_limits(onecount_sim::etsy::Limits {
+        per_second: sc.etsy_qps,
+        per_day: 1_000_000,
+    });
+    let errors = Faults {
+        error_rate: sc.error_rate,
+        ..Faults::default()
+    };
+    sb.shopify.faults.set(errors.clone());
+    sb.etsy.faults.set(errors.clone());
+    sb.ebay.faults.set(Faults {
+        latency_ms: sc.ebay_latency_ms,
+        ..errors
+    });
+}
+
+fn sku_of(item: &Item) -> Sku {
+    Sku::parse(&item.sku).expect("catalog SKUs are valid")
+}
+
+async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Result<World> {
+    let initial: Vec<i64> = catalog.iter().map(|i| i64::from(i.on_hand)).collect();
+    let mut world = World {
+        strategy,
+        host: None,
+        endpoint: None,
+        _moto: None,
+        own: None,
+        tracker: Mutex::new(Tracker::new(&initial)),
+        lost_left: AtomicU32::new(sc.lost_webhooks),
+        interval: None,
+        fifo: None,
+        tasks: Vec::new(),
+    };
+    if strategy.is_onecount() {
+        // Its own moto (moto applies one request at a time on one core); else the shared one.
+        let own = if std::env::var_os("ONECOUNT_FLASH_SHARED_MOTO").is_some() {
+            Err(anyhow::anyhow!("ONECOUNT_FLASH_SHARED_MOTO is set"))
+        } else {
+            onecount_local::moto::start()
+        };
+        let (sdk, endpoint) = match own {
+            Ok(m) => {
+                let sdk = onecount::aws::load_sdk_config_at(&m.endpoint).await;
+                let ep = m.endpoint.clone();
+                world._moto = Some(m);
+                (sdk, ep)
+            }
+            Err(e) => match onecount::aws::endpoint_url() {
+                Some(ep) => (onecount::aws::load_sdk_config_at(&ep).await, ep),
+                None => return Err(e.context("onecount's side of the sale needs moto")),
+            },
+        };
+        world.endpoint = Some(endpoint);
+        let sdk = &sdk;
+        let prefix = format!(
+            "flash-{}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8],
+            if strategy == Strategy::Onecount {
+                "oc"
+            } else {
+                "lu"
+            }
+        );
+        let mut cfg = LocalConfig::new(&prefix);
+        cfg.sandbox = true;
+        cfg.drift_every = Some(sc.drift_real());
+        // The drift check's re-read window is time-scaled with its schedule (10 min → 10 s
+        // at 60×): each run re-applies that window's orders (idempotently) through the
+        // ledger, and at full width that would be the whole sale, every run.
+        cfg.drift.overlap_ms = (cfg.drift.overlap_ms as f64 / sc.time_scale).max(2_000.0) as i64;
+        if strategy == Strategy::OnecountLastUnits {
+            cfg.last_units = Some(sc.last_units);
+        }
+        let host = LocalHost::start(sdk, cfg).await?;
+        let sb = host.sandboxes.as_ref().expect("sandbox host");
+        for (i, item) in catalog.iter().enumerate() {
+            let p = ListingPolicy::default();
+            add_to_onecount(
+                &host.store,
+                i as u64,
+                &sku_of(item),
+                item.on_hand,
+                item.threshold,
+                [p.clone(), p.clone(), p],
+            )
+            .await?;
+            list_on_sandboxes(sb, i as u64, &item.sku, i64::from(item.on_hand));
+        }
+        warm_up(&host, catalog.len() as u64).await?;
+        if strategy == Strategy::OnecountLastUnits {
+            protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
+        }
+        apply_faults(sb, sc);
+        world.host = Some(host);
+        return Ok(world);
+    }
+    let nowhere = "http://127.0.0.1:9";
+    let sim = SimConfig::random(nowhere);
+    let sb = Sandboxes::start(sim.clone()).await;
+    for (i, item) in catalog.iter().enumerate() {
+        list_on_sandboxes(&sb, i as u64, &item.sku, i64::from(item.on_hand));
+    }
+    apply_faults(&sb, sc);
+    let ch = onecount_local::sandbox_channels(&sim, &sb, nowhere);
+    let apis: Vec<Arc<dyn ChannelApi>> = vec![
+        Arc::new(ShopifyClient::new(ch.shopify.expect("sandbox"))),
+        Arc::new(EtsyClient::new(ch.etsy.expect("sandbox"))),
+        Arc::new(EbayClient::new(ch.ebay.expect("sandbox"))),
+    ];
+    let targets: Vec<[Target; 3]> = catalog
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            refs(i as u64).map(|refs| Target {
+                sku: sku_of(item),
+                refs,
+            })
+        })
+        .collect();
+    match strategy {
+        Strategy::Interval => {
+            let iv = Arc::new(baseline::Interval::new(apis, targets, &initial));
+            world
+                .tasks
+                .push(tokio::spawn(iv.clone().run(sc.interval_real())));
+            world.interval = Some(iv);
+        }
+        _ => world.fifo = Some(Arc::new(baseline::Fifo::start(apis, Arc::new(targets)))),
+    }
+    world.own = Some(sb);
+    Ok(world)
+}
+
+/// One order on each channel for a SKU outside the catalog, until every channel shows
+/// them: connections, channel tokens and caches are warm when the sale opens, as they
+/// are minutes into a real one.
+async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
+    let sb = host.sandboxes.as_ref().expect("sandbox host");
+    let sku = Sku::parse("WARM-UP").expect("valid");
+    let p = ListingPolicy::default();
+    add_to_onecount(&host.store, i, &sku, 100, 0, [p.clone(), p.clone(), p]).await?;
+    list_on_sandboxes(sb, i, sku.as_str(), 100);
+    let id = ids(i);
+    let k = DeliveryKnobs::default;
+    let _ = sb.shopify.place_order(&onecount_sim::shopify::OrderReq {
+        lines: vec![(id.variant, 1)],
+        test: false,
+        knobs: k(),
+    });
+    let _ = sb.etsy.place_order(&onecount_sim::etsy::OrderReq {
+        lines: vec![(id.listing, 1)],
+        knobs: k(),
+    });
+    let _ = sb.ebay.place_order(&onecount_sim::ebay::OrderReq {
+        lines: vec![(id.item, 1)],
+        knobs: k(),
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while displayed(sb, i) != [97; 3] {
+        if Instant::now() > deadline {
+            bail!(
+                "onecount did not bring the warm-up SKU to 97 on every channel within 30 s (shows {:?})",
+                displayed(sb, i)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// With last-unit protection on, SKUs already at or below the level are listed only on
+/// their primary channel before the sale opens (onecount would have pushed that long
+/// before any sale; the sandboxes start out showing the whole count everywhere).
+async fn protect_before_opening(
+    host: &LocalHost,
+    sdk: &aws_config::SdkConfig,
+    catalog: &[Item],
+    level: u32,
+) -> Result<()> {
+    use onecount::ports::{PushQueue, PushRequest};
+    let sb = host.sandboxes.as_ref().expect("sandbox host");
+    let queues = onecount::aws::sqs::SqsQueues::new(sdk, host.resources.queue_urls());
+    let low: Vec<usize> = (0..catalog.len())
+        .filter(|i| catalog[*i].on_hand <= level)
+        .collect();
+    for i in &low {
+        for channel in [Channel::Etsy, Channel::Ebay] {
+            queues
+                .request_push(&PushRequest {
+                    sku: sku_of(&catalog[*i]),
+                    channel,
+                    cause: "last-unit protection before the sale".into(),
+                    origin_channel: None,
+                    origin_order: None,
+                    requested_at: 0,
+                    origin_at: None,
+                    force: false,
+                })
+                .await?;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: Vec<usize> = low
+            .iter()
+            .copied()
+            .filter(|i| displayed(sb, *i as u64)[1..] != [0, 0])
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "last-unit protection did not list {} SKU(s) at 0 on Etsy and eBay within 60 s",
+                pending.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Play the sale `sc` against every strategy it names; `progress` hears about once a second.
+pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome> {
+    sc.check()?;
+    let wall = Instant::now();
+    // Units the buyers will want: attempts × 1.1 units each.
+    let catalog = stream::catalog(sc.skus, sc.seed, sc.rate * sc.duration_s * 1.1);
+    let attempts = stream::attempts(&catalog, &sc.buyers(), sc.seed);
+    let needs_aws = sc.strategies.iter().any(|s| s.is_onecount());
+    let total_s = sc.duration_s + sc.settle_s;
+    let mut worlds = Vec::new();
+    for (n, s) in sc.strategies.iter().enumerate() {
+        progress(&Progress {
+            phase: "setting up",
+            elapsed_s: n as f64,
+            total_s: sc.strategies.len() as f64,
+            worlds: Vec::new(),
+        });
+        worlds.push(start_world(*s, sc, &catalog).await?);
+    }
+    let worlds = Arc::new(worlds);
+    let items = catalog.len();
+    for w in worlds.iter() {
+        w.sample(0, items);
+    }
+    let t0 = Instant::now();
+    let ms = move || t0.elapsed().as_millis() as u64;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (worlds, stop) = (worlds.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let t = ms();
+                for w in worlds.iter() {
+                    w.sample(t, items);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let probes: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let probers: Vec<_> = worlds
+        .iter()
+        .filter_map(|w| w.host.as_ref())
+        .map(|h| {
+            let (store, probes, stop) = (h.store.clone(), probes.clone(), stop.clone());
+            tokio::spawn(async move {
+                let probe = Sku::parse("MOTO-PROBE").expect("valid");
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if store.get_stock(&probe).await.is_ok() {
+                        let took = t.elapsed().as_secs_f64() * 1000.0;
+                        probes.lock().unwrap_or_else(|p| p.into_inner()).push(took);
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        })
+        .collect();
+    let report = |phase: &'static str| {
+        progress(&Progress {
+            phase,
+            elapsed_s: t0.elapsed().as_secs_f64(),
+            total_s,
+            worlds: worlds
+                .iter()
+                .map(|w| {
+                    let t = w.tracker.lock().unwrap_or_else(|p| p.into_inner());
+                    let s = t.summary(0);
+                    (w.strategy, s.orders, s.oversold_units)
+                })
+                .collect(),
+        })
+    };
+    let lose_from = (sc.duration_s * 250.0) as u64;
+    let mut next_report = Duration::from_secs(1);
+    for a in &attempts {
+        let due = t0 + Duration::from_millis(a.at_ms);
+        while Instant::now() + Duration::from_millis(5) < due {
+            if t0.elapsed() >= next_report {
+                report("selling");
+                next_report += Duration::from_secs(1);
+            }
+            tokio::time::sleep_until(due.min(t0 + next_report).into()).await;
+        }
+        let t = ms();
+        for w in worlds.iter() {
+            w.place(a, t, lose_from);
+        }
+    }
+    let sale_end = t0 + Duration::from_secs_f64(sc.duration_s);
+    tokio::time::sleep_until(sale_end.into()).await;
+    let deadline = sale_end + Duration::from_secs_f64(sc.settle_s);
+    loop {
+        let settled = worlds.iter().all(|w| {
+            let t = w.tracker.lock().unwrap_or_else(|p| p.into_inner());
+            t.summary(0).lag_all_channels.unresolved == 0
+        });
+        if settled || Instant::now() >= deadline {
+            break;
+        }
+        if t0.elapsed() >= next_report {
+            report("catching up");
+            next_report += Duration::from_secs(1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.await;
+    for p in probers {
+        let _ = p.await;
+    }
+    let end = ms();
+    for w in worlds.iter() {
+        w.sample(end, items);
+    }
+    report("reporting");
+
+    let mut results = Vec::new();
+    for w in worlds.iter() {
+        let tracker = w.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let summary = tracker.summary(end);
+        let channel_writes = w.writes();
+        let total: usize = channel_writes.iter().sum();
+        let onecount = match &w.host {
+            Some(h) => Some(onecount_detail(h, w.endpoint.as_deref()).await?),
+            None => None,
+        };
+        let baseline = (w.host.is_none()).then(|| BaselineDetail {
+            interval_syncs: w
+                .interval
+                .as_ref()
+                .map_or(0, |i| i.syncs.load(Ordering::Relaxed)),
+            fifo_dropped: w
+                .fifo
+                .as_ref()
+                .map_or(0, |f| f.dropped.load(Ordering::Relaxed)),
+            fifo_backlog_at_end: w.fifo.as_ref().map_or(0, |f| f.backlog()),
+        });
+        results.push(StrategyResult {
+            strategy: w.strategy,
+            label: w.strategy.label(sc),
+            writes_per_sale: if summary.orders == 0 {
+                0.0
+            } else {
+                total as f64 / summary.orders as f64
+            },
+            oversold: tracker
+                .orders
+                .iter()
+                .filter(|o| o.short > 0)
+                .cloned()
+                .collect(),
+            summary,
+            channel_writes,
+            onecount,
+            baseline,
+        });
+    }
+    let chart_from = worlds
+        .iter()
+        .find(|w| w.strategy == Strategy::Onecount)
+        .unwrap_or(&worlds[0]);
+    let hot = chart_from
+        .tracker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .hottest();
+    let hottest = Hottest {
+        sku: catalog[hot].sku.clone(),
+        on_hand: catalog[hot].on_hand,
+        series: worlds
+            .iter()
+            .map(|w| {
+                let t = w.tracker.lock().unwrap_or_else(|p| p.into_inner());
+                (w.strategy.key().to_string(), t.series[hot].clone())
+            })
+            .collect(),
+    };
+    let moto = needs_aws.then(|| {
+        let mut v = probes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (p50, p95) = (pct(&mut v, 0.5), pct(&mut v, 0.95));
+        let bottleneck = p95 > 50.0;
+        let note = if bottleneck {
+            format!(
+                "moto, not onecount, was the bottleneck: one DynamoDB read took p95 {p95:.0} ms \
+                 (moto applies one request at a time; DynamoDB answers in single-digit ms), so \
+                 onecount's lag here is mostly waiting for moto"
+            )
+        } else {
+            format!(
+                "moto kept up (a DynamoDB read took p95 {p95:.0} ms): onecount's lag is its own — \
+                 channel API latency, Etsy's rate limit, retries"
+            )
+        };
+        MotoLoad {
+            probe_p50_ms: p50,
+            probe_p95_ms: p95,
+            bottleneck,
+            note,
+        }
+    });
+    Ok(Outcome {
+        scenario: sc.clone(),
+        attempts: attempts.len(),
+        results,
+        hottest,
+        moto,
+        wall_s: wall.elapsed().as_secs_f64(),
+    })
+}
+
+async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<OnecountDetail> {
+    let mut dlq = BTreeMap::new();
+    dlq.insert("orders".to_string(), h.dead_orders().await?);
+    for c in Channel::CONNECTED {
+        dlq.insert(format!("push-{c}"), h.dead_pushes(c).await?);
+    }
+    let mut alerts = BTreeMap::new();
+    for a in published_alerts(endpoint, &h.resources.topic_arn).await {
+        let kind = a
+            .attributes
+            .get("type")
+            .cloned()
+            .unwrap_or_else(|| a.subject.clone());
+        *alerts.entry(kind).or_insert(0) += 1;
+    }
+    let ledger_oversells = h
+        .store
+        .oversells(0, 1_000)
+        .await?
+        .into_iter()
+        .map(|e| LedgerOversell {
+            sku: e.sku.to_string(),
+            channel: e.data["channel"].as_str().unwrap_or_default().to_string(),
+            order: e.data["order"].as_str().unwrap_or_default().to_string(),
+            short: e.data["short"].as_u64().unwrap_or(0) as u32,
+            at: e.at,
+        })
+        .collect();
+    Ok(OnecountDetail {
+        table: h.resources.table.clone(),
+        dlq,
+        alerts,
+        ledger_oversells,
+        dynamodb_requests: h.store.requests(),
+    })
+}
+
+/// An alert as moto recorded its publication.
+#[derive(Debug, Clone)]
+pub struct PublishedAlert {
+    pub subject: String,
+    /// The `default` text (email body).
+    pub body: String,
+    pub sms: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Every message published to `topic_arn`, read back from moto's `/moto-api/data.json`
+/// at `endpoint` (default: `AWS_ENDPOINT_URL`); empty when that is not moto.
+pub async fn published_alerts(endpoint: Option<&str>, topic_arn: &str) -> Vec<PublishedAlert> {
+    let Some(endpoint) = endpoint
+        .map(str::to_string)
+        .or_else(onecount::aws::endpoint_url)
+    else {
+        return Vec::new();
+    };
+    let Ok(resp) = reqwest::get(format!("{endpoint}/moto-api/data.json")).await else {
+        return Vec::new();
+    };
+    let data: serde_json::Value = resp.json().await.unwrap_or_default();
+    let topics = data
+        .pointer("/sns/Topic")
+        .and_then(|t| t.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let Some(topic) = topics.iter().find(|t| t["arn"] == topic_arn) else {
+        return Vec::new();
+    };
+    topic["sent_notifications"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    let msg: serde_json::Value =
+                        serde_json::from_str(n[1].as_str().unwrap_or("{}")).unwrap_or_default();
+                    PublishedAlert {
+                        subject: n[2].as_str().unwrap_or_default().to_string(),
+                        body: msg["default"].as_str().unwrap_or_default().to_string(),
+                        sms: msg["sms"].as_str().unwrap_or_default().to_string(),
+                        attributes: n[3]
+                            .as_object()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|(k, v)| {
+                                        (
+                                            k.clone(),
+                                            v["Value"].as_str().unwrap_or_default().to_string(),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,328 @@
+//! What a strategy did to the buyers, measured from what each channel *displayed* —
+//! pure bookkeeping, fed by the engine's dispatcher (sales) and sampler (displays).
+//!
+//! - **Oversold units**: per SKU, units the channels sold beyond what existed.
+//! - **Stale time**: listing-seconds during which a channel displayed more than the true
+//!   remaining count (the window in which a buyer can buy what is gone).
+//! - **Sale-to-listed lag**: from a sale until another channel displays no more than
+//!   what remained after it; "all channels" is the slowest of them.
+
+use onecount::Channel;
+use serde::Serialize;
+
+/// One order a channel accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sold {
+    pub at_ms: u64,
+    pub item: usize,
+    pub channel: Channel,
+    pub qty: i64,
+    pub order_id: String,
+    /// Units of this order that did not exist (it must be cancelled or back-ordered).
+    pub short: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    at_ms: u64,
+    item: usize,
+    origin: usize,
+    want: i64,
+    lag: [Option<u64>; 3],
+}
+
+/// One point of the chart: at `at_ms`, the truth and what each channel displayed.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Point {
+    pub at_ms: u64,
+    pub truth: i64,
+    pub shows: [i64; 3],
+}
+
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    initial: Vec<i64>,
+    sold: Vec<i64>,
+    shows: Vec<[i64; 3]>,
+    seen_at: Vec<u64>,
+    stale_ms: [u64; 3],
+    pending: Vec<Pending>,
+    lags: Vec<(usize, [Option<u64>; 3])>,
+    pub orders: Vec<Sold>,
+    pub series: Vec<Vec<Point>>,
+}
+
+/// The lag figures of one set of sales (milliseconds).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Lag {
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub max_ms: u64,
+    /// Sales this channel (or some channel) had not caught up with by the end; counted
+    /// above at the time the run ended, so the percentiles are lower bounds for them.
+    pub unresolved: usize,
+}
+
+fn pct(v: &mut [u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+impl Lag {
+    fn of(values: impl Iterator<Item = (Option<u64>, u64)>) -> Lag {
+        let mut unresolved = 0;
+        let mut v: Vec<u64> = values
+            .map(|(lag, censored)| {
+                lag.unwrap_or_else(|| {
+                    unresolved += 1;
+                    censored
+                })
+            })
+            .collect();
+        Lag {
+            p50_ms: pct(&mut v, 0.5),
+            p95_ms: pct(&mut v, 0.95),
+            max_ms: pct(&mut v, 1.0),
+            unresolved,
+        }
+    }
+}
+
+impl Tracker {
+    /// Every channel starts out displaying the true count.
+    pub fn new(initial: &[i64]) -> Tracker {
+        Tracker {
+            initial: initial.to_vec(),
+            sold: vec![0; initial.len()],
+            shows: initial.iter().map(|q| [*q; 3]).collect(),
+            seen_at: vec![0; initial.len()],
+            stale_ms: [0; 3],
+            pending: Vec::new(),
+            lags: Vec::new(),
+            orders: Vec::new(),
+            series: initial
+                .iter()
+                .map(|q| {
+                    vec![Point {
+                        at_ms: 0,
+                        truth: *q,
+                        shows: [*q; 3],
+                    }]
+                })
+                .collect(),
+        }
+    }
+
+    /// What is left of `item` (negative once oversold).
+    pub fn remaining(&self, item: usize) -> i64 {
+        self.initial[item] - self.sold[item]
+    }
+
+    /// A channel accepted an order. The selling channel already displays the units gone.
+    pub fn sale(&mut self, at_ms: u64, item: usize, channel: Channel, qty: i64, order_id: &str) {
+        self.advance(at_ms, item);
+        let before = self.remaining(item);
+        self.sold[item] += qty;
+        let after = self.remaining(item);
+        let short = (-after).max(0) - (-before).max(0);
+        let origin = Channel::CONNECTED
+            .iter()
+            .position(|c| *c == channel)
+            .unwrap_or(0);
+        self.shows[item][origin] = (self.shows[item][origin] - qty).max(0);
+        let mut lag = [None; 3];
+        lag[origin] = Some(0);
+        self.pending.push(Pending {
+            at_ms,
+            item,
+            origin,
+            want: after.max(0),
+            lag,
+        });
+        self.orders.push(Sold {
+            at_ms,
+            item,
+            channel,
+            qty,
+            order_id: order_id.to_string(),
+            short,
+        });
+        self.point(at_ms, item);
+    }
+
+    /// What the channels display for `item` at `at_ms`.
+    pub fn observe(&mut self, at_ms: u64, item: usize, shows: [i64; 3]) {
+        self.advance(at_ms, item);
+        let changed = self.shows[item] != shows;
+        self.shows[item] = shows;
+        if changed {
+            self.point(at_ms, item);
+        }
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if p.item == item {
+                for k in 0..3 {
+                    if p.lag[k].is_none() && shows[k] <= p.want {
+                        p.lag[k] = Some(at_ms.saturating_sub(p.at_ms));
+                    }
+                }
+                if p.lag.iter().all(Option::is_some) {
+                    let done = self.pending.swap_remove(i);
+                    self.lags.push((done.origin, done.lag));
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Stale time up to `at_ms`, with what was displayed and true since the last event.
+    fn advance(&mut self, at_ms: u64, item: usize) {
+        let dt = at_ms.saturating_sub(self.seen_at[item]);
+        let truth = self.remaining(item).max(0);
+        for (k, shown) in self.shows[item].iter().enumerate() {
+            if *shown > truth {
+                self.stale_ms[k] += dt;
+            }
+        }
+        self.seen_at[item] = self.seen_at[item].max(at_ms);
+    }
+
+    fn point(&mut self, at_ms: u64, item: usize) {
+        let p = Point {
+            at_ms,
+            truth: self.remaining(item),
+            shows: self.shows[item],
+        };
+        self.series[item].push(p);
+    }
+
+    /// The figures, with sales still pending counted up to `end_ms`.
+    pub fn summary(&self, end_ms: u64) -> Summary {
+        let all: Vec<(usize, [Option<u64>; 3], u64)> = self
+            .lags
+            .iter()
+            .map(|(o, l)| (*o, *l, 0))
+            .chain(
+                self.pending
+                    .iter()
+                    .map(|p| (p.origin, p.lag, end_ms.saturating_sub(p.at_ms))),
+            )
+            .collect();
+        let per_channel: Vec<Lag> = (0..3)
+            .map(|k| {
+                Lag::of(
+                    all.iter()
+                        .filter(|(o, _, _)| *o != k)
+                        .map(|(_, l, c)| (l[k], *c)),
+                )
+            })
+            .collect();
+        let all_channels = Lag::of(all.iter().map(|(_, l, c)| {
+            let worst = l.iter().copied().collect::<Option<Vec<u64>>>();
+            (worst.map(|v| v.into_iter().max().unwrap_or(0)), *c)
+        }));
+        let oversold_units: i64 = self
+            .initial
+            .iter()
+            .zip(&self.sold)
+            .map(|(i, s)| (s - i).max(0))
+            .sum();
+        Summary {
+            orders: self.orders.len(),
+            units_sold: self.sold.iter().sum(),
+            oversold_units,
+            oversold_orders: self.orders.iter().filter(|o| o.short > 0).count(),
+            stale_listing_secs: self.stale_ms.iter().sum::<u64>() as f64 / 1000.0,
+            stale_secs_by_channel: self.stale_ms.map(|ms| ms as f64 / 1000.0),
+            lag_by_channel: [per_channel[0], per_channel[1], per_channel[2]],
+            lag_all_channels: all_channels,
+        }
+    }
+
+    /// The item with the most units sold (the chart's SKU).
+    pub fn hottest(&self) -> usize {
+        (0..self.sold.len())
+            .max_by_key(|i| (self.sold[*i], std::cmp::Reverse(*i)))
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub orders: usize,
+    pub units_sold: i64,
+    pub oversold_units: i64,
+    pub oversold_orders: usize,
+    /// Listing-seconds with a channel displaying more than exists, all channels.
+    pub stale_listing_secs: f64,
+    pub stale_secs_by_channel: [f64; 3],
+    /// Sale-to-listed lag on each channel, for sales made on the other two.
+    pub lag_by_channel: [Lag; 3],
+    /// Until every channel displayed the sale.
+    pub lag_all_channels: Lag,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Channel::{Ebay, Etsy, Shopify};
+
+    #[test]
+    fn a_sale_seen_everywhere_has_its_lag_and_no_oversell() {
+        let mut t = Tracker::new(&[5]);
+        t.sale(1_000, 0, Shopify, 1, "1001");
+        t.observe(1_100, 0, [4, 5, 5]); // Etsy and eBay not yet
+        t.observe(1_300, 0, [4, 4, 5]);
+        t.observe(1_700, 0, [4, 4, 4]);
+        let s = t.summary(2_000);
+        assert_eq!(s.orders, 1);
+        assert_eq!(s.oversold_units, 0);
+        assert_eq!(s.lag_by_channel[1].p50_ms, 300);
+        assert_eq!(s.lag_by_channel[2].max_ms, 700);
+        assert_eq!(s.lag_all_channels.max_ms, 700);
+        // Etsy displayed 5 of 4 from 1.0 s to 1.3 s, eBay to 1.7 s.
+        assert!(
+            (s.stale_listing_secs - (0.3 + 0.7)).abs() < 1e-9,
+            "{}",
+            s.stale_listing_secs
+        );
+        assert_eq!(s.stale_secs_by_channel, [0.0, 0.3, 0.7]);
+    }
+
+    #[test]
+    fn selling_what_is_gone_counts_units_and_the_orders_to_cancel() {
+        let mut t = Tracker::new(&[1]);
+        t.sale(10, 0, Shopify, 1, "A");
+        t.sale(20, 0, Etsy, 1, "B"); // Etsy still displayed 1
+        t.sale(30, 0, Ebay, 2, "C");
+        let s = t.summary(100);
+        assert_eq!(s.oversold_units, 3);
+        assert_eq!(s.oversold_orders, 2);
+        let short: Vec<(&str, i64)> = t
+            .orders
+            .iter()
+            .map(|o| (o.order_id.as_str(), o.short))
+            .collect();
+        assert_eq!(short, [("A", 0), ("B", 1), ("C", 2)]);
+        // Never displayed below zero, so all three sales are "listed" once channels show 0.
+        t.observe(200, 0, [0, 0, 0]);
+        assert_eq!(t.summary(300).lag_all_channels.unresolved, 0);
+    }
+
+    #[test]
+    fn a_sale_never_seen_is_counted_as_unresolved_up_to_the_end() {
+        let mut t = Tracker::new(&[9, 3]);
+        t.sale(0, 1, Etsy, 1, "X");
+        t.observe(50, 1, [3, 2, 2]); // Shopify never lowered
+        let s = t.summary(10_000);
+        assert_eq!(s.lag_by_channel[0].unresolved, 1);
+        assert_eq!(s.lag_by_channel[0].max_ms, 10_000);
+        assert_eq!(s.lag_all_channels.unresolved, 1);
+        assert_eq!(t.hottest(), 1);
+    }
+}
