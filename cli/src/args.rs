@@ -65,6 +65,35 @@ pub enum Command {
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// One screen for the operator: low stock, listings behind or broken, dead-letter
+    /// queues, recent oversells.
+    Status {
+        /// A listing unconfirmed this long is lagging (seconds).
+        #[arg(long, default_value_t = 60)]
+        lag_secs: u64,
+        /// … and this long, stuck (seconds).
+        #[arg(long, default_value_t = 600)]
+        stuck_secs: u64,
+    },
+    /// Messages the order and push queues gave up on: look at them, send them back.
+    /// Queue URLs come from the stack outputs: ONECOUNT_ORDER_QUEUE_URL,
+    /// ONECOUNT_ORDER_DLQ_URL, ONECOUNT_PUSH_QUEUE_URL_<CHANNEL>, ONECOUNT_PUSH_DLQ_URL_<CHANNEL>.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// List a SKU at 0 on every channel (or one) until `resume`; the count is untouched.
+    Pause {
+        sku: Sku,
+        #[arg(long)]
+        channel: Option<Channel>,
+    },
+    /// Undo `pause`: list the SKU again on every channel (or one).
+    Resume {
+        sku: Sku,
+        #[arg(long)]
+        channel: Option<Channel>,
+    },
+    /// What the recorded oversells cost, and what they would cost at another sync lag.
+    OversellCost(CostArgs),
     /// Everything that happened to a SKU, oldest first.
     Timeline {
         sku: Sku,
@@ -200,6 +229,31 @@ pub enum ListingsCmd {
     },
     /// A SKU's listings.
     Get { sku: Sku },
+    /// Map many listings from a CSV file: columns sku,channel,refs and optionally
+    /// buffer,max,paused,on_hand,threshold. Every row is checked before anything is
+    /// written; bad rows are reported with their line numbers and left out; each good row
+    /// is written whole (one transaction) and a re-run writes only what changed.
+    #[command(
+        after_help = "Example file:\n  sku,channel,refs,buffer,max,paused,on_hand\n  \
+        MUG-BLUE-12OZ,shopify,variant:44120000000001,0,,no,20\n  \
+        MUG-BLUE-12OZ,etsy,listing:1200000001,1,5,no,\n  \
+        MUG-BLUE-12OZ,ebay,item:316000000001 offer:8123000001,0,,no,\n\n\
+        Exit status: 0 all rows good, 3 some rows were bad (the rest are in)."
+    )]
+    Import {
+        file: std::path::PathBuf,
+        /// Check every row against the file and the table; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Read every mapped listing from its channel and report the ones that are gone,
+    /// belong to another SKU or cannot be read (the SKU-mismatch report). Needs the
+    /// channel credentials (ONECOUNT_CHANNELS_FILE or ONECOUNT_CHANNELS_SECRET_ARN).
+    Verify {
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<Channel>,
+    },
     /// Which SKU a channel id belongs to.
     Resolve {
         #[arg(long)]
@@ -312,4 +366,78 @@ pub struct FlashArgs {
     /// Also write flash-sale.svg and flash-sale.json here.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+}
+
+/// A queue with a dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueueName {
+    Orders,
+    Shopify,
+    Etsy,
+    Ebay,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCmd {
+    /// Depth of each dead-letter queue and its first messages (they stay in the queue).
+    List {
+        /// Only this queue's DLQ.
+        #[arg(long, value_enum)]
+        queue: Option<QueueName>,
+        /// Messages shown per queue (at most 10 per read).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Send every message in the DLQ back to its queue (after fixing the cause; the
+    /// handlers are idempotent, so a message applied before is harmless).
+    Redrive {
+        #[arg(long, value_enum)]
+        queue: Option<QueueName>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Oversells recorded in the last this many days.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Average selling price of a unit.
+    #[arg(long, default_value_t = 30.0)]
+    pub unit_price: f64,
+    /// Margin on a unit, lost when the order is cancelled.
+    #[arg(long, default_value_t = 12.0)]
+    pub unit_margin: f64,
+    /// Payment fee kept on a refund, fixed part per order.
+    #[arg(long, default_value_t = 0.30)]
+    pub refund_fee: f64,
+    /// Payment fee kept on a refund, percent of the order value.
+    #[arg(long, default_value_t = 2.9)]
+    pub refund_fee_pct: f64,
+    /// Cost of a seller-cancelled order on Shopify (your own store: usually 0).
+    #[arg(long, default_value_t = 0.0)]
+    pub penalty_shopify: f64,
+    /// Cost of a seller cancellation on Etsy (star-seller status, search placement).
+    #[arg(long, default_value_t = 5.0)]
+    pub penalty_etsy: f64,
+    /// Cost of an eBay transaction defect (seller level, fees, visibility).
+    #[arg(long, default_value_t = 15.0)]
+    pub penalty_ebay: f64,
+    /// Support time per oversold order, minutes.
+    #[arg(long, default_value_t = 15.0)]
+    pub support_minutes: f64,
+    /// Cost of an hour of support.
+    #[arg(long, default_value_t = 25.0)]
+    pub hourly_rate: f64,
+    /// What-if: units per hour a SKU sells at when it sells out.
+    #[arg(long, default_value_t = 120.0)]
+    pub units_per_hour: f64,
+    /// What-if: share of those sold on the other channels.
+    #[arg(long, default_value_t = 0.5)]
+    pub other_share: f64,
+    /// What-if: sell-outs per month.
+    #[arg(long, default_value_t = 20.0)]
+    pub sellouts_per_month: f64,
+    /// What-if: sync lags to compare, seconds (repeatable; default 900 300 60 2).
+    #[arg(long = "lag", value_name = "SECS")]
+    pub lags: Vec<f64>,
 }

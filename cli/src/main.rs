@@ -3,6 +3,7 @@
 
 mod args;
 mod flash;
+mod ops;
 mod output;
 
 use std::process::ExitCode;
@@ -20,6 +21,13 @@ use onecount::{
 use args::{Cli, Command, ListingsCmd, LocalArgs, QuarantineCmd, SaleCmd, StockCmd};
 
 fn main() -> ExitCode {
+    // `onecount … | head` ends quietly, as other command-line tools do, instead of a
+    // panic about a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -52,7 +60,7 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
@@ -94,18 +102,21 @@ fn actor(given: Option<String>) -> String {
         .unwrap_or_else(|| "cli".to_string())
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<u8> {
     let json = cli.json;
     match cli.command {
-        Command::Local(args) => return local(args).await,
+        Command::Local(args) => return local(args).await.map(|()| 0),
         Command::Demo(args) => {
             let out = args.out.clone();
-            return flash::run(flash::demo_scenario(&args), Some(&out), json).await;
+            return flash::run(flash::demo_scenario(&args), Some(&out), json)
+                .await
+                .map(|()| 0);
         }
         Command::Bench(args::BenchCmd::FlashSale(a)) => {
             let sc = flash::bench_scenario(&a)?;
-            return flash::run(sc, a.out.as_deref(), json).await;
+            return flash::run(sc, a.out.as_deref(), json).await.map(|()| 0);
         }
+        Command::Dlq(cmd) => return ops::dlq(cmd, json).await.map(|()| 0),
         _ => {}
     }
     let store = store(cli.table).await?;
@@ -139,6 +150,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Stock(cmd) => stock(&store, cmd, json).await?,
         Command::Sale(cmd) => sale(&store, cmd, json).await?,
+        Command::Listings(ListingsCmd::Import { file, dry_run }) => {
+            return ops::import(&store, &file, dry_run, json).await;
+        }
+        Command::Listings(ListingsCmd::Verify { channel }) => {
+            return ops::verify(&store, channel, json).await;
+        }
         Command::Listings(cmd) => listings(&store, cmd, json).await?,
         Command::Push {
             sku,
@@ -174,9 +191,16 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("push of {sku} requested on {}", names.join(", "));
             }
         }
-        Command::Local(_) | Command::Demo(_) | Command::Bench(_) => {
+        Command::Local(_) | Command::Demo(_) | Command::Bench(_) | Command::Dlq(_) => {
             unreachable!("handled above")
         }
+        Command::Status {
+            lag_secs,
+            stuck_secs,
+        } => ops::status(&store, lag_secs, stuck_secs, json).await?,
+        Command::Pause { sku, channel } => ops::pause(&store, &sku, channel, true, json).await?,
+        Command::Resume { sku, channel } => ops::pause(&store, &sku, channel, false, json).await?,
+        Command::OversellCost(a) => ops::oversell_cost(&store, &a, json).await?,
         Command::Quarantine(QuarantineCmd::List { limit }) => {
             let items = onecount::ports::Inbox::quarantined(&store, limit).await?;
             if json {
@@ -203,7 +227,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 async fn stock(store: &DynamoStore, cmd: StockCmd, json: bool) -> Result<()> {
@@ -418,6 +442,9 @@ async fn restock(store: &DynamoStore, req: RestockRequest, json: bool) -> Result
 
 async fn listings(store: &DynamoStore, cmd: ListingsCmd, json: bool) -> Result<()> {
     match cmd {
+        ListingsCmd::Import { .. } | ListingsCmd::Verify { .. } => {
+            unreachable!("handled in run")
+        }
         ListingsCmd::Set {
             sku,
             channel,
@@ -527,7 +554,32 @@ async fn local(args: LocalArgs) -> Result<()> {
             sb.shopify_url
         );
     }
-    println!("use the CLI against it: export ONECOUNT_TABLE={}", r.table);
+    // Everything the operator commands need, as exports to paste into another shell.
+    let mut exports = vec![
+        format!(
+            "export AWS_ENDPOINT_URL={}",
+            onecount::aws::endpoint_url().unwrap_or_default()
+        ),
+        format!("export ONECOUNT_TABLE={}", r.table),
+        format!("export ONECOUNT_ORDER_QUEUE_URL={}", r.order_queue),
+        format!("export ONECOUNT_ORDER_DLQ_URL={}", r.order_dlq),
+    ];
+    for (ch, q, d) in &r.push_queues {
+        let c = ch.as_str().to_uppercase();
+        exports.push(format!("export ONECOUNT_PUSH_QUEUE_URL_{c}={q}"));
+        exports.push(format!("export ONECOUNT_PUSH_DLQ_URL_{c}={d}"));
+    }
+    if let (Some(sim), Some(sb)) = (&host.sim, &host.sandboxes) {
+        let cfg = onecount_local::sandbox_channels(sim, sb, &host.url);
+        let path = std::env::temp_dir().join(format!("{}-channels.json", args.prefix));
+        std::fs::write(&path, serde_json::to_string_pretty(&cfg)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        exports.push(format!("export ONECOUNT_CHANNELS_FILE={}", path.display()));
+    }
+    println!("use the CLI against it (in another shell):");
+    for e in &exports {
+        println!("  {e}");
+    }
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c()
         .await
@@ -536,7 +588,12 @@ async fn local(args: LocalArgs) -> Result<()> {
 }
 
 /// Put a push request for `sku` on `channel`'s queue (URL from the environment).
-async fn request_push(sku: &Sku, channel: Channel, cause: &str, force: bool) -> Result<()> {
+pub(crate) async fn request_push(
+    sku: &Sku,
+    channel: Channel,
+    cause: &str,
+    force: bool,
+) -> Result<()> {
     use onecount::ports::{PushQueue, PushRequest};
     let urls = onecount::aws::sqs::QueueUrls::from_env();
     if urls.push(channel).is_none() {

@@ -133,3 +133,46 @@ pub fn quarantine(items: &[onecount::ports::Quarantined]) {
     }
     println!("{t}\nthe whole item, headers and body: onecount quarantine list --json");
 }
+
+/// A progress bar on stderr for long work (only on a terminal; scripts see nothing).
+pub struct Bar {
+    label: String,
+    total: usize,
+    tty: bool,
+    last: std::cell::Cell<usize>,
+}
+
+impl Bar {
+    pub fn new(label: &str, total: usize) -> Bar {
+        use std::io::IsTerminal;
+        Bar {
+            label: label.to_string(),
+            total,
+            tty: std::io::stderr().is_terminal(),
+            last: std::cell::Cell::new(usize::MAX),
+        }
+    }
+
+    pub fn set(&self, done: usize) {
+        if !self.tty || self.total == 0 {
+            return;
+        }
+        let pct = done * 100 / self.total;
+        if pct == self.last.get() && done != self.total {
+            return;
+        }
+        self.last.set(pct);
+        let width = 30;
+        let fill = done * width / self.total;
+        eprint!(
+            "\r{} [{}{}] {done}/{} ({pct}%)",
+            self.label,
+            "#".repeat(fill),
+            "-".repeat(width - fill),
+            self.total
+        );
+        if done >= self.total {
+            eprintln!();
+        }
+    }
+}

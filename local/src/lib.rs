@@ -34,7 +34,7 @@ use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
 use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
 
-pub use provision::{Resources, provision};
+pub use provision::{Resources, depth, provision, redrive};
 
 /// How to run the local host.
 #[derive(Debug, Clone)]

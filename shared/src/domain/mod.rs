@@ -2,8 +2,10 @@
 
 pub mod drift;
 mod ids;
+pub mod import;
 mod listing;
 pub mod model;
+pub mod ops;
 mod order;
 pub mod push;
 mod stock;

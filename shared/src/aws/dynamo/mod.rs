@@ -5,6 +5,7 @@
 //! (`on_hand >= qty`) and the timeline entry. Only when a condition fails does it read,
 //! to tell a duplicate from an oversell, and then writes with the version it read.
 
+mod bulk;
 mod codec;
 mod inbox;
 mod push;

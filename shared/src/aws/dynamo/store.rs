@@ -293,6 +293,65 @@ impl DynamoStore {
             .build())
     }
 
+    /// A new stock item and its timeline entry, as transaction items (the item only if
+    /// the SKU does not exist yet).
+    pub(super) fn create_stock_items(
+        &self,
+        new: &NewStock,
+    ) -> Result<(StockItem, Vec<TransactWriteItem>), LedgerError> {
+        let at = now();
+        let item = StockItem {
+            sku: new.sku.clone(),
+            on_hand: new.on_hand,
+            version: 1,
+            low_stock_threshold: new.low_stock_threshold,
+            updated_at: at,
+            sold: Default::default(),
+            guard: Default::default(),
+        };
+        let tx = vec![
+            self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
+            self.event(
+                &new.sku,
+                at,
+                EventKind::StockCreated,
+                json!({"on_hand": new.on_hand, "threshold": new.low_stock_threshold}),
+            )?,
+        ];
+        Ok((item, tx))
+    }
+
+    /// A listing as transaction items: the listing, each channel id (only if free or
+    /// already this SKU's), and last its timeline entry. Items `1..=refs.len()` are the ids.
+    pub(super) fn listing_items(
+        &self,
+        listing: &Listing,
+    ) -> Result<Vec<TransactWriteItem>, LedgerError> {
+        let sku_v = s(listing.sku.as_str());
+        let mut tx = vec![self.listing_update(listing)?];
+        for r in &listing.refs {
+            let mut item = ref_key(listing.channel, r);
+            item.insert("sku".into(), sku_v.clone());
+            item.insert("channel".into(), s(listing.channel.as_str()));
+            tx.push(self.put(
+                item,
+                Some("attribute_not_exists(pk) OR sku = :sku"),
+                &[(":sku", sku_v.clone())],
+            )?);
+        }
+        let refs: Vec<String> = listing.refs.iter().map(ToString::to_string).collect();
+        tx.push(self.event(
+            &listing.sku,
+            now(),
+            EventKind::ListingChanged,
+            json!({
+                "channel": listing.channel, "refs": refs.join(" "), "buffer": listing.policy.buffer,
+                "max_qty": listing.policy.max_qty, "paused": listing.policy.paused,
+            }),
+        )?);
+        Ok(tx)
+    }
+
     /// Write a whole line record, guarded by the revision it was read at (0 = new).
     fn line_put(&self, rec: &LineRecord, read_rev: u64) -> Result<TransactWriteItem, LedgerError> {
         if read_rev == 0 {
@@ -541,25 +600,7 @@ enum SaleStep {
 #[async_trait]
 impl StockLedger for DynamoStore {
     async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError> {
-        let at = now();
-        let item = StockItem {
-            sku: new.sku.clone(),
-            on_hand: new.on_hand,
-            version: 1,
-            low_stock_threshold: new.low_stock_threshold,
-            updated_at: at,
-            sold: Default::default(),
-            guard: Default::default(),
-        };
-        let tx = vec![
-            self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
-            self.event(
-                &new.sku,
-                at,
-                EventKind::StockCreated,
-                json!({"on_hand": new.on_hand, "threshold": new.low_stock_threshold}),
-            )?,
-        ];
+        let (item, tx) = self.create_stock_items(new)?;
         match self.transact(tx).await {
             Ok(()) => Ok(item),
             Err(e) if e.failed(0) => Err(LedgerError::AlreadyExists(new.sku.clone())),
@@ -997,20 +1038,12 @@ impl DynamoStore {
 #[async_trait]
 impl ListingStore for DynamoStore {
     async fn put_listing(&self, listing: &Listing) -> Result<(), LedgerError> {
-        let at = now();
         let old = self.get_listing(&listing.sku, listing.channel).await?;
         let sku_v = s(listing.sku.as_str());
-        let mut tx = vec![self.listing_update(listing)?];
-        for r in &listing.refs {
-            let mut item = ref_key(listing.channel, r);
-            item.insert("sku".into(), sku_v.clone());
-            item.insert("channel".into(), s(listing.channel.as_str()));
-            tx.push(self.put(
-                item,
-                Some("attribute_not_exists(pk) OR sku = :sku"),
-                &[(":sku", sku_v.clone())],
-            )?);
-        }
+        let mut tx = self.listing_items(listing)?;
+        let event = tx
+            .pop()
+            .expect("listing_items ends with the timeline entry");
         let stale: Vec<&ChannelRef> = old
             .iter()
             .flat_map(|o| o.refs.iter())
@@ -1026,16 +1059,7 @@ impl ListingStore for DynamoStore {
                 .map_err(build_err)?;
             tx.push(TransactWriteItem::builder().delete(d).build());
         }
-        let refs: Vec<String> = listing.refs.iter().map(ToString::to_string).collect();
-        tx.push(self.event(
-            &listing.sku,
-            at,
-            EventKind::ListingChanged,
-            json!({
-                "channel": listing.channel, "refs": refs.join(" "), "buffer": listing.policy.buffer,
-                "max_qty": listing.policy.max_qty, "paused": listing.policy.paused,
-            }),
-        )?);
+        tx.push(event);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(e) => {

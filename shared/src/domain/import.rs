@@ -1,0 +1,432 @@
+//! `onecount listings import FILE.csv`: the pure part — parse and check every row before
+//! anything is written, so the report names every bad row (with its line number) and a
+//! good row is never written half (each is one transaction in the adapter).
+//!
+//! Columns (header row required, any order, case-insensitive):
+//! `sku,channel,refs` and optionally `buffer,max,paused,on_hand,threshold`.
+//! `refs` holds the channel's ids as `kind:id`, several separated by spaces, `|` or `;`.
+//! `on_hand`/`threshold` create the SKU when it does not exist yet (never change a count).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
+
+/// One good row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    /// 1-based line in the file (the header is line 1).
+    pub line: usize,
+    pub listing: Listing,
+    pub on_hand: Option<u32>,
+    pub threshold: Option<u32>,
+    /// The listing does not exist yet (set by [`plan`]).
+    pub fresh: bool,
+}
+
+/// One bad row and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadRow {
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub rows: Vec<ImportRow>,
+    pub bad: Vec<BadRow>,
+}
+
+/// The channel ids each channel needs to be written to.
+fn required_refs(channel: Channel) -> &'static [&'static str] {
+    match channel {
+        Channel::Shopify => &["variant", "inventory_item"],
+        Channel::Etsy => &["listing"],
+        _ => &["item", "offer"],
+    }
+}
+
+/// Split one CSV line into fields (RFC 4180 quoting: `"a, b"`, `""` for a quote).
+pub fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    cur.push('"');
+                } else {
+                    quoted = false;
+                }
+            }
+            '"' if at_start => {
+                quoted = true;
+                at_start = false;
+            }
+            ',' if !quoted => {
+                out.push(std::mem::take(&mut cur));
+                at_start = true;
+            }
+            _ => {
+                cur.push(c);
+                at_start = false;
+            }
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+fn number(field: &str, what: &str) -> Result<Option<u32>, String> {
+    let f = field.trim();
+    if f.is_empty() {
+        return Ok(None);
+    }
+    f.parse::<u32>()
+        .map(Some)
+        .map_err(|_| format!("{what} '{f}' is not a whole number of 0 or more"))
+}
+
+fn flag(field: &str) -> Result<bool, String> {
+    match field.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "0" | "n" => Ok(false),
+        "true" | "yes" | "1" | "y" => Ok(true),
+        other => Err(format!("paused '{other}' is not yes/no/true/false/1/0")),
+    }
+}
+
+/// Parse the whole file. `Err` only when the file itself is unusable (no header, a
+/// required column missing); row problems go in [`Parsed::bad`].
+pub fn parse_csv(text: &str) -> Result<Parsed, String> {
+    let mut lines = text.lines().enumerate();
+    let header = loop {
+        match lines.next() {
+            Some((_, l)) if l.trim().is_empty() => continue,
+            Some((_, l)) => break l,
+            None => {
+                return Err("the file is empty: it needs a header row `sku,channel,refs`".into());
+            }
+        }
+    };
+    let names: Vec<String> = csv_fields(header.trim_start_matches('\u{feff}'))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let col = |n: &str| names.iter().position(|h| h == n);
+    let known = [
+        "sku",
+        "channel",
+        "refs",
+        "buffer",
+        "max",
+        "paused",
+        "on_hand",
+        "threshold",
+    ];
+    if let Some(u) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        return Err(format!(
+            "unknown column '{u}' in the header (columns: {})",
+            known.join(", ")
+        ));
+    }
+    let (Some(c_sku), Some(c_channel), Some(c_refs)) = (col("sku"), col("channel"), col("refs"))
+    else {
+        return Err("the header must name the columns sku, channel and refs".into());
+    };
+    let (c_buffer, c_max, c_paused, c_on_hand, c_threshold) = (
+        col("buffer"),
+        col("max"),
+        col("paused"),
+        col("on_hand"),
+        col("threshold"),
+    );
+    let mut out = Parsed::default();
+    let mut seen_listing: HashMap<(Sku, Channel), usize> = HashMap::new();
+    let mut seen_ref: HashMap<(Channel, String), (Sku, usize)> = HashMap::new();
+    for (i, raw) in lines {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let row = (|| -> Result<ImportRow, String> {
+            let f = csv_fields(raw)?;
+            if f.len() != names.len() {
+                return Err(format!(
+                    "{} field(s), the header has {}",
+                    f.len(),
+                    names.len()
+                ));
+            }
+            let get = |c: Option<usize>| c.map_or("", |c| f[c].trim());
+            let sku = Sku::parse(get(Some(c_sku))).map_err(|e| e.to_string())?;
+            let channel: Channel = get(Some(c_channel))
+                .parse()
+                .map_err(|e: super::ParseError| e.to_string())?;
+            if !Channel::CONNECTED.contains(&channel) {
+                return Err(format!(
+                    "channel '{channel}' has no listings (use shopify, etsy or ebay)"
+                ));
+            }
+            let refs: Vec<ChannelRef> = get(Some(c_refs))
+                .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
+                .filter(|r| !r.is_empty())
+                .map(|r| r.parse::<ChannelRef>().map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            let need = required_refs(channel);
+            if !refs.iter().any(|r| need.contains(&r.kind.as_str())) {
+                return Err(format!(
+                    "refs must include {} for {channel}",
+                    need.iter()
+                        .map(|k| format!("{k}:…"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ));
+            }
+            let policy = ListingPolicy {
+                buffer: number(get(c_buffer), "buffer")?.unwrap_or(0),
+                max_qty: number(get(c_max), "max")?,
+                paused: flag(get(c_paused))?,
+            };
+            Ok(ImportRow {
+                line,
+                listing: Listing {
+                    sku,
+                    channel,
+                    refs,
+                    policy,
+                },
+                on_hand: number(get(c_on_hand), "on_hand")?,
+                threshold: number(get(c_threshold), "threshold")?,
+                fresh: false,
+            })
+        })();
+        let row = match row {
+            Ok(r) => r,
+            Err(reason) => {
+                out.bad.push(BadRow { line, reason });
+                continue;
+            }
+        };
+        let key = (row.listing.sku.clone(), row.listing.channel);
+        if let Some(first) = seen_listing.get(&key) {
+            out.bad.push(BadRow {
+                line,
+                reason: format!(
+                    "{} on {} is already on line {first}",
+                    row.listing.sku, row.listing.channel
+                ),
+            });
+            continue;
+        }
+        let clash = row.listing.refs.iter().find_map(|r| {
+            seen_ref
+                .get(&(row.listing.channel, r.to_string()))
+                .filter(|(sku, _)| *sku != row.listing.sku)
+                .map(|(sku, l)| format!("{r} is given to {sku} on line {l}"))
+        });
+        if let Some(reason) = clash {
+            out.bad.push(BadRow { line, reason });
+            continue;
+        }
+        seen_listing.insert(key, line);
+        for r in &row.listing.refs {
+            seen_ref.insert(
+                (row.listing.channel, r.to_string()),
+                (row.listing.sku.clone(), line),
+            );
+        }
+        out.rows.push(row);
+    }
+    Ok(out)
+}
+
+/// What the table says about the rows' SKUs and channel ids.
+#[derive(Debug, Clone, Default)]
+pub struct Existing {
+    pub skus: HashSet<Sku>,
+    /// (channel, "kind:id") → the SKU it is mapped to now.
+    pub ref_owners: HashMap<(Channel, String), Sku>,
+    /// The listings as they are now.
+    pub listings: HashMap<(Sku, Channel), Listing>,
+}
+
+/// The rows' plan against the table: what to write, what is already so, what is bad.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub write: Vec<ImportRow>,
+    pub unchanged: Vec<usize>,
+    pub bad: Vec<BadRow>,
+    /// SKUs to create first (from `on_hand`), with their threshold.
+    pub create: BTreeMap<Sku, (u32, u32)>,
+}
+
+/// Check `rows` against the table: unknown SKUs (without `on_hand`), channel ids mapped to
+/// another SKU; rows already exactly so are left alone (a re-run writes nothing).
+pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
+    let mut p = Plan::default();
+    for row in rows {
+        let l = &row.listing;
+        if !existing.skus.contains(&l.sku) && !p.create.contains_key(&l.sku) {
+            match row.on_hand {
+                Some(n) => {
+                    p.create
+                        .insert(l.sku.clone(), (n, row.threshold.unwrap_or(0)));
+                }
+                None => {
+                    p.bad.push(BadRow {
+                        line: row.line,
+                        reason: format!(
+                            "unknown SKU {} (add an on_hand column to create it, or `onecount stock create`)",
+                            l.sku
+                        ),
+                    });
+                    continue;
+                }
+            }
+        }
+        let taken = l.refs.iter().find_map(|r| {
+            existing
+                .ref_owners
+                .get(&(l.channel, r.to_string()))
+                .filter(|owner| **owner != l.sku)
+                .map(|owner| format!("{r} on {} is already mapped to {owner}", l.channel))
+        });
+        if let Some(reason) = taken {
+            p.bad.push(BadRow {
+                line: row.line,
+                reason,
+            });
+            continue;
+        }
+        let now = existing.listings.get(&(l.sku.clone(), l.channel));
+        // Unchanged only when every channel id is in place too: a re-run after a crash
+        // completes whatever was left half-done.
+        let ids_in_place = l
+            .refs
+            .iter()
+            .all(|r| existing.ref_owners.get(&(l.channel, r.to_string())) == Some(&l.sku));
+        if now == Some(l) && ids_in_place {
+            p.unchanged.push(row.line);
+            continue;
+        }
+        let mut row = row;
+        row.fresh = now.is_none();
+        p.write.push(row);
+    }
+    // A SKU created for rows that all turned out bad would be created for nothing.
+    let wanted: HashSet<&Sku> = p.write.iter().map(|r| &r.listing.sku).collect();
+    p.create.retain(|s, _| wanted.contains(s));
+    p.bad.sort_by_key(|b| b.line);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "sku,channel,refs,buffer,max,paused\n\
+        MUG-1,shopify,variant:4412,0,,no\n\
+        MUG-1,etsy,listing:1200,1,5,\n\
+        MUG-1,ebay,\"item:3160 offer:8123\",0,,yes\n";
+
+    #[test]
+    fn good_rows_parse_with_their_policies() {
+        let p = parse_csv(GOOD).unwrap();
+        assert!(p.bad.is_empty(), "{:?}", p.bad);
+        assert_eq!(p.rows.len(), 3);
+        assert_eq!(p.rows[1].line, 3);
+        assert_eq!(p.rows[1].listing.policy.buffer, 1);
+        assert_eq!(p.rows[1].listing.policy.max_qty, Some(5));
+        assert!(p.rows[2].listing.policy.paused);
+        assert_eq!(p.rows[2].listing.refs.len(), 2);
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line_and_reason() {
+        let text = "sku,channel,refs,buffer\n\
+            MUG-1,shopify,variant:1,0\n\
+            ,shopify,variant:2,0\n\
+            MUG-2,amazon,variant:3,0\n\
+            MUG-3,etsy,variant:4,0\n\
+            MUG-4,shopify,variant:5,-1\n\
+            MUG-5,shopify,variant:6\n\
+            MUG-1,shopify,variant:7,0\n\
+            MUG-6,shopify,variant:1,0\n\
+            MUG-7,offline,variant:9,0\n\
+            \n\
+            MUG-8,ebay,\"item:1,0\n";
+        let p = parse_csv(text).unwrap();
+        assert_eq!(
+            p.rows.len(),
+            1,
+            "{:?}",
+            p.rows.iter().map(|r| r.line).collect::<Vec<_>>()
+        );
+        let lines: Vec<usize> = p.bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6, 7, 8, 9, 10, 12]);
+        let why = |l: usize| p.bad.iter().find(|b| b.line == l).unwrap().reason.clone();
+        assert!(why(5).contains("listing:"), "{}", why(5));
+        assert!(why(6).contains("buffer '-1'"), "{}", why(6));
+        assert!(why(7).contains("3 field(s)"), "{}", why(7));
+        assert!(why(8).contains("already on line 2"), "{}", why(8));
+        assert!(why(9).contains("given to MUG-1 on line 2"), "{}", why(9));
+        assert!(why(10).contains("no listings"), "{}", why(10));
+        assert!(why(12).contains("not closed"), "{}", why(12));
+    }
+
+    #[test]
+    fn a_file_without_the_needed_columns_is_refused_whole() {
+        assert!(parse_csv("").unwrap_err().contains("empty"));
+        assert!(parse_csv("sku,channel\n").unwrap_err().contains("refs"));
+        assert!(
+            parse_csv("sku,channel,refs,colour\n")
+                .unwrap_err()
+                .contains("colour")
+        );
+    }
+
+    #[test]
+    fn the_plan_skips_what_is_already_so_and_refuses_taken_ids() {
+        let p = parse_csv(
+            "sku,channel,refs,on_hand\nMUG-1,shopify,variant:4412,\nMUG-2,shopify,variant:9,5\nMUG-3,shopify,variant:77,\nMUG-1,etsy,listing:1,\n",
+        )
+        .unwrap();
+        let mut ex = Existing::default();
+        ex.skus.insert(Sku::parse("MUG-1").unwrap());
+        ex.ref_owners.insert(
+            (Channel::Etsy, "listing:1".into()),
+            Sku::parse("OTHER").unwrap(),
+        );
+        ex.listings.insert(
+            (Sku::parse("MUG-1").unwrap(), Channel::Shopify),
+            p.rows[0].listing.clone(),
+        );
+        ex.ref_owners.insert(
+            (Channel::Shopify, "variant:4412".into()),
+            Sku::parse("MUG-1").unwrap(),
+        );
+        let plan = plan(p.rows, &ex);
+        assert_eq!(plan.unchanged, [2]);
+        assert_eq!(plan.write.len(), 1);
+        assert_eq!(plan.write[0].line, 3);
+        assert!(plan.write[0].fresh);
+        assert_eq!(
+            plan.create.get(&Sku::parse("MUG-2").unwrap()),
+            Some(&(5, 0))
+        );
+        let bad: Vec<(usize, &str)> = plan
+            .bad
+            .iter()
+            .map(|b| (b.line, b.reason.as_str()))
+            .collect();
+        assert_eq!(bad.len(), 2);
+        assert!(bad[0].1.contains("unknown SKU MUG-3"));
+        assert!(bad[1].1.contains("already mapped to OTHER"));
+    }
+}
