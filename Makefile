@@ -2,10 +2,13 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help test bench build infra-check moto fmt lint clean
+.PHONY: help demo test bench build infra-check moto fmt lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+demo: ## a local flash sale: onecount against 15-minute sync and FIFO pushes; report + chart in target/demo
+	scripts/demo.sh
 
 test: ## set up local AWS (moto) and run every test; works on a fresh clone
 	scripts/test.sh
@@ -16,6 +19,7 @@ bench: ## ledger, order-path, push-path and drift-check benchmarks against moto;
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ingest_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example push_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example drift_bench
+	cargo run --locked -q -p onecount-cli -- bench flash-sale --quick --out target/bench
 
 build: ## arm64 Lambda bootstraps for every function (cargo-lambda; what sam build makes)
 	scripts/build.sh

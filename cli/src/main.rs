@@ -48,7 +48,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    onecount::telemetry::init_cli();
+    if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
+        onecount::telemetry::init_cli_at("error");
+    } else {
+        onecount::telemetry::init_cli();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -67,6 +67,7 @@ pub fn catalog(n: usize, seed: u64, expected_units: f64) -> Vec<Item> {
         .map(|i| {
             let demand = expected_units * popularity[i] / total;
             let share = 0.3 + 0.7 * rng.unit();
+            let on_hand = ((demand * share).round() as u32).max(2);
             Item {
                 sku: format!(
                     "{}-{}-{:03}",
@@ -74,8 +75,10 @@ pub fn catalog(n: usize, seed: u64, expected_units: f64) -> Vec<Item> {
                     COLOURS[(i / PRODUCTS.len()) % COLOURS.len()],
                     i
                 ),
-                on_hand: ((demand * share).round() as u32).max(2),
-                threshold: 3,
+                on_hand,
+                // Low-stock alert at a fifth of the stock (at least 1): once per SKU as
+                // it sells down, not a flood at the start.
+                threshold: (on_hand / 5).max(1),
                 popularity: popularity[i],
             }
         })

@@ -289,6 +289,8 @@ impl LocalHost {
                         listings = r.listings,
                         drift = r.drift,
                         stuck = r.stuck,
+                        orders_reconciled = r.orders_reconciled,
+                        millis = r.millis,
                         "drift check"
                     );
                 }

@@ -4,7 +4,13 @@ use tracing_subscriber::EnvFilter;
 
 /// For the CLI and local tools: human-readable, to stderr, `RUST_LOG` (default `warn`).
 pub fn init_cli() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    init_cli_at("warn");
+}
+
+/// [`init_cli`] with another default level (`RUST_LOG` still wins): the flash sale's
+/// expected retries would otherwise scroll over its progress line.
+pub fn init_cli_at(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
