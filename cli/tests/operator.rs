@@ -318,7 +318,7 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
         .expect("local host");
     let sb = h.sandboxes.as_ref().unwrap();
     for i in 0..3u64 {
-        let sku = onecount::Sku::parse(&format!("VER-{i}")).unwrap();
+        let sku = onecount::Sku::parse(format!("VER-{i}")).unwrap();
         let p = onecount::ListingPolicy::default();
         onecount_flash::add_to_onecount(&h.store, i, &sku, 5, 1, [p.clone(), p.clone(), p])
             .await

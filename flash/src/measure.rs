@@ -165,9 +165,9 @@ impl Tracker {
         while i < self.pending.len() {
             let p = &mut self.pending[i];
             if p.item == item {
-                for k in 0..3 {
-                    if p.lag[k].is_none() && shows[k] <= p.want {
-                        p.lag[k] = Some(at_ms.saturating_sub(p.at_ms));
+                for (lag, shown) in p.lag.iter_mut().zip(shows) {
+                    if lag.is_none() && shown <= p.want {
+                        *lag = Some(at_ms.saturating_sub(p.at_ms));
                     }
                 }
                 if p.lag.iter().all(Option::is_some) {

@@ -322,12 +322,11 @@ pub fn svg(o: &Outcome) -> String {
             let _ = write!(d, " H{:.1}", left + plot_w);
             d
         };
-        for k in 0..3 {
+        for (k, colour) in COLOURS.iter().enumerate() {
             let _ = writeln!(
                 s,
-                r#"<path d="{}" fill="none" stroke="{}" stroke-width="1.6" opacity="0.9"/>"#,
-                path(&|p| p.shows[k]),
-                COLOURS[k]
+                r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.6" opacity="0.9"/>"#,
+                path(&|p| p.shows[k])
             );
         }
         let _ = writeln!(

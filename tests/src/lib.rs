@@ -120,62 +120,11 @@ pub mod lossy_proxy {
     }
 }
 
-/// An alert as moto recorded its publication.
-#[derive(Debug, Clone)]
-pub struct PublishedAlert {
-    pub subject: String,
-    /// The `default` text (email body).
-    pub body: String,
-    pub sms: String,
-    pub attributes: std::collections::BTreeMap<String, String>,
-}
+pub use onecount_flash::PublishedAlert;
 
-/// Every message published to `topic_arn`, read back from moto's `/moto-api/data.json`.
+/// Every message published to `topic_arn`, read back from moto (`AWS_ENDPOINT_URL`).
 pub async fn published_alerts(topic_arn: &str) -> Vec<PublishedAlert> {
-    let endpoint = onecount::aws::endpoint_url().expect("AWS_ENDPOINT_URL");
-    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .expect("moto answers")
-        .json()
-        .await
-        .expect("moto data is JSON");
-    let topics = data
-        .pointer("/sns/Topic")
-        .and_then(|t| t.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let Some(topic) = topics.iter().find(|t| t["arn"] == topic_arn) else {
-        return Vec::new();
-    };
-    topic["sent_notifications"]
-        .as_array()
-        .map(|ns| {
-            ns.iter()
-                .map(|n| {
-                    let msg: serde_json::Value =
-                        serde_json::from_str(n[1].as_str().unwrap_or("{}")).unwrap_or_default();
-                    PublishedAlert {
-                        subject: n[2].as_str().unwrap_or_default().to_string(),
-                        body: msg["default"].as_str().unwrap_or_default().to_string(),
-                        sms: msg["sms"].as_str().unwrap_or_default().to_string(),
-                        attributes: n[3]
-                            .as_object()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|(k, v)| {
-                                        (
-                                            k.clone(),
-                                            v["Value"].as_str().unwrap_or_default().to_string(),
-                                        )
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    onecount_flash::published_alerts(None, topic_arn).await
 }
 
 /// Poll `check` every 50 ms until it is true or `secs` pass; whether it became true.
@@ -199,26 +148,11 @@ pub mod stack {
     //! push-path tests, the benchmarks and the demo start from.
 
     use onecount::aws::sqs::SqsQueues;
-    use onecount::domain::NewStock;
-    use onecount::ports::{ListingStore, PushQueue, PushRequest, StockLedger};
-    use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
+    use onecount::ports::{PushQueue, PushRequest};
+    use onecount::{Channel, ListingPolicy, Sku};
     use onecount_local::{LocalConfig, LocalHost};
 
-    /// The channel ids of catalog entry `i`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Ids {
-        pub variant: u64,
-        pub listing: u64,
-        pub item: u64,
-    }
-
-    pub fn ids(i: u64) -> Ids {
-        Ids {
-            variant: 44_000_000_000_000 + i,
-            listing: 1_200_000_000 + i,
-            item: 316_000_000_000 + i,
-        }
-    }
+    pub use onecount_flash::{Ids, ids};
 
     /// A local host with sandboxes on fresh resources; `tune` adjusts the config.
     pub async fn start(tune: impl FnOnce(&mut LocalConfig)) -> LocalHost {
@@ -248,55 +182,11 @@ pub mod stack {
         shows: i64,
     ) -> Sku {
         let s = Sku::parse(sku).expect("valid SKU");
-        h.store
-            .create_stock(&NewStock {
-                sku: s.clone(),
-                on_hand,
-                low_stock_threshold: threshold,
-            })
+        onecount_flash::add_to_onecount(&h.store, i, &s, on_hand, threshold, policies)
             .await
-            .expect("create stock");
-        let id = ids(i);
-        // eBay: the item (orders name it) and the offer (quantity writes need it).
-        let refs = [
-            vec![format!("variant:{}", id.variant)],
-            vec![format!("listing:{}", id.listing)],
-            vec![
-                format!("item:{}", id.item),
-                format!("offer:{}", onecount_sim::ebay::offer_id(id.item)),
-            ],
-        ];
-        for ((channel, r), policy) in Channel::CONNECTED.into_iter().zip(refs).zip(policies) {
-            h.store
-                .put_listing(&Listing {
-                    sku: s.clone(),
-                    channel,
-                    refs: r
-                        .iter()
-                        .map(|r| r.parse::<ChannelRef>().expect("ref"))
-                        .collect(),
-                    policy,
-                })
-                .await
-                .expect("put listing");
-        }
+            .expect("create the SKU and its listings");
         let sb = h.sandboxes.as_ref().expect("sandboxes");
-        sb.shopify.add_listing(onecount_sim::shopify::SimListing {
-            variant_id: id.variant,
-            sku: sku.into(),
-            qty: shows,
-            inventory_item_id: 0,
-        });
-        sb.etsy.add_listing(onecount_sim::etsy::SimListing {
-            listing_id: id.listing,
-            sku: sku.into(),
-            qty: shows,
-        });
-        sb.ebay.add_listing(onecount_sim::ebay::SimListing {
-            item_id: id.item,
-            sku: sku.into(),
-            qty: shows,
-        });
+        onecount_flash::list_on_sandboxes(sb, i, sku, shows);
         s
     }
 
