@@ -671,11 +671,11 @@ async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
         lines: vec![(id.item, 1)],
         knobs: k(),
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while displayed(sb, i) != [97; 3] {
         if Instant::now() > deadline {
             bail!(
-                "onecount did not bring the warm-up SKU to 97 on every channel within 30 s (shows {:?})",
+                "onecount did not bring the warm-up SKU to 97 on every channel within 90 s (shows {:?})",
                 displayed(sb, i)
             );
         }
@@ -699,39 +699,40 @@ async fn protect_before_opening(
     let low: Vec<usize> = (0..catalog.len())
         .filter(|i| catalog[*i].on_hand <= level)
         .collect();
-    for i in &low {
-        for channel in [Channel::Etsy, Channel::Ebay] {
-            queues
-                .request_push(&PushRequest {
-                    sku: sku_of(&catalog[*i]),
-                    channel,
-                    cause: "last-unit protection before the sale".into(),
-                    origin_channel: None,
-                    origin_order: None,
-                    requested_at: 0,
-                    origin_at: None,
-                    force: false,
-                })
-                .await?;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let request = |i: usize, channel: Channel| PushRequest {
+        sku: sku_of(&catalog[i]),
+        channel,
+        cause: "last-unit protection before the sale".into(),
+        origin_channel: None,
+        origin_order: None,
+        requested_at: 0,
+        origin_at: None,
+        force: false,
+    };
+    // Asked again every 15 s for what is not there yet (as the drift check would): on a
+    // loaded machine a push can spend its retries before it lands.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut pending = low;
     loop {
-        let pending: Vec<usize> = low
-            .iter()
-            .copied()
-            .filter(|i| displayed(sb, *i as u64)[1..] != [0, 0])
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
+        for i in &pending {
+            for channel in [Channel::Etsy, Channel::Ebay] {
+                queues.request_push(&request(*i, channel)).await?;
+            }
         }
-        if Instant::now() > deadline {
-            bail!(
-                "last-unit protection did not list {} SKU(s) at 0 on Etsy and eBay within 60 s",
-                pending.len()
-            );
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(15) {
+            pending.retain(|i| displayed(sb, *i as u64)[1..] != [0, 0]);
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "last-unit protection did not list {} SKU(s) at 0 on Etsy and eBay within 120 s",
+                    pending.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
