@@ -2,14 +2,13 @@
 //! oversell-cost. Thin: the checks and the arithmetic live in `onecount::domain`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
 use onecount::aws::dynamo::DynamoStore;
-use onecount::channels::push::{ChannelApi, PushError, Target};
+use onecount::channels::push::{PushError, Target};
 use onecount::domain::import::{self, BadRow};
 use onecount::domain::ops::{self, CostModel, ListingState, Oversold};
 use onecount::domain::push::listed_for;
@@ -135,21 +134,6 @@ async fn all_views(store: &DynamoStore, channel: Channel) -> Result<Vec<PushView
     }
 }
 
-fn apis(cfg: &onecount::channels::config::ChannelsConfig) -> Vec<Arc<dyn ChannelApi>> {
-    use onecount::channels::{ebay::EbayClient, etsy::EtsyClient, shopify::ShopifyClient};
-    let mut v: Vec<Arc<dyn ChannelApi>> = Vec::new();
-    if let Some(c) = &cfg.shopify {
-        v.push(Arc::new(ShopifyClient::new(c.clone())));
-    }
-    if let Some(c) = &cfg.etsy {
-        v.push(Arc::new(EtsyClient::new(c.clone())));
-    }
-    if let Some(c) = &cfg.ebay {
-        v.push(Arc::new(EbayClient::new(c.clone())));
-    }
-    v
-}
-
 #[derive(serde::Serialize)]
 struct Checked {
     sku: String,
@@ -168,7 +152,7 @@ pub async fn verify(store: &DynamoStore, only: Option<Channel>, json: bool) -> R
         .map_err(anyhow::Error::msg)?;
     let mut rows: Vec<Checked> = Vec::new();
     let last_units = global_last_units();
-    for api in apis(&cfg) {
+    for api in onecount_local::links(&cfg).into_iter().map(|l| l.api) {
         let ch = api.channel();
         if only.is_some_and(|c| c != ch) {
             continue;

@@ -28,10 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use onecount::aws::dynamo::DynamoStore;
-use onecount::channels::ebay::EbayClient;
-use onecount::channels::etsy::EtsyClient;
 use onecount::channels::push::{ChannelApi, Target};
-use onecount::channels::shopify::ShopifyClient;
 use onecount::domain::NewStock;
 use onecount::ports::{ListingStore, StockLedger};
 use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
@@ -617,12 +614,12 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         list_on_sandboxes(&sb, i as u64, &item.sku, i64::from(item.on_hand));
     }
     apply_faults(&sb, sc);
-    let ch = onecount_local::sandbox_channels(&sim, &sb, nowhere);
-    let apis: Vec<Arc<dyn ChannelApi>> = vec![
-        Arc::new(ShopifyClient::new(ch.shopify.expect("sandbox"))),
-        Arc::new(EtsyClient::new(ch.etsy.expect("sandbox"))),
-        Arc::new(EbayClient::new(ch.ebay.expect("sandbox"))),
-    ];
+    // Shopify, Etsy, eBay: onecount's own clients, so only the strategy differs.
+    let apis: Vec<Arc<dyn ChannelApi>> =
+        onecount_local::links(&onecount_local::sandbox_channels(&sim, &sb, nowhere))
+            .into_iter()
+            .map(|l| l.api)
+            .collect();
     let targets: Vec<[Target; 3]> = catalog
         .iter()
         .enumerate()

@@ -29,7 +29,7 @@ use onecount::channels::shopify::ShopifyClient;
 use onecount::config::StoreConfig;
 use onecount_channel_push::{PushConfig, Pusher};
 use onecount_drift_check::DriftCheck;
-pub use onecount_drift_check::{DriftConfig, Report as DriftReport};
+pub use onecount_drift_check::{DriftConfig, Report as DriftReport, links};
 use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::{ChannelFetcher, Decrement};
 use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
