@@ -169,7 +169,7 @@ pub async fn verify(store: &DynamoStore, only: Option<Channel>, json: bool) -> R
                 })
                 .collect();
             for (v, r) in chunk.iter().zip(api.read(&targets).await) {
-                let expected = listed_for(&v.stock, &v.listing.policy, ch, last_units);
+                let expected = listed_for(&v.stock, &v.listing.policy, ch, last_units, now_ms());
                 let (status, shows, detail) = match r {
                     Ok(s) if s.qty == i64::from(expected) => ("ok", Some(s.qty), String::new()),
                     Ok(s) => (
@@ -451,7 +451,7 @@ pub async fn status(store: &DynamoStore, lag_secs: u64, stuck_secs: u64, json: b
     for ch in Channel::CONNECTED {
         for v in all_views(store, ch).await? {
             listings += 1;
-            let target = listed_for(&v.stock, &v.listing.policy, ch, last_units);
+            let target = listed_for(&v.stock, &v.listing.policy, ch, last_units, now);
             let st = ops::listing_state(
                 &v.stock,
                 v.record.as_ref(),

@@ -91,7 +91,8 @@ impl LocalConfig {
 
 pub type LocalIngest = Ingest<SqsQueues, DynamoStore, SnsAlerts>;
 pub type LocalDecrement = Decrement<DynamoStore, SqsQueues, SnsAlerts, ChannelFetcher>;
-pub type LocalPusher = Pusher<DynamoStore, SnsAlerts, Arc<dyn ChannelApi>, SqsVisibility>;
+pub type LocalPusher =
+    Pusher<DynamoStore, SnsAlerts, Arc<dyn ChannelApi>, SqsVisibility, SqsQueues>;
 pub type LocalDrift = DriftCheck<DynamoStore, SqsQueues, SnsAlerts, Arc<LocalDecrement>>;
 
 /// A running local host.
@@ -259,6 +260,7 @@ impl LocalHost {
                 alerts: SnsAlerts::new(sdk, &resources.topic_arn),
                 api,
                 visibility: SqsVisibility::new(sdk, url.clone()),
+                queue: SqsQueues::new(sdk, urls.clone()),
                 cfg: PushConfig {
                     max_receives: cfg.max_receive_count,
                     backoff_base_ms: cfg.push_backoff_base_ms,

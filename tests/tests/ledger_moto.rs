@@ -6,8 +6,9 @@ use futures::future::join_all;
 use onecount::domain::model::LedgerState;
 use onecount::domain::{
     EventKind, LineId, NewStock, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
+    Unheard,
 };
-use onecount::ports::{LedgerError, ListingStore, StockLedger, TimelineStore};
+use onecount::ports::{LedgerError, ListingStore, PushStore, StockLedger, TimelineStore};
 use onecount::{Channel, ChannelRef, Listing, ListingPolicy, OrderLine, Qty, Sku};
 use onecount_tests::fresh_store;
 
@@ -313,6 +314,49 @@ async fn set_and_adjust_are_versioned_and_explained() {
         two.iter().map(|e| e.kind).collect::<Vec<_>>(),
         [EventKind::StockAdjusted, EventKind::StockSet]
     );
+}
+
+#[tokio::test]
+async fn unheard_sales_are_kept_per_channel_versioned_and_released_by_their_orders() {
+    let store = fresh_store("unheard").await;
+    create(&store, "MUG", 10).await;
+    let u = Unheard {
+        units: 2,
+        sold_at: 0,
+        at: 1_000,
+    };
+    assert!(
+        !store
+            .set_unheard(&sku("MUG"), Channel::Etsy, Some(&u), 7)
+            .await
+            .unwrap(),
+        "an old version writes nothing"
+    );
+    assert!(
+        store
+            .set_unheard(&sku("MUG"), Channel::Etsy, Some(&u), 1)
+            .await
+            .unwrap()
+    );
+    let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((st.version, st.unheard[&Channel::Etsy]), (2, u));
+    assert_eq!((st.on_hand, st.available(2_000)), (10, 8));
+    // One of the two Etsy orders arrives through the ledger as usual.
+    store
+        .record_sale(&line(Channel::Etsy, "3001", "1", "MUG", 1))
+        .await
+        .unwrap();
+    let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.available(2_000)), (9, 8));
+    assert!(
+        store
+            .set_unheard(&sku("MUG"), Channel::Etsy, None, st.version)
+            .await
+            .unwrap()
+    );
+    let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert!(st.unheard.is_empty());
+    assert_eq!((st.version, st.available(2_000)), (4, 9));
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use onecount::aws::sns::SnsAlerts;
+use onecount::aws::sqs::SqsQueues;
 use onecount::channels::ebay::EbayClient;
 use onecount::domain::EventKind;
 use onecount::ports::{
@@ -212,6 +213,7 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
         alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
         api: EbayClient::new(cfg.clone()),
         visibility: NoDelay,
+        queue: SqsQueues::new(&sdk, h.resources.queue_urls()),
         cfg: PushConfig::default(),
     };
     let (a, b) = (pusher(), pusher());

@@ -7,7 +7,9 @@
 //! 2. reads the stock items and listings in one batched read and skips what was already
 //!    pushed at this version,
 //! 3. reads what the channel shows (batched), and decides per listing: in sync, write,
-//!    or hold (the channel fell further than the sales heard of: never re-inflate),
+//!    or hold (the channel fell further than the sales heard of: never re-inflate). A
+//!    hold also records those units on the stock item as sold-unheard, and asks the other
+//!    channels to list them as gone at once instead of when (or if) the order arrives,
 //! 4. writes in the channel's batch size, zero and low quantities first,
 //! 5. records each confirmed push with a condition that never lets it move backwards —
 //!    a pusher that loses that race re-reads and pushes the newest state again.
@@ -25,10 +27,10 @@ use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::push::{
     Decision, PushRecord, already_pushed, decide, listed_for, retry_delay_secs, revision_gate,
-    utc_day,
+    sold_counted, unheard_to_record, utc_day,
 };
-use onecount::domain::{EventKind, Millis};
-use onecount::ports::{AlertSink, PushRequest, PushStore, PushView, Visibility};
+use onecount::domain::{EventKind, Millis, Unheard};
+use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
 use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
 use serde_json::json;
@@ -78,11 +80,14 @@ impl PushConfig {
     }
 }
 
-pub struct Pusher<S, A, C, V> {
+pub struct Pusher<S, A, C, V, Q> {
     pub store: S,
     pub alerts: A,
     pub api: C,
     pub visibility: V,
+    /// The other channels' push queues: units this channel sold unheard change what they
+    /// should list.
+    pub queue: Q,
     pub cfg: PushConfig,
 }
 
@@ -120,12 +125,13 @@ enum Outcome {
     },
 }
 
-impl<S, A, C, V> Pusher<S, A, C, V>
+impl<S, A, C, V, Q> Pusher<S, A, C, V, Q>
 where
     S: PushStore,
     A: AlertSink,
     C: ChannelApi,
     V: Visibility,
+    Q: PushQueue,
 {
     fn channel(&self) -> Channel {
         self.api.channel()
@@ -242,6 +248,60 @@ where
         if let Err(e) = self.alerts.publish(&a).await {
             tracing::error!(kind = a.kind.as_str(), error = %e, "alert not published");
         }
+    }
+
+    /// Remember (or forget) units this channel sold that the ledger has not heard of, and
+    /// ask every other channel to list the result. `true` when the stock item took it (the
+    /// caller then decides again on the new version).
+    async fn set_unheard(
+        &self,
+        v: &PushView,
+        unheard: Option<Unheard>,
+        shows: Option<i64>,
+    ) -> bool {
+        let ch = self.channel();
+        let sku = &v.stock.sku;
+        match self
+            .store
+            .set_unheard(sku, ch, unheard.as_ref(), v.stock.version)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return true,
+            Err(e) => {
+                tracing::warn!(channel = %ch, sku = %sku, error = %e, "could not record unheard sales");
+                return false;
+            }
+        }
+        let held = unheard.map_or(0, |u| u.units);
+        tracing::info!(channel = %ch, sku = %sku, shows = ?shows, held_back = held, "unheard sales recorded");
+        self.note(
+            sku,
+            EventKind::PushHeld,
+            json!({"channel": ch, "shows": shows, "held_back": held}),
+        )
+        .await;
+        let now = now_ms();
+        for other in Channel::ALL {
+            if other == ch || other == Channel::Offline {
+                continue;
+            }
+            let req = PushRequest {
+                sku: sku.clone(),
+                channel: other,
+                cause: format!("unheard_sales_on_{ch}"),
+                origin_channel: Some(ch),
+                origin_order: None,
+                requested_at: now,
+                origin_at: None,
+                force: false,
+            };
+            if let Err(e) = self.queue.request_push(&req).await {
+                // The next sale or the drift check asks again; the units stay recorded.
+                tracing::warn!(channel = %other, sku = %sku, error = %e, "could not request a push");
+            }
+        }
+        true
     }
 
     /// A failure that retrying will not fix: say so on the timeline and to the owner.
@@ -366,15 +426,26 @@ where
             }
             let mut to_read: Vec<(PushView, u32)> = Vec::new();
             let mut to_read_later: Vec<(PushView, u32)> = Vec::new();
+            let mut next: Vec<Sku> = Vec::new();
+            let now = now_ms();
             for v in views {
                 let g = &groups[&v.stock.sku];
+                if g.force && v.stock.unheard_on(ch, now) > 0 {
+                    // The drift check reconciled this channel's orders before forcing: a
+                    // fall still unexplained is an edit there, not sales. Stop holding it
+                    // back everywhere, then push on the new version.
+                    if self.set_unheard(&v, None, None).await {
+                        next.push(v.stock.sku.clone());
+                        continue;
+                    }
+                }
                 if let Some(problem) = &v.broken {
                     // The drift check found the mapping broken and said so; pushing to it
                     // again would only fail again. `listings set` clears it.
                     tracing::info!(channel = %ch, sku = %v.stock.sku, problem = %problem, "mapping broken; not pushed");
                     continue;
                 }
-                let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units);
+                let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
                 if !g.force
                     && !recheck.contains(&v.stock.sku)
                     && already_pushed(v.record.as_ref(), &v.stock, target)
@@ -427,19 +498,14 @@ where
                     }
                 }
             }
-            let mut next: Vec<Sku> = Vec::new();
             let mut writes: Vec<(PushView, Write)> = Vec::new();
             let (day, to_midnight) = utc_day(now_ms());
             for (v, target, s) in seen {
                 let sku = v.stock.sku.clone();
                 let g = &groups[&sku];
-                match decide(
-                    target,
-                    s.qty,
-                    v.record.as_ref(),
-                    v.stock.sold_on(ch),
-                    g.force,
-                ) {
+                let now = now_ms();
+                let sold = sold_counted(&v.stock, ch, v.record.as_ref(), now);
+                match decide(target, s.qty, v.record.as_ref(), sold, g.force) {
                     Decision::InSync => match self.confirm(&v, g, target, s.qty, false).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -451,6 +517,15 @@ where
                         }
                     },
                     Decision::Hold { unheard, shows } => {
+                        // Sales the channel made that we have not heard of: list them as
+                        // gone everywhere now rather than after the order arrives.
+                        if let Some(u) =
+                            unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, now)
+                            && self.set_unheard(&v, Some(u), Some(shows)).await
+                        {
+                            next.push(sku);
+                            continue;
+                        }
                         // Never wait so often that a held push reaches the DLQ.
                         let waits = self
                             .cfg

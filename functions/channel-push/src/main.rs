@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use onecount::Channel;
 use onecount::aws::dynamo::DynamoStore;
 use onecount::aws::sns::SnsAlerts;
-use onecount::aws::sqs::{QueueUrls, SqsVisibility};
+use onecount::aws::sqs::{QueueUrls, SqsQueues, SqsVisibility};
 use onecount::channels::config::ChannelsConfig;
 use onecount::channels::ebay::EbayClient;
 use onecount::channels::etsy::EtsyClient;
@@ -31,15 +31,13 @@ async fn main() -> Result<(), Error> {
         Channel::Ebay => Box::new(EbayClient::new(channels.ebay()?.clone())),
         Channel::Offline => return Err("the offline channel has nothing to push to".into()),
     };
-    let queue = QueueUrls::from_env()
-        .push(channel)
-        .map(str::to_string)
-        .ok_or_else(|| {
-            format!(
-                "ONECOUNT_PUSH_QUEUE_URL_{} is not set",
-                channel.as_str().to_uppercase()
-            )
-        })?;
+    let urls = QueueUrls::from_env();
+    let queue = urls.push(channel).map(str::to_string).ok_or_else(|| {
+        format!(
+            "ONECOUNT_PUSH_QUEUE_URL_{} is not set",
+            channel.as_str().to_uppercase()
+        )
+    })?;
     let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN")
         .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
     let pusher = Pusher {
@@ -47,6 +45,8 @@ async fn main() -> Result<(), Error> {
         alerts: SnsAlerts::new(&sdk, topic),
         api,
         visibility: SqsVisibility::new(&sdk, queue),
+        // Units sold unheard here are held back on the others: their queues too.
+        queue: SqsQueues::new(&sdk, urls),
         cfg: PushConfig::from_env()?,
     };
     let pusher = &pusher;

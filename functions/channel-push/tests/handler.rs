@@ -11,7 +11,7 @@ use onecount::alerts::{Alert, AlertKind};
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::{EventKind, LineId, NewStock, OrderId, Qty};
 use onecount::ports::memory::MemoryStore;
-use onecount::ports::{AlertSink, PushRequest, SendError, Visibility};
+use onecount::ports::{AlertSink, PushQueue, PushRequest, SendError, Visibility};
 use onecount::{
     Channel, ChannelRef, Listing, ListingPolicy, ListingStore, OrderLine, Sku, StockLedger,
     TimelineStore,
@@ -95,7 +95,19 @@ impl Visibility for Delays {
     }
 }
 
-type TestPusher = Pusher<MemoryStore, Alerts, FakeChannel, Delays>;
+/// Push requests the pusher made for other channels.
+#[derive(Default)]
+struct Requests(Mutex<Vec<PushRequest>>);
+
+#[async_trait]
+impl PushQueue for Requests {
+    async fn request_push(&self, r: &PushRequest) -> Result<(), SendError> {
+        self.0.lock().unwrap().push(r.clone());
+        Ok(())
+    }
+}
+
+type TestPusher = Pusher<MemoryStore, Alerts, FakeChannel, Delays, Requests>;
 
 async fn pusher(skus: &[(&str, u32, ListingPolicy, i64)]) -> TestPusher {
     let store = MemoryStore::new();
@@ -126,8 +138,16 @@ async fn pusher(skus: &[(&str, u32, ListingPolicy, i64)]) -> TestPusher {
         alerts: Alerts::default(),
         api,
         visibility: Delays::default(),
+        queue: Requests::default(),
         cfg: PushConfig::default(),
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn batch(skus: &[&str], receives: u32) -> SqsEvent {
@@ -198,22 +218,135 @@ async fn zero_and_low_quantities_are_written_first() {
     assert_eq!(w[1], vec![("A".to_string(), 50)]);
 }
 
-#[tokio::test]
-async fn a_channel_that_sold_more_than_heard_is_held_not_raised() {
-    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
-    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
-    // eBay sold 2; the ledger has heard of 1 so far (on hand 9).
+async fn ebay_sale(p: &TestPusher, order: &str) {
     p.store
         .record_sale(&OrderLine {
             channel: Channel::Ebay,
-            order: OrderId::parse("11-1").unwrap(),
+            order: OrderId::parse(order).unwrap(),
             line: LineId::parse("1").unwrap(),
             sku: Sku::parse("MUG").unwrap(),
             qty: Qty::new(1).unwrap(),
         })
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold_it_back() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    // eBay sold 2; the ledger has heard of 1 so far (on hand 9).
+    ebay_sale(&p, "11-1").await;
     p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(
+        p.api.writes.lock().unwrap().is_empty(),
+        "never raised to 9 over the unheard sale"
+    );
+    // The unheard unit is recorded on the stock item: every channel now lists 9 - 1.
+    let mug = Sku::parse("MUG").unwrap();
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.unheard_on(Channel::Ebay, now())), (9, 1));
+    assert_eq!(st.available(now()), 8);
+    assert!(r.batch_item_failures.is_empty(), "eBay shows 8: in sync");
+    let asked: Vec<Channel> = p
+        .queue
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.channel)
+        .collect();
+    assert_eq!(
+        asked,
+        vec![Channel::Shopify, Channel::Etsy],
+        "the others list it too"
+    );
+    let tl = p.store.timeline(&mug, 50).await.unwrap();
+    let held = tl
+        .iter()
+        .find(|e| e.data["held_back"] == 1)
+        .expect("on the timeline");
+    assert_eq!(held.kind, EventKind::PushHeld);
+    assert!(
+        held.summary().contains("not heard of yet"),
+        "{}",
+        held.summary()
+    );
+    assert!(p.alerts.0.lock().unwrap().is_empty());
+    // The second sale arrives: the count takes it, the held-back unit is released, and
+    // nothing moves on any channel (8 was already right).
+    ebay_sale(&p, "11-2").await;
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            st.on_hand,
+            st.unheard_on(Channel::Ebay, now()),
+            st.available(now())
+        ),
+        (8, 0, 8)
+    );
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(p.api.writes.lock().unwrap().is_empty());
+    assert_eq!(
+        p.queue.0.lock().unwrap().len(),
+        2,
+        "nothing new to tell the others"
+    );
+}
+
+#[tokio::test]
+async fn a_forced_push_after_reconciliation_releases_what_was_held_back() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    // Someone lowered eBay by hand to 7 — to the pusher, 3 sales it has not heard of —
+    // and a delivery of 1 came in.
+    p.api.shows.lock().unwrap().insert("MUG".into(), 7);
+    p.store
+        .adjust(&Sku::parse("MUG").unwrap(), 1, "delivery", "test")
+        .await
+        .unwrap();
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    let mug = Sku::parse("MUG").unwrap();
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (3, 8)
+    );
+    // 11 less the 3 held back: eBay goes to 8, raised by the delivery only.
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 8)]]
+    );
+    // The drift check reconciled eBay's orders (none missing) and forces the push: the
+    // fall was an edit, so nothing is held back any more and eBay is raised to 11.
+    let mut ev = batch(&["MUG"], 1);
+    let mut req: PushRequest =
+        serde_json::from_str(ev.records[0].body.as_deref().unwrap()).unwrap();
+    req.force = true;
+    ev.records[0].body = Some(serde_json::to_string(&req).unwrap());
+    let r = p.handle_batch(ev).await;
+    assert!(r.batch_item_failures.is_empty());
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (0, 11)
+    );
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 8)], vec![("MUG".to_string(), 11)]]
+    );
+    assert_eq!(
+        p.queue.0.lock().unwrap().len(),
+        4,
+        "told the others twice: held, released"
+    );
+}
+
+#[tokio::test]
+async fn with_no_push_recorded_a_gap_is_held_but_not_taken_for_sales() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 8)]).await;
     let r = p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(
         r.batch_item_failures.len(),
@@ -221,12 +354,19 @@ async fn a_channel_that_sold_more_than_heard_is_held_not_raised() {
         "retried while the order path catches up"
     );
     assert_eq!(*p.visibility.0.lock().unwrap(), vec![1]);
-    assert!(
-        p.api.writes.lock().unwrap().is_empty(),
-        "never raised to 9 over the unheard sale"
-    );
+    assert!(p.api.writes.lock().unwrap().is_empty());
     assert!(kinds(&p, "MUG").await.contains(&EventKind::PushHeld));
-    assert!(p.alerts.0.lock().unwrap().is_empty());
+    let st = p
+        .store
+        .get_stock(&Sku::parse("MUG").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        st.unheard.is_empty(),
+        "no baseline: a never-pushed listing, not sales"
+    );
+    assert!(p.queue.0.lock().unwrap().is_empty());
     // Still unexplained after its waits: left to the drift check, the message completes.
     let r = p.handle_batch(batch(&["MUG"], 3)).await;
     assert!(r.batch_item_failures.is_empty());

@@ -478,6 +478,7 @@ where
                     &o.view.listing.policy,
                     o.view.listing.channel,
                     self.cfg.last_units,
+                    now,
                 );
                 !matches!(o.read, Ok(q) if q == i64::from(target))
             })
@@ -510,7 +511,7 @@ where
                 .remove(&(ch, stale_view.stock.sku.clone()))
                 .unwrap_or(stale_view);
             let sku = v.stock.sku.clone();
-            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units);
+            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
             let finding = match &o.read {
                 Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
                 Err(e) => {

@@ -143,6 +143,7 @@ mod tests {
             updated_at,
             sold: Default::default(),
             guard: Default::default(),
+            unheard: Default::default(),
         }
     }
 

@@ -18,7 +18,8 @@ pub use order::{
     SaleOutcome, decide_restock,
 };
 pub use stock::{
-    Guard, NewStock, SaleDecision, StockChange, StockItem, adjusted_on_hand, decide_sale,
+    Guard, NewStock, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
+    adjusted_on_hand, decide_sale,
 };
 pub use timeline::{EventKind, TimelineEntry};
 

@@ -72,6 +72,7 @@ impl LedgerState {
             updated_at: now,
             sold: BTreeMap::new(),
             guard: Default::default(),
+            unheard: Default::default(),
         };
         self.stock.insert(new.sku.clone(), item.clone());
         self.log(

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ListingPolicy, Millis, StockItem};
+use super::{Channel, ListingPolicy, Millis, StockItem, Unheard};
 
 /// What the pusher last confirmed on one channel for one listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,26 +71,69 @@ pub fn target_quantity(policy: &ListingPolicy, on_hand: u32, channel: Channel) -
     channel.rules().max_listed.map_or(q, |m| q.min(m))
 }
 
-/// The quantity `channel` should list for this SKU, all rules applied: the listing's
-/// policy and the channel's cap, then the SKU's guard — while auto-paused, or at or below
-/// the last-unit level (the SKU's own, else `global_last_units`), only the primary
-/// channel lists anything.
+/// The quantity `channel` should list for this SKU at `now`, all rules applied: what is
+/// really left (the count less every channel's sales found but not heard yet), the
+/// listing's policy and the channel's cap, then the SKU's guard — while auto-paused, or at
+/// or below the last-unit level (the SKU's own, else `global_last_units`), only the
+/// primary channel lists anything.
 pub fn listed_for(
     stock: &StockItem,
     policy: &ListingPolicy,
     channel: Channel,
     global_last_units: Option<u32>,
+    now: Millis,
 ) -> u32 {
+    let left = stock.available(now);
     if channel != stock.guard.primary() {
         if stock.guard.auto_paused {
             return 0;
         }
         let level = stock.guard.last_units.or(global_last_units);
-        if level.is_some_and(|l| stock.on_hand <= l) {
+        if level.is_some_and(|l| left <= l) {
             return 0;
         }
     }
-    target_quantity(policy, stock.on_hand, channel)
+    target_quantity(policy, left, channel)
+}
+
+/// The channel's sales as a push should count them: those heard, plus those found unheard
+/// since its last confirmed push — the target already lists those as gone, so they do not
+/// hold a raise back again. (Units found before that push are in its baseline already.)
+pub fn sold_counted(
+    stock: &StockItem,
+    channel: Channel,
+    record: Option<&PushRecord>,
+    now: Millis,
+) -> i64 {
+    let since_push = stock
+        .unheard
+        .get(&channel)
+        .is_some_and(|u| record.is_none_or(|r| u.at >= r.at));
+    let pending = if since_push {
+        stock.unheard_on(channel, now)
+    } else {
+        0
+    };
+    stock.sold_on(channel) + i64::from(pending)
+}
+
+/// What a held push should record as the channel's unheard sales: the units found now
+/// (`unheard`, measured with [`sold_counted`]) on top of those still pending. `None`
+/// without a confirmed push: then the gap may be a listing never pushed, not sales.
+pub fn unheard_to_record(
+    stock: &StockItem,
+    channel: Channel,
+    record: Option<&PushRecord>,
+    unheard: i64,
+    now: Millis,
+) -> Option<Unheard> {
+    record?;
+    let found = u32::try_from(unheard).ok().filter(|u| *u > 0)?;
+    Some(Unheard {
+        units: found.saturating_add(stock.unheard_on(channel, now)),
+        sold_at: stock.sold_on(channel),
+        at: now,
+    })
 }
 
 /// Units the channel sold that the ledger has not heard of yet: how far the channel's own
@@ -199,7 +242,7 @@ pub fn utc_day(now: Millis) -> (i64, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Sku;
+    use crate::domain::{Sku, UNHEARD_TTL_MS};
     use proptest::prelude::*;
 
     fn rec(qty: u32, sold: i64) -> PushRecord {
@@ -220,6 +263,7 @@ mod tests {
             updated_at: 0,
             sold: Default::default(),
             guard: Default::default(),
+            unheard: Default::default(),
         }
     }
 
@@ -239,20 +283,89 @@ mod tests {
         let p = ListingPolicy::default();
         let mut s = stock(3);
         s.on_hand = 2;
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, None), 2, "off by default");
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2)), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2)), 2);
+        assert_eq!(
+            listed_for(&s, &p, Channel::Etsy, None, 0),
+            2,
+            "off by default"
+        );
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2), 0), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2), 0), 2);
         s.guard.primary = Some(Channel::Etsy);
         s.guard.last_units = Some(1);
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2)), 2);
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2), 0), 2);
         assert_eq!(
-            listed_for(&s, &p, Channel::Shopify, Some(2)),
+            listed_for(&s, &p, Channel::Shopify, Some(2), 0),
             2,
             "the SKU's level wins"
         );
         s.guard.auto_paused = true;
-        assert_eq!(listed_for(&s, &p, Channel::Shopify, None), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, None), 2);
+        assert_eq!(listed_for(&s, &p, Channel::Shopify, None, 0), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Etsy, None, 0), 2);
+    }
+
+    fn unheard(units: u32, sold_at: i64, at: Millis) -> Unheard {
+        Unheard { units, sold_at, at }
+    }
+
+    #[test]
+    fn units_sold_unheard_are_gone_everywhere_until_their_orders_arrive() {
+        let p = ListingPolicy::default();
+        let mut s = stock(3);
+        s.on_hand = 10;
+        s.sold.insert(Channel::Shopify, 4);
+        s.unheard.insert(Channel::Shopify, unheard(2, 4, 1_000));
+        s.unheard.insert(Channel::Etsy, unheard(1, 0, 1_000));
+        assert_eq!(s.available(2_000), 7);
+        for ch in [Channel::Shopify, Channel::Etsy, Channel::Ebay] {
+            assert_eq!(listed_for(&s, &p, ch, None, 2_000), 7, "{ch}");
+        }
+        // The last-unit level looks at what is really left.
+        s.on_hand = 5;
+        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 2_000), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2), 2_000), 2);
+        // One Shopify order arrives (sold 4 -> 5): one unit less pending.
+        s.sold.insert(Channel::Shopify, 5);
+        assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 1);
+        // Both, and a new one besides: never below zero.
+        s.sold.insert(Channel::Shopify, 7);
+        assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 0);
+        // A cancellation heard meanwhile (the counter falls) never inflates the units.
+        s.sold.insert(Channel::Shopify, 1);
+        assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 2);
+        // Unexplained for longer than the drift check needs: an edit, not sales.
+        assert_eq!(s.unheard_on(Channel::Etsy, 1_000 + UNHEARD_TTL_MS), 1);
+        assert_eq!(s.unheard_on(Channel::Etsy, 1_001 + UNHEARD_TTL_MS), 0);
+    }
+
+    #[test]
+    fn found_units_count_once_whether_before_or_after_the_last_push() {
+        let mut s = stock(3);
+        s.on_hand = 9;
+        s.sold.insert(Channel::Ebay, 1);
+        // Pushed 10 at t=100 (sold 0); eBay shows 8, one sale heard: one unheard.
+        let mut r = rec(10, 0);
+        r.at = 100;
+        let sold = sold_counted(&s, Channel::Ebay, Some(&r), 200);
+        assert_eq!(unheard_sales(&r, 8, sold), 1);
+        let u = unheard_to_record(&s, Channel::Ebay, Some(&r), 1, 200).unwrap();
+        assert_eq!(u, unheard(1, 1, 200));
+        s.unheard.insert(Channel::Ebay, u);
+        // Found after that push: counted as sold for the push, so 8 is not held again.
+        let sold = sold_counted(&s, Channel::Ebay, Some(&r), 300);
+        assert_eq!((sold, unheard_sales(&r, 8, sold)), (2, 0));
+        assert_eq!(decide(8, 8, Some(&r), sold, false), Decision::InSync);
+        // Once a push is confirmed after it (8 at t=400, sold 1), its baseline has them.
+        let mut after = rec(8, 1);
+        after.at = 400;
+        assert_eq!(sold_counted(&s, Channel::Ebay, Some(&after), 500), 1);
+        // Another sale unheard (shows 7): found 1 more, recorded 2 in all.
+        let sold = sold_counted(&s, Channel::Ebay, Some(&after), 500);
+        assert_eq!(unheard_sales(&after, 7, sold), 1);
+        let u = unheard_to_record(&s, Channel::Ebay, Some(&after), 1, 500).unwrap();
+        assert_eq!(u, unheard(2, 1, 500));
+        // Without a confirmed push nothing is taken for sales.
+        assert_eq!(unheard_to_record(&s, Channel::Ebay, None, 3, 500), None);
+        assert_eq!(unheard_to_record(&s, Channel::Ebay, Some(&r), 0, 500), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Channel, Millis, ParseError, Qty, Sku};
 
-/// One SKU's true count. `version` rises by exactly one on every change of `on_hand`.
+/// One SKU's true count. `version` rises by exactly one on every change of `on_hand` (and
+/// of `unheard`, which changes what the channels should list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockItem {
     pub sku: Sku,
@@ -23,7 +24,27 @@ pub struct StockItem {
     /// Which channels may sell the last units, and the alert state.
     #[serde(default)]
     pub guard: Guard,
+    /// Per channel: units it sold that the ledger has not heard of yet, as its pusher found
+    /// them (the channel fell further than the heard sales). Every channel lists them as
+    /// gone until the orders arrive, so a lost or late webhook cannot sell them twice.
+    #[serde(default)]
+    pub unheard: BTreeMap<Channel, Unheard>,
 }
+
+/// Units one channel sold unheard, found by its pusher.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unheard {
+    pub units: u32,
+    /// The channel's heard-sales counter (`sold`) when they were found: sales heard since
+    /// then are these arriving, and take them off one for one.
+    pub sold_at: i64,
+    pub at: Millis,
+}
+
+/// How long units found unheard are held back elsewhere without their order arriving. The
+/// drift check reconciles a channel's orders every few minutes; after this long what is
+/// still unexplained was an edit on the channel, not a sale.
+pub const UNHEARD_TTL_MS: Millis = 15 * 60 * 1000;
 
 /// Per-SKU protection settings and alert state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +71,25 @@ impl StockItem {
     /// Net units `channel` sold, as heard so far.
     pub fn sold_on(&self, channel: Channel) -> i64 {
         self.sold.get(&channel).copied().unwrap_or(0)
+    }
+
+    /// Units `channel` sold that are still unheard at `now`: those its pusher found, less
+    /// the sales heard from it since, until they expire.
+    pub fn unheard_on(&self, channel: Channel, now: Millis) -> u32 {
+        let Some(u) = self.unheard.get(&channel) else {
+            return 0;
+        };
+        if now.saturating_sub(u.at) > UNHEARD_TTL_MS {
+            return 0;
+        }
+        let arrived = (self.sold_on(channel) - u.sold_at).max(0);
+        (i64::from(u.units) - arrived).max(0) as u32
+    }
+
+    /// What is really left to sell at `now`: the count less every channel's unheard sales.
+    pub fn available(&self, now: Millis) -> u32 {
+        let unheard: u32 = self.unheard.keys().map(|c| self.unheard_on(*c, now)).sum();
+        self.on_hand.saturating_sub(unheard)
     }
 }
 

@@ -151,6 +151,21 @@ impl TimelineEntry {
                 s("retry_in_secs").unwrap_or_default(),
                 s("error").unwrap_or_default()
             ),
+            EventKind::PushHeld if d.get("held_back").is_some() => {
+                let held = s("held_back").unwrap_or_default();
+                if held == "0" {
+                    format!(
+                        "{}'s unexplained fall is not a sale (orders reconciled): other channels list it again",
+                        s("channel").unwrap_or_default()
+                    )
+                } else {
+                    format!(
+                        "{} shows {}: {held} unit(s) sold there not heard of yet, listed as gone on every channel until the order arrives",
+                        s("channel").unwrap_or_default(),
+                        s("shows").unwrap_or_default()
+                    )
+                }
+            }
             EventKind::PushHeld => format!(
                 "{} shows {}, {} sale(s) there not heard of yet: not raised to {}",
                 s("channel").unwrap_or_default(),

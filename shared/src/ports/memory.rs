@@ -14,6 +14,7 @@ use crate::domain::push::PushRecord;
 use crate::domain::{
     Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
     RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
+    Unheard,
 };
 
 #[derive(Default)]
@@ -245,6 +246,26 @@ impl PushStore for MemoryStore {
         pushes.insert(key, rec.clone());
         self.with(|s| s.log(sku, rec.at, EventKind::Pushed, event));
         Ok(true)
+    }
+
+    async fn set_unheard(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        unheard: Option<&Unheard>,
+        version: u64,
+    ) -> Result<bool, LedgerError> {
+        Ok(self.with(|s| match s.stock.get_mut(sku) {
+            Some(st) if st.version == version => {
+                match unheard {
+                    Some(u) => st.unheard.insert(channel, *u),
+                    None => st.unheard.remove(&channel),
+                };
+                st.version += 1;
+                true
+            }
+            _ => false,
+        }))
     }
 
     async fn note_push(

@@ -13,7 +13,7 @@ use crate::domain::push::PushRecord;
 use crate::domain::{
     Channel, ChannelRef, EventKind, LineId, LineRecord, Listing, Millis, NewStock, OrderId,
     OrderLine, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
-    TimelineEntry,
+    TimelineEntry, Unheard,
 };
 
 /// Why a ledger operation did not happen.
@@ -182,6 +182,17 @@ pub trait PushStore: Send + Sync {
         channel: Channel,
         rec: &PushRecord,
         event: serde_json::Value,
+    ) -> Result<bool, LedgerError>;
+    /// Remember (`Some`) or forget (`None`) units `channel` sold that the ledger has not
+    /// heard of, if the stock item is still at `version`; the version then rises by one, so
+    /// a push computed without them cannot be recorded over one computed with them.
+    /// `false`: the stock changed meanwhile and nothing was written.
+    async fn set_unheard(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        unheard: Option<&Unheard>,
+        version: u64,
     ) -> Result<bool, LedgerError>;
     /// A timeline entry about a push that did not complete (retry, hold, failure); the
     /// listing keeps the error as its last one.

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::schema::*;
 use crate::domain::{
     Channel, ChannelRef, EventKind, Guard, LineId, LineRecord, Listing, ListingPolicy, OrderId,
-    Sku, StockItem, TimelineEntry,
+    Sku, StockItem, TimelineEntry, Unheard,
 };
 use crate::ports::LedgerError;
 
@@ -96,6 +96,12 @@ pub fn stock_to_item(st: &StockItem) -> Item {
     for (c, v) in &st.sold {
         item.insert(sold_attr(*c), n(*v));
     }
+    for (c, u) in &st.unheard {
+        let [units, sold_at, at] = unheard_attrs(*c);
+        item.insert(units, n(u.units));
+        item.insert(sold_at, n(u.sold_at));
+        item.insert(at, n(u.at));
+    }
     if let Some(p) = st.guard.primary {
         item.insert("primary".into(), s(p.as_str()));
     }
@@ -118,8 +124,33 @@ pub fn sold_attr(channel: Channel) -> String {
     format!("sold_{}", channel.as_str())
 }
 
+/// The stock item's record of a channel's unheard sales: `unheard_<channel>` (units),
+/// `unheard_sold_<channel>` (its heard-sales counter then), `unheard_at_<channel>`.
+pub fn unheard_attrs(channel: Channel) -> [String; 3] {
+    let c = channel.as_str();
+    [
+        format!("unheard_{c}"),
+        format!("unheard_sold_{c}"),
+        format!("unheard_at_{c}"),
+    ]
+}
+
 pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
     let r = Reader::new(item, "stock item");
+    let mut unheard = std::collections::BTreeMap::new();
+    for c in &Channel::ALL {
+        let [units, sold_at, at] = unheard_attrs(*c);
+        if let Some(units) = r.opt_num::<u32>(&units)? {
+            unheard.insert(
+                *c,
+                Unheard {
+                    units,
+                    sold_at: r.opt_num(&sold_at)?.unwrap_or(0),
+                    at: r.opt_num(&at)?.unwrap_or(0),
+                },
+            );
+        }
+    }
     Ok(StockItem {
         sku: r.sku("sku")?,
         on_hand: r.num("on_hand")?,
@@ -143,6 +174,7 @@ pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
             auto_paused: r.bool("auto_paused"),
             low_alerted: r.bool("low_alerted"),
         },
+        unheard,
     })
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
 use crate::domain::push::PushRecord;
-use crate::domain::{Channel, EventKind, Sku};
+use crate::domain::{Channel, EventKind, Sku, Unheard};
 use crate::ports::{DriftStore, GuardFlag, LedgerError, ListingFlag, Page, PushStore, PushView};
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
@@ -157,6 +157,42 @@ impl PushStore for DynamoStore {
             tracing::warn!(sku = %sku, error = %crate::aws::describe_sdk_error(&e), "push recorded; its timeline entry was not written");
         }
         Ok(true)
+    }
+
+    async fn set_unheard(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        unheard: Option<&Unheard>,
+        version: u64,
+    ) -> Result<bool, LedgerError> {
+        let [units, sold_at, at] = unheard_attrs(channel);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(version))
+            .expression_attribute_values(":one", n(1));
+        update = match unheard {
+            Some(u) => update
+                .update_expression(format!(
+                    "SET {units} = :units, {sold_at} = :sold, {at} = :at, #v = #v + :one"
+                ))
+                .expression_attribute_values(":units", n(u.units))
+                .expression_attribute_values(":sold", n(u.sold_at))
+                .expression_attribute_values(":at", n(u.at)),
+            None => update.update_expression(format!(
+                "SET #v = #v + :one REMOVE {units}, {sold_at}, {at}"
+            )),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(super::store::store_err(e)),
+        }
     }
 
     async fn note_push(

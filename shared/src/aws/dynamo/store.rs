@@ -308,6 +308,7 @@ impl DynamoStore {
             updated_at: at,
             sold: Default::default(),
             guard: Default::default(),
+            unheard: Default::default(),
         };
         let tx = vec![
             self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
