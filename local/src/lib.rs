@@ -292,6 +292,7 @@ impl LocalHost {
                         drift = r.drift,
                         stuck = r.stuck,
                         orders_reconciled = r.orders_reconciled,
+                        orders_already_recorded = r.orders_already_recorded,
                         millis = r.millis,
                         "drift check"
                     );

@@ -27,13 +27,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use onecount::alerts::Alert;
-use onecount::channels::OrderEvent;
 use onecount::channels::push::{ChannelApi, OrderSource, PushError, Target};
+use onecount::channels::{Action, OrderEvent};
 use onecount::domain::drift::{
     Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting, low_stock,
 };
 use onecount::domain::push::listed_for;
-use onecount::domain::{EventKind, Millis};
+use onecount::domain::{EventKind, LineId, LineRecord, Millis, OrderId};
 use onecount::ports::{
     AlertSink, DriftStore, GuardFlag, ListingFlag, PushQueue, PushRequest, PushStore, PushView,
     TimelineStore,
@@ -191,6 +191,8 @@ pub struct DriftCheck<S, P, A, O> {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
     pub orders_reconciled: usize,
+    /// Of the reconciled orders, those the ledger already held whole (not re-applied).
+    pub orders_already_recorded: usize,
     pub listings: usize,
     pub in_sync: usize,
     pub lagging: usize,
@@ -344,6 +346,7 @@ where
             drift = report.drift,
             mismatch = report.mismatch,
             orders_reconciled = report.orders_reconciled,
+            orders_already_recorded = report.orders_already_recorded,
             channel_calls = report.channel_calls,
             complete = report.complete,
             millis = report.millis,
@@ -386,9 +389,37 @@ where
                     continue;
                 }
             };
+            // What the ledger already holds needs no second trip through the order path:
+            // the overlap window re-reads the same orders every run.
+            let keys: Vec<_> = found
+                .iter()
+                .flat_map(|o| o.actions.iter().flat_map(Action::line_keys))
+                .collect();
+            let known: BTreeMap<(OrderId, LineId), LineRecord> =
+                match self.store.lines(ch, &keys).await {
+                    Ok(recs) => recs
+                        .into_iter()
+                        .map(|r| ((r.order.clone(), r.line.clone()), r))
+                        .collect(),
+                    Err(e) => {
+                        // Not knowing costs only time: everything goes through the order
+                        // path, which applies each line once regardless.
+                        report
+                            .errors
+                            .push(format!("{ch}: reading recorded lines: {e}"));
+                        BTreeMap::new()
+                    }
+                };
             let mut failed = false;
+            let recorded = |a: &Action| {
+                a.recorded_in(|order, line| known.get(&(order.clone(), line.clone())).cloned())
+            };
             for o in &found {
-                for action in &o.actions {
+                if o.actions.iter().all(recorded) {
+                    report.orders_already_recorded += 1;
+                    continue;
+                }
+                for action in o.actions.iter().filter(|a| !recorded(a)) {
                     let ev = OrderEvent {
                         channel: ch,
                         delivery_id: format!("reconcile:{now}"),

@@ -11,7 +11,7 @@ pub mod shopify;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Channel, ChannelRef, LineId, Millis, OrderId};
+use crate::domain::{Channel, ChannelRef, LineId, LineRecord, Millis, OrderId, RestockKind};
 
 pub use http::HttpError;
 
@@ -87,6 +87,72 @@ pub enum Action {
     FetchEbayOrder {
         order: OrderId,
     },
+}
+
+impl Action {
+    /// The order lines this action touches (none for a pointer still to be fetched).
+    pub fn line_keys(&self) -> Vec<(OrderId, LineId)> {
+        let keyed = |order: &OrderId, lines: Vec<&LineId>| {
+            lines
+                .into_iter()
+                .map(|l| (order.clone(), l.clone()))
+                .collect()
+        };
+        match self {
+            Action::Sale { order, lines } | Action::Cancel { order, lines } => {
+                keyed(order, lines.iter().map(|l| &l.line).collect())
+            }
+            Action::Restock { order, lines, .. } => {
+                keyed(order, lines.iter().map(|l| &l.line).collect())
+            }
+            Action::Edit { .. }
+            | Action::FetchEtsyReceipt { .. }
+            | Action::FetchEbayOrder { .. } => Vec::new(),
+        }
+    }
+
+    /// Whether the ledger already holds everything this action would do, judged from its
+    /// lines' records: a sale whose every line has its order, a cancel or refund whose
+    /// every line has that operation. Reconciliation skips those instead of sending each
+    /// one through the order path again. Edits and pointers are never judged done here.
+    pub fn recorded_in(&self, line: impl Fn(&OrderId, &LineId) -> Option<LineRecord>) -> bool {
+        // Per line: the operation its record must hold ("" = the order itself).
+        let (order, wanted): (&OrderId, Vec<(&LineId, String)>) = match self {
+            Action::Sale { order, lines } => (
+                order,
+                lines.iter().map(|l| (&l.line, String::new())).collect(),
+            ),
+            Action::Cancel { order, lines } => (
+                order,
+                lines
+                    .iter()
+                    .map(|l| (&l.line, RestockKind::Cancel.op_id()))
+                    .collect(),
+            ),
+            Action::Restock { order, lines, .. } => (
+                order,
+                lines
+                    .iter()
+                    .map(|l| (&l.line, format!("refund:{}", l.refund_line_id)))
+                    .collect(),
+            ),
+            Action::Edit { .. }
+            | Action::FetchEtsyReceipt { .. }
+            | Action::FetchEbayOrder { .. } => {
+                return false;
+            }
+        };
+        !wanted.is_empty()
+            && wanted.iter().all(|(l, op)| {
+                line(order, l).is_some_and(|r| {
+                    if op.is_empty() {
+                        r.ordered.is_some()
+                    } else {
+                        r.ops.contains(op)
+                    }
+                })
+            })
+    }
 }
 
 /// The message on the order-events queue: a verified, normalised webhook.
@@ -217,5 +283,82 @@ pub(crate) fn id_text(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn lookup(
+        recs: &BTreeMap<LineId, LineRecord>,
+    ) -> impl Fn(&OrderId, &LineId) -> Option<LineRecord> + '_ {
+        move |_, l| recs.get(l).cloned()
+    }
+
+    fn id(s: &str) -> LineId {
+        LineId::parse(s).unwrap()
+    }
+
+    fn inline(l: &str) -> InLine {
+        InLine {
+            line: id(l),
+            qty: 1,
+            candidates: vec![Candidate::Sku("MUG".into())],
+        }
+    }
+
+    #[test]
+    fn reconciliation_skips_only_what_every_line_already_holds() {
+        let order = OrderId::parse("1001").unwrap();
+        let sale = Action::Sale {
+            order: order.clone(),
+            lines: vec![inline("1"), inline("2")],
+        };
+        let cancel = Action::Cancel {
+            order: order.clone(),
+            lines: vec![inline("1")],
+        };
+        let refund = Action::Restock {
+            order: order.clone(),
+            refund_id: "r9".into(),
+            lines: vec![RefundLine {
+                line: id("2"),
+                refund_line_id: "rl7".into(),
+                qty: 1,
+            }],
+        };
+        assert_eq!(
+            sale.line_keys(),
+            vec![(order.clone(), id("1")), (order.clone(), id("2"))]
+        );
+        let mut recs: BTreeMap<LineId, LineRecord> = BTreeMap::new();
+        assert!(!sale.recorded_in(lookup(&recs)), "nothing recorded");
+        let mut one = LineRecord::blank(Channel::Shopify, &order, &id("1"), 0);
+        one.ordered = Some(1);
+        recs.insert(id("1"), one.clone());
+        assert!(!sale.recorded_in(lookup(&recs)), "one line of two");
+        // A refund that came before its order leaves a record without the order.
+        let mut two = LineRecord::blank(Channel::Shopify, &order, &id("2"), 0);
+        two.ops.insert("refund:rl7".into());
+        recs.insert(id("2"), two.clone());
+        assert!(!sale.recorded_in(lookup(&recs)));
+        assert!(refund.recorded_in(lookup(&recs)), "that refund is in");
+        two.ordered = Some(1);
+        recs.insert(id("2"), two);
+        assert!(sale.recorded_in(lookup(&recs)));
+        assert!(!cancel.recorded_in(lookup(&recs)), "not cancelled yet");
+        one.ops.insert("cancel".into());
+        recs.insert(id("1"), one);
+        assert!(cancel.recorded_in(lookup(&recs)));
+        let edit = Action::Edit {
+            order,
+            edit_id: "e1".into(),
+            additions: vec![],
+            removals: vec![],
+        };
+        assert!(!edit.recorded_in(lookup(&recs)), "edits always go through");
     }
 }

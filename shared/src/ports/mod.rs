@@ -277,6 +277,13 @@ pub trait DriftStore: Send + Sync {
         flag: ListingFlag,
         value: Option<&str>,
     ) -> Result<bool, LedgerError>;
+    /// The stored records of these order lines on `channel` (those that exist), read
+    /// together: reconciliation skips what the ledger already holds.
+    async fn lines(
+        &self,
+        channel: Channel,
+        keys: &[(OrderId, LineId)],
+    ) -> Result<Vec<LineRecord>, LedgerError>;
     /// A timeline entry.
     async fn add_event(
         &self,

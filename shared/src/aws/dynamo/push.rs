@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
 use crate::domain::push::PushRecord;
-use crate::domain::{Channel, EventKind, Sku, Unheard};
+use crate::domain::{Channel, EventKind, LineId, LineRecord, OrderId, Sku, Unheard};
 use crate::ports::{DriftStore, GuardFlag, LedgerError, ListingFlag, Page, PushStore, PushView};
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
@@ -243,6 +243,27 @@ fn condition_failed<R>(
 
 #[async_trait]
 impl DriftStore for DynamoStore {
+    async fn lines(
+        &self,
+        channel: Channel,
+        keys: &[(OrderId, LineId)],
+    ) -> Result<Vec<LineRecord>, LedgerError> {
+        let mut unique: Vec<&(OrderId, LineId)> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .into_iter()
+            .map(|(o, l)| line_key(channel, o, l))
+            .collect();
+        // Eventually consistent: a record missed by a moment is applied again, which the
+        // ledger turns into a duplicate; one seen is never undone.
+        self.batch_get_with(keys, false)
+            .await?
+            .iter()
+            .map(line_from_item)
+            .collect()
+    }
+
     async fn listing_views(
         &self,
         channel: Channel,
