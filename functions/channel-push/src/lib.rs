@@ -97,6 +97,42 @@ fn now_ms() -> Millis {
         .map_or(0, |d| d.as_millis() as Millis)
 }
 
+/// A channel call that failed transiently without saying when to come back (a 5xx, a
+/// timeout) is made once more, after a moment, for the items that failed: such blips
+/// usually clear at once, and the queue's backoff would cost seconds while the channel
+/// keeps selling at the old quantity. Throttling (Retry-After) is left to the backoff.
+/// Safe for writes: they set absolute quantities, and Shopify's compare-and-set answers a
+/// repeat of a write that did land as stale, which re-reads. These are the items to retry.
+fn blipped<R>(results: &[Result<R, PushError>]) -> Vec<usize> {
+    results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(
+                r,
+                Err(PushError::Transient {
+                    retry_after: None,
+                    ..
+                })
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Put the retried items' results in place of their first ones.
+fn patch<R>(
+    results: &mut [Result<R, PushError>],
+    again: &[usize],
+    retried: Vec<Result<R, PushError>>,
+) {
+    for (i, r) in again.iter().zip(retried) {
+        results[*i] = r;
+    }
+}
+
+const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
+
 struct Msg {
     id: String,
     receipt: Option<String>,
@@ -304,6 +340,30 @@ where
         true
     }
 
+    /// Read the channel, retrying a blip once (see [`blipped`]).
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let mut results = self.api.read(targets).await;
+        let again = blipped(&results);
+        if !again.is_empty() {
+            tokio::time::sleep(BLIP_RETRY_AFTER).await;
+            let retry: Vec<Target> = again.iter().map(|i| targets[*i].clone()).collect();
+            patch(&mut results, &again, self.api.read(&retry).await);
+        }
+        results
+    }
+
+    /// Write to the channel, retrying a blip once (see [`blipped`]).
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        let mut results = self.api.write(writes).await;
+        let again = blipped(&results);
+        if !again.is_empty() {
+            tokio::time::sleep(BLIP_RETRY_AFTER).await;
+            let retry: Vec<Write> = again.iter().map(|i| writes[*i].clone()).collect();
+            patch(&mut results, &again, self.api.write(&retry).await);
+        }
+        results
+    }
+
     /// A failure that retrying will not fix: say so on the timeline and to the owner.
     async fn give_up(&self, sku: &Sku, e: &PushError) -> Outcome {
         let ch = self.channel();
@@ -487,7 +547,7 @@ where
                         refs: v.listing.refs.clone(),
                     })
                     .collect();
-                let results = self.api.read(&targets).await;
+                let results = self.read(&targets).await;
                 for ((v, target), r) in chunk.iter().zip(results) {
                     match r {
                         Ok(s) => seen.push((v.clone(), *target, s)),
@@ -592,7 +652,7 @@ where
             writes.sort_by_key(|(_, w)| w.qty);
             for chunk in writes.chunks(self.api.write_batch().max(1)) {
                 let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
-                let results = self.api.write(&ws).await;
+                let results = self.write(&ws).await;
                 // Record the confirmations of the chunk together (different items): a
                 // batch's pushes are not held up behind each other's ledger writes.
                 let confirmed =

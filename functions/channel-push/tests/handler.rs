@@ -23,6 +23,8 @@ struct FakeChannel {
     shows: Mutex<BTreeMap<String, i64>>,
     read_err: Mutex<Option<PushError>>,
     write_err: Mutex<Option<PushError>>,
+    /// Write calls that fail with an HTTP 500 before the channel answers again.
+    write_blips: AtomicU64,
     reads: AtomicU64,
     writes: Mutex<Vec<Vec<(String, u32)>>>,
 }
@@ -57,6 +59,17 @@ impl ChannelApi for FakeChannel {
     }
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
         if let Some(e) = self.write_err.lock().unwrap().clone() {
+            return writes.iter().map(|_| Err(e.clone())).collect();
+        }
+        if self
+            .write_blips
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let e = PushError::Transient {
+                detail: "HTTP 500".into(),
+                retry_after: None,
+            };
             return writes.iter().map(|_| Err(e.clone())).collect();
         }
         let mut shows = self.shows.lock().unwrap();
@@ -371,6 +384,26 @@ async fn with_no_push_recorded_a_gap_is_held_but_not_taken_for_sales() {
     let r = p.handle_batch(batch(&["MUG"], 3)).await;
     assert!(r.batch_item_failures.is_empty());
     assert!(p.api.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_one_off_server_error_is_retried_at_once_not_after_a_backoff() {
+    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 9)]).await;
+    p.api.write_blips.store(1, Ordering::SeqCst);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty(), "landed on the second try");
+    assert!(p.visibility.0.lock().unwrap().is_empty(), "no backoff");
+    assert_eq!(p.api.shows.lock().unwrap()["MUG"], 4);
+    assert!(!kinds(&p, "MUG").await.contains(&EventKind::PushRetrying));
+    // Twice in a row: now it backs off like any failure.
+    p.store
+        .adjust(&Sku::parse("MUG").unwrap(), -1, "breakage", "test")
+        .await
+        .unwrap();
+    p.api.write_blips.store(2, Ordering::SeqCst);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(p.api.shows.lock().unwrap()["MUG"], 4);
 }
 
 #[tokio::test]
