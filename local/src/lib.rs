@@ -78,7 +78,7 @@ impl LocalConfig {
             channels: ChannelsConfig::default(),
             visibility_timeout_secs: 2,
             max_receive_count: 5,
-            push_concurrency: [2, 1, 2],
+            push_concurrency: [2, 2, 2],
             order_concurrency: 4,
             push_backoff_base_ms: 1000,
             last_units: None,
