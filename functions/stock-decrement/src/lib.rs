@@ -57,20 +57,30 @@ pub trait OrderFetcher: Send + Sync {
 
 #[derive(Debug)]
 pub enum FetchError {
+    /// Throttled (the channel said when to come back): the message's retry handles it.
     Transient(String),
+    /// A 5xx or timeout with no Retry-After: tried once more at once, then as `Transient`.
+    Blip(String),
     /// Not configured, not found, unreadable: keep the event and alert.
     Permanent(String),
 }
 
 impl From<HttpError> for FetchError {
     fn from(e: HttpError) -> Self {
-        if e.is_transient() {
-            FetchError::Transient(e.to_string())
-        } else {
-            FetchError::Permanent(e.to_string())
+        match &e {
+            HttpError::Transient {
+                retry_after: None, ..
+            } => FetchError::Blip(e.to_string()),
+            HttpError::Transient { .. } => FetchError::Transient(e.to_string()),
+            HttpError::Permanent { .. } => FetchError::Permanent(e.to_string()),
         }
     }
 }
+
+/// How long a blipped order fetch waits before its one immediate retry: the sale's units
+/// are not off the count until the order is read, and the message's own retry would
+/// cost the visibility timeout (seconds) while every channel keeps selling them.
+const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The real fetcher: the channels' APIs, for the channels that are configured.
 pub struct ChannelFetcher {
@@ -147,19 +157,27 @@ where
 
     /// Apply one order event.
     pub async fn process(&self, ev: &OrderEvent) -> Result<(), Failure> {
-        let action = match &ev.action {
-            Action::FetchEtsyReceipt {
-                shop_id,
-                receipt_id,
-            } => match self.fetcher.etsy_receipt(shop_id, receipt_id).await {
-                Ok(a) => a,
-                Err(e) => return self.fetch_failed(ev, e).await,
-            },
-            Action::FetchEbayOrder { order } => match self.fetcher.ebay_order(order).await {
-                Ok(a) => a,
-                Err(e) => return self.fetch_failed(ev, e).await,
-            },
-            other => other.clone(),
+        let mut retried = false;
+        let fetched = loop {
+            let r = match &ev.action {
+                Action::FetchEtsyReceipt {
+                    shop_id,
+                    receipt_id,
+                } => self.fetcher.etsy_receipt(shop_id, receipt_id).await,
+                Action::FetchEbayOrder { order } => self.fetcher.ebay_order(order).await,
+                other => Ok(other.clone()),
+            };
+            match r {
+                Err(FetchError::Blip(_)) if !retried => {
+                    retried = true;
+                    tokio::time::sleep(BLIP_RETRY_AFTER).await;
+                }
+                r => break r,
+            }
+        };
+        let action = match fetched {
+            Ok(a) => a,
+            Err(e) => return self.fetch_failed(ev, e).await,
         };
         let ch = ev.channel;
         match &action {
@@ -252,7 +270,7 @@ where
 
     async fn fetch_failed(&self, ev: &OrderEvent, e: FetchError) -> Result<(), Failure> {
         match e {
-            FetchError::Transient(why) => Err(Failure::Transient(why)),
+            FetchError::Transient(why) | FetchError::Blip(why) => Err(Failure::Transient(why)),
             FetchError::Permanent(why) => {
                 // Keep the event and say so; the message completes.
                 let body = serde_json::to_vec(ev).unwrap_or_default();

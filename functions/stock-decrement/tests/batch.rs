@@ -3,7 +3,7 @@
 //! success), and duplicates still request their pushes.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -38,11 +38,21 @@ impl AlertSink for Alerts {
     }
 }
 
-struct Fetch;
+/// Etsy receipt "2" is throttled; receipt "blip" answers a 500 once, then is gone (404).
+#[derive(Default)]
+struct Fetch(AtomicU32);
 #[async_trait]
 impl OrderFetcher for Fetch {
-    async fn etsy_receipt(&self, _: &str, _: &str) -> Result<Action, FetchError> {
-        Err(FetchError::Transient("etsy 503".into()))
+    async fn etsy_receipt(&self, _: &str, receipt: &str) -> Result<Action, FetchError> {
+        if receipt != "blip" {
+            return Err(FetchError::Transient("etsy 429, retry after 1 s".into()));
+        }
+        match self.0.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(FetchError::Blip("etsy HTTP 500".into())),
+            _ => Err(FetchError::Permanent(
+                "etsy HTTP 404: receipt not found".into(),
+            )),
+        }
     }
     async fn ebay_order(&self, _: &OrderId) -> Result<Action, FetchError> {
         Err(FetchError::Permanent("ebay is not configured".into()))
@@ -78,7 +88,7 @@ async fn decrement() -> Decrement<MemoryStore, Pushes, Alerts, Fetch> {
         store,
         pushes: Pushes::default(),
         alerts: Alerts::default(),
-        fetcher: Fetch,
+        fetcher: Fetch::default(),
     }
 }
 
@@ -215,4 +225,30 @@ async fn an_order_that_cannot_be_fetched_is_kept_and_alerted() {
         d.alerts.0.lock().unwrap()[0].kind.as_str(),
         "quarantined_webhook"
     );
+}
+
+#[tokio::test]
+async fn an_order_fetch_that_blips_is_tried_again_at_once() {
+    let d = decrement().await;
+    let ev = |receipt: &str| {
+        serde_json::to_string(&OrderEvent {
+            channel: Channel::Etsy,
+            delivery_id: format!("e-{receipt}"),
+            topic: "order.paid".into(),
+            received_at: 0,
+            action: Action::FetchEtsyReceipt {
+                shop_id: "1".into(),
+                receipt_id: receipt.into(),
+            },
+        })
+        .unwrap()
+    };
+    let r = d
+        .handle_batch(event(vec![msg("t", &ev("2")), msg("b", &ev("blip"))]))
+        .await;
+    // Throttled: left to the message's retry. The blip: fetched again in the same
+    // invocation (and this time the answer is final: kept and alerted, not retried).
+    assert_eq!(failed(&r), vec!["t".to_string()]);
+    assert_eq!(d.fetcher.0.load(Ordering::SeqCst), 2);
+    assert_eq!(d.alerts.0.lock().unwrap().len(), 1);
 }
