@@ -161,8 +161,12 @@ async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() 
         ebay_writes <= 30,
         "eBay got {ebay_writes} writes for 100 sales"
     );
+    // All three finish soon after the order path drains the burst; Etsy's two pushers
+    // can land their last write a moment before the others'. Waiting behind Etsy would
+    // put a channel several Etsy pushes (2 s each at 1 request/s) behind it.
+    let one_etsy_push = Duration::from_secs(2);
     assert!(
-        ebay <= etsy && shopify <= etsy,
+        ebay <= etsy + one_etsy_push && shopify <= etsy + one_etsy_push,
         "eBay ({ebay:?}) and Shopify ({shopify:?}) must not wait behind throttled Etsy ({etsy:?})"
     );
     assert_eq!(stack::shows(&h, 2), [Some(100); 3]);
