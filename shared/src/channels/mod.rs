@@ -133,7 +133,7 @@ impl Action {
                 order,
                 lines
                     .iter()
-                    .map(|l| (&l.line, format!("refund:{}", l.refund_line_id)))
+                    .map(|l| (&l.line, RestockKind::refund_op_id(&l.refund_line_id)))
                     .collect(),
             ),
             Action::Edit { .. }

@@ -58,8 +58,13 @@ impl RestockKind {
     pub fn op_id(&self) -> String {
         match self {
             RestockKind::Cancel => "cancel".to_string(),
-            RestockKind::Refund { id, .. } => format!("refund:{id}"),
+            RestockKind::Refund { id, .. } => Self::refund_op_id(id),
         }
+    }
+
+    /// The idempotency key of the refund (line) `id`.
+    pub fn refund_op_id(id: &str) -> String {
+        format!("refund:{id}")
     }
 }
 
