@@ -376,6 +376,7 @@ async fn sale(store: &DynamoStore, cmd: SaleCmd, json: bool) -> Result<()> {
                 line: at.line,
                 sku,
                 qty,
+                placed_at: None,
             };
             let out = store.record_sale(&line).await?;
             if json {

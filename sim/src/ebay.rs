@@ -289,7 +289,7 @@ impl Ebay {
                 items.push(json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": i.to_string(),
                                   "sku": x.sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
             }
-            let order = json!({"orderId": id, "creationDate": "2026-03-14T14:21:05.000Z", "lastModifiedDate": rfc3339(now_ms()),
+            let order = json!({"orderId": id, "creationDate": rfc3339(now_ms()), "lastModifiedDate": rfc3339(now_ms()),
                                "orderPaymentStatus": "PAID", "orderFulfillmentStatus": "NOT_STARTED",
                                "buyer": {"username": "ada_l"}, "cancelStatus": {"cancelState": "NONE_REQUESTED", "cancelRequests": []},
                                "lineItems": items});

@@ -40,6 +40,7 @@ struct Order {
     lines: Vec<Line>,
     test: bool,
     cancelled: bool,
+    created_ms: i64,
     updated_ms: i64,
     refunds: Vec<serde_json::Value>,
 }
@@ -426,6 +427,7 @@ impl Shopify {
                 lines,
                 test: req.test,
                 cancelled: false,
+                created_ms: now_ms(),
                 updated_ms: now_ms(),
                 refunds: Vec::new(),
             };
@@ -585,7 +587,8 @@ fn order_json(o: &Order) -> serde_json::Value {
         "id": o.id,
         "admin_graphql_api_id": format!("gid://shopify/Order/{}", o.id),
         "name": format!("#{}", o.id % 10_000),
-        "created_at": "2026-03-14T10:21:07-04:00",
+        // Whole seconds, as Shopify gives them.
+        "created_at": rfc3339(o.created_ms / 1000 * 1000),
         "updated_at": rfc3339(o.updated_ms),
         "cancelled_at": if o.cancelled { json!(rfc3339(o.updated_ms)) } else { json!(null) },
         "refunds": o.refunds,

@@ -52,6 +52,7 @@ fn lines(prefix: &str, n: usize, skus: usize) -> Vec<OrderLine> {
             line: LineId::parse("1").unwrap(),
             sku: Sku::parse(format!("SKU-{}", i % skus)).unwrap(),
             qty: Qty::new(1).unwrap(),
+            placed_at: None,
         })
         .collect()
 }

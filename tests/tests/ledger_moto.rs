@@ -23,6 +23,7 @@ fn line(channel: Channel, order: &str, l: &str, sku_: &str, qty: i64) -> OrderLi
         line: LineId::parse(l).unwrap(),
         sku: sku(sku_),
         qty: Qty::new(qty).unwrap(),
+        placed_at: None,
     }
 }
 
@@ -348,6 +349,21 @@ async fn unheard_sales_are_kept_per_channel_versioned_and_released_by_their_orde
         .unwrap();
     let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
     assert_eq!((st.on_hand, st.available(2_000)), (9, 8));
+    // An Etsy order placed after the units were found is a new sale: the one still
+    // unheard stays held back (both the blind write and the read-then-write path).
+    let placed = |o: &str, at: i64| OrderLine {
+        placed_at: Some(at),
+        ..line(Channel::Etsy, o, "1", "MUG", 1)
+    };
+    store.record_sale(&placed("3002", 1_500)).await.unwrap();
+    let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.unheard_on(Channel::Etsy, 2_000)), (8, 1));
+    assert_eq!(st.available(2_000), 7);
+    // The other unheard one (placed before they were found) arrives: released.
+    store.record_sale(&placed("3003", 900)).await.unwrap();
+    let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.unheard_on(Channel::Etsy, 2_000)), (7, 0));
+    assert_eq!(st.available(2_000), 7);
     assert!(
         store
             .set_unheard(&sku("MUG"), Channel::Etsy, None, st.version)
@@ -356,7 +372,7 @@ async fn unheard_sales_are_kept_per_channel_versioned_and_released_by_their_orde
     );
     let st = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
     assert!(st.unheard.is_empty());
-    assert_eq!((st.version, st.available(2_000)), (4, 9));
+    assert_eq!((st.version, st.available(2_000)), (6, 7));
 }
 
 #[tokio::test]

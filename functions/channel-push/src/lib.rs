@@ -560,6 +560,9 @@ where
             }
             let mut writes: Vec<(PushView, Write)> = Vec::new();
             let (day, to_midnight) = utc_day(now_ms());
+            // Units found unheard are dated from before the channel was read: an order
+            // placed after that is a new sale, not one of them (see `hear_sale`).
+            let read_at = now;
             for (v, target, s) in seen {
                 let sku = v.stock.sku.clone();
                 let g = &groups[&sku];
@@ -580,7 +583,7 @@ where
                         // Sales the channel made that we have not heard of: list them as
                         // gone everywhere now rather than after the order arrives.
                         if let Some(u) =
-                            unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, now)
+                            unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at)
                             && self.set_unheard(&v, Some(u), Some(shows)).await
                         {
                             next.push(sku);

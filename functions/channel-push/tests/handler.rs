@@ -239,6 +239,7 @@ async fn ebay_sale(p: &TestPusher, order: &str) {
             line: LineId::parse("1").unwrap(),
             sku: Sku::parse("MUG").unwrap(),
             qty: Qty::new(1).unwrap(),
+            placed_at: None,
         })
         .await
         .unwrap();

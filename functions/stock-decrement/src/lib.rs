@@ -181,9 +181,13 @@ where
         };
         let ch = ev.channel;
         match &action {
-            Action::Sale { order, lines } => {
+            Action::Sale {
+                order,
+                lines,
+                placed_at,
+            } => {
                 for l in lines {
-                    self.sale(ch, order, l, ev.received_at).await?;
+                    self.sale(ch, order, l, *placed_at, ev.received_at).await?;
                 }
             }
             Action::Cancel { order, lines } => {
@@ -256,7 +260,8 @@ where
                             .map(|s| vec![Candidate::Sku(s.to_string())])
                             .unwrap_or_default(),
                     };
-                    self.sale(ch, order, &added, ev.received_at).await?;
+                    // When the edit was made is not said: heard as an arrival.
+                    self.sale(ch, order, &added, None, ev.received_at).await?;
                 }
             }
             Action::FetchEtsyReceipt { .. } | Action::FetchEbayOrder { .. } => {
@@ -325,6 +330,7 @@ where
         ch: Channel,
         order: &OrderId,
         l: &InLine,
+        placed_at: Option<Millis>,
         received_at: Millis,
     ) -> Result<(), Failure> {
         let Some(sku) = self.resolve(ch, l).await? else {
@@ -359,6 +365,7 @@ where
             line: l.line.clone(),
             sku: sku.clone(),
             qty,
+            placed_at,
         };
         let outcome = self.store.record_sale(&line).await.map_err(|e| match e {
             LedgerError::UnknownSku(_) | LedgerError::Invalid(_) => {

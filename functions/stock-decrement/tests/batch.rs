@@ -112,6 +112,7 @@ fn sale(order: &str, qty: u32) -> String {
                 qty,
                 candidates: vec![Candidate::Ref("variant:1".parse().unwrap())],
             }],
+            placed_at: None,
         },
     };
     serde_json::to_string(&ev).unwrap()

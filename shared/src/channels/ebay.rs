@@ -169,7 +169,14 @@ pub fn order_action(order: &Value) -> Result<Action, String> {
     Ok(if cancelled {
         Action::Cancel { order: id, lines }
     } else {
-        Action::Sale { order: id, lines }
+        Action::Sale {
+            order: id,
+            lines,
+            placed_at: order
+                .get("creationDate")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339),
+        }
     })
 }
 
@@ -615,11 +622,17 @@ mod tests {
 
     #[test]
     fn orders_become_lines() {
-        let o: Value = serde_json::from_str(r#"{"orderId":"14-11234-56789","cancelStatus":{"cancelState":"NONE_REQUESTED"},"lineItems":[{"lineItemId":"10071234567890","legacyItemId":"316123456789","sku":"MUG","quantity":2}]}"#).unwrap();
-        let Action::Sale { order, lines } = order_action(&o).unwrap() else {
+        let o: Value = serde_json::from_str(r#"{"orderId":"14-11234-56789","creationDate":"2026-03-14T14:21:05.250Z","cancelStatus":{"cancelState":"NONE_REQUESTED"},"lineItems":[{"lineItemId":"10071234567890","legacyItemId":"316123456789","sku":"MUG","quantity":2}]}"#).unwrap();
+        let Action::Sale {
+            order,
+            lines,
+            placed_at,
+        } = order_action(&o).unwrap()
+        else {
             panic!()
         };
         assert_eq!(order.as_str(), "14-11234-56789");
+        assert_eq!(placed_at, Some(1_773_498_065_250));
         assert_eq!(
             lines[0].candidates[0],
             Candidate::Ref(ChannelRef {

@@ -124,7 +124,14 @@ pub fn receipt_action(receipt: &Value) -> Result<Action, String> {
     Ok(if cancelled {
         Action::Cancel { order, lines }
     } else {
-        Action::Sale { order, lines }
+        Action::Sale {
+            order,
+            lines,
+            placed_at: receipt
+                .get("created_timestamp")
+                .and_then(Value::as_i64)
+                .map(|secs| secs * 1000),
+        }
     })
 }
 
@@ -694,10 +701,14 @@ mod tests {
 
     #[test]
     fn receipts_become_lines_and_cancellations() {
-        let r: Value = serde_json::from_str(r#"{"receipt_id":3456789012,"status":"paid","transactions":[{"transaction_id":4567890123,"listing_id":1234567890,"sku":"MUG","quantity":2}]}"#).unwrap();
-        let Action::Sale { lines, .. } = receipt_action(&r).unwrap() else {
+        let r: Value = serde_json::from_str(r#"{"receipt_id":3456789012,"status":"paid","created_timestamp":1773498000,"transactions":[{"transaction_id":4567890123,"listing_id":1234567890,"sku":"MUG","quantity":2}]}"#).unwrap();
+        let Action::Sale {
+            lines, placed_at, ..
+        } = receipt_action(&r).unwrap()
+        else {
             panic!()
         };
+        assert_eq!(placed_at, Some(1_773_498_000_000));
         assert_eq!(lines[0].candidates[0], Candidate::Sku("MUG".into()));
         let mut c = r.clone();
         c["status"] = "canceled".into();

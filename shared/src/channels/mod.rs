@@ -63,6 +63,9 @@ pub enum Action {
     Sale {
         order: OrderId,
         lines: Vec<InLine>,
+        /// When the buyer placed it (ms, the channel's clock), where the channel says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placed_at: Option<Millis>,
     },
     Cancel {
         order: OrderId,
@@ -99,7 +102,7 @@ impl Action {
                 .collect()
         };
         match self {
-            Action::Sale { order, lines } | Action::Cancel { order, lines } => {
+            Action::Sale { order, lines, .. } | Action::Cancel { order, lines } => {
                 keyed(order, lines.iter().map(|l| &l.line).collect())
             }
             Action::Restock { order, lines, .. } => {
@@ -118,7 +121,7 @@ impl Action {
     pub fn recorded_in(&self, line: impl Fn(&OrderId, &LineId) -> Option<LineRecord>) -> bool {
         // Per line: the operation its record must hold ("" = the order itself).
         let (order, wanted): (&OrderId, Vec<(&LineId, String)>) = match self {
-            Action::Sale { order, lines } => (
+            Action::Sale { order, lines, .. } => (
                 order,
                 lines.iter().map(|l| (&l.line, String::new())).collect(),
             ),
@@ -316,6 +319,7 @@ mod tests {
         let sale = Action::Sale {
             order: order.clone(),
             lines: vec![inline("1"), inline("2")],
+            placed_at: None,
         };
         let cancel = Action::Cancel {
             order: order.clone(),

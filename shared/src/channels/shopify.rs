@@ -97,7 +97,14 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
                 Ok(if topic == "orders/cancelled" {
                     Action::Cancel { order, lines }
                 } else {
-                    Action::Sale { order, lines }
+                    Action::Sale {
+                        order,
+                        lines,
+                        placed_at: v
+                            .get("created_at")
+                            .and_then(Value::as_str)
+                            .and_then(parse_rfc3339),
+                    }
                 })
             })
         }
@@ -616,12 +623,18 @@ mod tests {
 
     #[test]
     fn parses_orders_refunds_and_edits() {
-        let order = br#"{"id":5830012345678,"test":false,"line_items":[{"id":14012345678901,"variant_id":44123456789012,"sku":"MUG","quantity":2}]}"#;
-        let Parsed::Event(Action::Sale { order: o, lines }) = parse("orders/create", order, false)
+        let order = br#"{"id":5830012345678,"created_at":"2026-03-14T10:21:07-04:00","test":false,"line_items":[{"id":14012345678901,"variant_id":44123456789012,"sku":"MUG","quantity":2}]}"#;
+        let Parsed::Event(Action::Sale {
+            order: o,
+            lines,
+            placed_at,
+        }) = parse("orders/create", order, false)
         else {
             panic!()
         };
         assert_eq!(o.as_str(), "5830012345678");
+        // 2026-03-14T14:21:07Z: the offset is honoured.
+        assert_eq!(placed_at, Some(1_773_498_067_000));
         assert_eq!(lines[0].qty, 2);
         assert_eq!(
             lines[0].candidates[0],

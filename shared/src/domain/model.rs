@@ -119,7 +119,7 @@ impl LedgerState {
         rec.updated_at = now;
         self.lines.insert(key, rec);
         let s = self.stock_mut(&l.sku)?;
-        *s.sold.entry(l.channel).or_insert(0) += i64::from(effective);
+        s.hear_sale(l.channel, effective, l.placed_at);
         if d.take > 0 {
             s.on_hand -= d.take;
             s.version += 1;
@@ -302,6 +302,7 @@ mod tests {
             line: LineId::parse(format!("l{line}")).unwrap(),
             sku: sku(),
             qty: Qty::new(i64::from(qty)).unwrap(),
+            placed_at: None,
         }
     }
 

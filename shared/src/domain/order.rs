@@ -15,6 +15,10 @@ pub struct OrderLine {
     pub line: LineId,
     pub sku: Sku,
     pub qty: Qty,
+    /// When the buyer placed the order, by the channel's clock (`None`: not said). Tells
+    /// a new sale from one of the channel's unheard units arriving late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<Millis>,
 }
 
 /// What recording an order line did.

@@ -338,6 +338,42 @@ mod tests {
     }
 
     #[test]
+    fn a_new_sale_heard_before_the_late_one_releases_nothing() {
+        // Shopify showed one unit fewer than heard at t=1000: one sale unheard. Then a
+        // buyer takes the last unit there (placed t=1500) and that order is heard first.
+        let p = ListingPolicy::default();
+        let mut s = stock(3);
+        s.on_hand = 2;
+        s.sold.insert(Channel::Shopify, 2);
+        s.unheard.insert(Channel::Shopify, unheard(1, 2, 1_000));
+        assert_eq!(s.available(2_000), 1);
+        s.on_hand -= 1;
+        s.hear_sale(Channel::Shopify, 1, Some(1_500));
+        // Still one unheard: nothing left anywhere (counting it as the late order would
+        // list the unit the late buyer already has).
+        assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 1);
+        for ch in [Channel::Etsy, Channel::Ebay] {
+            assert_eq!(listed_for(&s, &p, ch, None, 2_000), 0, "{ch}");
+        }
+        // The late order (placed t=900) arrives: it was the unheard unit.
+        s.on_hand -= 1;
+        s.hear_sale(Channel::Shopify, 1, Some(900));
+        assert_eq!(
+            (s.unheard_on(Channel::Shopify, 2_000), s.available(2_000)),
+            (0, 0)
+        );
+        // A channel that does not say when its order was placed: heard as an arrival.
+        let mut t = stock(3);
+        t.on_hand = 5;
+        t.unheard.insert(Channel::Etsy, unheard(2, 0, 1_000));
+        t.hear_sale(Channel::Etsy, 1, None);
+        assert_eq!(t.unheard_on(Channel::Etsy, 2_000), 1);
+        // Other channels' sales never touch Etsy's unheard units.
+        t.hear_sale(Channel::Ebay, 1, Some(5_000));
+        assert_eq!(t.unheard_on(Channel::Etsy, 2_000), 1);
+    }
+
+    #[test]
     fn found_units_count_once_whether_before_or_after_the_last_push() {
         let mut s = stock(3);
         s.on_hand = 9;

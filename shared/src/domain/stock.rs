@@ -86,6 +86,27 @@ impl StockItem {
         (i64::from(u.units) - arrived).max(0) as u32
     }
 
+    /// Whether a sale on `channel` placed at `placed_at` came after that channel's unheard
+    /// units were found: a new sale, not one of them arriving, so it must not release any
+    /// (the channel's reading then already had them gone). Unknown placement counts as
+    /// arriving, as before the channels said when their orders were placed.
+    pub fn sale_after_unheard(&self, channel: Channel, placed_at: Option<Millis>) -> bool {
+        match (self.unheard.get(&channel), placed_at) {
+            (Some(u), Some(placed)) => placed > u.at,
+            _ => false,
+        }
+    }
+
+    /// Hear a sale of `qty` on `channel` against its unheard units: one placed after they
+    /// were found moves their baseline along, so it is not taken for one of them.
+    pub fn hear_sale(&mut self, channel: Channel, qty: u32, placed_at: Option<Millis>) {
+        let new = self.sale_after_unheard(channel, placed_at);
+        *self.sold.entry(channel).or_insert(0) += i64::from(qty);
+        if new && let Some(u) = self.unheard.get_mut(&channel) {
+            u.sold_at += i64::from(qty);
+        }
+    }
+
     /// What is really left to sell at `now`: the count less every channel's unheard sales.
     pub fn available(&self, now: Millis) -> u32 {
         let unheard: u32 = self.unheard.keys().map(|c| self.unheard_on(*c, now)).sum();

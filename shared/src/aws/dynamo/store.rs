@@ -678,6 +678,18 @@ impl StockLedger for DynamoStore {
             };
             match std::mem::replace(&mut step, SaleStep::Fast) {
                 SaleStep::Fast => {
+                    // Blind, unless the channel has unheard units and the order says when it
+                    // was placed: one placed after they were found is a new sale, which the
+                    // read path below keeps from releasing them.
+                    let mut cond = "attribute_exists(pk) AND #oh >= :q".to_string();
+                    let mut values = vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))];
+                    if let Some(placed) = l.placed_at {
+                        let [_, _, found_at] = unheard_attrs(l.channel);
+                        cond.push_str(&format!(
+                            " AND (attribute_not_exists({found_at}) OR {found_at} >= :placed)"
+                        ));
+                        values.push((":placed", n(placed)));
+                    }
                     let tx = vec![
                         self.line_put(&fresh, 0)?,
                         self.stock_update(
@@ -686,8 +698,8 @@ impl StockLedger for DynamoStore {
                                 "SET #oh = #oh - :q, #v = #v + :one, #u = :now ADD {} :q",
                                 sold_attr(l.channel)
                             ),
-                            "attribute_exists(pk) AND #oh >= :q",
-                            vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))],
+                            &cond,
+                            values,
                         )?,
                         self.event(
                             &l.sku,
@@ -757,7 +769,12 @@ impl StockLedger for DynamoStore {
                     }
                     fresh.taken = d.take;
                     fresh.short = d.short;
-                    let sold = sold_attr(l.channel);
+                    let mut sold = sold_attr(l.channel);
+                    if stock.sale_after_unheard(l.channel, l.placed_at) {
+                        // Not one of the unheard units: move their baseline along with it.
+                        let [_, unheard_sold, _] = unheard_attrs(l.channel);
+                        sold = format!("{sold} :e, {unheard_sold}");
+                    }
                     let stock_write = if d.take > 0 {
                         self.stock_update(
                             &l.sku,
