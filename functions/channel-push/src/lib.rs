@@ -19,7 +19,7 @@
 //! the DLQ a `push_failing` alert goes out. A broken mapping is a `sku_mismatch` alert,
 //! and the message completes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -460,6 +460,9 @@ where
         let mut out = BTreeMap::new();
         let mut pending: Vec<Sku> = groups.keys().cloned().collect();
         let mut recheck: HashSet<Sku> = HashSet::new();
+        // What we wrote on an older version than the one recorded meanwhile: if the
+        // channel shows it, that fall is our own write, not sales to hold back for.
+        let mut overwrote: HashMap<Sku, u32> = HashMap::new();
         for _round in 0..self.cfg.max_rounds {
             if pending.is_empty() {
                 break;
@@ -568,7 +571,8 @@ where
                 let g = &groups[&sku];
                 let now = now_ms();
                 let sold = sold_counted(&v.stock, ch, v.record.as_ref(), now);
-                match decide(target, s.qty, v.record.as_ref(), sold, g.force) {
+                let ours = overwrote.get(&sku).is_some_and(|q| i64::from(*q) == s.qty);
+                match decide(target, s.qty, v.record.as_ref(), sold, g.force || ours) {
                     Decision::InSync => match self.confirm(&v, g, target, s.qty, false).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -579,6 +583,32 @@ where
                             out.insert(sku, o);
                         }
                     },
+                    Decision::Unexplained { unheard, shows } => {
+                        // Another pusher of this listing may have just written this very
+                        // number and not recorded it yet: look again (after the pause
+                        // between rounds) before taking the fall for sales.
+                        if recheck.insert(sku.clone()) {
+                            next.push(sku);
+                            continue;
+                        }
+                        match unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at) {
+                            // Recorded: decide again on the lower target (or the stock
+                            // changed meanwhile: decide again on that).
+                            Some(u) if self.set_unheard(&v, Some(u), Some(shows)).await => {
+                                next.push(sku);
+                            }
+                            _ => {
+                                out.insert(
+                                    sku,
+                                    Outcome::Retry {
+                                        error: "could not record unheard sales".into(),
+                                        retry_after: Some(1),
+                                        quiet: false,
+                                    },
+                                );
+                            }
+                        }
+                    }
                     Decision::Hold { unheard, shows } => {
                         // Sales the channel made that we have not heard of: list them as
                         // gone everywhere now rather than after the order arrives.
@@ -669,7 +699,7 @@ where
                         }
                     }))
                     .await;
-                for (((v, _), r), c) in chunk.iter().zip(results).zip(confirmed) {
+                for (((v, w), r), c) in chunk.iter().zip(results).zip(confirmed) {
                     let sku = v.stock.sku.clone();
                     match r {
                         Ok(()) => match c.expect("confirmed above") {
@@ -677,6 +707,7 @@ where
                             Ok(false) => {
                                 // A newer push was recorded while we wrote: ours may have
                                 // overwritten it. Read again and push the newest state.
+                                overwrote.insert(sku.clone(), w.qty);
                                 recheck.insert(sku.clone());
                                 next.push(sku);
                             }

@@ -311,6 +311,62 @@ async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold
 }
 
 #[tokio::test]
+async fn a_channel_showing_the_target_only_because_of_unheard_sales_is_not_taken_as_in_sync() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // Shopify sold 2 (heard: on hand 8) and eBay sold 2 we have not heard of: eBay shows
+    // 8, the very target. True stock is 6.
+    p.store
+        .record_sale(&OrderLine {
+            channel: Channel::Shopify,
+            order: OrderId::parse("5830012345001").unwrap(),
+            line: LineId::parse("1").unwrap(),
+            sku: mug.clone(),
+            qty: Qty::new(2).unwrap(),
+            placed_at: None,
+        })
+        .await
+        .unwrap();
+    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    let reads = p.api.reads.load(Ordering::Relaxed);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    // Looked twice (another pusher might have just written 8), then held the 2 back
+    // everywhere and listed what is really left.
+    assert!(p.api.reads.load(Ordering::Relaxed) - reads >= 2);
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            st.on_hand,
+            st.unheard_on(Channel::Ebay, now()),
+            st.available(now())
+        ),
+        (8, 2, 6)
+    );
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 6)]]
+    );
+    let asked: Vec<Channel> = p
+        .queue
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.channel)
+        .collect();
+    assert_eq!(asked, vec![Channel::Shopify, Channel::Etsy]);
+    // The two eBay orders arrive: nothing left to hold back, nothing to move.
+    ebay_sale(&p, "11-1").await;
+    ebay_sale(&p, "11-2").await;
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.available(now())), (6, 6));
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(p.api.writes.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_forced_push_after_reconciliation_releases_what_was_held_back() {
     let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
     p.handle_batch(batch(&["MUG"], 1)).await;

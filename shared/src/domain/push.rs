@@ -160,6 +160,11 @@ pub enum Decision {
     /// The channel fell further than the sales heard of: raising it now could re-inflate
     /// over a sale still on its way. Wait for the order path to catch up.
     Hold { unheard: i64, shows: i64 },
+    /// The channel shows the target, but only because it fell further than the sales
+    /// heard: a buyer there took units no order has told us of yet, and the target is
+    /// too high everywhere by as many. Confirming it as in sync would fold them into the
+    /// baseline and they would never be found again.
+    Unexplained { unheard: i64, shows: i64 },
 }
 
 /// Decide a push. `force` is for the drift checker, after it reconciled the channel's
@@ -172,6 +177,13 @@ pub fn decide(
     force: bool,
 ) -> Decision {
     if shows == i64::from(target) {
+        let unheard = match record {
+            Some(r) if !force => unheard_sales(r, shows, sold_now),
+            _ => 0,
+        };
+        if unheard > 0 {
+            return Decision::Unexplained { unheard, shows };
+        }
         return Decision::InSync;
     }
     if i64::from(target) > shows && !force {
@@ -417,6 +429,16 @@ mod tests {
         );
         // Once the second sale is heard, the target is 8: in sync, nothing to write.
         assert_eq!(decide(8, 8, Some(&r), 2, false), Decision::InSync);
+        // Showing the target with only one sale heard is a coincidence: the other sale
+        // is on its way, and the target is one too high everywhere.
+        assert_eq!(
+            decide(8, 8, Some(&r), 1, false),
+            Decision::Unexplained {
+                unheard: 1,
+                shows: 8
+            }
+        );
+        assert_eq!(decide(8, 8, Some(&r), 1, true), Decision::InSync);
         // Lowering is always safe.
         assert_eq!(
             decide(7, 8, Some(&r), 1, false),
@@ -522,7 +544,15 @@ mod tests {
                     prop_assert_eq!(heard, channel_sales, "raised with unheard sales");
                 }
                 Decision::Write { qty, .. } => prop_assert_eq!(qty, on_hand),
-                Decision::InSync => prop_assert_eq!(shows, i64::from(on_hand)),
+                Decision::InSync => {
+                    prop_assert_eq!(shows, i64::from(on_hand));
+                    prop_assert_eq!(heard, channel_sales);
+                }
+                Decision::Unexplained { unheard, shows: s } => {
+                    prop_assert_eq!(s, i64::from(on_hand));
+                    prop_assert_eq!(unheard, i64::from(channel_sales - heard));
+                    prop_assert!(unheard > 0);
+                }
                 Decision::Hold { unheard, .. } => {
                     prop_assert!(heard < channel_sales);
                     prop_assert_eq!(unheard, i64::from(channel_sales - heard));

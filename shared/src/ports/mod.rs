@@ -219,6 +219,13 @@ impl GuardFlag {
             GuardFlag::LowAlerted => "low_alerted",
         }
     }
+
+    /// Whether flipping it changes what the channels should list. Such a change bumps the
+    /// stock version like a count change does, so pushes computed before and after it are
+    /// ordered: a pusher still holding the old version cannot overwrite the new target.
+    pub fn changes_targets(self) -> bool {
+        matches!(self, GuardFlag::AutoPaused)
+    }
 }
 
 /// A listing flag the drift check sets and clears.

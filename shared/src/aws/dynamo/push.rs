@@ -351,12 +351,19 @@ impl DriftStore for DynamoStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(stock_key(sku)))
-            .update_expression(format!("SET {attr} = :v"))
             .condition_expression(condition)
             .expression_attribute_values(
                 ":v",
                 aws_sdk_dynamodb::types::AttributeValue::Bool(value),
             );
+        let update = if flag.changes_targets() {
+            update
+                .update_expression(format!("SET {attr} = :v, #v = #v + :one"))
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":one", n(1))
+        } else {
+            update.update_expression(format!("SET {attr} = :v"))
+        };
         let update = if value {
             update.expression_attribute_values(
                 ":no",
@@ -492,6 +499,11 @@ impl DynamoStore {
         if sets.is_empty() && removes.is_empty() {
             return Ok(());
         }
+        // What the channels should list changes: a new version orders the pushes.
+        sets.push("#v = #v + :one");
+        b = b
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":one", n(1));
         let mut expr = String::new();
         if !sets.is_empty() {
             expr.push_str(&format!("SET {}", sets.join(", ")));
