@@ -26,8 +26,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::push::{
-    Decision, PushRecord, already_pushed, decide, listed_for, retry_delay_secs, revision_gate,
-    sold_counted, unheard_to_record, utc_day,
+    Decision, PushRecord, already_pushed, budget_gate, decide, listed_for, retry_delay_secs,
+    revision_gate, sold_counted, unheard_to_record, utc_day,
 };
 use onecount::domain::{EventKind, Millis, Unheard};
 use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
@@ -236,7 +236,8 @@ where
             };
             let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
             let secs = if quiet {
-                1
+                // An expected wait (held, coalescing): as long as it asked for.
+                retry_after.map_or(1, |s| s.clamp(1, 43_200) as u32)
             } else {
                 retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter)
             };
@@ -684,6 +685,31 @@ where
             // Zero and low quantities first: they are the ones that prevent oversells.
             writes.sort_by_key(|(_, w)| w.qty);
             for chunk in writes.chunks(self.api.write_batch().max(1)) {
+                // Near the channel's rate limit the budget goes to the last units (these
+                // come first); a listing with plenty left waits and coalesces.
+                let budget = self.api.budget_left();
+                let waits: Vec<Option<u32>> = chunk
+                    .iter()
+                    .map(|(v, w)| {
+                        let g = &groups[&v.stock.sku];
+                        let last_chance = g.receives + 1 >= self.cfg.max_receives;
+                        budget_gate(w.qty, v.stock.low_stock_threshold, budget, last_chance)
+                    })
+                    .collect();
+                if waits.iter().all(Option::is_some) {
+                    for ((v, _), wait) in chunk.iter().zip(waits) {
+                        out.insert(
+                            v.stock.sku.clone(),
+                            Outcome::Retry {
+                                error: "the channel is near its rate limit; waiting to coalesce"
+                                    .into(),
+                                retry_after: wait.map(u64::from),
+                                quiet: true,
+                            },
+                        );
+                    }
+                    continue;
+                }
                 let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
                 let results = self.write(&ws).await;
                 // Record the confirmations of the chunk together (different items): a

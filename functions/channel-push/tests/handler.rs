@@ -27,6 +27,8 @@ struct FakeChannel {
     write_blips: AtomicU64,
     reads: AtomicU64,
     writes: Mutex<Vec<Vec<(String, u32)>>>,
+    /// What the channel says is left of its per-second budget.
+    budget: Mutex<Option<f64>>,
 }
 
 #[async_trait]
@@ -42,6 +44,9 @@ impl ChannelApi for FakeChannel {
     }
     fn calls(&self) -> u64 {
         self.reads.load(Ordering::Relaxed) + self.writes.lock().unwrap().len() as u64
+    }
+    fn budget_left(&self) -> Option<f64> {
+        *self.budget.lock().unwrap()
     }
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
@@ -229,6 +234,53 @@ async fn zero_and_low_quantities_are_written_first() {
     let w = p.api.writes.lock().unwrap().clone();
     assert_eq!(w[0], vec![("B".to_string(), 0), ("C".to_string(), 2)]);
     assert_eq!(w[1], vec![("A".to_string(), 50)]);
+}
+
+#[tokio::test]
+async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
+    let plain = ListingPolicy::default();
+    let p = pusher(&[("PLENTY", 40, plain.clone(), 41), ("LAST", 2, plain, 3)]).await;
+    *p.api.budget.lock().unwrap() = Some(0.1);
+    // A call that carries the last units carries the others for free.
+    p.handle_batch(batch(&["PLENTY", "LAST"], 1)).await;
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("LAST".to_string(), 2), ("PLENTY".to_string(), 40)]]
+    );
+    // Alone, a listing with plenty left waits and coalesces with what comes next.
+    p.api.shows.lock().unwrap().insert("PLENTY".into(), 41);
+    let st = p
+        .store
+        .get_stock(&Sku::parse("PLENTY").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    p.store
+        .set_on_hand(&st.sku, 39, "sold in the shop", "test")
+        .await
+        .unwrap();
+    let r = p.handle_batch(batch(&["PLENTY"], 1)).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(p.api.writes.lock().unwrap().len(), 1);
+    assert_eq!(*p.visibility.0.lock().unwrap(), vec![2]);
+    // On its last chance it goes anyway; and with budget to spare nothing waits.
+    let r = p.handle_batch(batch(&["PLENTY"], 5)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap()[0],
+        ("PLENTY".to_string(), 39)
+    );
+    *p.api.budget.lock().unwrap() = None;
+    p.store
+        .set_on_hand(&st.sku, 38, "sold in the shop", "test")
+        .await
+        .unwrap();
+    let r = p.handle_batch(batch(&["PLENTY"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap()[0],
+        ("PLENTY".to_string(), 38)
+    );
 }
 
 async fn ebay_sale(p: &TestPusher, order: &str) {

@@ -144,6 +144,8 @@ pub struct EtsyClient {
     calls: AtomicU64,
     /// When `x-remaining-this-second` said 0: no call before this instant.
     pause_until: Mutex<Option<Instant>>,
+    /// The last per-second budget Etsy reported: (remaining, limit, when).
+    last_budget: Mutex<Option<(i64, i64, Instant)>>,
 }
 
 /// Read-only fields of a `getListingInventory` answer that `updateListingInventory` refuses.
@@ -158,6 +160,7 @@ impl EtsyClient {
             token: Mutex::new(token),
             calls: AtomicU64::new(0),
             pause_until: Mutex::new(None),
+            last_budget: Mutex::new(None),
         }
     }
 
@@ -205,12 +208,19 @@ impl EtsyClient {
     }
 
     fn note_limits(&self, headers: &reqwest::header::HeaderMap) {
-        let left = headers
-            .get("x-remaining-this-second")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<i64>().ok());
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        let left = num("x-remaining-this-second");
         *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
             (left == Some(0)).then(|| Instant::now() + Duration::from_millis(1000));
+        if let (Some(left), Some(limit)) = (left, num("x-limit-per-second")) {
+            *self.last_budget.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((left, limit, Instant::now()));
+        }
     }
 
     /// One API call with auth, pacing to the per-second limit; one token refresh on 401.
@@ -394,6 +404,18 @@ impl ChannelApi for EtsyClient {
     }
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// From the last answer's `x-remaining-this-second` / `x-limit-per-second` (or 0
+    /// while waiting out a second that ran dry); unknown once that second is over.
+    fn budget_left(&self) -> Option<f64> {
+        let paused = *self.pause_until.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.is_some_and(|u| u > Instant::now()) {
+            return Some(0.0);
+        }
+        let seen = *self.last_budget.lock().unwrap_or_else(|p| p.into_inner());
+        seen.filter(|(_, limit, at)| *limit > 0 && at.elapsed() < Duration::from_secs(1))
+            .map(|(left, limit, _)| left.max(0) as f64 / limit as f64)
     }
 
     /// `getListingsInventoryByListingIds` with the listing (for its state), 100 at a time.

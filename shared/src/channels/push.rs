@@ -115,6 +115,12 @@ pub trait ChannelApi: Send + Sync {
     }
     /// API calls made so far (for benchmarks and the drift report).
     fn calls(&self) -> u64;
+    /// The share (0..=1) of the channel's short-term rate budget left, as its last answer
+    /// said; `None` when the channel does not say or the window has passed. Pushes spend
+    /// a scarce budget on the listings nearest to selling out first.
+    fn budget_left(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The same failure for every item of a call that failed as a whole.
@@ -147,6 +153,9 @@ macro_rules! delegate_channel_api {
             }
             fn calls(&self) -> u64 {
                 (**self).calls()
+            }
+            fn budget_left(&self) -> Option<f64> {
+                (**self).budget_left()
             }
         }
     };

@@ -226,6 +226,29 @@ pub fn revision_gate(
     None
 }
 
+/// At or below this many units a listing is near selling out: its pushes never wait.
+pub const URGENT_LEVEL: u32 = 5;
+/// Below this share of a channel's per-second budget, other pushes wait.
+pub const TIGHT_BUDGET: f64 = 0.3;
+/// How long such a push waits (and coalesces with whatever comes next), in seconds.
+pub const COALESCE_SECS: u32 = 2;
+
+/// For a channel near its rate limit: `None` to write now, or seconds to wait. The
+/// budget goes to the writes that prevent oversells — listings at or below the urgent
+/// level (or the SKU's low-stock threshold, if higher); a listing that will still show
+/// more waits a moment and coalesces with the next change, unless this is the
+/// message's last chance. Plenty of stock cannot be oversold in two seconds.
+pub fn budget_gate(
+    target: u32,
+    low_threshold: u32,
+    budget_left: Option<f64>,
+    last_chance: bool,
+) -> Option<u32> {
+    let tight = budget_left.is_some_and(|b| b < TIGHT_BUDGET);
+    let urgent = target <= URGENT_LEVEL.max(low_threshold);
+    (tight && !urgent && !last_chance).then_some(COALESCE_SECS)
+}
+
 /// How long a failed push waits before its next attempt, in seconds: the channel's
 /// Retry-After when it gave one, else capped exponential backoff (`base_ms` doubling per
 /// receive) with up to 50% added jitter. `jitter` is any number in 0..=1000.
@@ -524,6 +547,21 @@ mod tests {
         assert_eq!(utc_day(0), (0, 86_400));
         assert_eq!(utc_day(86_399_000), (0, 1));
         assert_eq!(utc_day(86_400_000), (1, 86_400));
+    }
+
+    #[test]
+    fn a_scarce_budget_goes_to_the_listings_nearest_to_selling_out() {
+        // Plenty of budget, or none reported: everything goes.
+        assert_eq!(budget_gate(40, 2, None, false), None);
+        assert_eq!(budget_gate(40, 2, Some(0.8), false), None);
+        // Tight: the last units go now, a listing with plenty left waits and coalesces.
+        assert_eq!(budget_gate(URGENT_LEVEL, 2, Some(0.1), false), None);
+        assert_eq!(budget_gate(0, 2, Some(0.0), false), None);
+        assert_eq!(budget_gate(40, 2, Some(0.1), false), Some(COALESCE_SECS));
+        // A higher low-stock threshold widens what is urgent.
+        assert_eq!(budget_gate(8, 10, Some(0.1), false), None);
+        // Never so often that the message reaches the DLQ.
+        assert_eq!(budget_gate(40, 2, Some(0.0), true), None);
     }
 
     proptest! {
