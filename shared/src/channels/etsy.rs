@@ -135,6 +135,16 @@ pub fn receipt_action(receipt: &Value) -> Result<Action, String> {
     })
 }
 
+/// "Remaining this second" ran out: the next call waits for the next second (and a
+/// little), not a whole second from now — on average half the wait. Should Etsy still
+/// refuse it, the 429 path waits a full second.
+fn until_next_second() -> Instant {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    Instant::now() + Duration::from_millis(u64::from(1000 - ms) + 20)
+}
+
 /// Etsy Open API v3 client: `x-api-key: keystring:shared_secret` plus a Bearer token,
 /// refreshed once on 401.
 pub struct EtsyClient {
@@ -216,7 +226,7 @@ impl EtsyClient {
         };
         let left = num("x-remaining-this-second");
         *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            (left == Some(0)).then(|| Instant::now() + Duration::from_millis(1000));
+            (left == Some(0)).then(until_next_second);
         if let (Some(left), Some(limit)) = (left, num("x-limit-per-second")) {
             *self.last_budget.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some((left, limit, Instant::now()));
@@ -719,6 +729,18 @@ mod tests {
             parse(br#"{"event_type":"shop.closed"}"#),
             Parsed::Quarantine(_)
         ));
+    }
+
+    #[test]
+    fn a_spent_second_waits_for_the_next_one_not_a_whole_second() {
+        let before = std::time::SystemTime::now();
+        let wait = until_next_second() - Instant::now();
+        assert!(wait <= Duration::from_millis(1020), "{wait:?}");
+        // It ends past the next whole second of the wall clock.
+        let ends = before + wait + Duration::from_millis(5);
+        let secs =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs(ends), secs(before) + 1);
     }
 
     #[test]
