@@ -27,7 +27,7 @@ use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::push::{
     Decision, PushRecord, already_pushed, budget_gate, decide, listed_for, retry_delay_secs,
-    revision_gate, sold_counted, unheard_to_record, utc_day,
+    revision_gate, sold_counted, unheard_sales, unheard_to_record, utc_day,
 };
 use onecount::domain::{EventKind, Millis, Unheard};
 use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
@@ -341,6 +341,52 @@ where
         true
     }
 
+    /// Of the listings just lowered, those whose channel had fallen further than the sales
+    /// heard: the units to hold back, with the fresh view to record them on. Another
+    /// pusher may have written what we read and not recorded it yet; by now (after our
+    /// own write) its record is there, and a fall it explains is not sales.
+    async fn unheard_while_lowering(
+        &self,
+        chunk: &[(PushView, Write)],
+        results: &[Result<(), PushError>],
+        lowered_over: &HashMap<Sku, i64>,
+        read_at: Millis,
+    ) -> Vec<(PushView, Unheard, i64)> {
+        let ch = self.channel();
+        let mut found = Vec::new();
+        for ((v, w), r) in chunk.iter().zip(results) {
+            let Some(unheard) = lowered_over.get(&v.stock.sku) else {
+                continue;
+            };
+            if r.is_err() {
+                continue;
+            }
+            let Ok(fresh) = self
+                .store
+                .push_views(std::slice::from_ref(&v.stock.sku), ch)
+                .await
+            else {
+                continue;
+            };
+            let Some(fresh) = fresh.into_iter().next() else {
+                continue;
+            };
+            let explained = fresh
+                .record
+                .as_ref()
+                .is_some_and(|f| Some(f) != v.record.as_ref() && i64::from(f.qty) == w.seen.qty);
+            if explained {
+                continue;
+            }
+            if let Some(u) =
+                unheard_to_record(&fresh.stock, ch, v.record.as_ref(), *unheard, read_at)
+            {
+                found.push((fresh, u, w.seen.qty));
+            }
+        }
+        found
+    }
+
     /// Read the channel, retrying a blip once (see [`blipped`]).
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         let mut results = self.api.read(targets).await;
@@ -563,6 +609,9 @@ where
                 }
             }
             let mut writes: Vec<(PushView, Write)> = Vec::new();
+            // Listings being lowered that also fell further than the sales heard: units
+            // sold there that no order has told us of (checked again after the write).
+            let mut lowered_over: HashMap<Sku, i64> = HashMap::new();
             let (day, to_midnight) = utc_day(now_ms());
             // Units found unheard are dated from before the channel was read: an order
             // placed after that is a new sale, not one of them (see `hear_sale`).
@@ -644,7 +693,13 @@ where
                             );
                         }
                     }
-                    Decision::Write { qty, .. } => {
+                    Decision::Write { qty, from } => {
+                        if let Some(r) = v.record.as_ref().filter(|_| !g.force && !ours) {
+                            let unheard = unheard_sales(r, from, sold);
+                            if unheard > 0 && i64::from(qty) < from {
+                                lowered_over.insert(sku.clone(), unheard);
+                            }
+                        }
                         let used = v.record.as_ref().map_or(0, |r| r.revisions_on(day));
                         let last_chance = g.receives + 1 >= self.cfg.max_receives;
                         if let Some(wait) = revision_gate(
@@ -712,6 +767,9 @@ where
                 }
                 let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
                 let results = self.write(&ws).await;
+                let found = self
+                    .unheard_while_lowering(chunk, &results, &lowered_over, read_at)
+                    .await;
                 // Record the confirmations of the chunk together (different items): a
                 // batch's pushes are not held up behind each other's ledger writes.
                 let confirmed =
@@ -748,6 +806,14 @@ where
                             let o = self.give_up(&sku, &e).await;
                             out.insert(sku, o);
                         }
+                    }
+                }
+                // Hold the units found back everywhere, then list the lower count here.
+                for (fresh, u, shows) in found {
+                    let sku = fresh.stock.sku.clone();
+                    if self.set_unheard(&fresh, Some(u), Some(shows)).await && !next.contains(&sku)
+                    {
+                        next.push(sku);
                     }
                 }
             }

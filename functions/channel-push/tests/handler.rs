@@ -237,6 +237,45 @@ async fn zero_and_low_quantities_are_written_first() {
 }
 
 #[tokio::test]
+async fn units_found_unheard_while_lowering_are_held_back_everywhere_too() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // Shopify sold 5 (heard: target 5); eBay sold 2 we have not heard of (shows 8).
+    p.store
+        .set_on_hand(&mug, 5, "sold in the shop", "test")
+        .await
+        .unwrap();
+    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    // Lowered at once, then lowered by the 2 found as well, and the others told.
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 5)], vec![("MUG".to_string(), 3)]]
+    );
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (2, 3)
+    );
+    let asked: Vec<Channel> = p
+        .queue
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.channel)
+        .collect();
+    assert_eq!(asked, vec![Channel::Shopify, Channel::Etsy]);
+    // The two eBay orders arrive: nothing moves.
+    ebay_sale(&p, "11-1").await;
+    ebay_sale(&p, "11-2").await;
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(p.api.writes.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
     let plain = ListingPolicy::default();
     let p = pusher(&[("PLENTY", 40, plain.clone(), 41), ("LAST", 2, plain, 3)]).await;
