@@ -149,6 +149,21 @@ struct Group {
     force: bool,
 }
 
+/// What recording unheard units on the stock item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Noted {
+    Recorded,
+    /// The stock changed meanwhile: nothing written; decide again on the new version.
+    Stale,
+    Failed,
+}
+
+impl Noted {
+    fn decide_again(self) -> bool {
+        self != Noted::Failed
+    }
+}
+
 /// How a SKU's push ended in this invocation.
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
@@ -295,7 +310,7 @@ where
         v: &PushView,
         unheard: Option<Unheard>,
         shows: Option<i64>,
-    ) -> bool {
+    ) -> Noted {
         let ch = self.channel();
         let sku = &v.stock.sku;
         match self
@@ -304,10 +319,10 @@ where
             .await
         {
             Ok(true) => {}
-            Ok(false) => return true,
+            Ok(false) => return Noted::Stale,
             Err(e) => {
                 tracing::warn!(channel = %ch, sku = %sku, error = %e, "could not record unheard sales");
-                return false;
+                return Noted::Failed;
             }
         }
         let held = unheard.map_or(0, |u| u.units);
@@ -338,7 +353,7 @@ where
                 tracing::warn!(channel = %other, sku = %sku, error = %e, "could not request a push");
             }
         }
-        true
+        Noted::Recorded
     }
 
     /// Of the listings just lowered, those whose channel had fallen further than the sales
@@ -544,7 +559,7 @@ where
                     // The drift check reconciled this channel's orders before forcing: a
                     // fall still unexplained is an edit there, not sales. Stop holding it
                     // back everywhere, then push on the new version.
-                    if self.set_unheard(&v, None, None).await {
+                    if self.set_unheard(&v, None, None).await.decide_again() {
                         next.push(v.stock.sku.clone());
                         continue;
                     }
@@ -644,7 +659,12 @@ where
                         match unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at) {
                             // Recorded: decide again on the lower target (or the stock
                             // changed meanwhile: decide again on that).
-                            Some(u) if self.set_unheard(&v, Some(u), Some(shows)).await => {
+                            Some(u)
+                                if self
+                                    .set_unheard(&v, Some(u), Some(shows))
+                                    .await
+                                    .decide_again() =>
+                            {
                                 next.push(sku);
                             }
                             _ => {
@@ -664,10 +684,47 @@ where
                         // gone everywhere now rather than after the order arrives.
                         if let Some(u) =
                             unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at)
-                            && self.set_unheard(&v, Some(u), Some(shows)).await
                         {
-                            next.push(sku);
-                            continue;
+                            match self.set_unheard(&v, Some(u), Some(shows)).await {
+                                Noted::Recorded => {
+                                    // Decide again at once on what is known: the same stock
+                                    // less the units found (one version on), against what
+                                    // the channel just showed. Usually that lowers it, with
+                                    // no second read of a rate-limited channel.
+                                    let mut now_known = v.clone();
+                                    now_known.stock.unheard.insert(ch, u);
+                                    now_known.stock.version += 1;
+                                    let lower = listed_for(
+                                        &now_known.stock,
+                                        &now_known.listing.policy,
+                                        ch,
+                                        self.cfg.last_units,
+                                        read_at,
+                                    );
+                                    if i64::from(lower) < shows {
+                                        let target = Target {
+                                            sku: sku.clone(),
+                                            refs: now_known.listing.refs.clone(),
+                                        };
+                                        writes.push((
+                                            now_known,
+                                            Write {
+                                                target,
+                                                seen: s,
+                                                qty: lower,
+                                            },
+                                        ));
+                                    } else {
+                                        next.push(sku);
+                                    }
+                                    continue;
+                                }
+                                Noted::Stale => {
+                                    next.push(sku);
+                                    continue;
+                                }
+                                Noted::Failed => {}
+                            }
                         }
                         // Never wait so often that a held push reaches the DLQ.
                         let waits = self
@@ -811,7 +868,11 @@ where
                 // Hold the units found back everywhere, then list the lower count here.
                 for (fresh, u, shows) in found {
                     let sku = fresh.stock.sku.clone();
-                    if self.set_unheard(&fresh, Some(u), Some(shows)).await && !next.contains(&sku)
+                    if self
+                        .set_unheard(&fresh, Some(u), Some(shows))
+                        .await
+                        .decide_again()
+                        && !next.contains(&sku)
                     {
                         next.push(sku);
                     }

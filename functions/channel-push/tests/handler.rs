@@ -276,6 +276,33 @@ async fn units_found_unheard_while_lowering_are_held_back_everywhere_too() {
 }
 
 #[tokio::test]
+async fn units_found_unheard_lower_the_channel_in_the_same_go_without_a_second_read() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // Shopify sold 1 (heard: target 9); eBay sold 2 unheard (shows 8). Raising to 9 is
+    // held; the 2 found make the real target 7.
+    p.store
+        .set_on_hand(&mug, 9, "sold in the shop", "test")
+        .await
+        .unwrap();
+    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    let reads = p.api.reads.load(Ordering::Relaxed);
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(p.api.reads.load(Ordering::Relaxed) - reads, 1);
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 7)]]
+    );
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (2, 7)
+    );
+}
+
+#[tokio::test]
 async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
     let plain = ListingPolicy::default();
     let p = pusher(&[("PLENTY", 40, plain.clone(), 41), ("LAST", 2, plain, 3)]).await;
