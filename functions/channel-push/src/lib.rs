@@ -250,12 +250,14 @@ where
                 continue;
             };
             let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
-            let secs = if quiet {
-                // An expected wait (held, coalescing): as long as it asked for.
-                retry_after.map_or(1, |s| s.clamp(1, 43_200) as u32)
+            // An expected wait (held, coalescing) lasts as long as it asked for (1 s if it
+            // did not say); a failure backs off.
+            let retry_after = if quiet {
+                Some(retry_after.unwrap_or(1))
             } else {
-                retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter)
+                retry_after
             };
+            let secs = retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter);
             for m in &g.msgs {
                 if let Some(r) = &m.receipt
                     && let Err(e) = self.visibility.delay(r, secs).await
@@ -356,6 +358,39 @@ where
         Noted::Recorded
     }
 
+    /// A write of `qty` to queue for this batch, or, near the listing's daily revision
+    /// cap, the wait that lets it coalesce with what comes next.
+    fn gated_write(
+        &self,
+        v: PushView,
+        seen: Seen,
+        qty: u32,
+        g: &Group,
+        (day, to_midnight): (i64, u32),
+    ) -> Result<(PushView, Write), Outcome> {
+        let used = v.record.as_ref().map_or(0, |r| r.revisions_on(day));
+        let last_chance = g.receives + 1 >= self.cfg.max_receives;
+        if let Some(wait) = revision_gate(
+            self.channel(),
+            used,
+            qty,
+            v.stock.low_stock_threshold,
+            last_chance,
+            to_midnight,
+        ) {
+            return Err(Outcome::Retry {
+                error: format!("{used} revisions used today on this listing; waiting to coalesce"),
+                retry_after: Some(u64::from(wait)),
+                quiet: true,
+            });
+        }
+        let target = Target {
+            sku: v.stock.sku.clone(),
+            refs: v.listing.refs.clone(),
+        };
+        Ok((v, Write { target, seen, qty }))
+    }
+
     /// Of the listings just lowered, those whose channel had fallen further than the sales
     /// heard: the units to hold back, with the fresh view to record them on. Another
     /// pusher may have written what we read and not recorded it yet; by now (after our
@@ -368,22 +403,26 @@ where
         read_at: Millis,
     ) -> Vec<(PushView, Unheard, i64)> {
         let ch = self.channel();
+        let lowered: Vec<(&PushView, &Write, i64)> = chunk
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| r.is_ok())
+            .filter_map(|((v, w), _)| lowered_over.get(&v.stock.sku).map(|u| (v, w, *u)))
+            .collect();
+        if lowered.is_empty() {
+            return Vec::new();
+        }
+        // One batched ledger read for all of them.
+        let skus: Vec<Sku> = lowered
+            .iter()
+            .map(|(v, _, _)| v.stock.sku.clone())
+            .collect();
+        let Ok(views) = self.store.push_views(&skus, ch).await else {
+            return Vec::new();
+        };
         let mut found = Vec::new();
-        for ((v, w), r) in chunk.iter().zip(results) {
-            let Some(unheard) = lowered_over.get(&v.stock.sku) else {
-                continue;
-            };
-            if r.is_err() {
-                continue;
-            }
-            let Ok(fresh) = self
-                .store
-                .push_views(std::slice::from_ref(&v.stock.sku), ch)
-                .await
-            else {
-                continue;
-            };
-            let Some(fresh) = fresh.into_iter().next() else {
+        for (v, w, unheard) in lowered {
+            let Some(fresh) = views.iter().find(|f| f.stock.sku == v.stock.sku).cloned() else {
                 continue;
             };
             let explained = fresh
@@ -394,7 +433,7 @@ where
                 continue;
             }
             if let Some(u) =
-                unheard_to_record(&fresh.stock, ch, v.record.as_ref(), *unheard, read_at)
+                unheard_to_record(&fresh.stock, ch, v.record.as_ref(), unheard, read_at)
             {
                 found.push((fresh, u, w.seen.qty));
             }
@@ -702,18 +741,18 @@ where
                                         read_at,
                                     );
                                     if i64::from(lower) < shows {
-                                        let target = Target {
-                                            sku: sku.clone(),
-                                            refs: now_known.listing.refs.clone(),
-                                        };
-                                        writes.push((
+                                        match self.gated_write(
                                             now_known,
-                                            Write {
-                                                target,
-                                                seen: s,
-                                                qty: lower,
-                                            },
-                                        ));
+                                            s,
+                                            lower,
+                                            g,
+                                            (day, to_midnight),
+                                        ) {
+                                            Ok(w) => writes.push(w),
+                                            Err(o) => {
+                                                out.insert(sku, o);
+                                            }
+                                        }
                                     } else {
                                         next.push(sku);
                                     }
@@ -757,40 +796,12 @@ where
                                 lowered_over.insert(sku.clone(), unheard);
                             }
                         }
-                        let used = v.record.as_ref().map_or(0, |r| r.revisions_on(day));
-                        let last_chance = g.receives + 1 >= self.cfg.max_receives;
-                        if let Some(wait) = revision_gate(
-                            ch,
-                            used,
-                            qty,
-                            v.stock.low_stock_threshold,
-                            last_chance,
-                            to_midnight,
-                        ) {
-                            out.insert(
-                                sku,
-                                Outcome::Retry {
-                                    error: format!(
-                                        "{used} revisions used today on this listing; waiting to coalesce"
-                                    ),
-                                    retry_after: Some(u64::from(wait)),
-                                    quiet: true,
-                                },
-                            );
-                            continue;
+                        match self.gated_write(v, s, qty, g, (day, to_midnight)) {
+                            Ok(w) => writes.push(w),
+                            Err(o) => {
+                                out.insert(sku, o);
+                            }
                         }
-                        let target = Target {
-                            sku: sku.clone(),
-                            refs: v.listing.refs.clone(),
-                        };
-                        writes.push((
-                            v,
-                            Write {
-                                target,
-                                seen: s,
-                                qty,
-                            },
-                        ));
                     }
                 }
             }

@@ -194,6 +194,17 @@ fn batch(skus: &[&str], receives: u32) -> SqsEvent {
     ev
 }
 
+/// The channels the pusher asked to push, in order.
+fn asked_channels(p: &TestPusher) -> Vec<Channel> {
+    p.queue
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.channel)
+        .collect()
+}
+
 async fn kinds(p: &TestPusher, sku: &str) -> Vec<EventKind> {
     p.store
         .timeline(&Sku::parse(sku).unwrap(), 100)
@@ -259,14 +270,7 @@ async fn units_found_unheard_while_lowering_are_held_back_everywhere_too() {
         (st.unheard_on(Channel::Ebay, now()), st.available(now())),
         (2, 3)
     );
-    let asked: Vec<Channel> = p
-        .queue
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.channel)
-        .collect();
+    let asked = asked_channels(&p);
     assert_eq!(asked, vec![Channel::Shopify, Channel::Etsy]);
     // The two eBay orders arrive: nothing moves.
     ebay_sale(&p, "11-1").await;
@@ -381,14 +385,7 @@ async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold
     assert_eq!((st.on_hand, st.unheard_on(Channel::Ebay, now())), (9, 1));
     assert_eq!(st.available(now()), 8);
     assert!(r.batch_item_failures.is_empty(), "eBay shows 8: in sync");
-    let asked: Vec<Channel> = p
-        .queue
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.channel)
-        .collect();
+    let asked = asked_channels(&p);
     assert_eq!(
         asked,
         vec![Channel::Shopify, Channel::Etsy],
@@ -466,14 +463,7 @@ async fn a_channel_showing_the_target_only_because_of_unheard_sales_is_not_taken
         *p.api.writes.lock().unwrap(),
         vec![vec![("MUG".to_string(), 6)]]
     );
-    let asked: Vec<Channel> = p
-        .queue
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.channel)
-        .collect();
+    let asked = asked_channels(&p);
     assert_eq!(asked, vec![Channel::Shopify, Channel::Etsy]);
     // The two eBay orders arrive: nothing left to hold back, nothing to move.
     ebay_sale(&p, "11-1").await;
