@@ -329,18 +329,13 @@ where
         }
         let held = unheard.map_or(0, |u| u.units);
         tracing::info!(channel = %ch, sku = %sku, shows = ?shows, held_back = held, "unheard sales recorded");
-        self.note(
-            sku,
-            EventKind::PushHeld,
-            json!({"channel": ch, "shows": shows, "held_back": held}),
-        )
-        .await;
+        // The other channels first, all at once: while they list the units, they can be
+        // sold again. The timeline entry can wait for them.
         let now = now_ms();
-        for other in Channel::ALL {
-            if other == ch || other == Channel::Offline {
-                continue;
-            }
-            let req = PushRequest {
+        let reqs: Vec<PushRequest> = Channel::ALL
+            .into_iter()
+            .filter(|other| *other != ch && *other != Channel::Offline)
+            .map(|other| PushRequest {
                 sku: sku.clone(),
                 channel: other,
                 cause: format!("unheard_sales_on_{ch}"),
@@ -349,12 +344,21 @@ where
                 requested_at: now,
                 origin_at: None,
                 force: false,
-            };
-            if let Err(e) = self.queue.request_push(&req).await {
+            })
+            .collect();
+        let sent = futures::future::join_all(reqs.iter().map(|r| self.queue.request_push(r))).await;
+        for (req, r) in reqs.iter().zip(sent) {
+            if let Err(e) = r {
                 // The next sale or the drift check asks again; the units stay recorded.
-                tracing::warn!(channel = %other, sku = %sku, error = %e, "could not request a push");
+                tracing::warn!(channel = %req.channel, sku = %sku, error = %e, "could not request a push");
             }
         }
+        self.note(
+            sku,
+            EventKind::PushHeld,
+            json!({"channel": ch, "shows": shows, "held_back": held}),
+        )
+        .await;
         Noted::Recorded
     }
 

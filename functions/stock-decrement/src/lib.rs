@@ -367,7 +367,13 @@ where
             qty,
             placed_at,
         };
-        let outcome = self.store.record_sale(&line).await.map_err(|e| match e {
+        // Where to push does not depend on the sale: look it up while the sale is
+        // recorded, so the push requests leave one ledger round trip sooner.
+        let (outcome, listings) = futures::join!(
+            self.store.record_sale(&line),
+            self.store.listings_for_sku(&sku)
+        );
+        let outcome = outcome.map_err(|e| match e {
             LedgerError::UnknownSku(_) | LedgerError::Invalid(_) => {
                 Failure::BadMessage(e.to_string())
             }
@@ -384,7 +390,7 @@ where
             );
             self.alert(Alert::oversold(ch, order, &sku, short)).await;
         }
-        self.push_all(&sku, "sale", Some(ch), Some(order), received_at)
+        self.push_to(&listings?, &sku, "sale", Some(ch), Some(order), received_at)
             .await
     }
 
@@ -431,21 +437,37 @@ where
         order: Option<&OrderId>,
         origin_at: Millis,
     ) -> Result<(), Failure> {
-        for listing in self.store.listings_for_sku(sku).await? {
-            let req = PushRequest {
+        let listings = self.store.listings_for_sku(sku).await?;
+        self.push_to(&listings, sku, cause, origin, order, origin_at)
+            .await
+    }
+
+    /// The push requests for these listings, sent together (one queue each).
+    async fn push_to(
+        &self,
+        listings: &[onecount::Listing],
+        sku: &Sku,
+        cause: &str,
+        origin: Option<Channel>,
+        order: Option<&OrderId>,
+        origin_at: Millis,
+    ) -> Result<(), Failure> {
+        let requested_at = now_ms();
+        let reqs: Vec<PushRequest> = listings
+            .iter()
+            .map(|listing| PushRequest {
                 sku: sku.clone(),
                 channel: listing.channel,
                 cause: cause.to_string(),
                 origin_channel: origin,
                 origin_order: order.cloned(),
-                requested_at: now_ms(),
+                requested_at,
                 origin_at: Some(origin_at),
                 force: false,
-            };
-            self.pushes
-                .request_push(&req)
-                .await
-                .map_err(|e| Failure::Transient(e.0))?;
+            })
+            .collect();
+        for sent in join_all(reqs.iter().map(|r| self.pushes.request_push(r))).await {
+            sent.map_err(|e| Failure::Transient(e.0))?;
         }
         Ok(())
     }
