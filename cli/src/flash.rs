@@ -101,6 +101,15 @@ fn write_out(dir: &Path, o: &Outcome) -> Result<String> {
     let json = dir.join("flash-sale.json");
     std::fs::write(&json, serde_json::to_string_pretty(o)?)
         .with_context(|| format!("writing {}", json.display()))?;
+    // Why each oversell happened, from the world's own ledger (its moto is gone by now).
+    for r in &o.results {
+        let Some(d) = &r.onecount else { continue };
+        for (sku, entries) in &d.oversold_timelines {
+            let f = dir.join(format!("timeline-{}-{sku}.txt", r.strategy.key()));
+            std::fs::write(&f, crate::output::timeline_text(sku, entries) + "\n")
+                .with_context(|| format!("writing {}", f.display()))?;
+        }
+    }
     Ok(chart.display().to_string())
 }
 

@@ -82,15 +82,19 @@ pub fn listings(ls: &[Listing]) {
 }
 
 pub fn timeline(sku: &Sku, entries: &[TimelineEntry]) {
+    println!("{}", timeline_text(sku, entries));
+}
+
+/// The timeline table as `onecount timeline SKU` prints it.
+pub fn timeline_text(sku: &impl std::fmt::Display, entries: &[TimelineEntry]) -> String {
     if entries.is_empty() {
-        println!("{sku}: nothing on the timeline yet");
-        return;
+        return format!("{sku}: nothing on the timeline yet");
     }
     let mut t = table(&["Time (UTC)", "Event", "What happened"]);
     for e in entries {
         t.add_row(vec![time(e.at), e.kind.as_str().to_string(), e.summary()]);
     }
-    println!("{sku}\n{t}");
+    format!("{sku}\n{t}")
 }
 
 pub fn sale_outcome(o: &SaleOutcome) -> String {

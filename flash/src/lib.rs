@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use onecount::aws::dynamo::DynamoStore;
 use onecount::channels::push::{ChannelApi, Target};
 use onecount::domain::NewStock;
-use onecount::ports::{ListingStore, StockLedger};
+use onecount::ports::{ListingStore, StockLedger, TimelineStore};
 use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
 use onecount_local::{LocalConfig, LocalHost};
 use onecount_sim::{DeliveryKnobs, Faults, Sandboxes, SimConfig};
@@ -448,6 +448,9 @@ pub struct OnecountDetail {
     /// Alerts published to the topic, by type.
     pub alerts: BTreeMap<String, usize>,
     pub ledger_oversells: Vec<LedgerOversell>,
+    /// The whole timeline of every SKU the ledger recorded an oversell of, read before
+    /// the world's moto goes away: what `onecount timeline SKU` would have said.
+    pub oversold_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     pub dynamodb_requests: u64,
 }
 
@@ -980,12 +983,23 @@ async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<Onecou
             short: e.data["short"].as_u64().unwrap_or(0) as u32,
             at: e.at,
         })
-        .collect();
+        .collect::<Vec<LedgerOversell>>();
+    let mut oversold_timelines = BTreeMap::new();
+    for o in &ledger_oversells {
+        if oversold_timelines.contains_key(&o.sku) {
+            continue;
+        }
+        let sku = Sku::parse(&o.sku)?;
+        let mut entries = h.store.timeline(&sku, 1_000).await?;
+        entries.sort_by_key(|e| e.at);
+        oversold_timelines.insert(o.sku.clone(), entries);
+    }
     Ok(OnecountDetail {
         table: h.resources.table.clone(),
         dlq,
         alerts,
         ledger_oversells,
+        oversold_timelines,
         dynamodb_requests: h.store.requests(),
     })
 }

@@ -227,6 +227,17 @@ pub fn text(o: &Outcome, chart: Option<&str>) -> String {
             "\nChart of the hottest SKU ({}, {} units): {path}",
             o.hottest.sku, o.hottest.on_hand
         );
+        let oversold = o
+            .results
+            .iter()
+            .filter_map(|r| r.onecount.as_ref())
+            .any(|d| !d.oversold_timelines.is_empty());
+        if oversold {
+            let _ = writeln!(
+                out,
+                "Why each oversold SKU sold short: timeline-<strategy>-<SKU>.txt in the same folder."
+            );
+        }
     }
     let _ = writeln!(out, "Run took {:.0} s.", o.wall_s);
     out
