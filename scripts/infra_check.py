@@ -8,7 +8,8 @@ checks infra/template.yaml against it:
 - the table's key schema, index, projection, TTL attribute and billing mode;
 - every function binary is deployed; channel-push once per channel; each function is
   given every variable it needs and nothing it does not read;
-- queue wiring: each SQS-triggered function reports batch item failures, its queue has a
+- queue wiring: each SQS-triggered function reports batch item failures and is invoked
+  without a batching window (latency), its queue has a
   DLQ (redrive) and a visibility timeout at least 6x the function's timeout; the queue a
   producer is told to send to is the queue its consumer reads; every DLQ has an alarm;
   alarms go to the alert topic the functions publish to;
@@ -138,6 +139,13 @@ def main():
             check(
                 "ReportBatchItemFailures" in ev["Properties"].get("FunctionResponseTypes", []),
                 f"{lid}: SQS event without ReportBatchItemFailures",
+            )
+            # The local host's poller hands over what one receive returns, at once; a
+            # batching window would add its seconds to every sale's push in AWS, and
+            # no local run would show it. Bursts batch anyway while the cap is busy.
+            check(
+                ev["Properties"].get("MaximumBatchingWindowInSeconds", 0) == 0,
+                f"{lid}: SQS event waits MaximumBatchingWindowInSeconds before invoking",
             )
             qp = res[q]["Properties"]
             check("RedrivePolicy" in qp, f"{q}: no DLQ")
