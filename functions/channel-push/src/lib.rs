@@ -237,7 +237,15 @@ where
                 g.last = req;
             }
         }
+        let started = std::time::Instant::now();
         let outcomes = self.push_all(&groups).await;
+        tracing::debug!(
+            channel = %ch,
+            skus = groups.len(),
+            retries = outcomes.values().filter(|o| **o != Outcome::Done).count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch done"
+        );
         let mut response = SqsBatchResponse::default();
         for (sku, g) in &groups {
             let outcome = outcomes.get(sku).cloned().unwrap_or(Outcome::Done);
@@ -568,9 +576,12 @@ where
         // What we wrote on an older version than the one recorded meanwhile: if the
         // channel shows it, that fall is our own write, not sales to hold back for.
         let mut overwrote: HashMap<Sku, u32> = HashMap::new();
-        for _round in 0..self.cfg.max_rounds {
+        for round in 0..self.cfg.max_rounds {
             if pending.is_empty() {
                 break;
+            }
+            if round > 0 {
+                tracing::debug!(channel = %ch, round, skus = ?pending, "another round");
             }
             let views = match self.store.push_views(&pending, ch).await {
                 Ok(v) => v,
