@@ -112,6 +112,44 @@ async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sell_out_takes_a_one_sku_etsy_listing_off_sale_in_one_call() {
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 3, "PRINT", 2, 1, [plain(), plain(), plain()], 2).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let etsy_pushes = || async {
+        let tl = h.store.timeline(&sku, 100).await.unwrap();
+        tl.iter()
+            .filter(|e| e.kind == EventKind::Pushed && e.data["channel"] == "etsy")
+            .count()
+    };
+    // The first sale: Etsy is read (the listing holds this SKU alone) and set to 1.
+    sb.shopify
+        .place_order(&shopify_order(ids(3).variant, 1))
+        .unwrap();
+    stack::converge(&h, 3, [1, 1, 1], 20).await;
+    assert!(eventually(20, || async { etsy_pushes().await == 1 }).await);
+    let before = sb.etsy.api_calls();
+    // The last unit: Etsy goes off sale with one call, no read first — a read is what
+    // the next Etsy buyer would have had time for.
+    sb.shopify
+        .place_order(&shopify_order(ids(3).variant, 1))
+        .unwrap();
+    stack::converge(&h, 3, [0, 0, 0], 20).await;
+    assert!(eventually(20, || async { etsy_pushes().await == 2 }).await);
+    assert!(!sb.etsy.is_active(ids(3).listing));
+    assert_eq!(
+        sb.etsy.api_calls() - before,
+        1,
+        "one updateListing (state inactive), no getListingsInventory"
+    );
+    assert_eq!(
+        sb.etsy.stored_quantity(ids(3).listing),
+        Some(1),
+        "no all-zero inventory write was attempted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() {
     let h = stack::start(|_| {}).await;
     let sku = stack::add_sku(&h, 2, "TEE", 200, 5, [plain(), plain(), plain()], 200).await;

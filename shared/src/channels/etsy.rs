@@ -136,8 +136,8 @@ pub fn receipt_action(receipt: &Value) -> Result<Action, String> {
 }
 
 /// "Remaining this second" ran out: the next call waits for the next second (and a
-/// little), not a whole second from now — on average half the wait. Should Etsy still
-/// refuse it, the 429 path waits a full second.
+/// little), not a whole second from now — on average half the wait. A per-second 429
+/// (another client of the app spent the second) waits the same way.
 fn until_next_second() -> Instant {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -156,6 +156,25 @@ pub struct EtsyClient {
     pause_until: Mutex<Option<Instant>>,
     /// The last per-second budget Etsy reported: (remaining, limit, when).
     last_budget: Mutex<Option<(i64, i64, Instant)>>,
+    /// Listings that held one SKU only when last read (listing id → SKU, when): selling
+    /// that SKU out takes the listing off sale, which needs nothing from a read.
+    sole_sku: Mutex<std::collections::HashMap<String, (String, Instant)>>,
+}
+
+/// How long a read's word that a listing holds one SKU only is trusted for a sell-out
+/// without a read. A variation added since would be taken off sale with it until its
+/// own next push (which reactivates the listing) — rare, and short.
+const SOLE_SKU_FOR: Duration = Duration::from_secs(600);
+
+/// The SKUs a listing's inventory holds (deleted products aside).
+fn skus_of(tree: &Value) -> std::collections::BTreeSet<&str> {
+    tree.get("products")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("is_deleted").and_then(Value::as_bool) != Some(true))
+        .map(|p| p.get("sku").and_then(Value::as_str).unwrap_or(""))
+        .collect()
 }
 
 /// Read-only fields of a `getListingInventory` answer that `updateListingInventory` refuses.
@@ -171,6 +190,7 @@ impl EtsyClient {
             calls: AtomicU64::new(0),
             pause_until: Mutex::new(None),
             last_budget: Mutex::new(None),
+            sole_sku: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -213,6 +233,13 @@ impl EtsyClient {
     async fn pace(&self) {
         let until = *self.pause_until.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(u) = until {
+            let wait = u.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                tracing::debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "etsy: this second's calls are spent; waiting for the next"
+                );
+            }
             tokio::time::sleep_until(u.into()).await;
         }
     }
@@ -245,6 +272,7 @@ impl EtsyClient {
         for attempt in 0..2 {
             self.pace().await;
             self.calls.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(call = what, "etsy call");
             let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let mut req = self
                 .http
@@ -263,9 +291,11 @@ impl EtsyClient {
                         retry_after: None, ..
                     } = &e
                     {
-                        // A per-second 429 carries no Retry-After and no limit headers.
+                        // A per-second 429 carries no Retry-After and no limit headers:
+                        // another client of the app spent this second. The next one is
+                        // ours to try, as when the headers say none are left.
                         *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Instant::now() + Duration::from_millis(1000));
+                            Some(until_next_second());
                     }
                     return Err(e);
                 }
@@ -467,6 +497,7 @@ impl ChannelApi for EtsyClient {
                     .find(|r| r.get("listing_id").and_then(id_text).as_deref() == Some(id))
                     .ok_or_else(|| PushError::Mismatch(format!("listing {id} not found")))?;
                 let offerings = offerings_of(tree, t.sku.as_str());
+                self.note_sole_sku(id, tree);
                 if offerings.is_empty() {
                     return Err(PushError::Mismatch(format!(
                         "SKU {} is not on listing {id}",
@@ -488,6 +519,18 @@ impl ChannelApi for EtsyClient {
             .collect()
     }
 
+    /// A listing that held only this SKU when last read sells out by going off sale:
+    /// one call, no read (the state handed to `write` says so).
+    fn zero_without_read(&self, target: &Target) -> Option<Seen> {
+        let id = target.reference("listing")?;
+        let known = self.sole_sku.lock().unwrap_or_else(|p| p.into_inner());
+        let (sku, at) = known.get(id)?;
+        (sku == target.sku.as_str() && at.elapsed() < SOLE_SKU_FOR).then(|| Seen {
+            qty: -1,
+            state: serde_json::json!({"listing": {"state": "active"}, "products": [], "sole_sku": true}),
+        })
+    }
+
     /// Read-modify-write of the whole tree; never all offerings at 0 (deactivate instead,
     /// and reactivate on restock).
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
@@ -500,6 +543,19 @@ impl ChannelApi for EtsyClient {
 }
 
 impl EtsyClient {
+    fn note_sole_sku(&self, listing_id: &str, tree: &Value) {
+        let skus = skus_of(tree);
+        let mut known = self.sole_sku.lock().unwrap_or_else(|p| p.into_inner());
+        match skus.iter().next() {
+            Some(sku) if skus.len() == 1 && !sku.is_empty() => {
+                known.insert(listing_id.to_string(), (sku.to_string(), Instant::now()));
+            }
+            _ => {
+                known.remove(listing_id);
+            }
+        }
+    }
+
     async fn write_one(&self, w: &Write) -> Result<(), PushError> {
         let id = w
             .target
@@ -622,6 +678,7 @@ pub(crate) fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
     use crate::channels::Candidate;
+    use crate::channels::config::Secret;
 
     /// A `getListingInventory` answer shaped like Etsy's (Money prices, read-only ids).
     fn tree() -> Value {
@@ -639,6 +696,65 @@ mod tests {
             ],
             "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": []
         })
+    }
+
+    fn client() -> EtsyClient {
+        EtsyClient::new(EtsyConfig {
+            shop_id: "1".into(),
+            webhook_secret: Secret::new("whsec_x"),
+            api_base: "http://127.0.0.1:9".into(),
+            keystring: "k".into(),
+            shared_secret: Secret::new("s"),
+            access_token: Secret::new("1.t"),
+            refresh_token: Secret::new("r"),
+        })
+    }
+
+    fn target(sku: &str, listing: &str) -> Target {
+        Target {
+            sku: crate::Sku::parse(sku).unwrap(),
+            refs: vec![crate::ChannelRef::new("listing", listing).unwrap()],
+        }
+    }
+
+    #[test]
+    fn only_a_listing_read_as_holding_that_sku_alone_sells_out_without_a_read() {
+        let c = client();
+        let blue = target("MUG-BLUE-12OZ", "1234567890");
+        assert!(
+            c.zero_without_read(&blue).is_none(),
+            "never read: read first"
+        );
+        // Two SKUs on the listing: taking it off sale would stop the red mug too.
+        c.note_sole_sku("1234567890", &tree());
+        assert!(c.zero_without_read(&blue).is_none());
+        // The red mug deleted: the blue one is alone, and only the blue one may go blind.
+        let mut alone = tree();
+        alone["products"][1]["is_deleted"] = Value::Bool(true);
+        c.note_sole_sku("1234567890", &alone);
+        let seen = c
+            .zero_without_read(&blue)
+            .expect("a sell-out without a read");
+        assert!(
+            c.zero_without_read(&target("MUG-RED-12OZ", "1234567890"))
+                .is_none()
+        );
+        assert!(
+            c.zero_without_read(&target("MUG-BLUE-12OZ", "42"))
+                .is_none()
+        );
+        // What `write` makes of that state: nothing else on sale, so off sale it goes.
+        let others_on_sale = seen.state["products"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty());
+        assert!(!others_on_sale);
+        assert_eq!(
+            seen.state.pointer("/listing/state"),
+            Some(&Value::from("active"))
+        );
+        // A variation added since: the next read forgets it.
+        c.note_sole_sku("1234567890", &tree());
+        assert!(c.zero_without_read(&blue).is_none());
     }
 
     #[test]
