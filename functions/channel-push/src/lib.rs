@@ -636,9 +636,13 @@ where
             let mut seen: Vec<(PushView, u32, Seen)> = Vec::new();
             // Sell-outs: where the channel takes a zero without a read, write it at once,
             // stating the last confirmed quantity as what it showed (a zero is never a
-            // raise). Forced pushes and re-checks after a race read as usual.
+            // raise). Only when nothing is left anywhere: while another channel still
+            // lists units (last-unit protection, a pause here), the read is what finds
+            // units this channel sold unheard, and those must come off the others.
+            // Forced pushes and re-checks after a race read as usual.
             let (blind, to_read): (Vec<_>, Vec<_>) = to_read.into_iter().partition(|(v, t)| {
                 *t == 0
+                    && v.stock.available(now) == 0
                     && !groups[&v.stock.sku].force
                     && !recheck.contains(&v.stock.sku)
                     && v.record.as_ref().is_none_or(|r| r.qty > 0)

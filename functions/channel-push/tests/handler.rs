@@ -29,6 +29,8 @@ struct FakeChannel {
     writes: Mutex<Vec<Vec<(String, u32)>>>,
     /// What the channel says is left of its per-second budget.
     budget: Mutex<Option<f64>>,
+    /// Takes a zero without a read (as eBay with its offer ids does).
+    blind_zero: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -47,6 +49,12 @@ impl ChannelApi for FakeChannel {
     }
     fn budget_left(&self) -> Option<f64> {
         *self.budget.lock().unwrap()
+    }
+    fn zero_without_read(&self, _target: &Target) -> Option<Seen> {
+        self.blind_zero.load(Ordering::Relaxed).then_some(Seen {
+            qty: -1,
+            state: serde_json::Value::Null,
+        })
     }
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
@@ -304,6 +312,59 @@ async fn units_found_unheard_lower_the_channel_in_the_same_go_without_a_second_r
         (st.unheard_on(Channel::Ebay, now()), st.available(now())),
         (2, 7)
     );
+}
+
+#[tokio::test]
+async fn a_sell_out_goes_without_a_read_only_when_nothing_is_left_anywhere() {
+    let paused = ListingPolicy {
+        paused: true,
+        ..ListingPolicy::default()
+    };
+    let p = pusher(&[
+        ("MUG", 5, ListingPolicy::default(), 5),
+        ("CAP", 5, ListingPolicy::default(), 5),
+    ])
+    .await;
+    p.api
+        .blind_zero
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    p.handle_batch(batch(&["MUG", "CAP"], 1)).await; // in sync at 5: the baselines
+    let (mug, cap) = (Sku::parse("MUG").unwrap(), Sku::parse("CAP").unwrap());
+    // MUG sold out in the shop: the zero goes at once, no read.
+    p.store
+        .set_on_hand(&mug, 0, "sold in the shop", "test")
+        .await
+        .unwrap();
+    let reads = p.api.reads.load(Ordering::Relaxed);
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(p.api.reads.load(Ordering::Relaxed), reads);
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap(),
+        &vec![("MUG".to_string(), 0)]
+    );
+    // CAP paused here with 5 still listed elsewhere, after this channel sold 2 we have
+    // not heard of: the zero waits for a read, which finds the 2 for the others.
+    let mut l = p
+        .store
+        .get_listing(&cap, Channel::Ebay)
+        .await
+        .unwrap()
+        .unwrap();
+    l.policy = paused;
+    p.store.put_listing(&l).await.unwrap();
+    p.api.shows.lock().unwrap().insert("CAP".into(), 3);
+    p.handle_batch(batch(&["CAP"], 1)).await;
+    assert!(p.api.reads.load(Ordering::Relaxed) > reads, "read first");
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap(),
+        &vec![("CAP".to_string(), 0)]
+    );
+    let st = p.store.get_stock(&cap).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (2, 3)
+    );
+    assert_eq!(asked_channels(&p), vec![Channel::Shopify, Channel::Etsy]);
 }
 
 #[tokio::test]
