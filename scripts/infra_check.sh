@@ -21,4 +21,11 @@ if scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$contract.ba
   echo "infra_check.py accepted a template with the wrong TTL attribute and channel" >&2
   exit 1
 fi
+# …and a pusher made to wait for fuller batches (seconds on every sale's push).
+sed 's/MaximumBatchingWindowInSeconds: 0/MaximumBatchingWindowInSeconds: 2/' "$t" >"$contract.bad.yaml"
+said="$(scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$contract.bad.yaml" 2>&1 || true)"
+if ! grep -q "waits MaximumBatchingWindowInSeconds" <<<"$said"; then
+  echo "infra_check.py accepted a template whose SQS consumers wait for fuller batches" >&2
+  exit 1
+fi
 echo "template checks passed" >&2
