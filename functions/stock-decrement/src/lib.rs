@@ -415,7 +415,9 @@ where
                     .and_then(|r| r.sku),
             };
             if let Some(sku) = sku {
-                self.push_all(
+                let listings = self.store.listings_for_sku(&sku).await?;
+                self.push_to(
+                    &listings,
                     &sku,
                     cause,
                     Some(req.channel),
@@ -428,21 +430,8 @@ where
         Ok(())
     }
 
-    /// One push request per listing of the SKU, on that listing's channel queue.
-    async fn push_all(
-        &self,
-        sku: &Sku,
-        cause: &str,
-        origin: Option<Channel>,
-        order: Option<&OrderId>,
-        origin_at: Millis,
-    ) -> Result<(), Failure> {
-        let listings = self.store.listings_for_sku(sku).await?;
-        self.push_to(&listings, sku, cause, origin, order, origin_at)
-            .await
-    }
-
-    /// The push requests for these listings, sent together (one queue each).
+    /// One push request per listing of the SKU, on that listing's channel queue, sent
+    /// together.
     async fn push_to(
         &self,
         listings: &[onecount::Listing],

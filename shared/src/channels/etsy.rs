@@ -527,7 +527,7 @@ impl ChannelApi for EtsyClient {
         let (sku, at) = known.get(id)?;
         (sku == target.sku.as_str() && at.elapsed() < SOLE_SKU_FOR).then(|| Seen {
             qty: -1,
-            state: serde_json::json!({"listing": {"state": "active"}, "products": [], "sole_sku": true}),
+            state: serde_json::json!({"listing": {"state": "active"}, "products": []}),
         })
     }
 
