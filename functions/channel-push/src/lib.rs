@@ -568,10 +568,88 @@ where
         }
     }
 
+    /// Whether this view is a sell-out the channel takes without a read: nothing is left
+    /// anywhere, so the read could find nothing to change (see the partition in
+    /// [`push_rounds`](Self::push_rounds)).
+    fn blind_zero(
+        &self,
+        v: &PushView,
+        g: &Group,
+        target: u32,
+        now: Millis,
+        recheck: &HashSet<Sku>,
+    ) -> bool {
+        target == 0
+            && v.stock.available(now) == 0
+            && !g.force
+            && !recheck.contains(&v.stock.sku)
+            && v.record.as_ref().is_none_or(|r| r.qty > 0)
+    }
+
+    /// Sell-outs first: a batch's zeros that need no read go out beside the rest of the
+    /// batch instead of after its reads (on eBay each call takes hundreds of ms; on Etsy
+    /// the reads queue for the per-second budget). Each part then runs every round of
+    /// its own; they touch different SKUs.
     async fn push_all(&self, groups: &BTreeMap<Sku, Group>) -> BTreeMap<Sku, Outcome> {
         let ch = self.channel();
+        let pending: Vec<Sku> = groups.keys().cloned().collect();
+        let views = match self.store.push_views(&pending, ch).await {
+            Ok(v) => v,
+            Err(e) => {
+                let error = format!("reading the ledger: {e}");
+                return pending
+                    .into_iter()
+                    .map(|sku| {
+                        let o = Outcome::Retry {
+                            error: error.clone(),
+                            retry_after: None,
+                            quiet: false,
+                        };
+                        (sku, o)
+                    })
+                    .collect();
+            }
+        };
+        let now = now_ms();
+        let none = HashSet::new();
+        let (urgent, rest): (Vec<PushView>, Vec<PushView>) = views.into_iter().partition(|v| {
+            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
+            v.broken.is_none()
+                && self.blind_zero(v, &groups[&v.stock.sku], target, now, &none)
+                && self
+                    .api
+                    .zero_without_read(&Target {
+                        sku: v.stock.sku.clone(),
+                        refs: v.listing.refs.clone(),
+                    })
+                    .is_some()
+        });
+        if urgent.is_empty() || rest.is_empty() {
+            let mut views = urgent;
+            views.extend(rest);
+            return self.push_rounds(groups, pending, views).await;
+        }
+        let zeros: Vec<Sku> = urgent.iter().map(|v| v.stock.sku.clone()).collect();
+        let others: Vec<Sku> = pending.into_iter().filter(|s| !zeros.contains(s)).collect();
+        tracing::debug!(channel = %ch, zeros = ?zeros, "sell-outs go first");
+        let (mut out, rest) = futures::join!(
+            self.push_rounds(groups, zeros, urgent),
+            self.push_rounds(groups, others, rest)
+        );
+        out.extend(rest);
+        out
+    }
+
+    /// Push `pending` (round 0 on `first`, its ledger views) in up to `max_rounds` rounds.
+    async fn push_rounds(
+        &self,
+        groups: &BTreeMap<Sku, Group>,
+        mut pending: Vec<Sku>,
+        first: Vec<PushView>,
+    ) -> BTreeMap<Sku, Outcome> {
+        let ch = self.channel();
         let mut out = BTreeMap::new();
-        let mut pending: Vec<Sku> = groups.keys().cloned().collect();
+        let mut first = Some(first);
         let mut recheck: HashSet<Sku> = HashSet::new();
         // What we wrote on an older version than the one recorded meanwhile: if the
         // channel shows it, that fall is our own write, not sales to hold back for.
@@ -583,7 +661,11 @@ where
             if round > 0 {
                 tracing::debug!(channel = %ch, round, skus = ?pending, "another round");
             }
-            let views = match self.store.push_views(&pending, ch).await {
+            let read = match first.take() {
+                Some(v) => Ok(v),
+                None => self.store.push_views(&pending, ch).await,
+            };
+            let views = match read {
                 Ok(v) => v,
                 Err(e) => {
                     for sku in pending.drain(..) {
@@ -640,13 +722,9 @@ where
             // lists units (last-unit protection, a pause here), the read is what finds
             // units this channel sold unheard, and those must come off the others.
             // Forced pushes and re-checks after a race read as usual.
-            let (blind, to_read): (Vec<_>, Vec<_>) = to_read.into_iter().partition(|(v, t)| {
-                *t == 0
-                    && v.stock.available(now) == 0
-                    && !groups[&v.stock.sku].force
-                    && !recheck.contains(&v.stock.sku)
-                    && v.record.as_ref().is_none_or(|r| r.qty > 0)
-            });
+            let (blind, to_read): (Vec<_>, Vec<_>) = to_read
+                .into_iter()
+                .partition(|(v, t)| self.blind_zero(v, &groups[&v.stock.sku], *t, now, &recheck));
             for (v, target) in blind {
                 let t = Target {
                     sku: v.stock.sku.clone(),

@@ -31,6 +31,10 @@ struct FakeChannel {
     budget: Mutex<Option<f64>>,
     /// Takes a zero without a read (as eBay with its offer ids does).
     blind_zero: std::sync::atomic::AtomicBool,
+    /// How long a read takes (eBay answers in hundreds of ms).
+    read_ms: AtomicU64,
+    /// Calls in the order they ended: `read A,B` / `write A=0`.
+    log: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -58,6 +62,15 @@ impl ChannelApi for FakeChannel {
     }
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        let ms = self.read_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        let names: Vec<&str> = targets.iter().map(|t| t.sku.as_str()).collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("read {}", names.join(",")));
         let err = self.read_err.lock().unwrap().clone();
         targets
             .iter()
@@ -86,6 +99,14 @@ impl ChannelApi for FakeChannel {
             return writes.iter().map(|_| Err(e.clone())).collect();
         }
         let mut shows = self.shows.lock().unwrap();
+        let said: Vec<String> = writes
+            .iter()
+            .map(|w| format!("{}={}", w.target.sku, w.qty))
+            .collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("write {}", said.join(",")));
         self.writes.lock().unwrap().push(
             writes
                 .iter()
@@ -365,6 +386,44 @@ async fn a_sell_out_goes_without_a_read_only_when_nothing_is_left_anywhere() {
         (2, 3)
     );
     assert_eq!(asked_channels(&p), vec![Channel::Shopify, Channel::Etsy]);
+}
+
+#[tokio::test]
+async fn a_sell_out_is_written_while_the_rest_of_the_batch_is_still_being_read() {
+    let plain = ListingPolicy::default();
+    let p = pusher(&[("MUG", 4, plain.clone(), 4), ("CAP", 9, plain, 9)]).await;
+    p.api
+        .blind_zero
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    p.handle_batch(batch(&["MUG", "CAP"], 1)).await; // in sync: the baselines
+    p.api.log.lock().unwrap().clear();
+    // A slow channel; MUG sells out and CAP sells one in the same batch.
+    p.api.read_ms.store(300, Ordering::Relaxed);
+    let (mug, cap) = (Sku::parse("MUG").unwrap(), Sku::parse("CAP").unwrap());
+    p.store
+        .set_on_hand(&mug, 0, "sold in the shop", "test")
+        .await
+        .unwrap();
+    p.store
+        .set_on_hand(&cap, 8, "sold in the shop", "test")
+        .await
+        .unwrap();
+    let r = p.handle_batch(batch(&["CAP", "MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    // The zero did not wait for CAP's read; CAP still got its read-then-write.
+    assert_eq!(
+        *p.api.log.lock().unwrap(),
+        vec!["write MUG=0", "read CAP", "write CAP=8"]
+    );
+    assert!(kinds(&p, "MUG").await.contains(&EventKind::Pushed));
+    let cap_pushes = kinds(&p, "CAP").await;
+    assert_eq!(
+        cap_pushes
+            .iter()
+            .filter(|k| **k == EventKind::Pushed)
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]
