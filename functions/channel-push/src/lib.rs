@@ -539,7 +539,7 @@ where
             version: v.stock.version,
             qty,
             at: now,
-            sold: v.stock.sold_on(ch),
+            sold: sold_counted(&v.stock, ch, now),
             rev_day: day,
             revisions: used + u32::from(wrote),
         };
@@ -771,7 +771,7 @@ where
                 let sku = v.stock.sku.clone();
                 let g = &groups[&sku];
                 let now = now_ms();
-                let sold = sold_counted(&v.stock, ch, v.record.as_ref(), now);
+                let sold = sold_counted(&v.stock, ch, now);
                 let ours = overwrote.get(&sku).is_some_and(|q| i64::from(*q) == s.qty);
                 match decide(target, s.qty, v.record.as_ref(), sold, g.force || ours) {
                     Decision::InSync => match self.confirm(&v, g, target, s.qty, false).await {

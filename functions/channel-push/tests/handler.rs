@@ -488,6 +488,49 @@ async fn ebay_sale(p: &TestPusher, order: &str) {
 }
 
 #[tokio::test]
+async fn a_unit_found_unheard_and_heard_later_never_explains_away_a_new_unheard_sale() {
+    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 4)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 4: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // A shop sale (on hand 3) while eBay sold one no order has told us of (shows 3):
+    // the unit is found and eBay lowered to 2.
+    p.store
+        .set_on_hand(&mug, 3, "sold in the shop", "test")
+        .await
+        .unwrap();
+    p.api.shows.lock().unwrap().insert("MUG".into(), 3);
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap(),
+        &vec![("MUG".to_string(), 2)]
+    );
+    // Its order arrives; then eBay sells the next unit, unheard too (shows 1).
+    ebay_sale(&p, "11-1").await;
+    p.api.shows.lock().unwrap().insert("MUG".into(), 1);
+    let writes = p.api.writes.lock().unwrap().len();
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    // The arrival is the unit found before, not a sale that explains the new fall:
+    // eBay is not raised back to 2, and the unit is held back everywhere.
+    assert!(
+        p.api.writes.lock().unwrap()[writes..]
+            .iter()
+            .flatten()
+            .all(|(_, q)| *q <= 1),
+        "raised over an unheard sale: {:?}",
+        p.api.writes.lock().unwrap()
+    );
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            st.on_hand,
+            st.unheard_on(Channel::Ebay, now()),
+            st.available(now())
+        ),
+        (2, 1, 1)
+    );
+}
+
+#[tokio::test]
 async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold_it_back() {
     let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
     p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline

@@ -96,25 +96,14 @@ pub fn listed_for(
     target_quantity(policy, left, channel)
 }
 
-/// The channel's sales as a push should count them: those heard, plus those found unheard
-/// since its last confirmed push — the target already lists those as gone, so they do not
-/// hold a raise back again. (Units found before that push are in its baseline already.)
-pub fn sold_counted(
-    stock: &StockItem,
-    channel: Channel,
-    record: Option<&PushRecord>,
-    now: Millis,
-) -> i64 {
-    let since_push = stock
-        .unheard
-        .get(&channel)
-        .is_some_and(|u| record.is_none_or(|r| u.at >= r.at));
-    let pending = if since_push {
-        stock.unheard_on(channel, now)
-    } else {
-        0
-    };
-    stock.sold_on(channel) + i64::from(pending)
+/// The channel's sales as its own count reflects them: those heard plus those its pusher
+/// found unheard (until they arrive or expire). A push record keeps this as its baseline,
+/// so a unit found before the push and heard after it counts once: finding it lowered
+/// the channel's count, hearing it only moves it from one term to the other. Units found
+/// since the push are in the count and not the baseline: the target already lists them
+/// as gone, so they do not hold a raise back again.
+pub fn sold_counted(stock: &StockItem, channel: Channel, now: Millis) -> i64 {
+    stock.sold_on(channel) + i64::from(stock.unheard_on(channel, now))
 }
 
 /// What a held push should record as the channel's unheard sales: the units found now
@@ -416,27 +405,53 @@ mod tests {
         // Pushed 10 at t=100 (sold 0); eBay shows 8, one sale heard: one unheard.
         let mut r = rec(10, 0);
         r.at = 100;
-        let sold = sold_counted(&s, Channel::Ebay, Some(&r), 200);
+        let sold = sold_counted(&s, Channel::Ebay, 200);
         assert_eq!(unheard_sales(&r, 8, sold), 1);
         let u = unheard_to_record(&s, Channel::Ebay, Some(&r), 1, 200).unwrap();
         assert_eq!(u, unheard(1, 1, 200));
         s.unheard.insert(Channel::Ebay, u);
         // Found after that push: counted as sold for the push, so 8 is not held again.
-        let sold = sold_counted(&s, Channel::Ebay, Some(&r), 300);
+        let sold = sold_counted(&s, Channel::Ebay, 300);
         assert_eq!((sold, unheard_sales(&r, 8, sold)), (2, 0));
         assert_eq!(decide(8, 8, Some(&r), sold, false), Decision::InSync);
-        // Once a push is confirmed after it (8 at t=400, sold 1), its baseline has them.
-        let mut after = rec(8, 1);
+        // A push confirmed after it (8 at t=400) keeps it in its baseline.
+        let mut after = rec(8, sold);
         after.at = 400;
-        assert_eq!(sold_counted(&s, Channel::Ebay, Some(&after), 500), 1);
+        assert_eq!(sold_counted(&s, Channel::Ebay, 500), 2);
         // Another sale unheard (shows 7): found 1 more, recorded 2 in all.
-        let sold = sold_counted(&s, Channel::Ebay, Some(&after), 500);
+        let sold = sold_counted(&s, Channel::Ebay, 500);
         assert_eq!(unheard_sales(&after, 7, sold), 1);
         let u = unheard_to_record(&s, Channel::Ebay, Some(&after), 1, 500).unwrap();
         assert_eq!(u, unheard(2, 1, 500));
         // Without a confirmed push nothing is taken for sales.
         assert_eq!(unheard_to_record(&s, Channel::Ebay, None, 3, 500), None);
         assert_eq!(unheard_to_record(&s, Channel::Ebay, Some(&r), 0, 500), None);
+    }
+
+    #[test]
+    fn a_unit_found_before_the_push_and_heard_after_it_does_not_explain_a_new_fall() {
+        // eBay was pushed 4 with 1 sale heard; then showed 2 with no new order: 1
+        // unheard found at t=200, the rest lowered to 2 and confirmed at t=300.
+        let mut s = stock(3);
+        s.on_hand = 3;
+        s.sold.insert(Channel::Ebay, 1);
+        s.unheard.insert(Channel::Ebay, unheard(1, 1, 200));
+        let mut r = rec(2, sold_counted(&s, Channel::Ebay, 300));
+        r.at = 300;
+        // That order arrives (placed before the find): nothing new has sold.
+        s.hear_sale(Channel::Ebay, 1, Some(150));
+        s.on_hand = 2;
+        let sold = sold_counted(&s, Channel::Ebay, 400);
+        assert_eq!(unheard_sales(&r, 2, sold), 0);
+        // eBay now shows 1: a new sale, still unheard. It must hold, not be raised back
+        // to 2 as if the arrival explained the fall.
+        assert_eq!(
+            decide(2, 1, Some(&r), sold, false),
+            Decision::Hold {
+                unheard: 1,
+                shows: 1
+            }
+        );
     }
 
     #[test]
