@@ -936,8 +936,11 @@ where
                     .unheard_while_lowering(chunk, &results, &lowered_over, read_at)
                     .await;
                 // Record the confirmations of the chunk together (different items): a
-                // batch's pushes are not held up behind each other's ledger writes.
-                let confirmed =
+                // batch's pushes are not held up behind each other's ledger writes. Units
+                // found unheard are held back everywhere at the same time (stock items,
+                // not listings): the other channels' requests leave one ledger round trip
+                // sooner, and this one lists the lower count in the next round.
+                let confirms =
                     futures::future::join_all(chunk.iter().zip(&results).map(|((v, w), r)| {
                         let g = &groups[&v.stock.sku];
                         async move {
@@ -946,8 +949,13 @@ where
                                 Err(_) => None,
                             }
                         }
-                    }))
-                    .await;
+                    }));
+                let holds =
+                    futures::future::join_all(found.iter().map(|(fresh, u, shows)| async move {
+                        let noted = self.set_unheard(fresh, Some(*u), Some(*shows)).await;
+                        (fresh.stock.sku.clone(), noted)
+                    }));
+                let (confirmed, held) = futures::join!(confirms, holds);
                 for (((v, w), r), c) in chunk.iter().zip(results).zip(confirmed) {
                     let sku = v.stock.sku.clone();
                     match r {
@@ -973,15 +981,9 @@ where
                         }
                     }
                 }
-                // Hold the units found back everywhere, then list the lower count here.
-                for (fresh, u, shows) in found {
-                    let sku = fresh.stock.sku.clone();
-                    if self
-                        .set_unheard(&fresh, Some(u), Some(shows))
-                        .await
-                        .decide_again()
-                        && !next.contains(&sku)
-                    {
+                // Units held back: list the lower count here in the next round.
+                for (sku, noted) in held {
+                    if noted.decide_again() && !next.contains(&sku) {
                         next.push(sku);
                     }
                 }
