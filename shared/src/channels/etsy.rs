@@ -287,13 +287,7 @@ impl EtsyClient {
                     self.refresh().await?
                 }
                 Err(e) => {
-                    if let HttpError::Transient {
-                        retry_after: None, ..
-                    } = &e
-                    {
-                        // A per-second 429 carries no Retry-After and no limit headers:
-                        // another client of the app spent this second. The next one is
-                        // ours to try, as when the headers say none are left.
+                    if spent_the_second(&e) {
                         *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
                             Some(until_next_second());
                     }
@@ -540,6 +534,22 @@ impl ChannelApi for EtsyClient {
         }
         out
     }
+}
+
+/// Whether a failed call means the app's per-second budget is spent: a 429 without
+/// Retry-After (Etsy's per-second refusal carries none, and no limit headers) — another
+/// client of the app spent this second, and the next one is ours to try, as when the
+/// headers say none are left. A 5xx or a timeout says nothing about the budget: pausing
+/// the client for it would hold every other listing's push for nothing.
+fn spent_the_second(e: &HttpError) -> bool {
+    matches!(
+        e,
+        HttpError::Transient {
+            status: Some(429),
+            retry_after: None,
+            ..
+        }
+    )
 }
 
 impl EtsyClient {
@@ -857,6 +867,23 @@ mod tests {
         let secs =
             |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs(ends), secs(before) + 1);
+    }
+
+    #[test]
+    fn only_a_per_second_429_pauses_the_client() {
+        let e = |status, retry_after| HttpError::Transient {
+            what: "etsy getListingsInventoryByListingIds".into(),
+            status,
+            detail: "test".into(),
+            retry_after,
+        };
+        assert!(spent_the_second(&e(Some(429), None)));
+        // The daily limit says when (its own wait); a server error or a timeout is not
+        // about the budget at all.
+        assert!(!spent_the_second(&e(Some(429), Some(3600))));
+        assert!(!spent_the_second(&e(Some(500), None)));
+        assert!(!spent_the_second(&e(Some(503), None)));
+        assert!(!spent_the_second(&e(None, None)));
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub enum HttpError {
     #[error("{what}: transient failure ({detail})")]
     Transient {
         what: String,
+        /// The HTTP status (429, 5xx); `None` for a timeout or a failed connection.
+        status: Option<u16>,
         detail: String,
         retry_after: Option<u64>,
     },
@@ -54,6 +56,7 @@ pub async fn send(
 ) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
     let resp = req.send().await.map_err(|e| HttpError::Transient {
         what: what.to_string(),
+        status: None,
         detail: if e.is_timeout() {
             "timed out".into()
         } else {
@@ -91,6 +94,7 @@ pub async fn send(
     if status.as_u16() == 429 || status.is_server_error() {
         Err(HttpError::Transient {
             what: what.to_string(),
+            status: Some(status.as_u16()),
             detail,
             retry_after,
         })

@@ -78,6 +78,7 @@ impl From<HttpError> for PushError {
                 what,
                 detail,
                 retry_after,
+                ..
             } => PushError::Transient {
                 detail: format!("{what}: {detail}"),
                 retry_after,
