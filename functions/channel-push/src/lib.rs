@@ -133,6 +133,23 @@ fn patch<R>(
 
 const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
 
+/// The listing a view is about, as the channel API takes it.
+fn target_of(v: &PushView) -> Target {
+    Target {
+        sku: v.stock.sku.clone(),
+        refs: v.listing.refs.clone(),
+    }
+}
+
+/// The ledger could not be read: every SKU of the batch tries again.
+fn ledger_unreadable(e: &impl std::fmt::Display) -> Outcome {
+    Outcome::Retry {
+        error: format!("reading the ledger: {e}"),
+        retry_after: None,
+        quiet: false,
+    }
+}
+
 struct Msg {
     id: String,
     receipt: Option<String>,
@@ -396,10 +413,7 @@ where
                 quiet: true,
             });
         }
-        let target = Target {
-            sku: v.stock.sku.clone(),
-            refs: v.listing.refs.clone(),
-        };
+        let target = target_of(&v);
         Ok((v, Write { target, seen, qty }))
     }
 
@@ -568,21 +582,13 @@ where
         }
     }
 
-    /// Whether this view is a sell-out the channel takes without a read: nothing is left
-    /// anywhere, so the read could find nothing to change (see the partition in
+    /// Whether this view is a sell-out that needs no read: nothing is left anywhere, so
+    /// the read could find nothing to change (see the partition in
     /// [`push_rounds`](Self::push_rounds)).
-    fn blind_zero(
-        &self,
-        v: &PushView,
-        g: &Group,
-        target: u32,
-        now: Millis,
-        recheck: &HashSet<Sku>,
-    ) -> bool {
+    fn blind_zero(v: &PushView, g: &Group, target: u32, now: Millis) -> bool {
         target == 0
             && v.stock.available(now) == 0
             && !g.force
-            && !recheck.contains(&v.stock.sku)
             && v.record.as_ref().is_none_or(|r| r.qty > 0)
     }
 
@@ -596,33 +602,18 @@ where
         let views = match self.store.push_views(&pending, ch).await {
             Ok(v) => v,
             Err(e) => {
-                let error = format!("reading the ledger: {e}");
                 return pending
                     .into_iter()
-                    .map(|sku| {
-                        let o = Outcome::Retry {
-                            error: error.clone(),
-                            retry_after: None,
-                            quiet: false,
-                        };
-                        (sku, o)
-                    })
+                    .map(|sku| (sku, ledger_unreadable(&e)))
                     .collect();
             }
         };
         let now = now_ms();
-        let none = HashSet::new();
         let (urgent, rest): (Vec<PushView>, Vec<PushView>) = views.into_iter().partition(|v| {
             let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
             v.broken.is_none()
-                && self.blind_zero(v, &groups[&v.stock.sku], target, now, &none)
-                && self
-                    .api
-                    .zero_without_read(&Target {
-                        sku: v.stock.sku.clone(),
-                        refs: v.listing.refs.clone(),
-                    })
-                    .is_some()
+                && Self::blind_zero(v, &groups[&v.stock.sku], target, now)
+                && self.api.zero_without_read(&target_of(v)).is_some()
         });
         if urgent.is_empty() || rest.is_empty() {
             let mut views = urgent;
@@ -669,14 +660,7 @@ where
                 Ok(v) => v,
                 Err(e) => {
                     for sku in pending.drain(..) {
-                        out.insert(
-                            sku,
-                            Outcome::Retry {
-                                error: format!("reading the ledger: {e}"),
-                                retry_after: None,
-                                quiet: false,
-                            },
-                        );
+                        out.insert(sku, ledger_unreadable(&e));
                     }
                     break;
                 }
@@ -722,15 +706,12 @@ where
             // lists units (last-unit protection, a pause here), the read is what finds
             // units this channel sold unheard, and those must come off the others.
             // Forced pushes and re-checks after a race read as usual.
-            let (blind, to_read): (Vec<_>, Vec<_>) = to_read
-                .into_iter()
-                .partition(|(v, t)| self.blind_zero(v, &groups[&v.stock.sku], *t, now, &recheck));
+            let (blind, to_read): (Vec<_>, Vec<_>) = to_read.into_iter().partition(|(v, t)| {
+                !recheck.contains(&v.stock.sku)
+                    && Self::blind_zero(v, &groups[&v.stock.sku], *t, now)
+            });
             for (v, target) in blind {
-                let t = Target {
-                    sku: v.stock.sku.clone(),
-                    refs: v.listing.refs.clone(),
-                };
-                match self.api.zero_without_read(&t) {
+                match self.api.zero_without_read(&target_of(&v)) {
                     Some(mut s) => {
                         s.qty = v.record.as_ref().map_or(1, |r| i64::from(r.qty));
                         seen.push((v, target, s));
@@ -741,13 +722,7 @@ where
             let mut to_read = to_read;
             to_read.append(&mut to_read_later);
             for chunk in to_read.chunks(self.api.read_batch().max(1)) {
-                let targets: Vec<Target> = chunk
-                    .iter()
-                    .map(|(v, _)| Target {
-                        sku: v.stock.sku.clone(),
-                        refs: v.listing.refs.clone(),
-                    })
-                    .collect();
+                let targets: Vec<Target> = chunk.iter().map(|(v, _)| target_of(v)).collect();
                 let results = self.read(&targets).await;
                 for ((v, target), r) in chunk.iter().zip(results) {
                     match r {

@@ -190,6 +190,24 @@ async fn pusher(skus: &[(&str, u32, ListingPolicy, i64)]) -> TestPusher {
     }
 }
 
+/// The shop sold down to `on_hand` (heard: the ledger's count).
+async fn sold_in_shop(p: &TestPusher, sku: &str, on_hand: u32) {
+    p.store
+        .set_on_hand(
+            &Sku::parse(sku).unwrap(),
+            on_hand,
+            "sold in the shop",
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+/// What the channel displays for `sku` from now on.
+fn channel_shows(p: &TestPusher, sku: &str, qty: i64) {
+    p.api.shows.lock().unwrap().insert(sku.into(), qty);
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,11 +300,8 @@ async fn units_found_unheard_while_lowering_are_held_back_everywhere_too() {
     p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
     let mug = Sku::parse("MUG").unwrap();
     // Shopify sold 5 (heard: target 5); eBay sold 2 we have not heard of (shows 8).
-    p.store
-        .set_on_hand(&mug, 5, "sold in the shop", "test")
-        .await
-        .unwrap();
-    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    sold_in_shop(&p, "MUG", 5).await;
+    channel_shows(&p, "MUG", 8);
     let r = p.handle_batch(batch(&["MUG"], 1)).await;
     assert!(r.batch_item_failures.is_empty());
     // Lowered at once, then lowered by the 2 found as well, and the others told.
@@ -315,11 +330,8 @@ async fn units_found_unheard_lower_the_channel_in_the_same_go_without_a_second_r
     let mug = Sku::parse("MUG").unwrap();
     // Shopify sold 1 (heard: target 9); eBay sold 2 unheard (shows 8). Raising to 9 is
     // held; the 2 found make the real target 7.
-    p.store
-        .set_on_hand(&mug, 9, "sold in the shop", "test")
-        .await
-        .unwrap();
-    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    sold_in_shop(&p, "MUG", 9).await;
+    channel_shows(&p, "MUG", 8);
     let reads = p.api.reads.load(Ordering::Relaxed);
     let r = p.handle_batch(batch(&["MUG"], 1)).await;
     assert!(r.batch_item_failures.is_empty());
@@ -350,12 +362,9 @@ async fn a_sell_out_goes_without_a_read_only_when_nothing_is_left_anywhere() {
         .blind_zero
         .store(true, std::sync::atomic::Ordering::Relaxed);
     p.handle_batch(batch(&["MUG", "CAP"], 1)).await; // in sync at 5: the baselines
-    let (mug, cap) = (Sku::parse("MUG").unwrap(), Sku::parse("CAP").unwrap());
+    let cap = Sku::parse("CAP").unwrap();
     // MUG sold out in the shop: the zero goes at once, no read.
-    p.store
-        .set_on_hand(&mug, 0, "sold in the shop", "test")
-        .await
-        .unwrap();
+    sold_in_shop(&p, "MUG", 0).await;
     let reads = p.api.reads.load(Ordering::Relaxed);
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(p.api.reads.load(Ordering::Relaxed), reads);
@@ -373,7 +382,7 @@ async fn a_sell_out_goes_without_a_read_only_when_nothing_is_left_anywhere() {
         .unwrap();
     l.policy = paused;
     p.store.put_listing(&l).await.unwrap();
-    p.api.shows.lock().unwrap().insert("CAP".into(), 3);
+    channel_shows(&p, "CAP", 3);
     p.handle_batch(batch(&["CAP"], 1)).await;
     assert!(p.api.reads.load(Ordering::Relaxed) > reads, "read first");
     assert_eq!(
@@ -399,15 +408,8 @@ async fn a_sell_out_is_written_while_the_rest_of_the_batch_is_still_being_read()
     p.api.log.lock().unwrap().clear();
     // A slow channel; MUG sells out and CAP sells one in the same batch.
     p.api.read_ms.store(300, Ordering::Relaxed);
-    let (mug, cap) = (Sku::parse("MUG").unwrap(), Sku::parse("CAP").unwrap());
-    p.store
-        .set_on_hand(&mug, 0, "sold in the shop", "test")
-        .await
-        .unwrap();
-    p.store
-        .set_on_hand(&cap, 8, "sold in the shop", "test")
-        .await
-        .unwrap();
+    sold_in_shop(&p, "MUG", 0).await;
+    sold_in_shop(&p, "CAP", 8).await;
     let r = p.handle_batch(batch(&["CAP", "MUG"], 1)).await;
     assert!(r.batch_item_failures.is_empty());
     // The zero did not wait for CAP's read; CAP still got its read-then-write.
@@ -438,7 +440,7 @@ async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
         vec![vec![("LAST".to_string(), 2), ("PLENTY".to_string(), 40)]]
     );
     // Alone, a listing with plenty left waits and coalesces with what comes next.
-    p.api.shows.lock().unwrap().insert("PLENTY".into(), 41);
+    channel_shows(&p, "PLENTY", 41);
     let st = p
         .store
         .get_stock(&Sku::parse("PLENTY").unwrap())
@@ -494,11 +496,8 @@ async fn a_unit_found_unheard_and_heard_later_never_explains_away_a_new_unheard_
     let mug = Sku::parse("MUG").unwrap();
     // A shop sale (on hand 3) while eBay sold one no order has told us of (shows 3):
     // the unit is found and eBay lowered to 2.
-    p.store
-        .set_on_hand(&mug, 3, "sold in the shop", "test")
-        .await
-        .unwrap();
-    p.api.shows.lock().unwrap().insert("MUG".into(), 3);
+    sold_in_shop(&p, "MUG", 3).await;
+    channel_shows(&p, "MUG", 3);
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(
         p.api.writes.lock().unwrap().last().unwrap(),
@@ -506,7 +505,7 @@ async fn a_unit_found_unheard_and_heard_later_never_explains_away_a_new_unheard_
     );
     // Its order arrives; then eBay sells the next unit, unheard too (shows 1).
     ebay_sale(&p, "11-1").await;
-    p.api.shows.lock().unwrap().insert("MUG".into(), 1);
+    channel_shows(&p, "MUG", 1);
     let writes = p.api.writes.lock().unwrap().len();
     p.handle_batch(batch(&["MUG"], 1)).await;
     // The arrival is the unit found before, not a sale that explains the new fall:
@@ -536,7 +535,7 @@ async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold
     p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
     // eBay sold 2; the ledger has heard of 1 so far (on hand 9).
     ebay_sale(&p, "11-1").await;
-    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    channel_shows(&p, "MUG", 8);
     let r = p.handle_batch(batch(&["MUG"], 1)).await;
     assert!(
         p.api.writes.lock().unwrap().is_empty(),
@@ -606,7 +605,7 @@ async fn a_channel_showing_the_target_only_because_of_unheard_sales_is_not_taken
         })
         .await
         .unwrap();
-    p.api.shows.lock().unwrap().insert("MUG".into(), 8);
+    channel_shows(&p, "MUG", 8);
     let reads = p.api.reads.load(Ordering::Relaxed);
     let r = p.handle_batch(batch(&["MUG"], 1)).await;
     assert!(r.batch_item_failures.is_empty());
@@ -643,7 +642,7 @@ async fn a_forced_push_after_reconciliation_releases_what_was_held_back() {
     p.handle_batch(batch(&["MUG"], 1)).await;
     // Someone lowered eBay by hand to 7 — to the pusher, 3 sales it has not heard of —
     // and a delivery of 1 came in.
-    p.api.shows.lock().unwrap().insert("MUG".into(), 7);
+    channel_shows(&p, "MUG", 7);
     p.store
         .adjust(&Sku::parse("MUG").unwrap(), 1, "delivery", "test")
         .await
