@@ -533,16 +533,18 @@ async fn local(args: LocalArgs) -> Result<()> {
     cfg.drift_every =
         (args.drift_every > 0).then(|| std::time::Duration::from_secs(args.drift_every));
     if !args.sandbox && std::env::var_os("ONECOUNT_CHANNELS_FILE").is_some() {
-        cfg.channels = onecount::channels::config::ChannelsConfig::load(&sdk)
+        cfg.channels = onecount::channels::ChannelsConfig::load(&sdk)
             .await
             .map_err(anyhow::Error::msg)?;
     }
     let host = onecount_local::LocalHost::start(&sdk, cfg).await?;
     let r = &host.resources;
-    println!(
-        "webhooks:  {0}/webhooks/shopify  {0}/webhooks/etsy  {0}/webhooks/ebay",
-        host.url
-    );
+    let routes: Vec<String> = host
+        .channels
+        .channels()
+        .map(|c| format!("{}/webhooks/{c}", host.url))
+        .collect();
+    println!("webhooks:  {}", routes.join("  "));
     println!("table:     {}", r.table);
     println!("queues:    {} (DLQ {})", r.order_queue, r.order_dlq);
     for (ch, q, d) in &r.push_queues {
@@ -550,10 +552,7 @@ async fn local(args: LocalArgs) -> Result<()> {
     }
     println!("alerts:    {}", r.topic_arn);
     if let Some(sb) = &host.sandboxes {
-        println!(
-            "sandboxes: shopify {}  etsy {}  ebay {}",
-            sb.shopify_url, sb.etsy_url, sb.ebay_url
-        );
+        println!("sandboxes: {}", sb.urls().join("  "));
         println!(
             "           place an order: curl -XPOST {}/_sim/orders -d '{{\"lines\":[[VARIANT_ID,1]]}}' -H 'content-type: application/json'",
             sb.shopify_url
@@ -574,8 +573,8 @@ async fn local(args: LocalArgs) -> Result<()> {
         exports.push(format!("export ONECOUNT_PUSH_QUEUE_URL_{c}={q}"));
         exports.push(format!("export ONECOUNT_PUSH_DLQ_URL_{c}={d}"));
     }
-    if let (Some(sim), Some(sb)) = (&host.sim, &host.sandboxes) {
-        let cfg = onecount_local::sandbox_channels(sim, sb, &host.url);
+    if host.sandboxes.is_some() {
+        let cfg = &host.channels;
         let path = std::env::temp_dir().join(format!("{}-channels.json", args.prefix));
         std::fs::write(&path, serde_json::to_string_pretty(&cfg)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -601,11 +600,8 @@ pub(crate) async fn request_push(
 ) -> Result<()> {
     use onecount::ports::{PushQueue, PushRequest};
     let urls = onecount::aws::sqs::QueueUrls::from_env();
-    if urls.push(channel).is_none() {
-        bail!(
-            "no push queue for {channel}: set ONECOUNT_PUSH_QUEUE_URL_{} (a stack output)",
-            channel.as_str().to_uppercase()
-        );
+    if let Err(e) = urls.require_push(channel) {
+        bail!("{e} (a stack output)");
     }
     let sdk = onecount::aws::load_sdk_config().await;
     let q = onecount::aws::sqs::SqsQueues::new(&sdk, urls);

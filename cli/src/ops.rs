@@ -147,12 +147,13 @@ struct Checked {
 
 pub async fn verify(store: &DynamoStore, only: Option<Channel>, json: bool) -> Result<u8> {
     let sdk = onecount::aws::load_sdk_config().await;
-    let cfg = onecount::channels::config::ChannelsConfig::load(&sdk)
+    let cfg = onecount::channels::ChannelsConfig::load(&sdk)
         .await
         .map_err(anyhow::Error::msg)?;
+    let kits = onecount::channels::build(&cfg).map_err(anyhow::Error::msg)?;
     let mut rows: Vec<Checked> = Vec::new();
     let last_units = global_last_units();
-    for api in onecount_local::links(&cfg).into_iter().map(|l| l.api) {
+    for api in kits.kits().map(|k| k.api()) {
         let ch = api.channel();
         if only.is_some_and(|c| c != ch) {
             continue;

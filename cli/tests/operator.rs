@@ -338,12 +338,7 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     sb.etsy.remove_listing(onecount_flash::ids(2).listing);
     sb.shopify.set_quantity(onecount_flash::ids(0).variant, 3);
     let channels = std::env::temp_dir().join(format!("{}-channels.json", h.resources.table));
-    let sim = h.sim.as_ref().unwrap();
-    std::fs::write(
-        &channels,
-        serde_json::to_string(&onecount_local::sandbox_channels(sim, sb, &h.url)).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&channels, serde_json::to_string(&h.channels).unwrap()).unwrap();
     let r = &h.resources;
     let env: Vec<(String, String)> = vec![
         ("AWS_ENDPOINT_URL".into(), ep.clone()),

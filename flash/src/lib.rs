@@ -618,11 +618,9 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
     }
     apply_faults(&sb, sc);
     // Shopify, Etsy, eBay: onecount's own clients, so only the strategy differs.
-    let apis: Vec<Arc<dyn ChannelApi>> =
-        onecount_local::links(&onecount_local::sandbox_channels(&sim, &sb, nowhere))
-            .into_iter()
-            .map(|l| l.api)
-            .collect();
+    let kits = onecount::channels::build(&sb.channels_config(&sim, nowhere))
+        .expect("the sandboxes' configuration");
+    let apis: Vec<Arc<dyn ChannelApi>> = kits.kits().map(|k| k.api()).collect();
     let targets: Vec<[Target; 3]> = catalog
         .iter()
         .enumerate()

@@ -8,6 +8,7 @@ pub mod moto;
 mod poller;
 mod provision;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -18,21 +19,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
 use onecount::Channel;
+use onecount::app::{App, Settings};
 use onecount::aws::dynamo::DynamoStore;
 use onecount::aws::sns::SnsAlerts;
 use onecount::aws::sqs::{QueueUrls, SqsQueues, SqsVisibility};
-use onecount::channels::config::{ChannelsConfig, EbayConfig, EtsyConfig, Secret, ShopifyConfig};
-use onecount::channels::ebay::EbayClient;
-use onecount::channels::etsy::EtsyClient;
 use onecount::channels::push::ChannelApi;
-use onecount::channels::shopify::ShopifyClient;
+use onecount::channels::{ChannelsConfig, Registry};
 use onecount::config::StoreConfig;
 use onecount_channel_push::{PushConfig, Pusher};
 use onecount_drift_check::DriftCheck;
 pub use onecount_drift_check::{DriftConfig, Report as DriftReport, links};
 use onecount_sim::{Sandboxes, SimConfig};
-use onecount_stock_decrement::{ChannelFetcher, Decrement};
-use onecount_webhook_ingest::{EbayKeys, Ingest, IngestRequest};
+use onecount_stock_decrement::Decrement;
+use onecount_webhook_ingest::{Ingest, IngestRequest};
 
 pub use provision::{Resources, depth, provision, redrive};
 
@@ -51,9 +50,9 @@ pub struct LocalConfig {
     pub visibility_timeout_secs: i32,
     /// Receives before a message goes to its DLQ.
     pub max_receive_count: u32,
-    /// Concurrent pushers per channel (shopify, etsy, ebay), like each pusher
-    /// deployment's concurrency cap; 0 runs no pusher for that channel.
-    pub push_concurrency: [usize; 3],
+    /// Concurrent pushers per channel, like each pusher deployment's concurrency cap;
+    /// a channel absent (or 0) runs no pusher.
+    pub push_concurrency: BTreeMap<Channel, usize>,
     /// Order-queue pollers, each handling one batch at a time (Lambda's SQS event source
     /// runs several batches at once; one batch waiting on a slow channel fetch must not
     /// hold up the next).
@@ -78,7 +77,7 @@ impl LocalConfig {
             channels: ChannelsConfig::default(),
             visibility_timeout_secs: 2,
             max_receive_count: 5,
-            push_concurrency: [2, 2, 2],
+            push_concurrency: Channel::CONNECTED.into_iter().map(|c| (c, 2)).collect(),
             order_concurrency: 4,
             push_backoff_base_ms: 1000,
             last_units: None,
@@ -90,7 +89,7 @@ impl LocalConfig {
 }
 
 pub type LocalIngest = Ingest<SqsQueues, DynamoStore, SnsAlerts>;
-pub type LocalDecrement = Decrement<DynamoStore, SqsQueues, SnsAlerts, ChannelFetcher>;
+pub type LocalDecrement = Decrement<DynamoStore, SqsQueues, SnsAlerts, Registry>;
 pub type LocalPusher =
     Pusher<DynamoStore, SnsAlerts, Arc<dyn ChannelApi>, SqsVisibility, SqsQueues>;
 pub type LocalDrift = DriftCheck<DynamoStore, SqsQueues, SnsAlerts, Arc<LocalDecrement>>;
@@ -109,6 +108,8 @@ pub struct LocalHost {
     pub apis: Vec<Arc<dyn ChannelApi>>,
     /// The drift check, wired like the scheduled Lambda: `drift.run().await` is one run.
     pub drift: Arc<LocalDrift>,
+    /// The channels configuration the host runs with (the sandboxes' when started).
+    pub channels: ChannelsConfig,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -117,39 +118,6 @@ impl Drop for LocalHost {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-/// The channel configuration that points at the sandboxes.
-pub fn sandbox_channels(sim: &SimConfig, sb: &Sandboxes, webhook_base: &str) -> ChannelsConfig {
-    ChannelsConfig {
-        shopify: Some(ShopifyConfig {
-            shop_domain: "onecount-sandbox.myshopify.com".into(),
-            webhook_secret: Secret::new(&sim.shopify_secret),
-            previous_webhook_secret: None,
-            api_base: sb.shopify_url.clone(),
-            access_token: Secret::new(&sim.shopify_token),
-            api_version: "2026-04".into(),
-            location_id: Some("71234567".into()),
-            process_test_orders: false,
-        }),
-        etsy: Some(EtsyConfig {
-            shop_id: onecount_sim::etsy::SHOP_ID.into(),
-            webhook_secret: Secret::new(&sim.etsy_secret),
-            api_base: sb.etsy_url.clone(),
-            keystring: sim.etsy_keystring.clone(),
-            shared_secret: Secret::new(&sim.etsy_shared_secret),
-            access_token: Secret::new(&sim.etsy_token),
-            refresh_token: Secret::new("5550001.refresh"),
-        }),
-        ebay: Some(EbayConfig {
-            api_base: sb.ebay_url.clone(),
-            client_id: sim.ebay_client_id.clone(),
-            client_secret: Secret::new(&sim.ebay_client_secret),
-            refresh_token: Secret::new("v^1.1#refresh"),
-            verification_token: Secret::new("onecount-local-verification-token-0123456789"),
-            endpoint_url: format!("{webhook_base}/webhooks/ebay"),
-        }),
     }
 }
 
@@ -178,53 +146,55 @@ impl LocalHost {
         let (sandboxes, sim, channels) = if cfg.sandbox {
             let sim = SimConfig::random(&url);
             let sb = Sandboxes::start(sim.clone()).await;
-            let channels = sandbox_channels(&sim, &sb, &url);
+            let channels = sb.channels_config(&sim, &url);
             (Some(sb), Some(sim), channels)
         } else {
             (None, None, cfg.channels.clone())
         };
 
-        let urls = resources.queue_urls();
+        // The composition root, as each Lambda would build it; each function gets its
+        // own channel kits (clients, rate budgets, caches), as its own Lambda would.
+        let app = App::build(
+            sdk.clone(),
+            Settings {
+                store: StoreConfig::new(&resources.table),
+                topic_arn: resources.topic_arn.clone(),
+                queues: resources.queue_urls(),
+                channels,
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
+        let kits = || onecount::channels::build(&app.settings.channels).map_err(anyhow::Error::msg);
         let ingest = Arc::new(Ingest {
-            channels: channels.clone(),
-            queue: SqsQueues::new(sdk, urls.clone()),
+            channels: app.channels.clone(),
+            queue: app.queues.clone(),
             inbox: store.clone(),
-            alerts: SnsAlerts::new(sdk, &resources.topic_arn),
-            ebay: channels
-                .ebay
-                .clone()
-                .map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>),
+            alerts: app.alerts.clone(),
         });
         let decrement = Arc::new(Decrement {
             store: store.clone(),
-            pushes: SqsQueues::new(sdk, urls.clone()),
-            alerts: SnsAlerts::new(sdk, &resources.topic_arn),
-            fetcher: ChannelFetcher {
-                etsy: channels.etsy.clone().map(EtsyClient::new),
-                ebay: channels.ebay.clone().map(EbayClient::new),
-            },
+            pushes: app.queues.clone(),
+            alerts: app.alerts.clone(),
+            fetcher: kits()?,
         });
-
-        // The drift check gets its own channel clients, as its own Lambda would.
-        let links = onecount_drift_check::links(&channels);
         let drift = Arc::new(DriftCheck {
             store: store.clone(),
-            pushes: SqsQueues::new(sdk, urls.clone()),
-            alerts: SnsAlerts::new(sdk, &resources.topic_arn),
+            pushes: app.queues.clone(),
+            alerts: app.alerts.clone(),
             orders: decrement.clone(),
-            channels: links,
+            channels: links(&kits()?),
             cfg: DriftConfig {
                 last_units: cfg.last_units,
                 ..cfg.drift.clone()
             },
         });
 
-        let app = Router::new().fallback(webhook).with_state(ingest.clone());
+        let router = Router::new().fallback(webhook).with_state(ingest.clone());
         let mut tasks = vec![tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, router).await;
         })];
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let order_queue = urls.orders.clone().expect("provisioned");
+        let order_queue = resources.order_queue.clone();
         for _ in 0..cfg.order_concurrency.max(1) {
             let decrement = decrement.clone();
             tasks.push(tokio::spawn(poller::run(
@@ -236,31 +206,16 @@ impl LocalHost {
                 },
             )));
         }
-        let pushers = [
-            channels
-                .shopify
-                .clone()
-                .map(|c| Arc::new(ShopifyClient::new(c)) as Arc<dyn ChannelApi>),
-            channels
-                .etsy
-                .clone()
-                .map(|c| Arc::new(EtsyClient::new(c)) as Arc<dyn ChannelApi>),
-            channels
-                .ebay
-                .clone()
-                .map(|c| Arc::new(EbayClient::new(c)) as Arc<dyn ChannelApi>),
-        ];
         let mut apis = Vec::new();
-        for (i, api) in pushers.into_iter().enumerate() {
-            let Some(api) = api else { continue };
-            let (channel, url, _) = resources.push_queues[i].clone();
+        for channel in app.channels.channels() {
+            let api = kits()?.kit(channel)?.api();
             apis.push(api.clone());
             let pusher = Arc::new(Pusher {
                 store: store.clone(),
-                alerts: SnsAlerts::new(sdk, &resources.topic_arn),
+                alerts: app.alerts.clone(),
                 api,
-                visibility: SqsVisibility::new(sdk, url.clone()),
-                queue: SqsQueues::new(sdk, urls.clone()),
+                visibility: app.push_visibility(channel).map_err(anyhow::Error::msg)?,
+                queue: app.queues.clone(),
                 cfg: PushConfig {
                     max_receives: cfg.max_receive_count,
                     backoff_base_ms: cfg.push_backoff_base_ms,
@@ -268,7 +223,13 @@ impl LocalHost {
                     ..PushConfig::default()
                 },
             });
-            for _ in 0..cfg.push_concurrency[i] {
+            let n = cfg.push_concurrency.get(&channel).copied().unwrap_or(0);
+            let url = resources
+                .queue_urls()
+                .require_push(channel)
+                .map_err(anyhow::Error::msg)?
+                .to_string();
+            for _ in 0..n {
                 let p = pusher.clone();
                 tasks.push(tokio::spawn(poller::run(
                     sqs.clone(),
@@ -279,7 +240,7 @@ impl LocalHost {
                     },
                 )));
             }
-            tracing::debug!(channel = %channel, concurrency = cfg.push_concurrency[i], "pusher running");
+            tracing::debug!(channel = %channel, concurrency = n, "pusher running");
         }
         if let Some(every) = cfg.drift_every {
             let d = drift.clone();
@@ -309,6 +270,7 @@ impl LocalHost {
             sqs,
             apis,
             drift,
+            channels: app.settings.channels.clone(),
             tasks,
         })
     }
@@ -391,9 +353,11 @@ impl Resources {
     pub fn queue_urls(&self) -> QueueUrls {
         QueueUrls {
             orders: Some(self.order_queue.clone()),
-            shopify: Some(self.push_queues[0].1.clone()),
-            etsy: Some(self.push_queues[1].1.clone()),
-            ebay: Some(self.push_queues[2].1.clone()),
+            pushes: self
+                .push_queues
+                .iter()
+                .map(|(c, q, _)| (*c, q.clone()))
+                .collect(),
         }
     }
 }

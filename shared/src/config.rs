@@ -66,9 +66,8 @@ pub mod vars {
     pub const CHANNELS_SECRET_ARN: &str = "ONECOUNT_CHANNELS_SECRET_ARN";
     pub const ALERT_TOPIC_ARN: &str = "ONECOUNT_ALERT_TOPIC_ARN";
     pub const ORDER_QUEUE_URL: &str = "ONECOUNT_ORDER_QUEUE_URL";
-    pub const PUSH_QUEUE_URL_SHOPIFY: &str = "ONECOUNT_PUSH_QUEUE_URL_SHOPIFY";
-    pub const PUSH_QUEUE_URL_ETSY: &str = "ONECOUNT_PUSH_QUEUE_URL_ETSY";
-    pub const PUSH_QUEUE_URL_EBAY: &str = "ONECOUNT_PUSH_QUEUE_URL_EBAY";
+    /// One per connected channel: [`per_channel`] appends the channel's name.
+    pub const PUSH_QUEUE_URL_: &str = "ONECOUNT_PUSH_QUEUE_URL_";
     pub const CHANNEL: &str = "ONECOUNT_CHANNEL";
     pub const PUSH_MAX_RECEIVES: &str = "ONECOUNT_PUSH_MAX_RECEIVES";
     pub const PUSH_BACKOFF_BASE_MS: &str = "ONECOUNT_PUSH_BACKOFF_BASE_MS";
@@ -77,13 +76,35 @@ pub mod vars {
     pub const DRIFT_ALERT_UNITS: &str = "ONECOUNT_DRIFT_ALERT_UNITS";
     pub const DRIFT_BUDGET_SECS: &str = "ONECOUNT_DRIFT_BUDGET_SECS";
     pub const AUTO_PAUSE: &str = "ONECOUNT_AUTO_PAUSE";
-    pub const RECONCILE_EVERY_SECS_SHOPIFY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_SHOPIFY";
-    pub const RECONCILE_EVERY_SECS_ETSY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_ETSY";
-    pub const RECONCILE_EVERY_SECS_EBAY: &str = "ONECOUNT_RECONCILE_EVERY_SECS_EBAY";
+    /// One per connected channel, like [`PUSH_QUEUE_URL_`].
+    pub const RECONCILE_EVERY_SECS_: &str = "ONECOUNT_RECONCILE_EVERY_SECS_";
     /// Read only off Lambda: local channel configuration, EMF on stdout for local runs.
     pub const LOCAL_ONLY: [&str; 2] = ["ONECOUNT_CHANNELS_FILE", "ONECOUNT_EMF"];
 
-    /// One function's variables.
+    /// A per-channel variable's name: the prefix (ending in `_`) and the channel, upper case.
+    pub fn per_channel(prefix: &str, channel: crate::domain::Channel) -> String {
+        format!("{prefix}{}", channel.as_str().to_uppercase())
+    }
+
+    /// Names as listed, with each per-channel prefix (ending in `_`) made one name per
+    /// connected channel.
+    pub fn expand(names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|n| {
+                if n.ends_with('_') {
+                    crate::domain::Channel::CONNECTED
+                        .iter()
+                        .map(|c| per_channel(n, *c))
+                        .collect()
+                } else {
+                    vec![n.to_string()]
+                }
+            })
+            .collect()
+    }
+
+    /// One function's variables (per-channel ones as their prefix; see [`expand`]).
     pub struct FunctionEnv {
         /// The binary (and Cargo package) name.
         pub binary: &'static str,
@@ -101,14 +122,7 @@ pub mod vars {
         },
         FunctionEnv {
             binary: "onecount-stock-decrement",
-            required: &[
-                TABLE,
-                CHANNELS_SECRET_ARN,
-                ALERT_TOPIC_ARN,
-                PUSH_QUEUE_URL_SHOPIFY,
-                PUSH_QUEUE_URL_ETSY,
-                PUSH_QUEUE_URL_EBAY,
-            ],
+            required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, PUSH_QUEUE_URL_],
             optional: &[TIMELINE_TTL_DAYS],
         },
         FunctionEnv {
@@ -117,9 +131,7 @@ pub mod vars {
             // The deployment's own queue (for retry delays) is the one for its channel.
             optional: &[
                 TIMELINE_TTL_DAYS,
-                PUSH_QUEUE_URL_SHOPIFY,
-                PUSH_QUEUE_URL_ETSY,
-                PUSH_QUEUE_URL_EBAY,
+                PUSH_QUEUE_URL_,
                 PUSH_MAX_RECEIVES,
                 PUSH_BACKOFF_BASE_MS,
                 LAST_UNIT_LEVEL,
@@ -127,14 +139,7 @@ pub mod vars {
         },
         FunctionEnv {
             binary: "onecount-drift-check",
-            required: &[
-                TABLE,
-                CHANNELS_SECRET_ARN,
-                ALERT_TOPIC_ARN,
-                PUSH_QUEUE_URL_SHOPIFY,
-                PUSH_QUEUE_URL_ETSY,
-                PUSH_QUEUE_URL_EBAY,
-            ],
+            required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, PUSH_QUEUE_URL_],
             optional: &[
                 TIMELINE_TTL_DAYS,
                 ORDER_QUEUE_URL,
@@ -143,9 +148,7 @@ pub mod vars {
                 DRIFT_ALERT_UNITS,
                 DRIFT_BUDGET_SECS,
                 AUTO_PAUSE,
-                RECONCILE_EVERY_SECS_SHOPIFY,
-                RECONCILE_EVERY_SECS_ETSY,
-                RECONCILE_EVERY_SECS_EBAY,
+                RECONCILE_EVERY_SECS_,
             ],
         },
     ];

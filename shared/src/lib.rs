@@ -9,12 +9,16 @@
 //!   [`ports::ListingStore`], [`ports::TimelineStore`]).
 //! - [`aws`] — adapters that own the wire: the DynamoDB single-table store and the table
 //!   schema that `onecount init` and the SAM template share.
-//! - [`channels`] — Shopify, Etsy and eBay: webhook verification and parsing, API clients.
+//! - [`channels`] — one module per channel behind one [`channels::ChannelKit`] trait
+//!   (webhooks in; quantities, orders and pointer fetches out); [`channels::build`] is the
+//!   registry that turns the configuration into kits.
+//! - [`app`] — the composition root every Lambda `main`, the local host and the CLI use.
 //! - [`alerts`] — what the owner is told, and what to do about it.
 //! - [`config`] — settings read once from the environment.
 //! - [`telemetry`] — tracing set-up for Lambda and the CLI.
 
 pub mod alerts;
+pub mod app;
 pub mod aws;
 pub mod channels;
 pub mod config;

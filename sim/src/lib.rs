@@ -100,6 +100,66 @@ pub struct Sandboxes {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl Sandboxes {
+    /// Each sandbox's name and URL, for a person.
+    pub fn urls(&self) -> Vec<String> {
+        vec![
+            format!("shopify {}", self.shopify_url),
+            format!("etsy {}", self.etsy_url),
+            format!("ebay {}", self.ebay_url),
+        ]
+    }
+
+    /// The channels configuration that points at these sandboxes; eBay notifications are
+    /// verified against `webhook_base/webhooks/ebay`.
+    pub fn channels_config(
+        &self,
+        sim: &SimConfig,
+        webhook_base: &str,
+    ) -> onecount::channels::ChannelsConfig {
+        use onecount::Channel;
+        use onecount::channels::config::Secret;
+        use onecount::channels::{ebay::EbayConfig, etsy::EtsyConfig, shopify::ShopifyConfig};
+        onecount::channels::ChannelsConfig::default()
+            .with(
+                Channel::Shopify,
+                &ShopifyConfig {
+                    shop_domain: "onecount-sandbox.myshopify.com".into(),
+                    webhook_secret: Secret::new(&sim.shopify_secret),
+                    previous_webhook_secret: None,
+                    api_base: self.shopify_url.clone(),
+                    access_token: Secret::new(&sim.shopify_token),
+                    api_version: "2026-04".into(),
+                    location_id: Some("71234567".into()),
+                    process_test_orders: false,
+                },
+            )
+            .with(
+                Channel::Etsy,
+                &EtsyConfig {
+                    shop_id: etsy::SHOP_ID.into(),
+                    webhook_secret: Secret::new(&sim.etsy_secret),
+                    api_base: self.etsy_url.clone(),
+                    keystring: sim.etsy_keystring.clone(),
+                    shared_secret: Secret::new(&sim.etsy_shared_secret),
+                    access_token: Secret::new(&sim.etsy_token),
+                    refresh_token: Secret::new("5550001.refresh"),
+                },
+            )
+            .with(
+                Channel::Ebay,
+                &EbayConfig {
+                    api_base: self.ebay_url.clone(),
+                    client_id: sim.ebay_client_id.clone(),
+                    client_secret: Secret::new(&sim.ebay_client_secret),
+                    refresh_token: Secret::new("v^1.1#refresh"),
+                    verification_token: Secret::new("onecount-local-verification-token-0123456789"),
+                    endpoint_url: format!("{webhook_base}/webhooks/ebay"),
+                },
+            )
+    }
+}
+
 impl Drop for Sandboxes {
     fn drop(&mut self) {
         for t in &self.tasks {

@@ -10,7 +10,7 @@ fn main() {
     let s = schema::shape();
     let functions: Vec<serde_json::Value> = vars::FUNCTIONS
         .iter()
-        .map(|f| serde_json::json!({"binary": f.binary, "required": f.required, "optional": f.optional}))
+        .map(|f| serde_json::json!({"binary": f.binary, "required": vars::expand(f.required), "optional": vars::expand(f.optional)}))
         .collect();
     let out = serde_json::json!({
         "table": {
@@ -19,7 +19,7 @@ fn main() {
             "ttl_attribute": s.ttl_attribute, "billing_mode": s.billing_mode,
         },
         "functions": functions,
-        "channels": ["shopify", "etsy", "ebay"],
+        "channels": onecount::Channel::CONNECTED,
         "metrics": {"namespace": metrics::NAMESPACE, "names": metrics::ALL, "dimension": metrics::CHANNEL_DIMENSION},
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));

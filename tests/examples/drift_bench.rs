@@ -24,7 +24,7 @@ async fn main() {
     // One run over everything: the budget is raised past moto's slow index queries (a
     // deployed run stops at its budget and resumes from a cursor).
     let h = stack::start(|c| {
-        c.push_concurrency = [0, 0, 0];
+        c.push_concurrency.clear();
         c.drift.budget = std::time::Duration::from_secs(1800);
     })
     .await;

@@ -20,7 +20,7 @@ async fn host(on_hand: u32) -> LocalHost {
     let mut cfg = LocalConfig::new(&prefix);
     cfg.sandbox = true;
     // The push path has its own tests; here the push requests stay on their queues.
-    cfg.push_concurrency = [0, 0, 0];
+    cfg.push_concurrency.clear();
     let h = LocalHost::start(&sdk, cfg)
         .await
         .expect("local host starts");
@@ -254,8 +254,8 @@ async fn ebay_orders_change_the_count_exactly_once() {
         delivery_id: "reconcile-1".into(),
         topic: "reconcile".into(),
         received_at: 0,
-        action: onecount::channels::Action::FetchEbayOrder {
-            order: onecount::domain::OrderId::parse(&placed.order_id).unwrap(),
+        action: onecount::channels::Action::Fetch {
+            pointer: placed.order_id.clone(),
         },
     };
     use onecount::ports::OrderQueue;
@@ -434,7 +434,7 @@ async fn forged_stale_and_wrong_key_webhooks_are_refused_and_nothing_is_queued()
         .json()
         .await
         .unwrap();
-    let cfg = h.ingest.channels.ebay.clone().unwrap();
+    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     use sha2::Digest;
     let want = hex::encode(sha2::Sha256::digest(format!(
         "{code}{}{}",

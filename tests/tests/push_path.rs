@@ -245,11 +245,11 @@ fn event(sku: &Sku, channel: Channel, n: usize) -> SqsEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
-    let h = stack::start(|c| c.push_concurrency = [0, 0, 0]).await;
+    let h = stack::start(|c| c.push_concurrency.clear()).await;
     let sku = stack::add_sku(&h, 3, "CAP", 40, 1, [plain(), plain(), plain()], 40).await;
     let sb = h.sandboxes.as_ref().unwrap();
     let sdk = onecount::aws::load_sdk_config().await;
-    let cfg = h.ingest.channels.ebay.clone().unwrap();
+    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     let pusher = || Pusher {
         store: h.store.clone(),
         alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),

@@ -5,10 +5,10 @@
 //!
 //! 1. **Reconcile orders**: each channel's orders since its checkpoint go through the
 //!    same order path as webhooks (idempotent: lines already seen change nothing). This
-//!    is how a lost webhook is found, how eBay cancellations arrive, and the order path
-//!    itself for Etsy apps without webhook access.
-//! 2. **Read every listing's quantity** from its channel, batched (Shopify 100 per
-//!    query, Etsy 100, eBay 25), page by page; a run that reaches its time budget saves a
+//!    is how a lost webhook is found, how cancellations arrive from channels that send no
+//!    webhook for them, and the order path itself for apps without webhook access.
+//! 2. **Read every listing's quantity** from its channel, batched as the channel allows
+//!    (`ChannelApi::read_batch`), page by page; a run that reaches its time budget saves a
 //!    cursor and the next run resumes there.
 //! 3. **Reconcile again**, so a sale made while the listings were being read is in the
 //!    ledger before anything is judged (never re-inflate).
@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, OrderSource, PushError, Target};
 use onecount::channels::{Action, OrderEvent};
+use onecount::config::vars;
 use onecount::domain::drift::{
     Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting, low_stock,
 };
@@ -54,7 +55,7 @@ where
     S: onecount::StockLedger + onecount::ListingStore + onecount::ports::Inbox,
     P: PushQueue,
     A: AlertSink,
-    F: onecount_stock_decrement::OrderFetcher,
+    F: onecount::channels::OrderFetcher,
 {
     async fn apply(&self, event: &OrderEvent) -> Result<(), String> {
         self.process(event).await.map_err(|e| e.to_string())
@@ -84,9 +85,9 @@ pub struct DriftConfig {
     /// Each reconciliation re-reads this much before its checkpoint (clock skew, late
     /// updates); idempotent, so overlap costs only reads.
     pub overlap_ms: i64,
-    /// Minimum time between reconciliations per channel (shopify, etsy, ebay); 0 = every
-    /// run. Run the schedule as often as the most frequent one needs.
-    pub reconcile_every_ms: [i64; 3],
+    /// Minimum time between reconciliations per channel (absent or 0 = every run). Run
+    /// the schedule as often as the most frequent one needs.
+    pub reconcile_every_ms: BTreeMap<Channel, i64>,
     /// Listings per page.
     pub page: u32,
     /// Time budget for one run (a Lambda's timeout less a margin).
@@ -102,7 +103,7 @@ impl Default for DriftConfig {
             last_units: None,
             first_lookback_ms: 24 * 3_600_000,
             overlap_ms: 600_000,
-            reconcile_every_ms: [0; 3],
+            reconcile_every_ms: BTreeMap::new(),
             page: 100,
             budget: Duration::from_secs(240),
         }
@@ -125,13 +126,10 @@ impl DriftConfig {
         if let Some(v) = num("ONECOUNT_DRIFT_BUDGET_SECS")? {
             c.budget = Duration::from_secs(v.max(10) as u64);
         }
-        for (i, ch) in Channel::CONNECTED.iter().enumerate() {
-            let k = format!(
-                "ONECOUNT_RECONCILE_EVERY_SECS_{}",
-                ch.as_str().to_uppercase()
-            );
+        for ch in Channel::CONNECTED {
+            let k = vars::per_channel(vars::RECONCILE_EVERY_SECS_, ch);
             if let Some(v) = num(&k)? {
-                c.reconcile_every_ms[i] = v * 1000;
+                c.reconcile_every_ms.insert(ch, v * 1000);
             }
         }
         c.auto_pause = !matches!(
@@ -150,32 +148,15 @@ pub struct ChannelLink {
     pub orders: Option<Arc<dyn OrderSource>>,
 }
 
-/// A link for every configured channel, with its own API clients.
-pub fn links(channels: &onecount::channels::config::ChannelsConfig) -> Vec<ChannelLink> {
-    use onecount::channels::{ebay::EbayClient, etsy::EtsyClient, shopify::ShopifyClient};
-    let mut out = Vec::new();
-    if let Some(c) = &channels.shopify {
-        let client = Arc::new(ShopifyClient::new(c.clone()));
-        out.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
-    if let Some(c) = &channels.etsy {
-        let client = Arc::new(EtsyClient::new(c.clone()));
-        out.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
-    if let Some(c) = &channels.ebay {
-        let client = Arc::new(EbayClient::new(c.clone()));
-        out.push(ChannelLink {
-            api: client.clone(),
-            orders: Some(client),
-        });
-    }
-    out
+/// A link for every configured channel.
+pub fn links(channels: &onecount::channels::Registry) -> Vec<ChannelLink> {
+    channels
+        .kits()
+        .map(|k| ChannelLink {
+            api: k.api(),
+            orders: Some(k.orders()),
+        })
+        .collect()
 }
 
 pub struct DriftCheck<S, P, A, O> {
@@ -359,7 +340,7 @@ where
     /// `first`: the run's first pass, which honours the per-channel interval.
     async fn reconcile(&self, report: &mut Report, first: bool) {
         let now = now_ms();
-        for (i, link) in self.channels.iter().enumerate() {
+        for link in &self.channels {
             let Some(src) = &link.orders else { continue };
             let ch = src.channel();
             let name = format!("reconcile#{ch}");
@@ -372,7 +353,7 @@ where
                     continue;
                 }
             };
-            let every = self.cfg.reconcile_every_ms.get(i).copied().unwrap_or(0);
+            let every = self.cfg.reconcile_every_ms.get(&ch).copied().unwrap_or(0);
             if first && last.is_some_and(|l| now - l < every) {
                 // Reconciled recently enough: its checkpoint stands for this run.
                 report.reconciled.insert(ch);

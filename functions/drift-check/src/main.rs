@@ -1,44 +1,30 @@
 //! `onecount-drift-check`: the scheduled Lambda (EventBridge Scheduler, every 5 minutes
-//! by default). Clients and configuration are built once here; each invocation is one run.
+//! by default). Everything is built once by the composition root; each invocation is one
+//! run.
 
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use onecount::aws::dynamo::DynamoStore;
-use onecount::aws::sns::SnsAlerts;
-use onecount::aws::sqs::{QueueUrls, SqsQueues};
-use onecount::channels::config::ChannelsConfig;
-use onecount::channels::ebay::EbayClient;
-use onecount::channels::etsy::EtsyClient;
-use onecount::config::StoreConfig;
+use onecount::app::App;
 use onecount_drift_check::{DriftCheck, DriftConfig, Report};
-use onecount_stock_decrement::{ChannelFetcher, Decrement};
+use onecount_stock_decrement::Decrement;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = onecount::aws::load_sdk_config().await;
-    let channels = ChannelsConfig::load(&sdk).await?;
-    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN")
-        .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
-    let store = DynamoStore::new(&sdk, &StoreConfig::from_env()?);
-    let queues = SqsQueues::new(&sdk, QueueUrls::from_env());
-    let links = onecount_drift_check::links(&channels);
+    let app = App::from_env().await?;
     let check = DriftCheck {
-        store: store.clone(),
-        pushes: queues.clone(),
-        alerts: SnsAlerts::new(&sdk, &topic),
+        store: app.store.clone(),
+        pushes: app.queues.clone(),
+        alerts: app.alerts.clone(),
+        channels: onecount_drift_check::links(&app.channels),
         orders: Decrement {
-            store,
-            pushes: queues,
-            alerts: SnsAlerts::new(&sdk, &topic),
-            fetcher: ChannelFetcher {
-                etsy: channels.etsy.clone().map(EtsyClient::new),
-                ebay: channels.ebay.clone().map(EbayClient::new),
-            },
+            store: app.store,
+            pushes: app.queues,
+            alerts: app.alerts,
+            fetcher: app.channels,
         },
-        channels: links,
         cfg: DriftConfig::from_env()?,
     };
     let check = &check;

@@ -1,7 +1,7 @@
 //! Stock decrement: each order event from the queue applied through the ledger.
 //!
-//! Per message, on its own: resolve the channel's ids to SKUs, fetch Etsy receipts and
-//! eBay orders (pointer payloads), apply each line exactly once, alert on oversells and
+//! Per message, on its own: resolve the channel's ids to SKUs, fetch the orders that
+//! pointer payloads point at (through the channel's kit), apply each line exactly once, alert on oversells and
 //! unmapped items, and ask every listing of a touched SKU to be pushed — also when the
 //! line was a duplicate, so a crash between the ledger commit and the queue send never
 //! loses a push. Transient failures fail the message (SQS redelivers it); nothing fails
@@ -9,13 +9,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
 use onecount::alerts::Alert;
-use onecount::channels::ebay::EbayClient;
-use onecount::channels::etsy::EtsyClient;
-use onecount::channels::{Action, Candidate, HttpError, InLine, OrderEvent};
+use onecount::channels::{Action, Candidate, InLine, OrderEvent};
+pub use onecount::channels::{FetchError, OrderFetcher};
 use onecount::domain::{
     LineId, Millis, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
 };
@@ -48,65 +46,10 @@ impl From<LedgerError> for Failure {
     }
 }
 
-/// Fetches what pointer payloads point at.
-#[async_trait]
-pub trait OrderFetcher: Send + Sync {
-    async fn etsy_receipt(&self, shop_id: &str, receipt_id: &str) -> Result<Action, FetchError>;
-    async fn ebay_order(&self, order: &OrderId) -> Result<Action, FetchError>;
-}
-
-#[derive(Debug)]
-pub enum FetchError {
-    /// Throttled (the channel said when to come back): the message's retry handles it.
-    Transient(String),
-    /// A 5xx or timeout with no Retry-After: tried once more at once, then as `Transient`.
-    Blip(String),
-    /// Not configured, not found, unreadable: keep the event and alert.
-    Permanent(String),
-}
-
-impl From<HttpError> for FetchError {
-    fn from(e: HttpError) -> Self {
-        match &e {
-            HttpError::Transient {
-                retry_after: None, ..
-            } => FetchError::Blip(e.to_string()),
-            HttpError::Transient { .. } => FetchError::Transient(e.to_string()),
-            HttpError::Permanent { .. } => FetchError::Permanent(e.to_string()),
-        }
-    }
-}
-
 /// How long a blipped order fetch waits before its one immediate retry: the sale's units
 /// are not off the count until the order is read, and the message's own retry would
 /// cost the visibility timeout (seconds) while every channel keeps selling them.
 const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
-
-/// The real fetcher: the channels' APIs, for the channels that are configured.
-pub struct ChannelFetcher {
-    pub etsy: Option<EtsyClient>,
-    pub ebay: Option<EbayClient>,
-}
-
-#[async_trait]
-impl OrderFetcher for ChannelFetcher {
-    async fn etsy_receipt(&self, shop_id: &str, receipt_id: &str) -> Result<Action, FetchError> {
-        let client = self
-            .etsy
-            .as_ref()
-            .ok_or_else(|| FetchError::Permanent("etsy is not configured".into()))?;
-        let receipt = client.receipt(shop_id, receipt_id).await?;
-        onecount::channels::etsy::receipt_action(&receipt).map_err(FetchError::Permanent)
-    }
-    async fn ebay_order(&self, order: &OrderId) -> Result<Action, FetchError> {
-        let client = self
-            .ebay
-            .as_ref()
-            .ok_or_else(|| FetchError::Permanent("ebay is not configured".into()))?;
-        let o = client.order(order.as_str()).await?;
-        onecount::channels::ebay::order_action(&o).map_err(FetchError::Permanent)
-    }
-}
 
 pub struct Decrement<S, P, A, F> {
     pub store: S,
@@ -160,11 +103,7 @@ where
         let mut retried = false;
         let fetched = loop {
             let r = match &ev.action {
-                Action::FetchEtsyReceipt {
-                    shop_id,
-                    receipt_id,
-                } => self.fetcher.etsy_receipt(shop_id, receipt_id).await,
-                Action::FetchEbayOrder { order } => self.fetcher.ebay_order(order).await,
+                Action::Fetch { pointer } => self.fetcher.fetch(ev.channel, pointer).await,
                 other => Ok(other.clone()),
             };
             match r {
@@ -264,7 +203,7 @@ where
                     self.sale(ch, order, &added, None, ev.received_at).await?;
                 }
             }
-            Action::FetchEtsyReceipt { .. } | Action::FetchEbayOrder { .. } => {
+            Action::Fetch { .. } => {
                 return Err(Failure::BadMessage(
                     "a fetched order pointed at another order".into(),
                 ));

@@ -43,7 +43,11 @@ impl AlertSink for Alerts {
 struct Fetch(AtomicU32);
 #[async_trait]
 impl OrderFetcher for Fetch {
-    async fn etsy_receipt(&self, _: &str, receipt: &str) -> Result<Action, FetchError> {
+    async fn fetch(&self, channel: Channel, pointer: &str) -> Result<Action, FetchError> {
+        if channel == Channel::Ebay {
+            return Err(FetchError::Permanent("ebay is not configured".into()));
+        }
+        let receipt = pointer.rsplit('/').next().unwrap_or("");
         if receipt != "blip" {
             return Err(FetchError::Transient("etsy 429, retry after 1 s".into()));
         }
@@ -53,9 +57,6 @@ impl OrderFetcher for Fetch {
                 "etsy HTTP 404: receipt not found".into(),
             )),
         }
-    }
-    async fn ebay_order(&self, _: &OrderId) -> Result<Action, FetchError> {
-        Err(FetchError::Permanent("ebay is not configured".into()))
     }
 }
 
@@ -139,9 +140,8 @@ async fn a_bad_message_fails_alone() {
         delivery_id: "e".into(),
         topic: "order.paid".into(),
         received_at: 0,
-        action: Action::FetchEtsyReceipt {
-            shop_id: "1".into(),
-            receipt_id: "2".into(),
+        action: Action::Fetch {
+            pointer: "shops/1/receipts/2".into(),
         },
     })
     .unwrap();
@@ -208,8 +208,8 @@ async fn an_order_that_cannot_be_fetched_is_kept_and_alerted() {
         delivery_id: "n".into(),
         topic: "ORDER_CONFIRMATION".into(),
         received_at: 0,
-        action: Action::FetchEbayOrder {
-            order: OrderId::parse("14-11234-56789").unwrap(),
+        action: Action::Fetch {
+            pointer: "14-11234-56789".into(),
         },
     })
     .unwrap();
@@ -237,9 +237,8 @@ async fn an_order_fetch_that_blips_is_tried_again_at_once() {
             delivery_id: format!("e-{receipt}"),
             topic: "order.paid".into(),
             received_at: 0,
-            action: Action::FetchEtsyReceipt {
-                shop_id: "1".into(),
-                receipt_id: receipt.into(),
+            action: Action::Fetch {
+                pointer: format!("shops/1/receipts/{receipt}"),
             },
         })
         .unwrap()

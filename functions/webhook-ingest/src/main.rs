@@ -1,35 +1,20 @@
-//! `onecount-webhook-ingest`: the Lambda behind the HTTP API's webhook routes.
-//!
-//! The composition root: tracing, configuration, SDK clients and the channel secrets are
-//! loaded once here and borrowed by every invocation.
+//! `onecount-webhook-ingest`: the Lambda behind the HTTP API's webhook routes. Everything
+//! is built once by the composition root ([`onecount::app::App`]) and borrowed by every
+//! invocation.
 
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
-use onecount::aws::dynamo::DynamoStore;
-use onecount::aws::sns::SnsAlerts;
-use onecount::aws::sqs::{QueueUrls, SqsQueues};
-use onecount::channels::config::ChannelsConfig;
-use onecount::channels::ebay::EbayClient;
-use onecount::config::StoreConfig;
-use onecount_webhook_ingest::{EbayKeys, Ingest};
+use onecount::app::App;
+use onecount_webhook_ingest::Ingest;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let sdk = onecount::aws::load_sdk_config().await;
-    let store = DynamoStore::new(&sdk, &StoreConfig::from_env()?);
-    let channels = ChannelsConfig::load(&sdk).await?;
-    let topic = std::env::var("ONECOUNT_ALERT_TOPIC_ARN")
-        .map_err(|_| "ONECOUNT_ALERT_TOPIC_ARN is not set")?;
-    let ebay = channels
-        .ebay
-        .clone()
-        .map(|c| Box::new(EbayClient::new(c)) as Box<dyn EbayKeys>);
+    let app = App::from_env().await?;
     let ingest = Ingest {
-        channels,
-        queue: SqsQueues::new(&sdk, QueueUrls::from_env()),
-        inbox: store,
-        alerts: SnsAlerts::new(&sdk, topic),
-        ebay,
+        channels: app.channels,
+        queue: app.queues,
+        inbox: app.store,
+        alerts: app.alerts,
     };
     let ingest = &ingest;
     run(service_fn(move |req: Request| async move {

@@ -3,6 +3,7 @@
 //! real API Gateway event with a base64 body verifies; a failed enqueue asks the
 //! channel to retry; an unconfigured channel is refused clearly.
 
+use onecount::Channel;
 use onecount_webhook_ingest::IngestRequest;
 use proptest::prelude::*;
 
@@ -182,7 +183,7 @@ fn a_channel_without_configuration_is_refused_clearly() {
         .build()
         .unwrap();
     let mut ing = ingest();
-    ing.channels.etsy = None;
+    ing.channels.remove(Channel::Etsy);
     let req = IngestRequest {
         method: "POST".into(),
         path: "/webhooks/etsy".into(),

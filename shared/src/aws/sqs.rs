@@ -1,10 +1,13 @@
 //! SQS adapters: the order-events queue and the per-channel push queues.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 
 use crate::aws::describe_sdk_error;
 use crate::channels::OrderEvent;
+use crate::config::vars;
 use crate::domain::Channel;
 use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError, Visibility};
 
@@ -13,30 +16,34 @@ use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError, Visibility};
 pub struct QueueUrls {
     /// `ONECOUNT_ORDER_QUEUE_URL`
     pub orders: Option<String>,
-    /// `ONECOUNT_PUSH_QUEUE_URL_SHOPIFY`, `…_ETSY`, `…_EBAY`
-    pub shopify: Option<String>,
-    pub etsy: Option<String>,
-    pub ebay: Option<String>,
+    /// Each channel's push queue: `ONECOUNT_PUSH_QUEUE_URL_<CHANNEL>`.
+    pub pushes: BTreeMap<Channel, String>,
 }
 
 impl QueueUrls {
     pub fn from_env() -> Self {
         let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
         QueueUrls {
-            orders: v("ONECOUNT_ORDER_QUEUE_URL"),
-            shopify: v("ONECOUNT_PUSH_QUEUE_URL_SHOPIFY"),
-            etsy: v("ONECOUNT_PUSH_QUEUE_URL_ETSY"),
-            ebay: v("ONECOUNT_PUSH_QUEUE_URL_EBAY"),
+            orders: v(vars::ORDER_QUEUE_URL),
+            pushes: Channel::CONNECTED
+                .into_iter()
+                .filter_map(|c| Some((c, v(&vars::per_channel(vars::PUSH_QUEUE_URL_, c))?)))
+                .collect(),
         }
     }
 
     pub fn push(&self, channel: Channel) -> Option<&str> {
-        match channel {
-            Channel::Shopify => self.shopify.as_deref(),
-            Channel::Etsy => self.etsy.as_deref(),
-            Channel::Ebay => self.ebay.as_deref(),
-            Channel::Offline => None,
-        }
+        self.pushes.get(&channel).map(String::as_str)
+    }
+
+    /// The push queue of `channel`, or a one-line error naming the variable to set.
+    pub fn require_push(&self, channel: Channel) -> Result<&str, String> {
+        self.push(channel).ok_or_else(|| {
+            format!(
+                "no push queue for {channel}: set {}",
+                vars::per_channel(vars::PUSH_QUEUE_URL_, channel)
+            )
+        })
     }
 }
 
@@ -78,7 +85,7 @@ impl OrderQueue for SqsQueues {
             .urls
             .orders
             .as_deref()
-            .ok_or_else(|| SendError("ONECOUNT_ORDER_QUEUE_URL is not set".into()))?;
+            .ok_or_else(|| SendError(format!("{} is not set", vars::ORDER_QUEUE_URL)))?;
         let body = serde_json::to_string(event).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
     }
@@ -87,13 +94,7 @@ impl OrderQueue for SqsQueues {
 #[async_trait]
 impl PushQueue for SqsQueues {
     async fn request_push(&self, req: &PushRequest) -> Result<(), SendError> {
-        let url = self.urls.push(req.channel).ok_or_else(|| {
-            SendError(format!(
-                "no push queue for {} (ONECOUNT_PUSH_QUEUE_URL_{})",
-                req.channel,
-                req.channel.as_str().to_uppercase()
-            ))
-        })?;
+        let url = self.urls.require_push(req.channel).map_err(SendError)?;
         let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
     }

@@ -1,10 +1,12 @@
-//! Channel configuration and secrets: one JSON document
-//! `{"shopify": {...}, "etsy": {...}, "ebay": {...}}`, read from AWS Secrets Manager
+//! Channel configuration and secrets: one JSON document with a section per channel
+//! (`{"shopify": {...}, ...}`, each section's fields in its channel module), read from AWS Secrets Manager
 //! (`ONECOUNT_CHANNELS_SECRET_ARN`) in Lambda or from a file (`ONECOUNT_CHANNELS_FILE`)
 //! locally. Secrets never print: their `Debug` is `***`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Channel;
@@ -32,73 +34,26 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShopifyConfig {
-    /// `example.myshopify.com`
-    pub shop_domain: String,
-    /// The app's client secret, which signs webhooks.
-    pub webhook_secret: Secret,
-    /// The secret before a rotation; accepted for the hour Shopify may still use it.
-    #[serde(default)]
-    pub previous_webhook_secret: Option<Secret>,
-    /// `https://example.myshopify.com` (a sandbox URL locally).
-    pub api_base: String,
-    #[serde(default)]
-    pub access_token: Secret,
-    #[serde(default = "default_shopify_version")]
-    pub api_version: String,
-    #[serde(default)]
-    pub location_id: Option<String>,
-    /// Count orders marked `test: true` (default: ignore them).
-    #[serde(default)]
-    pub process_test_orders: bool,
-}
-
-fn default_shopify_version() -> String {
-    "2026-04".to_string()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EtsyConfig {
-    pub shop_id: String,
-    /// `whsec_…` from the Etsy webhook portal.
-    pub webhook_secret: Secret,
-    /// `https://api.etsy.com`
-    pub api_base: String,
-    pub keystring: String,
-    pub shared_secret: Secret,
-    /// `<user id>.<token>`
-    pub access_token: Secret,
-    #[serde(default)]
-    pub refresh_token: Secret,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EbayConfig {
-    /// `https://api.ebay.com`
-    pub api_base: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// The seller's refresh token (user token for the Fulfillment and Inventory APIs).
-    pub refresh_token: Secret,
-    /// The verification token given when the notification destination was created.
-    pub verification_token: Secret,
-    /// The exact public URL of `/webhooks/ebay`, as registered with eBay.
-    pub endpoint_url: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The channels configuration: one section per channel, each read by its channel's kit
+/// ([`super::build`] checks every section). Its `Debug` names the channels only: the
+/// sections hold secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ChannelsConfig {
-    #[serde(default)]
-    pub shopify: Option<ShopifyConfig>,
-    #[serde(default)]
-    pub etsy: Option<EtsyConfig>,
-    #[serde(default)]
-    pub ebay: Option<EbayConfig>,
+    sections: BTreeMap<Channel, serde_json::Value>,
+}
+
+impl fmt::Debug for ChannelsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.sections.keys()).finish()
+    }
+}
+
+/// The document as [`ChannelsConfig::parse`] reads it (secrets and all: for writing the
+/// local channels file, never for logs).
+impl Serialize for ChannelsConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.sections.iter().map(|(c, v)| (c.as_str(), v)))
+    }
 }
 
 /// A channel used without configuration.
@@ -107,18 +62,52 @@ pub struct ChannelsConfig {
 pub struct NotConfigured(pub Channel);
 
 impl ChannelsConfig {
+    /// The JSON document: a section per channel, named by the channel. Unknown channels
+    /// and unreadable sections are refused with a message that names them.
     pub fn parse(json: &str) -> Result<Self, String> {
-        serde_json::from_str(json).map_err(|e| format!("channels configuration is not valid: {e}"))
+        let err = |e: String| format!("channels configuration is not valid: {e}");
+        let doc: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
+        let mut cfg = ChannelsConfig::default();
+        for (name, section) in doc {
+            let channel = name
+                .parse::<Channel>()
+                .ok()
+                .filter(|c| c.is_connected())
+                .ok_or_else(|| err(format!("unknown channel '{name}'")))?;
+            cfg.sections.insert(channel, section);
+        }
+        super::build(&cfg).map_err(err)?;
+        Ok(cfg)
     }
 
-    pub fn shopify(&self) -> Result<&ShopifyConfig, NotConfigured> {
-        self.shopify.as_ref().ok_or(NotConfigured(Channel::Shopify))
+    /// This configuration with `channel`'s section set.
+    pub fn with(mut self, channel: Channel, section: &impl Serialize) -> Self {
+        self.set(channel, section);
+        self
     }
-    pub fn etsy(&self) -> Result<&EtsyConfig, NotConfigured> {
-        self.etsy.as_ref().ok_or(NotConfigured(Channel::Etsy))
+
+    pub fn set(&mut self, channel: Channel, section: &impl Serialize) {
+        let v = serde_json::to_value(section).unwrap_or(serde_json::Value::Null);
+        self.sections.insert(channel, v);
     }
-    pub fn ebay(&self) -> Result<&EbayConfig, NotConfigured> {
-        self.ebay.as_ref().ok_or(NotConfigured(Channel::Ebay))
+
+    pub fn remove(&mut self, channel: Channel) {
+        self.sections.remove(&channel);
+    }
+
+    /// The configured channels, in channel order.
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.sections.keys().copied()
+    }
+
+    /// `channel`'s section, read as its kit reads it.
+    pub fn section<T: DeserializeOwned>(&self, channel: Channel) -> Result<T, String> {
+        let v = self
+            .sections
+            .get(&channel)
+            .ok_or_else(|| NotConfigured(channel).to_string())?;
+        serde_json::from_value(v.clone()).map_err(|e| format!("the \"{channel}\" section: {e}"))
     }
 
     /// From `ONECOUNT_CHANNELS_FILE`, else Secrets Manager `ONECOUNT_CHANNELS_SECRET_ARN`.
@@ -158,16 +147,22 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("shpss_supersecret");
         assert_eq!(format!("{s:?}"), "***");
-        let cfg = ChannelsConfig::parse(r#"{"etsy":{"shop_id":"1","webhook_secret":"whsec_abc","api_base":"http://x","keystring":"k","shared_secret":"ss","access_token":"1.t"}}"#).unwrap();
+        let cfg = ChannelsConfig::parse(r#"{"shopify":{"shop_domain":"s.myshopify.com","webhook_secret":"whsec_abc","api_base":"http://x","access_token":"shpat_1t"}}"#).unwrap();
         let dbg = format!("{cfg:?}");
         assert!(
-            !dbg.contains("whsec_abc") && !dbg.contains("\"ss\"") && !dbg.contains("1.t"),
+            !dbg.contains("whsec_abc") && !dbg.contains("shpat_1t"),
             "{dbg}"
         );
         assert_eq!(
-            cfg.shopify().unwrap_err().to_string(),
-            "shopify is not configured: add a \"shopify\" section to the channels configuration"
+            cfg.section::<serde_json::Value>(Channel::Ebay).unwrap_err(),
+            "ebay is not configured: add a \"ebay\" section to the channels configuration"
         );
         assert!(ChannelsConfig::parse(r#"{"amazon":{}}"#).is_err());
+        assert!(
+            ChannelsConfig::parse(r#"{"shopify":{"shop_domain":"s"}}"#)
+                .unwrap_err()
+                .contains("shopify"),
+            "a section its kit cannot read is refused"
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! The channels, one module each, holding both directions: inbound webhook verification
-//! and parsing into [`OrderEvent`]s, and (from the push milestone on) the outbound API
-//! clients. Functions depend on the normalised types here, never on a channel's payload.
+//! and parsing into [`OrderEvent`]s, and the outbound API clients. Each module exposes a
+//! [`ChannelKit`]; functions depend on the kit and the normalised types here, never on a
+//! channel's payload. [`build`] and [`profile`] are the only places that list the
+//! channels (see `docs/adding-a-channel.md`).
 
 pub mod config;
 pub mod ebay;
 pub mod etsy;
 pub mod http;
+pub mod kit;
 pub mod push;
 pub mod shopify;
 
@@ -13,7 +16,60 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Channel, ChannelRef, LineId, LineRecord, Millis, OrderId, RestockKind};
 
+pub use config::{ChannelsConfig, NotConfigured};
 pub use http::HttpError;
+pub use kit::{Challenge, ChannelKit, FetchError, OrderFetcher, Refusal, Registry, Verified};
+
+use crate::domain::push::ChannelRules;
+
+/// What onecount knows of a channel without its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    /// What it accepts as a listed quantity, and how often.
+    pub rules: ChannelRules,
+    /// The reference kinds a listing needs before it can be written to (`listings import`).
+    pub required_refs: &'static [&'static str],
+}
+
+const OFFLINE: Profile = Profile {
+    rules: ChannelRules {
+        max_listed: None,
+        daily_revisions: None,
+    },
+    required_refs: &[],
+};
+
+/// The registry of channel modules: each channel's profile.
+pub fn profile(channel: Channel) -> &'static Profile {
+    match channel {
+        Channel::Shopify => &shopify::PROFILE,
+        Channel::Etsy => &etsy::PROFILE,
+        Channel::Ebay => &ebay::PROFILE,
+        Channel::Offline => &OFFLINE,
+    }
+}
+
+/// The registry of channel modules: a kit for every configured channel.
+pub fn build(cfg: &ChannelsConfig) -> Result<Registry, String> {
+    let mut registry = Registry::default();
+    for channel in cfg.channels() {
+        let kit: std::sync::Arc<dyn ChannelKit> = match channel {
+            Channel::Shopify => shopify::kit(cfg.section(channel)?),
+            Channel::Etsy => etsy::kit(cfg.section(channel)?),
+            Channel::Ebay => ebay::kit(cfg.section(channel)?),
+            Channel::Offline => return Err("the offline channel takes no configuration".into()),
+        };
+        registry.insert(kit);
+    }
+    Ok(registry)
+}
+
+impl Channel {
+    /// What this channel accepts as a listed quantity, and how often.
+    pub fn rules(self) -> ChannelRules {
+        profile(self).rules
+    }
+}
 
 /// Why a webhook was refused before anything was read from it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +87,7 @@ pub enum SigError {
 }
 
 /// How to find the SKU of an order line: the channel's own ids first where they are
-/// stable, the SKU text where it is the better key (Etsy variations).
+/// stable, the SKU text where it is the better key (variations whose ids change).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Candidate {
@@ -55,7 +111,7 @@ pub struct RefundLine {
     pub qty: u32,
 }
 
-/// What an event asks of the ledger. Pointer payloads (Etsy, eBay) are resolved by the
+/// What an event asks of the ledger. Pointer payloads are resolved by the
 /// decrement step, not before the webhook is answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -83,12 +139,10 @@ pub enum Action {
         additions: Vec<(LineId, u32)>,
         removals: Vec<(LineId, u32)>,
     },
-    FetchEtsyReceipt {
-        shop_id: String,
-        receipt_id: String,
-    },
-    FetchEbayOrder {
-        order: OrderId,
+    /// A pointer payload: the channel's kit reads the order it points at (a receipt id,
+    /// an order id, in the channel's own form) before anything else happens.
+    Fetch {
+        pointer: String,
     },
 }
 
@@ -108,9 +162,7 @@ impl Action {
             Action::Restock { order, lines, .. } => {
                 keyed(order, lines.iter().map(|l| &l.line).collect())
             }
-            Action::Edit { .. }
-            | Action::FetchEtsyReceipt { .. }
-            | Action::FetchEbayOrder { .. } => Vec::new(),
+            Action::Edit { .. } | Action::Fetch { .. } => Vec::new(),
         }
     }
 
@@ -139,9 +191,7 @@ impl Action {
                     .map(|l| (&l.line, RestockKind::refund_op_id(&l.refund_line_id)))
                     .collect(),
             ),
-            Action::Edit { .. }
-            | Action::FetchEtsyReceipt { .. }
-            | Action::FetchEbayOrder { .. } => {
+            Action::Edit { .. } | Action::Fetch { .. } => {
                 return false;
             }
         };

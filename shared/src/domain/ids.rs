@@ -119,6 +119,16 @@ impl Channel {
     pub fn is_connected(self) -> bool {
         self != Channel::Offline
     }
+
+    /// The connected channels' names for a person: `a, b or c`.
+    pub fn connected_names() -> String {
+        let names: Vec<&str> = Channel::CONNECTED.iter().map(|c| c.as_str()).collect();
+        match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
 }
 
 impl fmt::Display for Channel {

@@ -38,11 +38,7 @@ pub struct Parsed {
 
 /// The channel ids each channel needs to be written to.
 fn required_refs(channel: Channel) -> &'static [&'static str] {
-    match channel {
-        Channel::Shopify => &["variant", "inventory_item"],
-        Channel::Etsy => &["listing"],
-        _ => &["item", "offer"],
-    }
+    crate::channels::profile(channel).required_refs
 }
 
 /// Split one CSV line into fields (RFC 4180 quoting: `"a, b"`, `""` for a quote).
@@ -170,7 +166,8 @@ pub fn parse_csv(text: &str) -> Result<Parsed, String> {
                 .map_err(|e: super::ParseError| e.to_string())?;
             if !Channel::CONNECTED.contains(&channel) {
                 return Err(format!(
-                    "channel '{channel}' has no listings (use shopify, etsy or ebay)"
+                    "channel '{channel}' has no listings (use {})",
+                    Channel::connected_names()
                 ));
             }
             let refs: Vec<ChannelRef> = get(Some(c_refs))

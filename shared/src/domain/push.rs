@@ -36,34 +36,15 @@ impl PushRecord {
 /// Limits a channel puts on what can be listed and how often.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelRules {
-    /// Highest quantity the channel accepts (Etsy: 999).
+    /// Highest quantity the channel accepts (some cap what one offering may list).
     pub max_listed: Option<u32>,
-    /// Writes per listing per day (eBay: 250).
+    /// Writes per listing per day (some cap revisions).
     pub daily_revisions: Option<u32>,
 }
 
 /// Near the daily revision cap, keep this many writes for the values that matter (zero
 /// and low stock); intermediate values wait and coalesce.
 pub const REVISION_RESERVE: u32 = 50;
-
-impl Channel {
-    pub fn rules(self) -> ChannelRules {
-        match self {
-            Channel::Etsy => ChannelRules {
-                max_listed: Some(999),
-                daily_revisions: None,
-            },
-            Channel::Ebay => ChannelRules {
-                max_listed: None,
-                daily_revisions: Some(250),
-            },
-            Channel::Shopify | Channel::Offline => ChannelRules {
-                max_listed: None,
-                daily_revisions: None,
-            },
-        }
-    }
-}
 
 /// The quantity `channel` should show: the policy's clamp, then the channel's own cap.
 pub fn target_quantity(policy: &ListingPolicy, on_hand: u32, channel: Channel) -> u32 {

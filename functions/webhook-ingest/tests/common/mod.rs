@@ -6,11 +6,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use onecount::Channel;
 use onecount::alerts::Alert;
-use onecount::channels::config::{ChannelsConfig, EbayConfig, EtsyConfig, Secret, ShopifyConfig};
-use onecount::channels::ebay::PublicKey;
-use onecount::channels::{HttpError, OrderEvent};
+use onecount::channels::config::Secret;
+use onecount::channels::ebay::{EbayConfig, EbayKeys, PublicKey};
+use onecount::channels::etsy::EtsyConfig;
+use onecount::channels::shopify::ShopifyConfig;
+use onecount::channels::{ChannelsConfig, HttpError, OrderEvent};
 use onecount::ports::{AlertSink, Inbox, LedgerError, OrderQueue, Quarantined, SendError};
-use onecount_webhook_ingest::{EbayKeys, Ingest};
+use onecount_webhook_ingest::Ingest;
 
 #[derive(Default)]
 pub struct Queue(
@@ -81,9 +83,18 @@ impl EbayKeys for Keys {
 pub const SHOPIFY_SECRET: &str = "shpss_fixture_secret";
 
 pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
-    Ingest {
-        channels: ChannelsConfig {
-            shopify: Some(ShopifyConfig {
+    let ebay = EbayConfig {
+        api_base: "http://127.0.0.1:9".into(),
+        client_id: "c".into(),
+        client_secret: Secret::new("s"),
+        refresh_token: Secret::new("r"),
+        verification_token: Secret::new("v"),
+        endpoint_url: "https://x/webhooks/ebay".into(),
+    };
+    let cfg = ChannelsConfig::default()
+        .with(
+            Channel::Shopify,
+            &ShopifyConfig {
                 shop_domain: "x.myshopify.com".into(),
                 webhook_secret: Secret::new(SHOPIFY_SECRET),
                 previous_webhook_secret: None,
@@ -92,8 +103,11 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
                 api_version: "2026-04".into(),
                 location_id: None,
                 process_test_orders: false,
-            }),
-            etsy: Some(EtsyConfig {
+            },
+        )
+        .with(
+            Channel::Etsy,
+            &EtsyConfig {
                 shop_id: "1".into(),
                 webhook_secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                 api_base: "http://127.0.0.1:9".into(),
@@ -101,19 +115,19 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
                 shared_secret: Secret::new("s"),
                 access_token: Secret::new("1.t"),
                 refresh_token: Secret::default(),
-            }),
-            ebay: Some(EbayConfig {
-                api_base: "http://127.0.0.1:9".into(),
-                client_id: "c".into(),
-                client_secret: Secret::new("s"),
-                refresh_token: Secret::new("r"),
-                verification_token: Secret::new("v"),
-                endpoint_url: "https://x/webhooks/ebay".into(),
-            }),
-        },
+            },
+        )
+        .with(Channel::Ebay, &ebay);
+    let mut channels = onecount::channels::build(&cfg).unwrap();
+    // eBay's public keys from the fake above, not the network.
+    channels.insert(onecount::channels::ebay::kit_with_keys(
+        ebay,
+        std::sync::Arc::new(Keys),
+    ));
+    Ingest {
+        channels,
         queue: Queue::default(),
         inbox: Box_::default(),
         alerts: Alerts::default(),
-        ebay: Some(Box::new(Keys)),
     }
 }

@@ -11,11 +11,97 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::config::EtsyConfig;
+use std::sync::Arc;
+
 use super::http::{HttpError, send_json};
+use super::kit::{ChannelKit, FetchError, Refusal, Verified};
 use super::push::{ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all};
 use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_text, parse_lines};
 use crate::domain::{Channel, Millis, OrderId};
+
+mod config;
+
+pub use config::EtsyConfig;
+
+/// What Etsy accepts: at most 999 per offering.
+pub const PROFILE: super::Profile = super::Profile {
+    rules: crate::domain::push::ChannelRules {
+        max_listed: Some(999),
+        daily_revisions: None,
+    },
+    required_refs: &["listing"],
+};
+
+/// Etsy's kit: Standard Webhooks in (pointing at receipts), Open API v3 out.
+pub fn kit(cfg: EtsyConfig) -> Arc<dyn ChannelKit> {
+    Arc::new(EtsyKit {
+        client: Arc::new(EtsyClient::new(cfg.clone())),
+        cfg,
+    })
+}
+
+pub struct EtsyKit {
+    cfg: EtsyConfig,
+    client: Arc<EtsyClient>,
+}
+
+#[async_trait]
+impl ChannelKit for EtsyKit {
+    fn channel(&self) -> Channel {
+        Channel::Etsy
+    }
+
+    async fn verify(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now: Millis,
+    ) -> Result<Verified, Refusal> {
+        verify(headers, body, self.cfg.webhook_secret.expose(), now / 1000)
+            .map_err(Refusal::Unauthorized)?;
+        let topic = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("event_type")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Ok(Verified {
+            delivery_id: Headers::get(headers, ID_HEADER).unwrap_or("").to_string(),
+            topic,
+        })
+    }
+
+    fn parse(&self, _topic: &str, body: &[u8]) -> Parsed {
+        parse(body)
+    }
+
+    /// `shops/<shop>/receipts/<receipt>`, as [`parse`] took it from the resource URL.
+    async fn fetch(&self, pointer: &str) -> Result<Action, FetchError> {
+        let (shop, receipt) = receipt_pointer(pointer)
+            .ok_or_else(|| FetchError::Permanent(format!("not a receipt: {pointer}")))?;
+        let receipt = self.client.receipt(shop, receipt).await?;
+        receipt_action(&receipt).map_err(FetchError::Permanent)
+    }
+
+    fn api(&self) -> Arc<dyn ChannelApi> {
+        self.client.clone()
+    }
+
+    fn orders(&self) -> Arc<dyn OrderSource> {
+        self.client.clone()
+    }
+}
+
+/// The shop and receipt ids of `…/shops/<shop>/receipts/<receipt>` (a URL or a pointer).
+fn receipt_pointer(path: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = path
+        .split('?')
+        .next()?
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let i = parts.iter().position(|p| *p == "shops")?;
+    (parts.get(i + 2) == Some(&"receipts") && parts.len() == i + 4)
+        .then(|| (parts[i + 1], parts[i + 3]))
+}
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -38,7 +124,12 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 }
 
 /// Verify a Standard Webhooks delivery at time `now` (unix seconds).
-pub fn verify(headers: &impl Headers, body: &[u8], secret: &str, now: i64) -> Result<(), SigError> {
+pub fn verify(
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+    secret: &str,
+    now: i64,
+) -> Result<(), SigError> {
     let id = headers.get(ID_HEADER).ok_or(SigError::Missing(ID_HEADER))?;
     let ts = headers
         .get(TIMESTAMP_HEADER)
@@ -85,21 +176,11 @@ pub fn parse(body: &[u8]) -> Parsed {
     }
     // Never follow the URL itself: take the ids from it and call the configured API.
     let url = v.get("resource_url").and_then(Value::as_str).unwrap_or("");
-    let parts: Vec<&str> = url
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .split('/')
-        .collect();
-    match parts.iter().position(|p| *p == "shops") {
-        Some(i) if parts.get(i + 2) == Some(&"receipts") && parts.len() == i + 4 => {
-            Parsed::Event(Action::FetchEtsyReceipt {
-                shop_id: parts[i + 1].to_string(),
-                receipt_id: parts[i + 3].to_string(),
-            })
-        }
-        _ => Parsed::Quarantine(format!("{event}: resource_url is not a receipt URL")),
+    match receipt_pointer(url) {
+        Some((shop, receipt)) => Parsed::Event(Action::Fetch {
+            pointer: format!("shops/{shop}/receipts/{receipt}"),
+        }),
+        None => Parsed::Quarantine(format!("{event}: resource_url is not a receipt URL")),
     }
 }
 
@@ -208,7 +289,7 @@ impl EtsyClient {
             ("client_id", self.cfg.keystring.as_str()),
             ("refresh_token", self.cfg.refresh_token.expose()),
         ];
-        let body = serde_urlencoded(&form);
+        let body = super::http::form_urlencoded(&form);
         let v = send_json(
             "etsy token refresh",
             self.http
@@ -665,25 +746,6 @@ impl OrderSource for EtsyClient {
     }
 }
 
-/// application/x-www-form-urlencoded, for the few token calls.
-pub(crate) fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
-    fn enc(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    }
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -838,9 +900,8 @@ mod tests {
         let body = br#"{"event_type":"order.paid","resource_url":"https://openapi.etsy.com/v3/application/shops/12345678/receipts/3456789012","shop_id":12345678}"#;
         assert_eq!(
             parse(body),
-            Parsed::Event(Action::FetchEtsyReceipt {
-                shop_id: "12345678".into(),
-                receipt_id: "3456789012".into()
+            Parsed::Event(Action::Fetch {
+                pointer: "shops/12345678/receipts/3456789012".into()
             })
         );
         assert!(matches!(

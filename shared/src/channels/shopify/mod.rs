@@ -13,12 +13,85 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::config::ShopifyConfig;
+use std::sync::Arc;
+
+use super::kit::{ChannelKit, FetchError, Refusal, Verified};
 use super::push::{
     ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all, parse_rfc3339,
     rfc3339,
 };
 use crate::domain::{Channel, LineId, Millis, OrderId};
+
+mod config;
+
+pub use config::ShopifyConfig;
+
+/// What Shopify accepts: any quantity, any number of times.
+pub const PROFILE: super::Profile = super::Profile {
+    rules: crate::domain::push::ChannelRules {
+        max_listed: None,
+        daily_revisions: None,
+    },
+    required_refs: &["variant", "inventory_item"],
+};
+
+/// Shopify's kit: HMAC webhooks in, the GraphQL Admin API out.
+pub fn kit(cfg: ShopifyConfig) -> Arc<dyn ChannelKit> {
+    Arc::new(ShopifyKit {
+        client: Arc::new(ShopifyClient::new(cfg.clone())),
+        cfg,
+    })
+}
+
+pub struct ShopifyKit {
+    cfg: ShopifyConfig,
+    client: Arc<ShopifyClient>,
+}
+
+#[async_trait]
+impl ChannelKit for ShopifyKit {
+    fn channel(&self) -> Channel {
+        Channel::Shopify
+    }
+
+    async fn verify(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        _now: Millis,
+    ) -> Result<Verified, Refusal> {
+        let mut secrets = vec![self.cfg.webhook_secret.expose().as_bytes()];
+        if let Some(prev) = &self.cfg.previous_webhook_secret {
+            secrets.push(prev.expose().as_bytes());
+        }
+        verify(headers, body, &secrets).map_err(Refusal::Unauthorized)?;
+        Ok(Verified {
+            delivery_id: delivery_id(headers)
+                .unwrap_or_else(|| format!("sha:{}", &sign(b"id", body))),
+            topic: Headers::get(headers, TOPIC_HEADER)
+                .unwrap_or("")
+                .to_string(),
+        })
+    }
+
+    fn parse(&self, topic: &str, body: &[u8]) -> Parsed {
+        parse(topic, body, self.cfg.process_test_orders)
+    }
+
+    async fn fetch(&self, _pointer: &str) -> Result<Action, FetchError> {
+        Err(FetchError::Permanent(
+            "shopify webhooks carry the whole order: there is nothing to fetch".into(),
+        ))
+    }
+
+    fn api(&self) -> Arc<dyn ChannelApi> {
+        self.client.clone()
+    }
+
+    fn orders(&self) -> Arc<dyn OrderSource> {
+        self.client.clone()
+    }
+}
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -34,7 +107,11 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// Verify against the current secret and, during a rotation, the previous one.
-pub fn verify(headers: &impl Headers, body: &[u8], secrets: &[&[u8]]) -> Result<(), SigError> {
+pub fn verify(
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+    secrets: &[&[u8]],
+) -> Result<(), SigError> {
     let given = headers
         .get(HMAC_HEADER)
         .ok_or(SigError::Missing(HMAC_HEADER))?;
@@ -55,7 +132,7 @@ pub fn verify(headers: &impl Headers, body: &[u8], secrets: &[&[u8]]) -> Result<
 }
 
 /// The delivery id to deduplicate on: the event id, else the webhook id.
-pub fn delivery_id(headers: &impl Headers) -> Option<String> {
+pub fn delivery_id(headers: &(impl Headers + ?Sized)) -> Option<String> {
     headers
         .get(EVENT_ID_HEADER)
         .or_else(|| headers.get(WEBHOOK_ID_HEADER))

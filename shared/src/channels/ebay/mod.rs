@@ -17,15 +17,145 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::config::EbayConfig;
-use super::etsy::serde_urlencoded;
+use std::sync::Arc;
+
 use super::http::{HttpError, send_json};
+use super::kit::{Challenge, ChannelKit, FetchError, Refusal, Verified};
 use super::push::{
     ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all, parse_rfc3339,
     rfc3339,
 };
 use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines};
 use crate::domain::{Channel, Millis, OrderId};
+
+mod config;
+
+pub use config::EbayConfig;
+
+/// What eBay accepts: any quantity, 250 revisions per listing per day.
+pub const PROFILE: super::Profile = super::Profile {
+    rules: crate::domain::push::ChannelRules {
+        max_listed: None,
+        daily_revisions: Some(250),
+    },
+    required_refs: &["item", "offer"],
+};
+
+/// Where eBay's notification public keys come from (the eBay API, cached; a fake in tests).
+#[async_trait]
+pub trait EbayKeys: Send + Sync {
+    async fn key(&self, kid: &str) -> Result<PublicKey, HttpError>;
+}
+
+#[async_trait]
+impl EbayKeys for EbayClient {
+    async fn key(&self, kid: &str) -> Result<PublicKey, HttpError> {
+        self.public_key(kid).await
+    }
+}
+
+/// eBay's kit: Notification API in (pointing at orders), Sell APIs out.
+pub fn kit(cfg: EbayConfig) -> Arc<dyn ChannelKit> {
+    let client = Arc::new(EbayClient::new(cfg.clone()));
+    Arc::new(EbayKit {
+        keys: client.clone(),
+        client,
+        cfg,
+    })
+}
+
+/// eBay's kit with its public keys from elsewhere (tests).
+pub fn kit_with_keys(cfg: EbayConfig, keys: Arc<dyn EbayKeys>) -> Arc<dyn ChannelKit> {
+    Arc::new(EbayKit {
+        client: Arc::new(EbayClient::new(cfg.clone())),
+        keys,
+        cfg,
+    })
+}
+
+pub struct EbayKit {
+    cfg: EbayConfig,
+    client: Arc<EbayClient>,
+    keys: Arc<dyn EbayKeys>,
+}
+
+#[async_trait]
+impl ChannelKit for EbayKit {
+    fn channel(&self) -> Channel {
+        Channel::Ebay
+    }
+
+    async fn verify(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        _now: Millis,
+    ) -> Result<Verified, Refusal> {
+        let header = parse_header(super::Headers::get(headers, SIGNATURE_HEADER))
+            .map_err(Refusal::Unauthorized)?;
+        let key = match self.keys.key(&header.kid).await {
+            Ok(k) => k,
+            Err(HttpError::Permanent { .. }) => {
+                return Err(Refusal::Unauthorized(SigError::UnknownKey(header.kid)));
+            }
+            // Cannot verify now: let eBay retry.
+            Err(e) => {
+                return Err(Refusal::Unavailable(format!(
+                    "cannot fetch the eBay public key: {e}"
+                )));
+            }
+        };
+        verify_with_key(body, &header, &key).map_err(Refusal::Unauthorized)?;
+        Ok(Verified {
+            delivery_id: delivery_id(body)
+                .unwrap_or_else(|| format!("kid:{}:{}", header.kid, &header.signature)),
+            topic: topic(body).unwrap_or_default(),
+        })
+    }
+
+    fn parse(&self, _topic: &str, body: &[u8]) -> Parsed {
+        parse(body)
+    }
+
+    /// The endpoint check: `GET ?challenge_code=…`.
+    fn challenge(&self, query: Option<&str>) -> Option<Challenge> {
+        let code = query
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("challenge_code="))
+            .filter(|c| !c.is_empty());
+        Some(match code {
+            Some(code) => Challenge {
+                status: 200,
+                body: serde_json::json!({
+                    "challengeResponse": challenge_response(
+                        code,
+                        self.cfg.verification_token.expose(),
+                        &self.cfg.endpoint_url,
+                    )
+                }),
+            },
+            None => Challenge {
+                status: 400,
+                body: serde_json::json!({"error": "missing challenge_code"}),
+            },
+        })
+    }
+
+    /// The pointer is the order id.
+    async fn fetch(&self, pointer: &str) -> Result<Action, FetchError> {
+        let o = self.client.order(pointer).await?;
+        order_action(&o).map_err(FetchError::Permanent)
+    }
+
+    fn api(&self) -> Arc<dyn ChannelApi> {
+        self.client.clone()
+    }
+
+    fn orders(&self) -> Arc<dyn OrderSource> {
+        self.client.clone()
+    }
+}
 
 pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
 /// How long a fetched public key is trusted (eBay recommends caching about an hour).
@@ -137,7 +267,9 @@ pub fn parse(body: &[u8]) -> Parsed {
             .and_then(id_text)
             .map(OrderId::parse)
         {
-            Some(Ok(order)) => Parsed::Event(Action::FetchEbayOrder { order }),
+            Some(Ok(order)) => Parsed::Event(Action::Fetch {
+                pointer: order.to_string(),
+            }),
             _ => Parsed::Quarantine("ORDER_CONFIRMATION without orderId".into()),
         },
         // Mandatory for every app; onecount stores nothing about eBay users to delete.
@@ -229,12 +361,12 @@ impl EbayClient {
             return Ok(t.value.clone());
         }
         let form = if user {
-            serde_urlencoded(&[
+            super::http::form_urlencoded(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", self.cfg.refresh_token.expose()),
             ])
         } else {
-            serde_urlencoded(&[
+            super::http::form_urlencoded(&[
                 ("grant_type", "client_credentials"),
                 ("scope", "https://api.ebay.com/oauth/api_scope"),
             ])

@@ -1,0 +1,20 @@
+//! The eBay section of the channels configuration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::channels::config::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EbayConfig {
+    /// `https://api.ebay.com`
+    pub api_base: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The seller's refresh token (user token for the Fulfillment and Inventory APIs).
+    pub refresh_token: Secret,
+    /// The verification token given when the notification destination was created.
+    pub verification_token: Secret,
+    /// The exact public URL of `/webhooks/ebay`, as registered with eBay.
+    pub endpoint_url: String,
+}

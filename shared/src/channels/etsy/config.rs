@@ -1,0 +1,21 @@
+//! The Etsy section of the channels configuration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::channels::config::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtsyConfig {
+    pub shop_id: String,
+    /// `whsec_…` from the Etsy webhook portal.
+    pub webhook_secret: Secret,
+    /// `https://api.etsy.com`
+    pub api_base: String,
+    pub keystring: String,
+    pub shared_secret: Secret,
+    /// `<user id>.<token>`
+    pub access_token: Secret,
+    #[serde(default)]
+    pub refresh_token: Secret,
+}
