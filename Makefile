@@ -33,9 +33,10 @@ moto: ## start moto for local work; prints the AWS_ENDPOINT_URL to export
 fmt: ## format the code
 	cargo fmt --all
 
-lint: ## rustfmt check and clippy
+lint: ## rustfmt check, clippy, and no production function over 80 lines or 5 levels deep
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+	python3 scripts/fn_shape.py .
 
 clean: ## stop moto and remove build output
 	-scripts/moto.sh stop

@@ -10,8 +10,8 @@ use onecount::{Channel, ChannelRef, Qty, Sku};
 #[command(
     name = "onecount",
     version,
-    about = "One true stock count per SKU, shown on Shopify, Etsy and eBay.",
-    long_about = "One true stock count per SKU, shown on Shopify, Etsy and eBay.\n\n\
+    about = "One true stock count per SKU, shown on every sales channel.",
+    long_about = "One true stock count per SKU, shown on every sales channel.\n\n\
         Talks to DynamoDB at AWS_ENDPOINT_URL (unset: real AWS with your usual credentials).\n\
         The table comes from --table or ONECOUNT_TABLE.",
     after_help = "Examples:\n  onecount init\n  onecount stock create MUG-BLUE-12OZ --on-hand 20 --threshold 3\n  \
@@ -48,7 +48,7 @@ pub enum Command {
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
     /// Ask the channel pushers to bring a SKU's listings up to date now (needs the push
-    /// queue URLs: ONECOUNT_PUSH_QUEUE_URL_SHOPIFY, _ETSY, _EBAY from the stack outputs).
+    /// queue URLs, ONECOUNT_PUSH_QUEUE_URL_<CHANNEL>, from the stack outputs).
     Push {
         sku: Sku,
         /// Only this channel (default: every channel the SKU is listed on).
@@ -163,7 +163,7 @@ pub enum StockCmd {
 /// Which order line.
 #[derive(Debug, Args)]
 pub struct LineRef {
-    /// shopify, etsy, ebay or offline (a market stall, a phone order).
+    /// A connected channel, or offline (a market stall, a phone order).
     #[arg(long)]
     pub channel: Channel,
     #[arg(long)]
@@ -236,7 +236,7 @@ pub enum ListingsCmd {
     #[command(
         after_help = "Example file:\n  sku,channel,refs,buffer,max,paused,on_hand\n  \
         MUG-BLUE-12OZ,shopify,variant:44120000000001,0,,no,20\n  \
-        MUG-BLUE-12OZ,etsy,listing:1200000001,1,5,no,\n  \
+        MUG-BLUE-12OZ,shopify,variant:44120000000002,1,5,no,\n  \
         MUG-BLUE-12OZ,ebay,item:316000000001 offer:8123000001,0,,no,\n\n\
         Exit status: 0 all rows good, 3 some rows were bad (the rest are in)."
     )]
@@ -264,7 +264,7 @@ pub enum ListingsCmd {
 
 #[derive(Debug, Args)]
 pub struct LocalArgs {
-    /// Also start the Shopify, Etsy and eBay sandboxes, wired to this host.
+    /// Also start every channel's sandbox, wired to this host.
     #[arg(long)]
     pub sandbox: bool,
     /// Start moto from the project's venv (when AWS_ENDPOINT_URL is not set).
@@ -308,81 +308,76 @@ pub enum BenchCmd {
     /// A flash sale played against onecount, onecount with last-unit protection, interval
     /// sync (every 15 min, time-scaled) and per-channel FIFO delta pushes, on the same
     /// buyers: oversold units, stale time, lag and channel writes, side by side.
-    #[command(after_help = "Examples:\n  onecount bench flash-sale --quick\n  \
-        onecount bench flash-sale --duration 120 --rate 6 --etsy-qps 2 --json\n  \
-        onecount bench flash-sale --only interval,fifo --rate 20   (no moto needed)")]
-    FlashSale(FlashArgs),
+    FlashSale(onecount_flash::args::FlashArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct FlashArgs {
-    /// The standard scenario (40 s of selling, about a minute in all); other knobs still apply.
-    #[arg(long)]
-    pub quick: bool,
-    /// Seconds of selling (default 120; 40 with --quick).
-    #[arg(long)]
-    pub duration: Option<f64>,
-    /// Checkout attempts per second across all channels.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// SKUs in the catalog.
-    #[arg(long)]
-    pub skus: Option<usize>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Etsy's requests per second (Etsy's real default is 10).
-    #[arg(long)]
-    pub etsy_qps: Option<u32>,
-    /// Added to every eBay API call (ms).
-    #[arg(long)]
-    pub ebay_latency_ms: Option<u64>,
-    /// Share of channel API calls that fail with 500 (0–1).
-    #[arg(long)]
-    pub error_rate: Option<f64>,
-    /// Share of webhooks delivered twice (0–1).
-    #[arg(long)]
-    pub duplicate_rate: Option<f64>,
-    /// Share of webhooks delivered late (0–1).
-    #[arg(long)]
-    pub late_rate: Option<f64>,
-    /// Webhooks never delivered.
-    #[arg(long)]
-    pub lost_webhooks: Option<u32>,
-    /// Sale minutes per real minute (the interval baseline's period is divided by it).
-    #[arg(long)]
-    pub time_scale: Option<f64>,
-    /// The interval baseline's period, in sale minutes.
-    #[arg(long)]
-    pub interval_minutes: Option<f64>,
-    /// Last-unit protection level for the protected onecount run.
-    #[arg(long)]
-    pub last_units: Option<u32>,
-    /// onecount's drift check period in sale minutes (deployed default 5; time-scaled).
-    #[arg(long)]
-    pub drift_minutes: Option<f64>,
-    /// Only these strategies: onecount, onecount_last_units, interval, fifo (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Also write flash-sale.svg and flash-sale.json here.
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
-}
-
-/// A queue with a dead-letter queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// A queue with a dead-letter queue: `orders`, or a channel's push queue by the
+/// channel's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueName {
     Orders,
-    Shopify,
-    Etsy,
-    Ebay,
+    Push(Channel),
+}
+
+impl QueueName {
+    /// Every queue with a dead-letter queue.
+    pub fn all() -> Vec<QueueName> {
+        std::iter::once(QueueName::Orders)
+            .chain(Channel::CONNECTED.into_iter().map(QueueName::Push))
+            .collect()
+    }
+    /// `orders`, `push-<channel>`.
+    pub fn label(self) -> String {
+        match self {
+            QueueName::Orders => "orders".into(),
+            QueueName::Push(c) => format!("push-{c}"),
+        }
+    }
+    /// The variables naming the queue and its dead-letter queue (stack outputs).
+    pub fn env(self) -> (String, String) {
+        match self {
+            QueueName::Orders => (
+                "ONECOUNT_ORDER_QUEUE_URL".into(),
+                "ONECOUNT_ORDER_DLQ_URL".into(),
+            ),
+            QueueName::Push(c) => {
+                let c = c.as_str().to_uppercase();
+                (
+                    format!("ONECOUNT_PUSH_QUEUE_URL_{c}"),
+                    format!("ONECOUNT_PUSH_DLQ_URL_{c}"),
+                )
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for QueueName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let name = s.strip_prefix("push-").unwrap_or(s);
+        if name.eq_ignore_ascii_case("orders") {
+            return Ok(QueueName::Orders);
+        }
+        name.parse::<Channel>()
+            .ok()
+            .filter(|c| c.is_connected())
+            .map(QueueName::Push)
+            .ok_or_else(|| {
+                format!(
+                    "no queue '{s}' (orders, or a channel: {})",
+                    Channel::connected_names()
+                )
+            })
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCmd {
     /// Depth of each dead-letter queue and its first messages (they stay in the queue).
     List {
-        /// Only this queue's DLQ.
-        #[arg(long, value_enum)]
+        /// Only this queue's DLQ: orders, or a channel's name.
+        #[arg(long)]
         queue: Option<QueueName>,
         /// Messages shown per queue (at most 10 per read).
         #[arg(long, default_value_t = 10)]
@@ -391,7 +386,8 @@ pub enum DlqCmd {
     /// Send every message in the DLQ back to its queue (after fixing the cause; the
     /// handlers are idempotent, so a message applied before is harmless).
     Redrive {
-        #[arg(long, value_enum)]
+        /// Only this queue: orders, or a channel's name.
+        #[arg(long)]
         queue: Option<QueueName>,
     },
 }
@@ -413,15 +409,11 @@ pub struct CostArgs {
     /// Payment fee kept on a refund, percent of the order value.
     #[arg(long, default_value_t = 2.9)]
     pub refund_fee_pct: f64,
-    /// Cost of a seller-cancelled order on Shopify (your own store: usually 0).
-    #[arg(long, default_value_t = 0.0)]
-    pub penalty_shopify: f64,
-    /// Cost of a seller cancellation on Etsy (star-seller status, search placement).
-    #[arg(long, default_value_t = 5.0)]
-    pub penalty_etsy: f64,
-    /// Cost of an eBay transaction defect (seller level, fees, visibility).
-    #[arg(long, default_value_t = 15.0)]
-    pub penalty_ebay: f64,
+    /// Cost of a seller-cancelled order on a channel, as CHANNEL=AMOUNT (repeatable):
+    /// what the channel's penalty (seller level, search placement, fees) costs you.
+    /// Channels not named keep their defaults (your own store 0, marketplaces 5–15).
+    #[arg(long = "penalty", value_name = "CHANNEL=AMOUNT", value_parser = parse_penalty)]
+    pub penalties: Vec<(Channel, f64)>,
     /// Support time per oversold order, minutes.
     #[arg(long, default_value_t = 15.0)]
     pub support_minutes: f64,
@@ -440,4 +432,20 @@ pub struct CostArgs {
     /// What-if: sync lags to compare, seconds (repeatable; default 900 300 60 2).
     #[arg(long = "lag", value_name = "SECS")]
     pub lags: Vec<f64>,
+}
+
+/// `ebay=15`: a channel and what a seller-cancelled order costs there.
+fn parse_penalty(s: &str) -> Result<(Channel, f64), String> {
+    let (c, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not CHANNEL=AMOUNT (e.g. ebay=15)"))?;
+    let channel: Channel = c
+        .trim()
+        .parse()
+        .map_err(|e: onecount::domain::ParseError| e.0)?;
+    let amount: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{v}' is not an amount (e.g. ebay=15)"))?;
+    Ok((channel, amount))
 }

@@ -5,9 +5,9 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use onecount_flash::{Outcome, Progress, Scenario, Strategy, report};
+use onecount_flash::{Outcome, Progress, Scenario, report};
 
-use crate::args::{DemoArgs, FlashArgs};
+use crate::args::DemoArgs;
 
 pub fn demo_scenario(a: &DemoArgs) -> Scenario {
     let mut sc = Scenario::demo();
@@ -18,42 +18,6 @@ pub fn demo_scenario(a: &DemoArgs) -> Scenario {
         sc.seed = s;
     }
     sc
-}
-
-pub fn bench_scenario(a: &FlashArgs) -> Result<Scenario> {
-    let mut sc = Scenario::standard();
-    if !a.quick {
-        sc.name = "custom".into();
-        sc.duration_s = 120.0;
-    }
-    macro_rules! set {
-        ($($arg:ident => $field:ident),*) => {$(
-            if let Some(v) = a.$arg { sc.$field = v; sc.name = if a.quick { "standard+".into() } else { "custom".into() }; }
-        )*};
-    }
-    set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps,
-        ebay_latency_ms => ebay_latency_ms, error_rate => error_rate,
-        duplicate_rate => duplicate_rate, late_rate => late_rate, lost_webhooks => lost_webhooks,
-        time_scale => time_scale, interval_minutes => interval_minutes, last_units => last_units,
-        drift_minutes => drift_minutes);
-    if !a.only.is_empty() {
-        sc.strategies = a
-            .only
-            .iter()
-            .map(|s| {
-                Strategy::ALL
-                    .into_iter()
-                    .find(|x| x.key() == s.trim())
-                    .with_context(|| {
-                        format!(
-                            "unknown strategy '{s}' (choose from onecount, onecount_last_units, interval, fifo)"
-                        )
-                    })
-            })
-            .collect::<Result<_>>()?;
-    }
-    sc.check()?;
-    Ok(sc)
 }
 
 /// A one-line progress bar on a terminal; a line every 10 s otherwise (CI logs).

@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 .map(|()| 0);
         }
         Command::Bench(args::BenchCmd::FlashSale(a)) => {
-            let sc = flash::bench_scenario(&a)?;
+            let sc = a.scenario()?;
             return flash::run(sc, a.out.as_deref(), json).await.map(|()| 0);
         }
         Command::Dlq(cmd) => return ops::dlq(cmd, json).await.map(|()| 0),
@@ -314,7 +314,10 @@ async fn stock(store: &DynamoStore, cmd: StockCmd, json: bool) -> Result<()> {
             if let Some(p) = primary
                 && !p.is_connected()
             {
-                bail!("the primary channel must be shopify, etsy or ebay, not '{p}'");
+                bail!(
+                    "the primary channel must be {}, not '{p}'",
+                    Channel::connected_names()
+                );
             }
             store.set_guard(&sku, primary, level, &actor(None)).await?;
             let st = store
@@ -459,7 +462,10 @@ async fn listings(store: &DynamoStore, cmd: ListingsCmd, json: bool) -> Result<(
             paused,
         } => {
             if !channel.is_connected() {
-                bail!("listings are for connected channels (shopify, etsy, ebay), not '{channel}'");
+                bail!(
+                    "listings are for connected channels ({}), not '{channel}'",
+                    Channel::connected_names()
+                );
             }
             if store.get_stock(&sku).await?.is_none() {
                 bail!(

@@ -252,54 +252,26 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn queues(only: Option<QueueName>) -> Vec<QueuePair> {
-    let all = [
-        (
-            QueueName::Orders,
-            "ONECOUNT_ORDER_QUEUE_URL",
-            "ONECOUNT_ORDER_DLQ_URL",
-        ),
-        (
-            QueueName::Shopify,
-            "ONECOUNT_PUSH_QUEUE_URL_SHOPIFY",
-            "ONECOUNT_PUSH_DLQ_URL_SHOPIFY",
-        ),
-        (
-            QueueName::Etsy,
-            "ONECOUNT_PUSH_QUEUE_URL_ETSY",
-            "ONECOUNT_PUSH_DLQ_URL_ETSY",
-        ),
-        (
-            QueueName::Ebay,
-            "ONECOUNT_PUSH_QUEUE_URL_EBAY",
-            "ONECOUNT_PUSH_DLQ_URL_EBAY",
-        ),
-    ];
-    all.into_iter()
-        .filter(|(n, _, _)| only.is_none_or(|o| o == *n))
-        .map(|(name, q, d)| QueuePair {
-            name,
-            queue: env(q),
-            dlq: env(d),
+    QueueName::all()
+        .into_iter()
+        .filter(|n| only.is_none_or(|o| o == *n))
+        .map(|name| {
+            let (q, d) = name.env();
+            QueuePair {
+                name,
+                queue: env(&q),
+                dlq: env(&d),
+            }
         })
         .collect()
 }
 
-fn queue_label(n: QueueName) -> &'static str {
-    match n {
-        QueueName::Orders => "orders",
-        QueueName::Shopify => "push-shopify",
-        QueueName::Etsy => "push-etsy",
-        QueueName::Ebay => "push-ebay",
-    }
+fn queue_label(n: QueueName) -> String {
+    n.label()
 }
 
-fn dlq_env(n: QueueName) -> &'static str {
-    match n {
-        QueueName::Orders => "ONECOUNT_ORDER_DLQ_URL",
-        QueueName::Shopify => "ONECOUNT_PUSH_DLQ_URL_SHOPIFY",
-        QueueName::Etsy => "ONECOUNT_PUSH_DLQ_URL_ETSY",
-        QueueName::Ebay => "ONECOUNT_PUSH_DLQ_URL_EBAY",
-    }
+fn dlq_env(n: QueueName) -> String {
+    n.env().1
 }
 
 /// One line about a dead message: what it was for (never the raw payload).
@@ -639,7 +611,11 @@ pub async fn oversell_cost(store: &DynamoStore, a: &CostArgs, json: bool) -> Res
         unit_margin: a.unit_margin,
         refund_fee_fixed: a.refund_fee,
         refund_fee_pct: a.refund_fee_pct,
-        defect_penalty: [a.penalty_shopify, a.penalty_etsy, a.penalty_ebay],
+        defect_penalty: {
+            let mut p = CostModel::default().defect_penalty;
+            p.extend(a.penalties.iter().copied());
+            p
+        },
         support_minutes: a.support_minutes,
         hourly_rate: a.hourly_rate,
     };

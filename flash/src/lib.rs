@@ -16,6 +16,7 @@
 //! channels do), so every oversell is one a strategy's lag allowed. [`measure`] turns what
 //! the channels displayed into oversold units, stale time and lag.
 
+pub mod args;
 pub mod baseline;
 pub mod measure;
 pub mod report;

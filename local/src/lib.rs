@@ -96,7 +96,7 @@ pub type LocalDrift = DriftCheck<DynamoStore, SqsQueues, SnsAlerts, Arc<LocalDec
 
 /// A running local host.
 pub struct LocalHost {
-    /// `http://127.0.0.1:PORT`; webhooks at `/webhooks/{shopify,etsy,ebay}`.
+    /// `http://127.0.0.1:PORT`; webhooks at `/webhooks/<channel>`.
     pub url: String,
     pub resources: Resources,
     pub store: DynamoStore,

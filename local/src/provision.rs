@@ -12,7 +12,7 @@ pub struct Resources {
     pub table: String,
     pub order_queue: String,
     pub order_dlq: String,
-    /// (channel, queue URL, DLQ URL) for shopify, etsy, ebay in that order.
+    /// (channel, queue URL, DLQ URL) for each connected channel, in channel order.
     pub push_queues: Vec<(Channel, String, String)>,
     pub topic_arn: String,
 }
@@ -172,11 +172,9 @@ impl Resources {
                 .with_context(|| format!("stack output {k} is missing"))
         };
         let mut push_queues = Vec::new();
-        for (ch, name) in [
-            (Channel::Shopify, "Shopify"),
-            (Channel::Etsy, "Etsy"),
-            (Channel::Ebay, "Ebay"),
-        ] {
+        for ch in Channel::CONNECTED {
+            // The template's output names: `PushQueueUrlShopify`, …
+            let name = ch.as_str()[..1].to_uppercase() + &ch.as_str()[1..];
             push_queues.push((
                 ch,
                 get(&format!("PushQueueUrl{name}"))?,

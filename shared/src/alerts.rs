@@ -315,24 +315,24 @@ mod tests {
         let order = OrderId::parse("5830012345678901234567890").unwrap();
         for a in [
             Alert::oversold(Channel::Shopify, &order, &sku, 12),
-            Alert::unmapped_sku(Channel::Etsy, &order, "4567890123", "listing:1234567890"),
+            Alert::unmapped_sku(Channel::Ebay, &order, "4567890123", "item:1234567890"),
             Alert::quarantined_webhook(Channel::Ebay, "unknown topic 'X'", "1795848011390-abc"),
             Alert::push_failing(
-                Channel::Etsy,
+                Channel::Ebay,
                 &sku,
                 5,
-                "etsy updateListingInventory: HTTP 503",
+                "ebay bulkUpdatePriceQuantity: HTTP 503",
             ),
             Alert::sku_mismatch(Channel::Ebay, &sku, "ebay: inventory item not found"),
             Alert::low_stock(
                 &sku,
                 2,
                 3,
-                &[(Channel::Shopify, Some(2)), (Channel::Etsy, None)],
+                &[(Channel::Shopify, Some(2)), (Channel::Ebay, None)],
                 14,
             ),
-            Alert::sync_lagging(Channel::Etsy, &sku, 9, 2, 600),
-            Alert::drift_corrected(Channel::Etsy, &sku, 12, 2, 3),
+            Alert::sync_lagging(Channel::Ebay, &sku, 9, 2, 600),
+            Alert::drift_corrected(Channel::Ebay, &sku, 12, 2, 3),
         ] {
             assert!(a.sms.chars().count() <= SMS_MAX, "{}", a.sms);
             assert!(a.subject.chars().count() <= 100);

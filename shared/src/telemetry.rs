@@ -106,7 +106,7 @@ pub mod metrics {
         #[test]
         fn an_emf_line_declares_what_it_carries() {
             let l = line(
-                Some("etsy"),
+                Some("ebay"),
                 &[(SYNC_LAG_MS, 412.0), (PUSHES, 1.0)],
                 1_700_000_000_000,
             );
@@ -119,7 +119,7 @@ pub mod metrics {
                 m["Metrics"][0],
                 serde_json::json!({"Name": "SyncLagMs", "Unit": "Milliseconds"})
             );
-            assert_eq!(v["Channel"], "etsy");
+            assert_eq!(v["Channel"], "ebay");
             assert_eq!(v["SyncLagMs"], 412.0);
             assert_eq!(v["Pushes"], 1.0);
         }

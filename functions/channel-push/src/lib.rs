@@ -593,8 +593,8 @@ where
     }
 
     /// Sell-outs first: a batch's zeros that need no read go out beside the rest of the
-    /// batch instead of after its reads (on eBay each call takes hundreds of ms; on Etsy
-    /// the reads queue for the per-second budget). Each part then runs every round of
+    /// batch instead of after its reads (on some channels each call takes hundreds of ms;
+    /// on others the reads queue for a per-second budget). Each part then runs every round of
     /// its own; they touch different SKUs.
     async fn push_all(&self, groups: &BTreeMap<Sku, Group>) -> BTreeMap<Sku, Outcome> {
         let ch = self.channel();

@@ -29,6 +29,9 @@ pub struct Profile {
     pub rules: ChannelRules,
     /// The reference kinds a listing needs before it can be written to (`listings import`).
     pub required_refs: &'static [&'static str],
+    /// What a seller-cancelled order costs by default (`oversell-cost`): the channel's
+    /// own penalty on the seller, in lost visibility and fees.
+    pub cancel_penalty: f64,
 }
 
 const OFFLINE: Profile = Profile {
@@ -37,6 +40,7 @@ const OFFLINE: Profile = Profile {
         daily_revisions: None,
     },
     required_refs: &[],
+    cancel_penalty: 0.0,
 };
 
 /// The registry of channel modules: each channel's profile.

@@ -35,10 +35,10 @@ impl Target {
 }
 
 /// What a listing shows now, and what the channel needs to write it back (Shopify's
-/// inventory item, Etsy's whole products tree, eBay's offer ids).
+/// inventory item, a listing's whole products tree, offer ids).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
-    /// What buyers can buy now (0 for an inactive Etsy listing).
+    /// What buyers can buy now (0 for an inactive listing).
     pub qty: i64,
     pub state: Value,
 }
@@ -99,7 +99,7 @@ pub trait ChannelApi: Send + Sync {
     fn channel(&self) -> Channel;
     /// Listings per read call.
     fn read_batch(&self) -> usize;
-    /// Listings per write call (Shopify 250, Etsy 1, eBay 25).
+    /// Listings per write call (from 1 to a few hundred, by channel).
     fn write_batch(&self) -> usize;
     /// What each target shows now; one answer per target, in order. At most
     /// [`read_batch`](Self::read_batch) targets.
@@ -174,7 +174,8 @@ pub struct FoundOrder {
 }
 
 /// A channel's recent orders, for reconciliation: the orders whose webhooks never came
-/// (or never will: eBay sends none for cancellations; Etsy apps without webhook access).
+/// (or never will: some channels send none for cancellations, some apps have no webhook
+/// access).
 #[async_trait]
 pub trait OrderSource: Send + Sync {
     fn channel(&self) -> Channel;

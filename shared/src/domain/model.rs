@@ -296,7 +296,7 @@ mod tests {
             channel: if line.is_multiple_of(2) {
                 Channel::Shopify
             } else {
-                Channel::Etsy
+                Channel::Ebay
             },
             order: OrderId::parse(format!("o{}", line / 3)).unwrap(),
             line: LineId::parse(format!("l{line}")).unwrap(),

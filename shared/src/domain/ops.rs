@@ -1,6 +1,8 @@
 //! The operator's views, pure: where a listing stands according to the ledger (for
 //! `onecount status`) and what oversells cost (for `onecount oversell-cost`).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::push::PushRecord;
@@ -61,10 +63,10 @@ pub struct CostModel {
     pub refund_fee_fixed: f64,
     /// … and the percentage of the order's value.
     pub refund_fee_pct: f64,
-    /// Seller-cancelled order penalty per channel (shopify, etsy, ebay): eBay counts a
-    /// transaction defect, Etsy a cancellation against star-seller status. Set what a
-    /// defect costs you (lost visibility, fees).
-    pub defect_penalty: [f64; 3],
+    /// Seller-cancelled order penalty per channel (a channel absent costs 0): what a
+    /// cancellation counted against the seller costs you (lost visibility, fees). The
+    /// defaults are each channel's `Profile::cancel_penalty`.
+    pub defect_penalty: BTreeMap<Channel, f64>,
     /// Support time per oversold order (apology, refund, follow-up).
     pub support_minutes: f64,
     pub hourly_rate: f64,
@@ -77,10 +79,20 @@ impl Default for CostModel {
             unit_margin: 12.0,
             refund_fee_fixed: 0.30,
             refund_fee_pct: 2.9,
-            defect_penalty: [0.0, 5.0, 15.0],
+            defect_penalty: Channel::CONNECTED
+                .into_iter()
+                .map(|c| (c, crate::channels::profile(c).cancel_penalty))
+                .collect(),
             support_minutes: 15.0,
             hourly_rate: 25.0,
         }
+    }
+}
+
+impl CostModel {
+    /// What a seller-cancelled order costs on `channel`.
+    pub fn penalty(&self, channel: Channel) -> f64 {
+        self.defect_penalty.get(&channel).copied().unwrap_or(0.0)
     }
 }
 
@@ -102,10 +114,6 @@ pub struct Impact {
     pub total: f64,
 }
 
-fn channel_index(c: Channel) -> Option<usize> {
-    Channel::CONNECTED.iter().position(|x| *x == c)
-}
-
 /// What `orders` cost under `m`: each is refunded (fees kept by the processor), counts
 /// against the channel, loses its margin and takes support time.
 pub fn impact(orders: &[Oversold], m: &CostModel) -> Impact {
@@ -115,7 +123,7 @@ pub fn impact(orders: &[Oversold], m: &CostModel) -> Impact {
         i.orders += 1;
         i.units += u64::from(o.units);
         i.refund_fees += m.refund_fee_fixed + value * m.refund_fee_pct / 100.0;
-        i.defect_penalties += channel_index(o.channel).map_or(0.0, |k| m.defect_penalty[k]);
+        i.defect_penalties += m.penalty(o.channel);
         i.lost_margin += m.unit_margin * f64::from(o.units);
         i.support += m.support_minutes / 60.0 * m.hourly_rate;
     }
@@ -153,7 +161,8 @@ pub fn what_if(
             }],
             m,
         );
-        one.total + (m.defect_penalty[1] + m.defect_penalty[2]) / 2.0
+        let others = &Channel::CONNECTED[1..];
+        one.total + others.iter().map(|c| m.penalty(*c)).sum::<f64>() / others.len() as f64
     };
     WhatIf {
         lag_secs,

@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn a_tombstone_nets_the_late_order() {
         let req = RestockRequest {
-            channel: Channel::Etsy,
+            channel: Channel::Ebay,
             order: OrderId::parse("9").unwrap(),
             line: LineId::parse("1").unwrap(),
             sku: None,

@@ -273,31 +273,20 @@ mod tests {
     }
 
     #[test]
-    fn etsy_caps_at_999_and_the_policy_applies_first() {
-        let p = ListingPolicy {
-            buffer: 1,
-            ..Default::default()
-        };
-        assert_eq!(target_quantity(&p, 5000, Channel::Etsy), 999);
-        assert_eq!(target_quantity(&p, 5000, Channel::Shopify), 4999);
-        assert_eq!(target_quantity(&p, 0, Channel::Ebay), 0);
-    }
-
-    #[test]
     fn the_last_units_and_an_auto_pause_stay_on_the_primary_channel() {
         let p = ListingPolicy::default();
         let mut s = stock(3);
         s.on_hand = 2;
         assert_eq!(
-            listed_for(&s, &p, Channel::Etsy, None, 0),
+            listed_for(&s, &p, Channel::Ebay, None, 0),
             2,
             "off by default"
         );
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2), 0), 0);
+        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 0), 0);
         assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2), 0), 2);
-        s.guard.primary = Some(Channel::Etsy);
+        s.guard.primary = Some(Channel::Ebay);
         s.guard.last_units = Some(1);
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, Some(2), 0), 2);
+        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 0), 2);
         assert_eq!(
             listed_for(&s, &p, Channel::Shopify, Some(2), 0),
             2,
@@ -305,7 +294,7 @@ mod tests {
         );
         s.guard.auto_paused = true;
         assert_eq!(listed_for(&s, &p, Channel::Shopify, None, 0), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Etsy, None, 0), 2);
+        assert_eq!(listed_for(&s, &p, Channel::Ebay, None, 0), 2);
     }
 
     fn unheard(units: u32, sold_at: i64, at: Millis) -> Unheard {
@@ -319,9 +308,9 @@ mod tests {
         s.on_hand = 10;
         s.sold.insert(Channel::Shopify, 4);
         s.unheard.insert(Channel::Shopify, unheard(2, 4, 1_000));
-        s.unheard.insert(Channel::Etsy, unheard(1, 0, 1_000));
+        s.unheard.insert(Channel::Ebay, unheard(1, 0, 1_000));
         assert_eq!(s.available(2_000), 7);
-        for ch in [Channel::Shopify, Channel::Etsy, Channel::Ebay] {
+        for ch in Channel::CONNECTED {
             assert_eq!(listed_for(&s, &p, ch, None, 2_000), 7, "{ch}");
         }
         // The last-unit level looks at what is really left.
@@ -338,8 +327,8 @@ mod tests {
         s.sold.insert(Channel::Shopify, 1);
         assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 2);
         // Unexplained for longer than the drift check needs: an edit, not sales.
-        assert_eq!(s.unheard_on(Channel::Etsy, 1_000 + UNHEARD_TTL_MS), 1);
-        assert_eq!(s.unheard_on(Channel::Etsy, 1_001 + UNHEARD_TTL_MS), 0);
+        assert_eq!(s.unheard_on(Channel::Ebay, 1_000 + UNHEARD_TTL_MS), 1);
+        assert_eq!(s.unheard_on(Channel::Ebay, 1_001 + UNHEARD_TTL_MS), 0);
     }
 
     #[test]
@@ -357,8 +346,8 @@ mod tests {
         // Still one unheard: nothing left anywhere (counting it as the late order would
         // list the unit the late buyer already has).
         assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 1);
-        for ch in [Channel::Etsy, Channel::Ebay] {
-            assert_eq!(listed_for(&s, &p, ch, None, 2_000), 0, "{ch}");
+        for ch in &Channel::CONNECTED[1..] {
+            assert_eq!(listed_for(&s, &p, *ch, None, 2_000), 0, "{ch}");
         }
         // The late order (placed t=900) arrives: it was the unheard unit.
         s.on_hand -= 1;
@@ -370,12 +359,12 @@ mod tests {
         // A channel that does not say when its order was placed: heard as an arrival.
         let mut t = stock(3);
         t.on_hand = 5;
-        t.unheard.insert(Channel::Etsy, unheard(2, 0, 1_000));
-        t.hear_sale(Channel::Etsy, 1, None);
-        assert_eq!(t.unheard_on(Channel::Etsy, 2_000), 1);
-        // Other channels' sales never touch Etsy's unheard units.
-        t.hear_sale(Channel::Ebay, 1, Some(5_000));
-        assert_eq!(t.unheard_on(Channel::Etsy, 2_000), 1);
+        t.unheard.insert(Channel::Ebay, unheard(2, 0, 1_000));
+        t.hear_sale(Channel::Ebay, 1, None);
+        assert_eq!(t.unheard_on(Channel::Ebay, 2_000), 1);
+        // Other channels' sales never touch this channel's unheard units.
+        t.hear_sale(Channel::Shopify, 1, Some(5_000));
+        assert_eq!(t.unheard_on(Channel::Ebay, 2_000), 1);
     }
 
     #[test]
@@ -525,7 +514,10 @@ mod tests {
         assert_eq!(g(220, 0, false), None, "zero goes at once");
         assert_eq!(g(220, 2, false), None, "so does low stock");
         assert_eq!(g(250, 0, true), Some(999), "the cap is the cap");
-        assert_eq!(revision_gate(Channel::Etsy, 10_000, 5, 0, false, 9), None);
+        assert_eq!(
+            revision_gate(Channel::Shopify, 10_000, 5, 0, false, 9),
+            None
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: Some(250),
     },
     required_refs: &["item", "offer"],
+    // A transaction defect: seller level, fees, search placement.
+    cancel_penalty: 15.0,
 };
 
 /// Where eBay's notification public keys come from (the eBay API, cached; a fake in tests).

@@ -30,6 +30,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: None,
     },
     required_refs: &["listing"],
+    // A cancellation counts against star-seller status.
+    cancel_penalty: 5.0,
 };
 
 /// Etsy's kit: Standard Webhooks in (pointing at receipts), Open API v3 out.
@@ -749,6 +751,27 @@ impl OrderSource for EtsyClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etsy_caps_at_999_and_the_policy_applies_first() {
+        let p = crate::domain::ListingPolicy {
+            buffer: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            crate::domain::push::target_quantity(&p, 5000, Channel::Etsy),
+            999
+        );
+        assert_eq!(
+            crate::domain::push::target_quantity(&p, 5000, Channel::Shopify),
+            4999
+        );
+        assert_eq!(
+            crate::domain::push::target_quantity(&p, 0, Channel::Ebay),
+            0
+        );
+    }
+
     use crate::channels::Candidate;
     use crate::channels::config::Secret;
 

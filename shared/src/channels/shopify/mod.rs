@@ -33,6 +33,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: None,
     },
     required_refs: &["variant", "inventory_item"],
+    // The merchant's own store: nothing counts against it.
+    cancel_penalty: 0.0,
 };
 
 /// Shopify's kit: HMAC webhooks in, the GraphQL Admin API out.
