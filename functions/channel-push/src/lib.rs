@@ -25,9 +25,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use onecount::alerts::Alert;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
+use onecount::domain::plan::{
+    Facts, Prep, Step, before_read, blind_zero, hold_wait, known_after_hold, plan,
+};
 use onecount::domain::push::{
-    Decision, PushRecord, already_pushed, budget_gate, decide, listed_for, retry_delay_secs,
-    revision_gate, sold_counted, unheard_sales, unheard_to_record, utc_day,
+    PushRecord, budget_gate, listed_for, retry_delay_secs, revision_gate, sold_counted,
+    unheard_to_record, utc_day,
 };
 use onecount::domain::{EventKind, Millis, Unheard};
 use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
@@ -96,42 +99,6 @@ fn now_ms() -> Millis {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as Millis)
 }
-
-/// A channel call that failed transiently without saying when to come back (a 5xx, a
-/// timeout) is made once more, after a moment, for the items that failed: such blips
-/// usually clear at once, and the queue's backoff would cost seconds while the channel
-/// keeps selling at the old quantity. Throttling (Retry-After) is left to the backoff.
-/// Safe for writes: they set absolute quantities, and Shopify's compare-and-set answers a
-/// repeat of a write that did land as stale, which re-reads. These are the items to retry.
-fn blipped<R>(results: &[Result<R, PushError>]) -> Vec<usize> {
-    results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            matches!(
-                r,
-                Err(PushError::Transient {
-                    retry_after: None,
-                    ..
-                })
-            )
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Put the retried items' results in place of their first ones.
-fn patch<R>(
-    results: &mut [Result<R, PushError>],
-    again: &[usize],
-    retried: Vec<Result<R, PushError>>,
-) {
-    for (i, r) in again.iter().zip(retried) {
-        results[*i] = r;
-    }
-}
-
-const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The listing a view is about, as the channel API takes it.
 fn target_of(v: &PushView) -> Target {
@@ -467,30 +434,6 @@ where
         found
     }
 
-    /// Read the channel, retrying a blip once (see [`blipped`]).
-    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
-        let mut results = self.api.read(targets).await;
-        let again = blipped(&results);
-        if !again.is_empty() {
-            tokio::time::sleep(BLIP_RETRY_AFTER).await;
-            let retry: Vec<Target> = again.iter().map(|i| targets[*i].clone()).collect();
-            patch(&mut results, &again, self.api.read(&retry).await);
-        }
-        results
-    }
-
-    /// Write to the channel, retrying a blip once (see [`blipped`]).
-    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
-        let mut results = self.api.write(writes).await;
-        let again = blipped(&results);
-        if !again.is_empty() {
-            tokio::time::sleep(BLIP_RETRY_AFTER).await;
-            let retry: Vec<Write> = again.iter().map(|i| writes[*i].clone()).collect();
-            patch(&mut results, &again, self.api.write(&retry).await);
-        }
-        results
-    }
-
     /// A failure that retrying will not fix: say so on the timeline and to the owner.
     async fn give_up(&self, sku: &Sku, e: &PushError) -> Outcome {
         let ch = self.channel();
@@ -582,16 +525,6 @@ where
         }
     }
 
-    /// Whether this view is a sell-out that needs no read: nothing is left anywhere, so
-    /// the read could find nothing to change (see the partition in
-    /// [`push_rounds`](Self::push_rounds)).
-    fn blind_zero(v: &PushView, g: &Group, target: u32, now: Millis) -> bool {
-        target == 0
-            && v.stock.available(now) == 0
-            && !g.force
-            && v.record.as_ref().is_none_or(|r| r.qty > 0)
-    }
-
     /// Sell-outs first: a batch's zeros that need no read go out beside the rest of the
     /// batch instead of after its reads (on some channels each call takes hundreds of ms;
     /// on others the reads queue for a per-second budget). Each part then runs every round of
@@ -612,7 +545,13 @@ where
         let (urgent, rest): (Vec<PushView>, Vec<PushView>) = views.into_iter().partition(|v| {
             let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
             v.broken.is_none()
-                && Self::blind_zero(v, &groups[&v.stock.sku], target, now)
+                && blind_zero(
+                    &v.stock,
+                    v.record.as_ref(),
+                    target,
+                    groups[&v.stock.sku].force,
+                    now,
+                )
                 && self.api.zero_without_read(&target_of(v)).is_some()
         });
         if urgent.is_empty() || rest.is_empty() {
@@ -639,12 +578,8 @@ where
         first: Vec<PushView>,
     ) -> BTreeMap<Sku, Outcome> {
         let ch = self.channel();
-        let mut out = BTreeMap::new();
+        let mut work = Work::default();
         let mut first = Some(first);
-        let mut recheck: HashSet<Sku> = HashSet::new();
-        // What we wrote on an older version than the one recorded meanwhile: if the
-        // channel shows it, that fall is our own write, not sales to hold back for.
-        let mut overwrote: HashMap<Sku, u32> = HashMap::new();
         for round in 0..self.cfg.max_rounds {
             if pending.is_empty() {
                 break;
@@ -660,317 +595,24 @@ where
                 Ok(v) => v,
                 Err(e) => {
                     for sku in pending.drain(..) {
-                        out.insert(sku, ledger_unreadable(&e));
+                        work.out.insert(sku, ledger_unreadable(&e));
                     }
                     break;
                 }
             };
             // No stock item or no listing on this channel: nothing to push.
             for sku in &pending {
-                out.insert(sku.clone(), Outcome::Done);
+                work.out.insert(sku.clone(), Outcome::Done);
             }
-            let mut to_read: Vec<(PushView, u32)> = Vec::new();
-            let mut to_read_later: Vec<(PushView, u32)> = Vec::new();
-            let mut next: Vec<Sku> = Vec::new();
-            let now = now_ms();
-            for v in views {
-                let g = &groups[&v.stock.sku];
-                if g.force && v.stock.unheard_on(ch, now) > 0 {
-                    // The drift check reconciled this channel's orders before forcing: a
-                    // fall still unexplained is an edit there, not sales. Stop holding it
-                    // back everywhere, then push on the new version.
-                    if self.set_unheard(&v, None, None).await.decide_again() {
-                        next.push(v.stock.sku.clone());
-                        continue;
-                    }
-                }
-                if let Some(problem) = &v.broken {
-                    // The drift check found the mapping broken and said so; pushing to it
-                    // again would only fail again. `listings set` clears it.
-                    tracing::info!(channel = %ch, sku = %v.stock.sku, problem = %problem, "mapping broken; not pushed");
-                    continue;
-                }
-                let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
-                if !g.force
-                    && !recheck.contains(&v.stock.sku)
-                    && already_pushed(v.record.as_ref(), &v.stock, target)
-                {
-                    continue;
-                }
-                to_read.push((v, target));
-            }
-            let mut seen: Vec<(PushView, u32, Seen)> = Vec::new();
-            // Sell-outs: where the channel takes a zero without a read, write it at once,
-            // stating the last confirmed quantity as what it showed (a zero is never a
-            // raise). Only when nothing is left anywhere: while another channel still
-            // lists units (last-unit protection, a pause here), the read is what finds
-            // units this channel sold unheard, and those must come off the others.
-            // Forced pushes and re-checks after a race read as usual.
-            let (blind, to_read): (Vec<_>, Vec<_>) = to_read.into_iter().partition(|(v, t)| {
-                !recheck.contains(&v.stock.sku)
-                    && Self::blind_zero(v, &groups[&v.stock.sku], *t, now)
-            });
-            for (v, target) in blind {
-                match self.api.zero_without_read(&target_of(&v)) {
-                    Some(mut s) => {
-                        s.qty = v.record.as_ref().map_or(1, |r| i64::from(r.qty));
-                        seen.push((v, target, s));
-                    }
-                    None => to_read_later.push((v, target)),
-                }
-            }
-            let mut to_read = to_read;
-            to_read.append(&mut to_read_later);
-            for chunk in to_read.chunks(self.api.read_batch().max(1)) {
-                let targets: Vec<Target> = chunk.iter().map(|(v, _)| target_of(v)).collect();
-                let results = self.read(&targets).await;
-                for ((v, target), r) in chunk.iter().zip(results) {
-                    match r {
-                        Ok(s) => seen.push((v.clone(), *target, s)),
-                        Err(e) => {
-                            let o = self.give_up(&v.stock.sku, &e).await;
-                            out.insert(v.stock.sku.clone(), o);
-                        }
-                    }
-                }
-            }
-            let mut writes: Vec<(PushView, Write)> = Vec::new();
-            // Listings being lowered that also fell further than the sales heard: units
-            // sold there that no order has told us of (checked again after the write).
-            let mut lowered_over: HashMap<Sku, i64> = HashMap::new();
-            let (day, to_midnight) = utc_day(now_ms());
-            // Units found unheard are dated from before the channel was read: an order
-            // placed after that is a new sale, not one of them (see `hear_sale`).
-            let read_at = now;
-            for (v, target, s) in seen {
-                let sku = v.stock.sku.clone();
-                let g = &groups[&sku];
-                let now = now_ms();
-                let sold = sold_counted(&v.stock, ch, now);
-                let ours = overwrote.get(&sku).is_some_and(|q| i64::from(*q) == s.qty);
-                match decide(target, s.qty, v.record.as_ref(), sold, g.force || ours) {
-                    Decision::InSync => match self.confirm(&v, g, target, s.qty, false).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            recheck.insert(sku.clone());
-                            next.push(sku);
-                        }
-                        Err(o) => {
-                            out.insert(sku, o);
-                        }
-                    },
-                    Decision::Unexplained { unheard, shows } => {
-                        // Another pusher of this listing may have just written this very
-                        // number and not recorded it yet: look again (after the pause
-                        // between rounds) before taking the fall for sales.
-                        if recheck.insert(sku.clone()) {
-                            next.push(sku);
-                            continue;
-                        }
-                        match unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at) {
-                            // Recorded: decide again on the lower target (or the stock
-                            // changed meanwhile: decide again on that).
-                            Some(u)
-                                if self
-                                    .set_unheard(&v, Some(u), Some(shows))
-                                    .await
-                                    .decide_again() =>
-                            {
-                                next.push(sku);
-                            }
-                            _ => {
-                                out.insert(
-                                    sku,
-                                    Outcome::Retry {
-                                        error: "could not record unheard sales".into(),
-                                        retry_after: Some(1),
-                                        quiet: false,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                    Decision::Hold { unheard, shows } => {
-                        // Sales the channel made that we have not heard of: list them as
-                        // gone everywhere now rather than after the order arrives.
-                        if let Some(u) =
-                            unheard_to_record(&v.stock, ch, v.record.as_ref(), unheard, read_at)
-                        {
-                            match self.set_unheard(&v, Some(u), Some(shows)).await {
-                                Noted::Recorded => {
-                                    // Decide again at once on what is known: the same stock
-                                    // less the units found (one version on), against what
-                                    // the channel just showed. Usually that lowers it, with
-                                    // no second read of a rate-limited channel.
-                                    let mut now_known = v.clone();
-                                    now_known.stock.unheard.insert(ch, u);
-                                    now_known.stock.version += 1;
-                                    let lower = listed_for(
-                                        &now_known.stock,
-                                        &now_known.listing.policy,
-                                        ch,
-                                        self.cfg.last_units,
-                                        read_at,
-                                    );
-                                    if i64::from(lower) < shows {
-                                        match self.gated_write(
-                                            now_known,
-                                            s,
-                                            lower,
-                                            g,
-                                            (day, to_midnight),
-                                        ) {
-                                            Ok(w) => writes.push(w),
-                                            Err(o) => {
-                                                out.insert(sku, o);
-                                            }
-                                        }
-                                    } else {
-                                        next.push(sku);
-                                    }
-                                    continue;
-                                }
-                                Noted::Stale => {
-                                    next.push(sku);
-                                    continue;
-                                }
-                                Noted::Failed => {}
-                            }
-                        }
-                        // Never wait so often that a held push reaches the DLQ.
-                        let waits = self
-                            .cfg
-                            .hold_receives
-                            .min(self.cfg.max_receives.saturating_sub(1));
-                        if g.receives <= 1 || g.receives >= waits {
-                            let left = g.receives >= waits;
-                            self.note(&sku, EventKind::PushHeld, json!({
-                                "channel": ch, "shows": shows, "unheard": unheard, "target": target,
-                                "left_to_drift_check": left,
-                            }))
-                            .await;
-                        }
-                        if g.receives < waits {
-                            out.insert(
-                                sku,
-                                Outcome::Retry {
-                                    error: "held".into(),
-                                    retry_after: Some(1),
-                                    quiet: true,
-                                },
-                            );
-                        }
-                    }
-                    Decision::Write { qty, from } => {
-                        if let Some(r) = v.record.as_ref().filter(|_| !g.force && !ours) {
-                            let unheard = unheard_sales(r, from, sold);
-                            if unheard > 0 && i64::from(qty) < from {
-                                lowered_over.insert(sku.clone(), unheard);
-                            }
-                        }
-                        match self.gated_write(v, s, qty, g, (day, to_midnight)) {
-                            Ok(w) => writes.push(w),
-                            Err(o) => {
-                                out.insert(sku, o);
-                            }
-                        }
-                    }
-                }
-            }
-            // Zero and low quantities first: they are the ones that prevent oversells.
-            writes.sort_by_key(|(_, w)| w.qty);
-            for chunk in writes.chunks(self.api.write_batch().max(1)) {
-                // Near the channel's rate limit the budget goes to the last units (these
-                // come first); a listing with plenty left waits and coalesces.
-                let budget = self.api.budget_left();
-                let waits: Vec<Option<u32>> = chunk
-                    .iter()
-                    .map(|(v, w)| {
-                        let g = &groups[&v.stock.sku];
-                        let last_chance = g.receives + 1 >= self.cfg.max_receives;
-                        budget_gate(w.qty, v.stock.low_stock_threshold, budget, last_chance)
-                    })
-                    .collect();
-                if waits.iter().all(Option::is_some) {
-                    for ((v, _), wait) in chunk.iter().zip(waits) {
-                        out.insert(
-                            v.stock.sku.clone(),
-                            Outcome::Retry {
-                                error: "the channel is near its rate limit; waiting to coalesce"
-                                    .into(),
-                                retry_after: wait.map(u64::from),
-                                quiet: true,
-                            },
-                        );
-                    }
-                    continue;
-                }
-                let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
-                let results = self.write(&ws).await;
-                let found = self
-                    .unheard_while_lowering(chunk, &results, &lowered_over, read_at)
-                    .await;
-                // Record the confirmations of the chunk together (different items): a
-                // batch's pushes are not held up behind each other's ledger writes. Units
-                // found unheard are held back everywhere at the same time (stock items,
-                // not listings): the other channels' requests leave one ledger round trip
-                // sooner, and this one lists the lower count in the next round.
-                let confirms =
-                    futures::future::join_all(chunk.iter().zip(&results).map(|((v, w), r)| {
-                        let g = &groups[&v.stock.sku];
-                        async move {
-                            match r {
-                                Ok(()) => Some(self.confirm(v, g, w.qty, w.seen.qty, true).await),
-                                Err(_) => None,
-                            }
-                        }
-                    }));
-                let holds =
-                    futures::future::join_all(found.iter().map(|(fresh, u, shows)| async move {
-                        let noted = self.set_unheard(fresh, Some(*u), Some(*shows)).await;
-                        (fresh.stock.sku.clone(), noted)
-                    }));
-                let (confirmed, held) = futures::join!(confirms, holds);
-                for (((v, w), r), c) in chunk.iter().zip(results).zip(confirmed) {
-                    let sku = v.stock.sku.clone();
-                    match r {
-                        Ok(()) => match c.expect("confirmed above") {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                // A newer push was recorded while we wrote: ours may have
-                                // overwritten it. Read again and push the newest state.
-                                overwrote.insert(sku.clone(), w.qty);
-                                recheck.insert(sku.clone());
-                                next.push(sku);
-                            }
-                            Err(o) => {
-                                out.insert(sku, o);
-                            }
-                        },
-                        // A sale raced in between our read and our write: re-read the
-                        // ledger and the channel (the order path catches up meanwhile).
-                        Err(PushError::Stale) => next.push(sku),
-                        Err(e) => {
-                            let o = self.give_up(&sku, &e).await;
-                            out.insert(sku, o);
-                        }
-                    }
-                }
-                // Units held back: list the lower count here in the next round.
-                for (sku, noted) in held {
-                    if noted.decide_again() && !next.contains(&sku) {
-                        next.push(sku);
-                    }
-                }
-            }
-            if !next.is_empty() {
+            self.round(groups, views, &mut work).await;
+            pending = std::mem::take(&mut work.next);
+            if !pending.is_empty() {
                 // Give the order path a moment to record the sale that raced in.
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            pending = next;
         }
         for sku in pending {
-            out.insert(
+            work.out.insert(
                 sku,
                 Outcome::Retry {
                     error: "the quantity kept changing while pushing".into(),
@@ -979,6 +621,379 @@ where
                 },
             );
         }
-        out
+        work.out
+    }
+
+    /// One round: decide what needs a read, read, execute each listing's [`plan`], write.
+    async fn round(&self, groups: &BTreeMap<Sku, Group>, views: Vec<PushView>, work: &mut Work) {
+        let now = now_ms();
+        let (to_read, mut seen) = self.prepare(groups, views, work, now).await;
+        seen.extend(self.read_all(to_read, work).await);
+        let mut writes = Writes {
+            // Units found unheard are dated from before the channel was read: an order
+            // placed after that is a new sale, not one of them (see `hear_sale`).
+            read_at: now,
+            day: utc_day(now_ms()),
+            ..Writes::default()
+        };
+        for (v, target, s) in seen {
+            let g = &groups[&v.stock.sku];
+            self.execute(g, v, target, s, work, &mut writes).await;
+        }
+        self.write_all(groups, writes, work).await;
+    }
+
+    /// The listings to read, and the sell-outs that go without a read (stating the last
+    /// confirmed quantity as what the channel showed: a zero is never a raise). A forced
+    /// push first stops holding back this channel's unheard units: the drift check
+    /// reconciled its orders, so a fall still unexplained is an edit, not sales.
+    async fn prepare(
+        &self,
+        groups: &BTreeMap<Sku, Group>,
+        views: Vec<PushView>,
+        work: &mut Work,
+        now: Millis,
+    ) -> (Vec<(PushView, u32)>, Vec<(PushView, u32, Seen)>) {
+        let ch = self.channel();
+        let (mut to_read, mut later, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+        for v in views {
+            let g = &groups[&v.stock.sku];
+            if g.force
+                && v.stock.unheard_on(ch, now) > 0
+                && self.set_unheard(&v, None, None).await.decide_again()
+            {
+                work.next.push(v.stock.sku.clone());
+                continue;
+            }
+            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
+            let rechecked = work.recheck.contains(&v.stock.sku);
+            let broken = v.broken.is_some();
+            match before_read(
+                &v.stock,
+                v.record.as_ref(),
+                broken,
+                target,
+                g.force,
+                rechecked,
+                now,
+            ) {
+                // `listings set` clears a broken mapping.
+                Prep::Broken => {
+                    tracing::info!(channel = %ch, sku = %v.stock.sku, problem = ?v.broken, "mapping broken; not pushed");
+                }
+                Prep::UpToDate => {}
+                Prep::BlindZero => match self.api.zero_without_read(&target_of(&v)) {
+                    Some(mut s) => {
+                        s.qty = v.record.as_ref().map_or(1, |r| i64::from(r.qty));
+                        seen.push((v, target, s));
+                    }
+                    None => later.push((v, target)),
+                },
+                Prep::Read => to_read.push((v, target)),
+            }
+        }
+        to_read.append(&mut later);
+        (to_read, seen)
+    }
+
+    /// Read what the channel shows, in its batch size; a failed read ends that SKU's push.
+    async fn read_all(
+        &self,
+        to_read: Vec<(PushView, u32)>,
+        work: &mut Work,
+    ) -> Vec<(PushView, u32, Seen)> {
+        let mut seen = Vec::new();
+        for chunk in to_read.chunks(self.api.read_batch().max(1)) {
+            let targets: Vec<Target> = chunk.iter().map(|(v, _)| target_of(v)).collect();
+            let results = self.api.read(&targets).await;
+            for ((v, target), r) in chunk.iter().zip(results) {
+                match r {
+                    Ok(s) => seen.push((v.clone(), *target, s)),
+                    Err(e) => {
+                        let o = self.give_up(&v.stock.sku, &e).await;
+                        work.out.insert(v.stock.sku.clone(), o);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// Carry out one listing's [`plan`] (writes are queued for [`write_all`](Self::write_all)).
+    async fn execute(
+        &self,
+        g: &Group,
+        v: PushView,
+        target: u32,
+        s: Seen,
+        work: &mut Work,
+        writes: &mut Writes,
+    ) {
+        let sku = v.stock.sku.clone();
+        let step = plan(&Facts {
+            channel: self.channel(),
+            stock: &v.stock,
+            policy: &v.listing.policy,
+            record: v.record.as_ref(),
+            target,
+            shows: s.qty,
+            force: g.force,
+            ours: work
+                .overwrote
+                .get(&sku)
+                .is_some_and(|q| i64::from(*q) == s.qty),
+            rechecked: work.recheck.contains(&sku),
+            read_at: writes.read_at,
+            now: now_ms(),
+            last_units: self.cfg.last_units,
+        });
+        match step {
+            Step::Confirm => match self.confirm(&v, g, target, s.qty, false).await {
+                Ok(true) => {}
+                Ok(false) => work.look_again(sku),
+                Err(o) => work.end(sku, o),
+            },
+            Step::Recheck => work.look_again(sku),
+            Step::RecordUnheard { unheard, shows } => {
+                match self.set_unheard(&v, Some(unheard), Some(shows)).await {
+                    n if n.decide_again() => work.next.push(sku),
+                    _ => work.end(sku, unrecordable()),
+                }
+            }
+            Step::Unrecordable => work.end(sku, unrecordable()),
+            Step::Hold {
+                unheard,
+                found,
+                shows,
+                lower,
+            } => match self.set_unheard(&v, Some(unheard), Some(shows)).await {
+                Noted::Recorded => {
+                    let mut known = v;
+                    known.stock = known_after_hold(&known.stock, self.channel(), unheard);
+                    match lower {
+                        Some(q) => {
+                            let w = self.gated_write(known, s, q, g, writes.day);
+                            writes.gated(sku, w, work);
+                        }
+                        None => work.next.push(sku),
+                    }
+                }
+                Noted::Stale => work.next.push(sku),
+                Noted::Failed => self.wait(g, &sku, found, shows, target, work).await,
+            },
+            Step::Wait { unheard, shows } => self.wait(g, &sku, unheard, shows, target, work).await,
+            Step::Write {
+                qty, lowered_over, ..
+            } => {
+                if let Some(u) = lowered_over {
+                    writes.lowered_over.insert(sku.clone(), u);
+                }
+                let w = self.gated_write(v, s, qty, g, writes.day);
+                writes.gated(sku, w, work);
+            }
+        }
+    }
+
+    /// A held push that could not record its units: wait for the order path a few
+    /// receives (see [`hold_wait`]), then leave it to the drift check.
+    async fn wait(
+        &self,
+        g: &Group,
+        sku: &Sku,
+        unheard: i64,
+        shows: i64,
+        target: u32,
+        work: &mut Work,
+    ) {
+        let w = hold_wait(g.receives, self.cfg.hold_receives, self.cfg.max_receives);
+        if w.note {
+            self.note(
+                sku,
+                EventKind::PushHeld,
+                json!({
+                    "channel": self.channel(), "shows": shows, "unheard": unheard, "target": target,
+                    "left_to_drift_check": w.left_to_drift_check,
+                }),
+            )
+            .await;
+        }
+        if w.retry {
+            work.end(
+                sku.clone(),
+                Outcome::Retry {
+                    error: "held".into(),
+                    retry_after: Some(1),
+                    quiet: true,
+                },
+            );
+        }
+    }
+
+    /// Write the round's writes in the channel's batch size, zero and low quantities
+    /// first: they are the ones that prevent oversells.
+    async fn write_all(&self, groups: &BTreeMap<Sku, Group>, mut writes: Writes, work: &mut Work) {
+        writes.list.sort_by_key(|(_, w)| w.qty);
+        for chunk in writes.list.chunks(self.api.write_batch().max(1)) {
+            if !self.coalesce(groups, chunk, work) {
+                self.write_chunk(groups, chunk, &writes, work).await;
+            }
+        }
+    }
+
+    /// Near the channel's rate limit the budget goes to the last units (these come
+    /// first); a chunk of listings that all have plenty left waits and coalesces.
+    fn coalesce(
+        &self,
+        groups: &BTreeMap<Sku, Group>,
+        chunk: &[(PushView, Write)],
+        work: &mut Work,
+    ) -> bool {
+        let budget = self.api.budget_left();
+        let waits: Vec<Option<u32>> = chunk
+            .iter()
+            .map(|(v, w)| {
+                let last_chance = groups[&v.stock.sku].receives + 1 >= self.cfg.max_receives;
+                budget_gate(w.qty, v.stock.low_stock_threshold, budget, last_chance)
+            })
+            .collect();
+        if !waits.iter().all(Option::is_some) {
+            return false;
+        }
+        for ((v, _), wait) in chunk.iter().zip(waits) {
+            work.end(
+                v.stock.sku.clone(),
+                Outcome::Retry {
+                    error: "the channel is near its rate limit; waiting to coalesce".into(),
+                    retry_after: wait.map(u64::from),
+                    quiet: true,
+                },
+            );
+        }
+        true
+    }
+
+    /// One write call, then its confirmations recorded together (different items: a
+    /// batch's pushes are not held up behind each other's ledger writes). Units found
+    /// unheard while lowering are held back everywhere at the same time (stock items, not
+    /// listings): the other channels' requests leave one ledger round trip sooner, and
+    /// this one lists the lower count in the next round.
+    async fn write_chunk(
+        &self,
+        groups: &BTreeMap<Sku, Group>,
+        chunk: &[(PushView, Write)],
+        writes: &Writes,
+        work: &mut Work,
+    ) {
+        let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
+        let results = self.api.write(&ws).await;
+        let found = self
+            .unheard_while_lowering(chunk, &results, &writes.lowered_over, writes.read_at)
+            .await;
+        let confirms = futures::future::join_all(chunk.iter().zip(&results).map(|((v, w), r)| {
+            let g = &groups[&v.stock.sku];
+            async move {
+                match r {
+                    Ok(()) => Some(self.confirm(v, g, w.qty, w.seen.qty, true).await),
+                    Err(_) => None,
+                }
+            }
+        }));
+        let holds = futures::future::join_all(found.iter().map(|(fresh, u, shows)| async move {
+            let noted = self.set_unheard(fresh, Some(*u), Some(*shows)).await;
+            (fresh.stock.sku.clone(), noted)
+        }));
+        let (confirmed, held) = futures::join!(confirms, holds);
+        for (((v, w), r), c) in chunk.iter().zip(results).zip(confirmed) {
+            self.after_write(&v.stock.sku, w, r, c, work).await;
+        }
+        // Units held back: list the lower count here in the next round.
+        for (sku, noted) in held {
+            if noted.decide_again() && !work.next.contains(&sku) {
+                work.next.push(sku);
+            }
+        }
+    }
+
+    /// What a write's answer and its confirmation mean for the SKU.
+    async fn after_write(
+        &self,
+        sku: &Sku,
+        w: &Write,
+        written: Result<(), PushError>,
+        confirmed: Option<Result<bool, Outcome>>,
+        work: &mut Work,
+    ) {
+        let sku = sku.clone();
+        match (written, confirmed) {
+            (Ok(()), Some(Ok(true)) | None) => {}
+            // A newer push was recorded while we wrote: ours may have overwritten it.
+            // Read again and push the newest state.
+            (Ok(()), Some(Ok(false))) => {
+                work.overwrote.insert(sku.clone(), w.qty);
+                work.look_again(sku);
+            }
+            (Ok(()), Some(Err(o))) => work.end(sku, o),
+            // A sale raced in between our read and our write: re-read the ledger and the
+            // channel (the order path catches up meanwhile).
+            (Err(PushError::Stale), _) => work.next.push(sku),
+            (Err(e), _) => {
+                let o = self.give_up(&sku, &e).await;
+                work.end(sku, o);
+            }
+        }
+    }
+}
+
+/// What one invocation carries from round to round.
+#[derive(Default)]
+struct Work {
+    out: BTreeMap<Sku, Outcome>,
+    /// Listings looked at again after a race: they read, and a fall unexplained twice is
+    /// taken for sales.
+    recheck: HashSet<Sku>,
+    /// What we wrote on an older version than the one recorded meanwhile: if the channel
+    /// shows it, that fall is our own write, not sales to hold back for.
+    overwrote: HashMap<Sku, u32>,
+    /// SKUs for the next round.
+    next: Vec<Sku>,
+}
+
+impl Work {
+    fn end(&mut self, sku: Sku, outcome: Outcome) {
+        self.out.insert(sku, outcome);
+    }
+    fn look_again(&mut self, sku: Sku) {
+        self.recheck.insert(sku.clone());
+        self.next.push(sku);
+    }
+}
+
+/// One round's writes.
+#[derive(Default)]
+struct Writes {
+    list: Vec<(PushView, Write)>,
+    /// Listings being lowered that also fell further than the sales heard: units sold
+    /// there that no order has told us of (checked again after the write).
+    lowered_over: HashMap<Sku, i64>,
+    read_at: Millis,
+    /// The UTC day and the seconds to its end (revision caps).
+    day: (i64, u32),
+}
+
+impl Writes {
+    /// Queue a write, or end the SKU's push where its gate said wait.
+    fn gated(&mut self, sku: Sku, w: Result<(PushView, Write), Outcome>, work: &mut Work) {
+        match w {
+            Ok(w) => self.list.push(w),
+            Err(o) => work.end(sku, o),
+        }
+    }
+}
+
+fn unrecordable() -> Outcome {
+    Outcome::Retry {
+        error: "could not record unheard sales".into(),
+        retry_after: Some(1),
+        quiet: false,
     }
 }

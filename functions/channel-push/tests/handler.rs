@@ -24,7 +24,6 @@ struct FakeChannel {
     read_err: Mutex<Option<PushError>>,
     write_err: Mutex<Option<PushError>>,
     /// Write calls that fail with an HTTP 500 before the channel answers again.
-    write_blips: AtomicU64,
     reads: AtomicU64,
     writes: Mutex<Vec<Vec<(String, u32)>>>,
     /// What the channel says is left of its per-second budget.
@@ -85,17 +84,6 @@ impl ChannelApi for FakeChannel {
     }
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
         if let Some(e) = self.write_err.lock().unwrap().clone() {
-            return writes.iter().map(|_| Err(e.clone())).collect();
-        }
-        if self
-            .write_blips
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            let e = PushError::Transient {
-                detail: "HTTP 500".into(),
-                retry_after: None,
-            };
             return writes.iter().map(|_| Err(e.clone())).collect();
         }
         let mut shows = self.shows.lock().unwrap();
@@ -713,25 +701,9 @@ async fn with_no_push_recorded_a_gap_is_held_but_not_taken_for_sales() {
     assert!(p.api.writes.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_one_off_server_error_is_retried_at_once_not_after_a_backoff() {
-    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 9)]).await;
-    p.api.write_blips.store(1, Ordering::SeqCst);
-    let r = p.handle_batch(batch(&["MUG"], 1)).await;
-    assert!(r.batch_item_failures.is_empty(), "landed on the second try");
-    assert!(p.visibility.0.lock().unwrap().is_empty(), "no backoff");
-    assert_eq!(p.api.shows.lock().unwrap()["MUG"], 4);
-    assert!(!kinds(&p, "MUG").await.contains(&EventKind::PushRetrying));
-    // Twice in a row: now it backs off like any failure.
-    p.store
-        .adjust(&Sku::parse("MUG").unwrap(), -1, "breakage", "test")
-        .await
-        .unwrap();
-    p.api.write_blips.store(2, Ordering::SeqCst);
-    let r = p.handle_batch(batch(&["MUG"], 1)).await;
-    assert_eq!(r.batch_item_failures.len(), 1);
-    assert_eq!(p.api.shows.lock().unwrap()["MUG"], 4);
-}
+// A one-off 5xx is retried once, at once, by the HTTP layer every channel client uses
+// (`onecount::channels::http`, test `a_blip_is_tried_once_more_and_throttling_is_not`);
+// what reaches the pusher as transient backs off (below).
 
 #[tokio::test]
 async fn transient_failures_back_off_and_the_last_one_alerts() {

@@ -46,11 +46,6 @@ impl From<LedgerError> for Failure {
     }
 }
 
-/// How long a blipped order fetch waits before its one immediate retry: the sale's units
-/// are not off the count until the order is read, and the message's own retry would
-/// cost the visibility timeout (seconds) while every channel keeps selling them.
-const BLIP_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(150);
-
 pub struct Decrement<S, P, A, F> {
     pub store: S,
     pub pushes: P,
@@ -100,19 +95,10 @@ where
 
     /// Apply one order event.
     pub async fn process(&self, ev: &OrderEvent) -> Result<(), Failure> {
-        let mut retried = false;
-        let fetched = loop {
-            let r = match &ev.action {
-                Action::Fetch { pointer } => self.fetcher.fetch(ev.channel, pointer).await,
-                other => Ok(other.clone()),
-            };
-            match r {
-                Err(FetchError::Blip(_)) if !retried => {
-                    retried = true;
-                    tokio::time::sleep(BLIP_RETRY_AFTER).await;
-                }
-                r => break r,
-            }
+        // A blip was tried again once already, in the HTTP layer.
+        let fetched = match &ev.action {
+            Action::Fetch { pointer } => self.fetcher.fetch(ev.channel, pointer).await,
+            other => Ok(other.clone()),
         };
         let action = match fetched {
             Ok(a) => a,
@@ -214,7 +200,7 @@ where
 
     async fn fetch_failed(&self, ev: &OrderEvent, e: FetchError) -> Result<(), Failure> {
         match e {
-            FetchError::Transient(why) | FetchError::Blip(why) => Err(Failure::Transient(why)),
+            FetchError::Transient(why) => Err(Failure::Transient(why)),
             FetchError::Permanent(why) => {
                 // Keep the event and say so; the message completes.
                 let body = serde_json::to_vec(ev).unwrap_or_default();

@@ -48,9 +48,48 @@ pub async fn send_json(
     send(what, req).await.map(|(v, _)| v)
 }
 
+/// How long a blipped call waits before its one retry.
+pub const BLIP_RETRY_AFTER: Duration = Duration::from_millis(150);
+
+impl HttpError {
+    /// A failure that usually clears at once: a 5xx or a timeout, with no word from the
+    /// channel on when to come back. Throttling (429, Retry-After) is not a blip.
+    pub fn is_blip(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Transient {
+                status: None | Some(500..=599),
+                retry_after: None,
+                ..
+            }
+        )
+    }
+}
+
 /// [`send_json`], also giving the response headers (rate-limit counters). An empty
 /// success body (204) reads as JSON `null`.
+///
+/// A blip ([`HttpError::is_blip`]) is retried once, after [`BLIP_RETRY_AFTER`], here and
+/// nowhere else: the queue's backoff would cost seconds while the channels keep selling
+/// at the old quantity. Safe for every call onecount makes: reads, absolute quantities,
+/// and Shopify's compare-and-set, which answers a repeat of a write that did land as
+/// stale (and the pusher re-reads).
 pub async fn send(
+    what: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
+    let again = req.try_clone();
+    match (send_once(what, req).await, again) {
+        (Err(e), Some(again)) if e.is_blip() => {
+            tracing::debug!(call = what, error = %e, "blip; trying once more");
+            tokio::time::sleep(BLIP_RETRY_AFTER).await;
+            send_once(what, again).await
+        }
+        (r, _) => r,
+    }
+}
+
+async fn send_once(
     what: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
@@ -124,4 +163,79 @@ pub(crate) fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A loopback server answering each request with the next of `answers` (status,
+    /// extra header line), the last one again after that; counts the requests.
+    async fn server(answers: Vec<(u16, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let (status, header) = answers[n.min(answers.len() - 1)];
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = "{}";
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\n{header}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_blip_is_tried_once_more_and_throttling_is_not() {
+        // A 500, then the answer: one retry makes it.
+        let (url, seen) = server(vec![(500, ""), (200, "")]).await;
+        assert!(send_json("t", client().get(&url)).await.is_ok());
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // A 500, then a 404: the second answer is the one that counts, asked twice only.
+        let (url, seen) = server(vec![(500, ""), (404, "")]).await;
+        let e = send_json("t", client().get(&url)).await.unwrap_err();
+        assert!(matches!(e, HttpError::Permanent { status: 404, .. }), "{e}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // Two 503s: still transient after the one retry.
+        let (url, seen) = server(vec![(503, "")]).await;
+        assert!(
+            send_json("t", client().get(&url))
+                .await
+                .unwrap_err()
+                .is_transient()
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // Throttled, or a 5xx that says when to come back: left to the caller's pacing.
+        let (url, seen) = server(vec![(429, "")]).await;
+        assert!(send_json("t", client().get(&url)).await.is_err());
+        let (url2, seen2) = server(vec![(503, "retry-after: 3\r\n")]).await;
+        let e = send_json("t", client().get(&url2)).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                HttpError::Transient {
+                    retry_after: Some(3),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            (seen.load(Ordering::SeqCst), seen2.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+    }
 }

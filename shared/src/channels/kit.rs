@@ -32,10 +32,9 @@ pub enum Refusal {
 /// Why a pointer payload's order could not be read.
 #[derive(Debug)]
 pub enum FetchError {
-    /// Throttled (the channel said when to come back): the message's retry handles it.
+    /// Throttled, 5xx, timed out (a blip was already tried again once, in the HTTP
+    /// layer): the message's retry handles it.
     Transient(String),
-    /// A 5xx or timeout with no Retry-After: tried once more at once, then as `Transient`.
-    Blip(String),
     /// Not configured, not found, unreadable: keep the event and alert.
     Permanent(String),
 }
@@ -43,9 +42,6 @@ pub enum FetchError {
 impl From<HttpError> for FetchError {
     fn from(e: HttpError) -> Self {
         match &e {
-            HttpError::Transient {
-                retry_after: None, ..
-            } => FetchError::Blip(e.to_string()),
             HttpError::Transient { .. } => FetchError::Transient(e.to_string()),
             HttpError::Permanent { .. } => FetchError::Permanent(e.to_string()),
         }

@@ -7,6 +7,7 @@ mod listing;
 pub mod model;
 pub mod ops;
 mod order;
+pub mod plan;
 pub mod push;
 mod stock;
 mod timeline;

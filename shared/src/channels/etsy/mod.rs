@@ -343,7 +343,9 @@ impl EtsyClient {
         }
     }
 
-    /// One API call with auth, pacing to the per-second limit; one token refresh on 401.
+    /// One API call with auth, pacing to the per-second limit; one token refresh on 401,
+    /// and one more try in the next second when another client of the app spent this one
+    /// (a per-second 429). Blips are retried below, in [`super::http::send`].
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -352,7 +354,8 @@ impl EtsyClient {
         body: Option<&Value>,
     ) -> Result<Value, HttpError> {
         let url = format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path);
-        for attempt in 0..2 {
+        let (mut refreshed, mut repaced) = (false, false);
+        loop {
             self.pace().await;
             self.calls.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(call = what, "etsy call");
@@ -366,23 +369,25 @@ impl EtsyClient {
                 req = req.json(b);
             }
             match super::http::send(what, req).await {
-                Err(HttpError::Permanent { status: 401, .. }) if attempt == 0 => {
+                Err(HttpError::Permanent { status: 401, .. }) if !refreshed => {
+                    refreshed = true;
                     self.refresh().await?
                 }
-                Err(e) => {
-                    if spent_the_second(&e) {
-                        *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(until_next_second());
+                Err(e) if spent_the_second(&e) => {
+                    *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(until_next_second());
+                    if repaced {
+                        return Err(e);
                     }
-                    return Err(e);
+                    repaced = true;
                 }
+                Err(e) => return Err(e),
                 Ok((v, headers)) => {
                     self.note_limits(&headers);
                     return Ok(v);
                 }
             }
         }
-        unreachable!("the loop returns on its second pass")
     }
 
     /// GET with auth.
