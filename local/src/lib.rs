@@ -164,30 +164,7 @@ impl LocalHost {
             },
         )
         .map_err(anyhow::Error::msg)?;
-        let kits = || onecount::channels::build(&app.settings.channels).map_err(anyhow::Error::msg);
-        let ingest = Arc::new(Ingest {
-            channels: app.channels.clone(),
-            queue: app.queues.clone(),
-            inbox: store.clone(),
-            alerts: app.alerts.clone(),
-        });
-        let decrement = Arc::new(Decrement {
-            store: store.clone(),
-            pushes: app.queues.clone(),
-            alerts: app.alerts.clone(),
-            fetcher: kits()?,
-        });
-        let drift = Arc::new(DriftCheck {
-            store: store.clone(),
-            pushes: app.queues.clone(),
-            alerts: app.alerts.clone(),
-            orders: decrement.clone(),
-            channels: links(&kits()?),
-            cfg: DriftConfig {
-                last_units: cfg.last_units,
-                ..cfg.drift.clone()
-            },
-        });
+        let (ingest, decrement, drift) = wire(&app, &store, &cfg)?;
 
         let router = Router::new().fallback(webhook).with_state(ingest.clone());
         let mut tasks = vec![tokio::spawn(async move {
@@ -206,59 +183,10 @@ impl LocalHost {
                 },
             )));
         }
-        let mut apis = Vec::new();
-        for channel in app.channels.channels() {
-            let api = kits()?.kit(channel)?.api();
-            apis.push(api.clone());
-            let pusher = Arc::new(Pusher {
-                store: store.clone(),
-                alerts: app.alerts.clone(),
-                api,
-                visibility: app.push_visibility(channel).map_err(anyhow::Error::msg)?,
-                queue: app.queues.clone(),
-                cfg: PushConfig {
-                    max_receives: cfg.max_receive_count,
-                    backoff_base_ms: cfg.push_backoff_base_ms,
-                    last_units: cfg.last_units,
-                    ..PushConfig::default()
-                },
-            });
-            let n = cfg.push_concurrency.get(&channel).copied().unwrap_or(0);
-            let url = resources
-                .queue_urls()
-                .require_push(channel)
-                .map_err(anyhow::Error::msg)?
-                .to_string();
-            for _ in 0..n {
-                let p = pusher.clone();
-                tasks.push(tokio::spawn(poller::run(
-                    sqs.clone(),
-                    url.clone(),
-                    move |event| {
-                        let p = p.clone();
-                        async move { p.handle_batch(event).await }
-                    },
-                )));
-            }
-            tracing::debug!(channel = %channel, concurrency = n, "pusher running");
-        }
+        let (apis, pusher_tasks) = start_pushers(&app, &store, &cfg, &sqs)?;
+        tasks.extend(pusher_tasks);
         if let Some(every) = cfg.drift_every {
-            let d = drift.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    let r = d.run().await;
-                    tracing::info!(
-                        listings = r.listings,
-                        drift = r.drift,
-                        stuck = r.stuck,
-                        orders_reconciled = r.orders_reconciled,
-                        orders_already_recorded = r.orders_already_recorded,
-                        millis = r.millis,
-                        "drift check"
-                    );
-                }
-            }));
+            tasks.push(tokio::spawn(drift_timer(drift.clone(), every)));
         }
         Ok(LocalHost {
             url,
@@ -317,6 +245,111 @@ impl LocalHost {
             .map(str::to_string)
             .context("no push queue")?;
         provision::depth(&self.sqs, &url).await
+    }
+}
+
+/// The handlers, wired as their Lambdas would be: the ingest on `app`'s kits, the
+/// decrement and the drift check each on kits of their own.
+#[allow(clippy::type_complexity)]
+fn wire(
+    app: &App,
+    store: &DynamoStore,
+    cfg: &LocalConfig,
+) -> Result<(Arc<LocalIngest>, Arc<LocalDecrement>, Arc<LocalDrift>)> {
+    let kits = || onecount::channels::build(&app.settings.channels).map_err(anyhow::Error::msg);
+    let ingest = Arc::new(Ingest {
+        channels: app.channels.clone(),
+        queue: app.queues.clone(),
+        inbox: store.clone(),
+        alerts: app.alerts.clone(),
+    });
+    let decrement = Arc::new(Decrement {
+        store: store.clone(),
+        pushes: app.queues.clone(),
+        alerts: app.alerts.clone(),
+        fetcher: kits()?,
+    });
+    let drift = Arc::new(DriftCheck {
+        store: store.clone(),
+        pushes: app.queues.clone(),
+        alerts: app.alerts.clone(),
+        orders: decrement.clone(),
+        channels: links(&kits()?),
+        cfg: DriftConfig {
+            last_units: cfg.last_units,
+            ..cfg.drift.clone()
+        },
+    });
+    Ok((ingest, decrement, drift))
+}
+
+/// One pusher per configured channel, each with its own channel client (as its own
+/// Lambda deployment would have), polled by as many tasks as its concurrency.
+#[allow(clippy::type_complexity)]
+fn start_pushers(
+    app: &App,
+    store: &DynamoStore,
+    cfg: &LocalConfig,
+    sqs: &aws_sdk_sqs::Client,
+) -> Result<(Vec<Arc<dyn ChannelApi>>, Vec<tokio::task::JoinHandle<()>>)> {
+    let mut tasks = Vec::new();
+    let mut apis = Vec::new();
+    for channel in app.channels.channels() {
+        let api = onecount::channels::build(&app.settings.channels)
+            .map_err(anyhow::Error::msg)?
+            .kit(channel)?
+            .api();
+        apis.push(api.clone());
+        let pusher = Arc::new(Pusher {
+            store: store.clone(),
+            alerts: app.alerts.clone(),
+            api,
+            visibility: app.push_visibility(channel).map_err(anyhow::Error::msg)?,
+            queue: app.queues.clone(),
+            cfg: PushConfig {
+                max_receives: cfg.max_receive_count,
+                backoff_base_ms: cfg.push_backoff_base_ms,
+                last_units: cfg.last_units,
+                ..PushConfig::default()
+            },
+        });
+        let n = cfg.push_concurrency.get(&channel).copied().unwrap_or(0);
+        let url = app
+            .settings
+            .queues
+            .require_push(channel)
+            .map_err(anyhow::Error::msg)?
+            .to_string();
+        for _ in 0..n {
+            let p = pusher.clone();
+            tasks.push(tokio::spawn(poller::run(
+                sqs.clone(),
+                url.clone(),
+                move |event| {
+                    let p = p.clone();
+                    async move { p.handle_batch(event).await }
+                },
+            )));
+        }
+        tracing::debug!(channel = %channel, concurrency = n, "pusher running");
+    }
+    Ok((apis, tasks))
+}
+
+/// The drift check every `every`, like its schedule.
+async fn drift_timer(d: Arc<LocalDrift>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let r = d.run().await;
+        tracing::info!(
+            listings = r.listings,
+            drift = r.drift,
+            stuck = r.stuck,
+            orders_reconciled = r.orders_reconciled,
+            orders_already_recorded = r.orders_already_recorded,
+            millis = r.millis,
+            "drift check"
+        );
     }
 }
 

@@ -133,6 +133,58 @@ struct Group {
     force: bool,
 }
 
+/// A batch's push requests for `ch`, by SKU (a burst of sales becomes one push per SKU).
+fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
+    let mut groups: BTreeMap<Sku, Group> = BTreeMap::new();
+    for m in event.records {
+        let id = m.message_id.clone().unwrap_or_default();
+        let req = match m.body.as_deref().map(serde_json::from_str::<PushRequest>) {
+            Some(Ok(r)) => r,
+            other => {
+                // Push requests are derived data: the next change or the drift check
+                // asks again. Dropping a malformed one loses nothing.
+                let why = match other {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "empty body".into(),
+                };
+                tracing::error!(message_id = %id, error = %why, "not a push request; dropped");
+                continue;
+            }
+        };
+        if req.channel != ch {
+            tracing::error!(message_id = %id, channel = %req.channel, "push request for another channel; dropped");
+            continue;
+        }
+        let receives = m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let msg = Msg {
+            id,
+            receipt: m.receipt_handle.clone(),
+        };
+        let g = groups.entry(req.sku.clone()).or_insert_with(|| Group {
+            msgs: Vec::new(),
+            receives,
+            origin_at: req.origin_at,
+            last: req.clone(),
+            force: false,
+        });
+        g.msgs.push(msg);
+        g.receives = g.receives.max(receives);
+        g.origin_at = match (g.origin_at, req.origin_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        g.force |= req.force;
+        if req.requested_at >= g.last.requested_at {
+            g.last = req;
+        }
+    }
+    groups
+}
+
 /// What recording unheard units on the stock item did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Noted {
@@ -174,53 +226,7 @@ where
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let ch = self.channel();
-        let mut groups: BTreeMap<Sku, Group> = BTreeMap::new();
-        for m in event.records {
-            let id = m.message_id.clone().unwrap_or_default();
-            let req = match m.body.as_deref().map(serde_json::from_str::<PushRequest>) {
-                Some(Ok(r)) => r,
-                other => {
-                    // Push requests are derived data: the next change or the drift check
-                    // asks again. Dropping a malformed one loses nothing.
-                    let why = match other {
-                        Some(Err(e)) => e.to_string(),
-                        _ => "empty body".into(),
-                    };
-                    tracing::error!(message_id = %id, error = %why, "not a push request; dropped");
-                    continue;
-                }
-            };
-            if req.channel != ch {
-                tracing::error!(message_id = %id, channel = %req.channel, "push request for another channel; dropped");
-                continue;
-            }
-            let receives = m
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            let msg = Msg {
-                id,
-                receipt: m.receipt_handle.clone(),
-            };
-            let g = groups.entry(req.sku.clone()).or_insert_with(|| Group {
-                msgs: Vec::new(),
-                receives,
-                origin_at: req.origin_at,
-                last: req.clone(),
-                force: false,
-            });
-            g.msgs.push(msg);
-            g.receives = g.receives.max(receives);
-            g.origin_at = match (g.origin_at, req.origin_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            g.force |= req.force;
-            if req.requested_at >= g.last.requested_at {
-                g.last = req;
-            }
-        }
+        let groups = group(ch, event);
         let started = std::time::Instant::now();
         let outcomes = self.push_all(&groups).await;
         tracing::debug!(
@@ -232,56 +238,74 @@ where
         );
         let mut response = SqsBatchResponse::default();
         for (sku, g) in &groups {
-            let outcome = outcomes.get(sku).cloned().unwrap_or(Outcome::Done);
-            let Outcome::Retry {
+            if let Some(Outcome::Retry {
                 error,
                 retry_after,
                 quiet,
-            } = outcome
-            else {
-                continue;
-            };
-            let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
-            // An expected wait (held, coalescing) lasts as long as it asked for (1 s if it
-            // did not say); a failure backs off.
-            let retry_after = if quiet {
-                Some(retry_after.unwrap_or(1))
-            } else {
-                retry_after
-            };
-            let secs = retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter);
-            for m in &g.msgs {
-                if let Some(r) = &m.receipt
-                    && let Err(e) = self.visibility.delay(r, secs).await
-                {
-                    tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
-                }
-                if !m.id.is_empty() {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = m.id.clone();
-                    response.batch_item_failures.push(f);
-                }
-            }
-            if quiet {
-                continue;
-            }
-            tracing::warn!(channel = %ch, sku = %sku, receives = g.receives, retry_in_secs = secs, error = %error, "push failed; will retry");
-            let throttled = error.contains("429") || error.contains("THROTTLED");
-            metrics::emit(
-                Some(ch.as_str()),
-                &[
-                    (metrics::PUSH_FAILURES, 1.0),
-                    (metrics::THROTTLES, f64::from(u8::from(throttled))),
-                ],
-            );
-            self.note(sku, EventKind::PushRetrying, json!({"channel": ch, "error": error, "retry_in_secs": secs, "attempt": g.receives}))
-                .await;
-            if g.receives >= self.cfg.max_receives {
-                self.alert(Alert::push_failing(ch, sku, g.receives, &error))
+            }) = outcomes.get(sku).cloned()
+            {
+                self.retry_later(sku, g, &error, retry_after, quiet, &mut response)
                     .await;
             }
         }
         response
+    }
+
+    /// Leave a SKU's messages on the queue for later: an expected wait (held, coalescing)
+    /// lasts as long as it asked for (1 s if it did not say); a failure backs off, goes on
+    /// the timeline and, on the last receive before the DLQ, alerts.
+    async fn retry_later(
+        &self,
+        sku: &Sku,
+        g: &Group,
+        error: &str,
+        retry_after: Option<u64>,
+        quiet: bool,
+        response: &mut SqsBatchResponse,
+    ) {
+        let ch = self.channel();
+        let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
+        let retry_after = if quiet {
+            Some(retry_after.unwrap_or(1))
+        } else {
+            retry_after
+        };
+        let secs = retry_delay_secs(g.receives, retry_after, self.cfg.backoff_base_ms, jitter);
+        for m in &g.msgs {
+            if let Some(r) = &m.receipt
+                && let Err(e) = self.visibility.delay(r, secs).await
+            {
+                tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+            }
+            // Never report an empty id: Lambda would fail the whole batch.
+            if !m.id.is_empty() {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = m.id.clone();
+                response.batch_item_failures.push(f);
+            }
+        }
+        if quiet {
+            return;
+        }
+        tracing::warn!(channel = %ch, sku = %sku, receives = g.receives, retry_in_secs = secs, error = %error, "push failed; will retry");
+        let throttled = error.contains("429") || error.contains("THROTTLED");
+        metrics::emit(
+            Some(ch.as_str()),
+            &[
+                (metrics::PUSH_FAILURES, 1.0),
+                (metrics::THROTTLES, f64::from(u8::from(throttled))),
+            ],
+        );
+        self.note(
+            sku,
+            EventKind::PushRetrying,
+            json!({"channel": ch, "error": error, "retry_in_secs": secs, "attempt": g.receives}),
+        )
+        .await;
+        if g.receives >= self.cfg.max_receives {
+            self.alert(Alert::push_failing(ch, sku, g.receives, error))
+                .await;
+        }
     }
 
     async fn note(&self, sku: &Sku, kind: EventKind, data: serde_json::Value) {

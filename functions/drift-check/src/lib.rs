@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use onecount::alerts::Alert;
-use onecount::channels::push::{ChannelApi, OrderSource, PushError, Target};
+use onecount::channels::push::{ChannelApi, FoundOrder, OrderSource, PushError, Target};
 use onecount::channels::{Action, OrderEvent};
 use onecount::config::vars;
 use onecount::domain::drift::{
@@ -159,6 +159,32 @@ pub fn links(channels: &onecount::channels::Registry) -> Vec<ChannelLink> {
         .collect()
 }
 
+/// Read one page of listings from the channel, in its batch size.
+async fn read_page(link: &ChannelLink, items: &[PushView]) -> Vec<(Channel, Observed)> {
+    let ch = link.api.channel();
+    let mut out = Vec::new();
+    for chunk in items.chunks(link.api.read_batch().max(1)) {
+        let targets: Vec<Target> = chunk
+            .iter()
+            .map(|v| Target {
+                sku: v.stock.sku.clone(),
+                refs: v.listing.refs.clone(),
+            })
+            .collect();
+        let reads = link.api.read(&targets).await;
+        for (v, r) in chunk.iter().zip(reads) {
+            out.push((
+                ch,
+                Observed {
+                    view: v.clone(),
+                    read: r.map(|s| s.qty),
+                },
+            ));
+        }
+    }
+    out
+}
+
 pub struct DriftCheck<S, P, A, O> {
     pub store: S,
     pub pushes: P,
@@ -210,6 +236,35 @@ struct Observed {
     read: Result<i64, PushError>,
 }
 
+impl Report {
+    /// The run's counts as metrics and one log line.
+    fn publish(&self) {
+        use onecount::telemetry::metrics;
+        metrics::emit(
+            None,
+            &[
+                (metrics::STUCK_LISTINGS, self.stuck as f64),
+                (metrics::DRIFTED_LISTINGS, self.drift as f64),
+                (metrics::MISMATCHED_LISTINGS, self.mismatch as f64),
+            ],
+        );
+        tracing::info!(
+            listings = self.listings,
+            in_sync = self.in_sync,
+            lagging = self.lagging,
+            stuck = self.stuck,
+            drift = self.drift,
+            mismatch = self.mismatch,
+            orders_reconciled = self.orders_reconciled,
+            orders_already_recorded = self.orders_already_recorded,
+            channel_calls = self.channel_calls,
+            complete = self.complete,
+            millis = self.millis,
+            "drift check done"
+        );
+    }
+}
+
 impl<S, P, A, O> DriftCheck<S, P, A, O>
 where
     S: DriftStore + PushStore + TimelineStore,
@@ -233,67 +288,12 @@ where
         };
         self.reconcile(&mut report, true).await;
         let mut observed: Vec<(Channel, Observed)> = Vec::new();
-        'channels: for link in &self.channels {
-            let ch = link.api.channel();
-            let cursor = format!("cursor#{ch}");
-            let mut after = match self.store.checkpoint(&cursor).await {
-                Ok(c) => c.filter(|c| !c.is_empty()),
-                Err(e) => {
-                    report.errors.push(format!("{ch}: reading the cursor: {e}"));
-                    continue;
-                }
-            };
-            loop {
-                if Instant::now() >= deadline {
-                    // Resume here next run.
-                    let _ = self
-                        .store
-                        .set_checkpoint(&cursor, after.as_deref().unwrap_or(""))
-                        .await;
-                    report.complete = false;
-                    break 'channels;
-                }
-                let page = match self
-                    .store
-                    .listing_views(ch, after.as_deref(), self.cfg.page)
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        report
-                            .errors
-                            .push(format!("{ch}: listing the listings: {e}"));
-                        break;
-                    }
-                };
-                for chunk in page.items.chunks(link.api.read_batch().max(1)) {
-                    let targets: Vec<Target> = chunk
-                        .iter()
-                        .map(|v| Target {
-                            sku: v.stock.sku.clone(),
-                            refs: v.listing.refs.clone(),
-                        })
-                        .collect();
-                    let reads = link.api.read(&targets).await;
-                    for (v, r) in chunk.iter().zip(reads) {
-                        observed.push((
-                            ch,
-                            Observed {
-                                view: v.clone(),
-                                read: r.map(|s| s.qty),
-                            },
-                        ));
-                    }
-                }
-                match page.next {
-                    Some(n) => after = Some(n),
-                    None => {
-                        if let Err(e) = self.store.set_checkpoint(&cursor, "").await {
-                            report.errors.push(format!("{ch}: saving the cursor: {e}"));
-                        }
-                        break;
-                    }
-                }
+        for link in &self.channels {
+            if !self
+                .observe(link, deadline, &mut observed, &mut report)
+                .await
+            {
+                break;
             }
         }
         // Orders that landed while we read: in the ledger before anything is judged.
@@ -302,38 +302,62 @@ where
         let calls_after: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
         report.channel_calls = calls_after - calls_before;
         report.millis = started.elapsed().as_millis() as u64;
-        onecount::telemetry::metrics::emit(
-            None,
-            &[
-                (
-                    onecount::telemetry::metrics::STUCK_LISTINGS,
-                    report.stuck as f64,
-                ),
-                (
-                    onecount::telemetry::metrics::DRIFTED_LISTINGS,
-                    report.drift as f64,
-                ),
-                (
-                    onecount::telemetry::metrics::MISMATCHED_LISTINGS,
-                    report.mismatch as f64,
-                ),
-            ],
-        );
-        tracing::info!(
-            listings = report.listings,
-            in_sync = report.in_sync,
-            lagging = report.lagging,
-            stuck = report.stuck,
-            drift = report.drift,
-            mismatch = report.mismatch,
-            orders_reconciled = report.orders_reconciled,
-            orders_already_recorded = report.orders_already_recorded,
-            channel_calls = report.channel_calls,
-            complete = report.complete,
-            millis = report.millis,
-            "drift check done"
-        );
+        report.publish();
         report
+    }
+
+    /// Read every listing of `link`'s channel, page by page from its cursor. `false`
+    /// when the deadline came first: the cursor is saved and the run reads no further.
+    async fn observe(
+        &self,
+        link: &ChannelLink,
+        deadline: Instant,
+        observed: &mut Vec<(Channel, Observed)>,
+        report: &mut Report,
+    ) -> bool {
+        let ch = link.api.channel();
+        let cursor = format!("cursor#{ch}");
+        let mut after = match self.store.checkpoint(&cursor).await {
+            Ok(c) => c.filter(|c| !c.is_empty()),
+            Err(e) => {
+                report.errors.push(format!("{ch}: reading the cursor: {e}"));
+                return true;
+            }
+        };
+        loop {
+            if Instant::now() >= deadline {
+                // Resume here next run.
+                let _ = self
+                    .store
+                    .set_checkpoint(&cursor, after.as_deref().unwrap_or(""))
+                    .await;
+                report.complete = false;
+                return false;
+            }
+            let page = match self
+                .store
+                .listing_views(ch, after.as_deref(), self.cfg.page)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("{ch}: listing the listings: {e}"));
+                    return true;
+                }
+            };
+            observed.extend(read_page(link, &page.items).await);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => {
+                    if let Err(e) = self.store.set_checkpoint(&cursor, "").await {
+                        report.errors.push(format!("{ch}: saving the cursor: {e}"));
+                    }
+                    return true;
+                }
+            }
+        }
     }
 
     /// Every configured channel's orders since its checkpoint, through the order path.
@@ -370,65 +394,77 @@ where
                     continue;
                 }
             };
-            // What the ledger already holds needs no second trip through the order path:
-            // the overlap window re-reads the same orders every run.
-            let keys: Vec<_> = found
-                .iter()
-                .flat_map(|o| o.actions.iter().flat_map(Action::line_keys))
-                .collect();
-            let known: BTreeMap<(OrderId, LineId), LineRecord> =
-                match self.store.lines(ch, &keys).await {
-                    Ok(recs) => recs
-                        .into_iter()
-                        .map(|r| ((r.order.clone(), r.line.clone()), r))
-                        .collect(),
-                    Err(e) => {
-                        // Not knowing costs only time: everything goes through the order
-                        // path, which applies each line once regardless.
-                        report
-                            .errors
-                            .push(format!("{ch}: reading recorded lines: {e}"));
-                        BTreeMap::new()
-                    }
-                };
-            let mut failed = false;
-            let recorded = |a: &Action| {
-                a.recorded_in(|order, line| known.get(&(order.clone(), line.clone())).cloned())
-            };
-            for o in &found {
-                if o.actions.iter().all(recorded) {
-                    report.orders_already_recorded += 1;
-                    continue;
-                }
-                for action in o.actions.iter().filter(|a| !recorded(a)) {
-                    let ev = OrderEvent {
-                        channel: ch,
-                        delivery_id: format!("reconcile:{now}"),
-                        topic: "reconcile".into(),
-                        received_at: now,
-                        action: action.clone(),
-                    };
-                    if let Err(e) = self.orders.apply(&ev).await {
-                        report
-                            .errors
-                            .push(format!("{ch}: applying a reconciled order: {e}"));
-                        failed = true;
-                    }
-                }
-            }
+            let failed = self.apply_found(ch, &found, now, report).await;
             report.orders_reconciled += found.len();
-            if !failed {
-                report.reconciled.insert(ch);
-            } else {
+            if failed {
                 report.reconciled.remove(&ch);
+                continue;
             }
+            report.reconciled.insert(ch);
             // Only move the checkpoint past what was applied; a failure is retried next run.
-            if !failed && let Err(e) = self.store.set_checkpoint(&name, &now.to_string()).await {
+            if let Err(e) = self.store.set_checkpoint(&name, &now.to_string()).await {
                 report
                     .errors
                     .push(format!("{ch}: saving the checkpoint: {e}"));
             }
         }
+    }
+
+    /// Send what `found` asks through the order path, except what the ledger already
+    /// holds (the overlap window re-reads the same orders every run). `true` when an
+    /// order could not be applied.
+    async fn apply_found(
+        &self,
+        ch: Channel,
+        found: &[FoundOrder],
+        now: Millis,
+        report: &mut Report,
+    ) -> bool {
+        let keys: Vec<_> = found
+            .iter()
+            .flat_map(|o| o.actions.iter().flat_map(Action::line_keys))
+            .collect();
+        let known: BTreeMap<(OrderId, LineId), LineRecord> = match self.store.lines(ch, &keys).await
+        {
+            Ok(recs) => recs
+                .into_iter()
+                .map(|r| ((r.order.clone(), r.line.clone()), r))
+                .collect(),
+            Err(e) => {
+                // Not knowing costs only time: everything goes through the order
+                // path, which applies each line once regardless.
+                report
+                    .errors
+                    .push(format!("{ch}: reading recorded lines: {e}"));
+                BTreeMap::new()
+            }
+        };
+        let recorded = |a: &Action| {
+            a.recorded_in(|order, line| known.get(&(order.clone(), line.clone())).cloned())
+        };
+        let mut failed = false;
+        for o in found {
+            if o.actions.iter().all(recorded) {
+                report.orders_already_recorded += 1;
+                continue;
+            }
+            for action in o.actions.iter().filter(|a| !recorded(a)) {
+                let ev = OrderEvent {
+                    channel: ch,
+                    delivery_id: format!("reconcile:{now}"),
+                    topic: "reconcile".into(),
+                    received_at: now,
+                    action: action.clone(),
+                };
+                if let Err(e) = self.orders.apply(&ev).await {
+                    report
+                        .errors
+                        .push(format!("{ch}: applying a reconciled order: {e}"));
+                    failed = true;
+                }
+            }
+        }
+        failed
     }
 
     async fn alert(&self, report: &mut Report, a: Alert) {
@@ -477,11 +513,14 @@ where
         }
     }
 
-    async fn judge(&self, observed: Vec<(Channel, Observed)>, report: &mut Report) {
-        let now = now_ms();
-        report.listings = observed.len();
-        // Fresh stock for anything not in sync: orders reconciled a moment ago may have
-        // changed it, and then a push is pending rather than the listing drifted.
+    /// Fresh stock for anything not in sync: orders reconciled a moment ago may have
+    /// changed it, and then a push is pending rather than the listing drifted.
+    async fn fresh_views(
+        &self,
+        observed: &[(Channel, Observed)],
+        now: Millis,
+        report: &mut Report,
+    ) -> BTreeMap<(Channel, Sku), PushView> {
         let suspects: BTreeMap<Channel, Vec<Sku>> = observed
             .iter()
             .filter(|(_, o)| {
@@ -515,6 +554,13 @@ where
                 }
             }
         }
+        fresh
+    }
+
+    async fn judge(&self, observed: Vec<(Channel, Observed)>, report: &mut Report) {
+        let now = now_ms();
+        report.listings = observed.len();
+        let mut fresh = self.fresh_views(&observed, now, report).await;
         // Per SKU: what each channel shows, and whether any is stuck.
         let mut per_sku: BTreeMap<Sku, SkuSeen> = BTreeMap::new();
         for (ch, o) in observed {
@@ -584,28 +630,8 @@ where
         };
         match finding {
             Finding::InSync => {
-                report.in_sync += 1;
-                if v.broken.is_some()
-                    && self
-                        .store
-                        .set_listing_flag(sku, ch, ListingFlag::Mismatch, None)
-                        .await
-                        .unwrap_or(false)
-                {
-                    self.event(
-                        report,
-                        sku,
-                        EventKind::DriftFound,
-                        with("mapping works again; pushes resume"),
-                    )
-                    .await;
-                }
-                if v.lag_alerted {
-                    let _ = self
-                        .store
-                        .set_listing_flag(sku, ch, ListingFlag::LagAlerted, None)
-                        .await;
-                }
+                self.in_sync(report, v, ch, with("mapping works again; pushes resume"))
+                    .await
             }
             Finding::Lagging { age_ms } => {
                 report.lagging += 1;
@@ -640,52 +666,90 @@ where
                 }
             }
             Finding::Drift { shows, target } => {
-                report.drift += 1;
-                if v.broken.is_some() {
-                    return;
-                }
-                // With the channel's orders reconciled before this judgement, what is
-                // still unexplained is an edit or a lost push: correct it either way.
-                // Without that, only lowering is safe (the pusher holds a raise).
-                let force = report.reconciled.contains(&ch);
-                self.push(report, sku, ch, "drift check: correct drift", force)
-                    .await;
-                let repeats = self.store.drift_runs(sku, ch, true).await.unwrap_or(1);
-                let mut d = with("corrected through the push path");
-                d["repeats"] = json!(repeats);
-                self.event(report, sku, EventKind::DriftFound, d).await;
-                if drift_worth_alerting(*shows, *target, repeats, self.cfg.drift_alert_units) {
-                    self.alert(
-                        report,
-                        Alert::drift_corrected(ch, sku, *shows, *target, repeats),
-                    )
-                    .await;
-                }
+                let d = with("corrected through the push path");
+                self.drift(report, v, ch, (*shows, *target), d).await;
             }
             Finding::Mismatch { problem } => {
-                report.mismatch += 1;
-                match self
-                    .store
-                    .set_listing_flag(sku, ch, ListingFlag::Mismatch, Some(problem))
-                    .await
-                {
-                    Ok(true) => {
-                        self.event(
-                            report,
-                            sku,
-                            EventKind::DriftFound,
-                            with("pushes to it stopped; fix the mapping"),
-                        )
-                        .await;
-                        self.alert(report, Alert::sku_mismatch(ch, sku, problem))
-                            .await;
-                    }
-                    Ok(false) => {}
-                    Err(e) => report
-                        .errors
-                        .push(format!("{ch} {sku}: marking the mapping broken: {e}")),
-                }
+                let d = with("pushes to it stopped; fix the mapping");
+                self.mismatch(report, sku, ch, problem, d).await;
             }
+        }
+    }
+
+    /// Drift: with the channel's orders reconciled before this judgement, what is still
+    /// unexplained is an edit or a lost push — correct it either way. Without that, only
+    /// lowering is safe (the pusher holds a raise).
+    async fn drift(
+        &self,
+        report: &mut Report,
+        v: &PushView,
+        ch: Channel,
+        (shows, target): (i64, u32),
+        mut d: serde_json::Value,
+    ) {
+        let sku = &v.stock.sku;
+        report.drift += 1;
+        if v.broken.is_some() {
+            return;
+        }
+        let force = report.reconciled.contains(&ch);
+        self.push(report, sku, ch, "drift check: correct drift", force)
+            .await;
+        let repeats = self.store.drift_runs(sku, ch, true).await.unwrap_or(1);
+        d["repeats"] = json!(repeats);
+        self.event(report, sku, EventKind::DriftFound, d).await;
+        if drift_worth_alerting(shows, target, repeats, self.cfg.drift_alert_units) {
+            self.alert(
+                report,
+                Alert::drift_corrected(ch, sku, shows, target, repeats),
+            )
+            .await;
+        }
+    }
+
+    async fn in_sync(&self, report: &mut Report, v: &PushView, ch: Channel, d: serde_json::Value) {
+        let sku = &v.stock.sku;
+        report.in_sync += 1;
+        if v.broken.is_some()
+            && self
+                .store
+                .set_listing_flag(sku, ch, ListingFlag::Mismatch, None)
+                .await
+                .unwrap_or(false)
+        {
+            self.event(report, sku, EventKind::DriftFound, d).await;
+        }
+        if v.lag_alerted {
+            let _ = self
+                .store
+                .set_listing_flag(sku, ch, ListingFlag::LagAlerted, None)
+                .await;
+        }
+    }
+
+    async fn mismatch(
+        &self,
+        report: &mut Report,
+        sku: &Sku,
+        ch: Channel,
+        problem: &str,
+        d: serde_json::Value,
+    ) {
+        report.mismatch += 1;
+        match self
+            .store
+            .set_listing_flag(sku, ch, ListingFlag::Mismatch, Some(problem))
+            .await
+        {
+            Ok(true) => {
+                self.event(report, sku, EventKind::DriftFound, d).await;
+                self.alert(report, Alert::sku_mismatch(ch, sku, problem))
+                    .await;
+            }
+            Ok(false) => {}
+            Err(e) => report
+                .errors
+                .push(format!("{ch} {sku}: marking the mapping broken: {e}")),
         }
     }
 

@@ -153,47 +153,62 @@ where
                 additions,
                 removals,
             } => {
-                for (line, delta) in removals {
-                    let Ok(qty) = Qty::new(i64::from(*delta)) else {
-                        continue;
-                    };
-                    let kind = RestockKind::Refund {
-                        id: format!("edit:{edit_id}"),
-                        qty,
-                    };
-                    self.restock(
-                        RestockRequest {
-                            channel: ch,
-                            order: order.clone(),
-                            line: line.clone(),
-                            sku: None,
-                            kind,
-                        },
-                        "order edit",
-                        ev.received_at,
-                    )
-                    .await?;
-                }
-                for (line, delta) in additions {
-                    // More of an existing line: a line of its own, keyed by the edit.
-                    let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
-                    let added = InLine {
-                        line: LineId::parse(format!("{line}+edit{edit_id}"))
-                            .map_err(|e| Failure::BadMessage(e.0))?,
-                        qty: *delta,
-                        candidates: sku
-                            .map(|s| vec![Candidate::Sku(s.to_string())])
-                            .unwrap_or_default(),
-                    };
-                    // When the edit was made is not said: heard as an arrival.
-                    self.sale(ch, order, &added, None, ev.received_at).await?;
-                }
+                self.edit(ch, order, edit_id, (additions, removals), ev.received_at)
+                    .await?
             }
             Action::Fetch { .. } => {
                 return Err(Failure::BadMessage(
                     "a fetched order pointed at another order".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Shopify `orders/edited`: removed quantity goes back once, added quantity is a sale
+    /// of its own, keyed by the edit.
+    async fn edit(
+        &self,
+        ch: Channel,
+        order: &OrderId,
+        edit_id: &str,
+        (additions, removals): (&[(LineId, u32)], &[(LineId, u32)]),
+        received_at: Millis,
+    ) -> Result<(), Failure> {
+        for (line, delta) in removals {
+            let Ok(qty) = Qty::new(i64::from(*delta)) else {
+                continue;
+            };
+            let kind = RestockKind::Refund {
+                id: format!("edit:{edit_id}"),
+                qty,
+            };
+            self.restock(
+                RestockRequest {
+                    channel: ch,
+                    order: order.clone(),
+                    line: line.clone(),
+                    sku: None,
+                    kind,
+                },
+                "order edit",
+                received_at,
+            )
+            .await?;
+        }
+        for (line, delta) in additions {
+            // More of an existing line: a line of its own, keyed by the edit.
+            let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
+            let added = InLine {
+                line: LineId::parse(format!("{line}+edit{edit_id}"))
+                    .map_err(|e| Failure::BadMessage(e.0))?,
+                qty: *delta,
+                candidates: sku
+                    .map(|s| vec![Candidate::Sku(s.to_string())])
+                    .unwrap_or_default(),
+            };
+            // When the edit was made is not said: heard as an arrival.
+            self.sale(ch, order, &added, None, received_at).await?;
         }
         Ok(())
     }
