@@ -46,6 +46,9 @@ impl From<LedgerError> for Failure {
     }
 }
 
+/// Quantity added to or removed from order lines by an edit.
+type Deltas<'a> = &'a [(LineId, u32)];
+
 pub struct Decrement<S, P, A, F> {
     pub store: S,
     pub pushes: P,
@@ -172,7 +175,7 @@ where
         ch: Channel,
         order: &OrderId,
         edit_id: &str,
-        (additions, removals): (&[(LineId, u32)], &[(LineId, u32)]),
+        (additions, removals): (Deltas<'_>, Deltas<'_>),
         received_at: Millis,
     ) -> Result<(), Failure> {
         for (line, delta) in removals {

@@ -598,6 +598,227 @@ enum SaleStep {
     WithRead(Option<LineRecord>),
 }
 
+/// What one attempt of `record_sale` came to.
+enum Tried {
+    Done(SaleOutcome),
+    /// Go on with this step at once.
+    Then(SaleStep),
+    /// Lost a race: back off, then this step.
+    Contended(SaleStep),
+}
+
+impl DynamoStore {
+    /// The writes that give `qty` back from the line `rec` (becoming `next`).
+    fn restock_tx(
+        &self,
+        r: &RestockRequest,
+        rec: &LineRecord,
+        next: &LineRecord,
+        qty: u32,
+        (base, op): (&serde_json::Value, &str),
+        at: Millis,
+    ) -> Result<Vec<TransactWriteItem>, LedgerError> {
+        let sku = rec
+            .sku
+            .clone()
+            .ok_or_else(|| LedgerError::Store("order line has no SKU".into()))?;
+        let mut tx = vec![self.line_put(next, rec.rev)?];
+        if qty > 0 {
+            tx.push(self.stock_update(
+                &sku,
+                &format!(
+                    "SET #oh = #oh + :q, #v = #v + :one, #u = :now ADD {} :neg",
+                    sold_attr(r.channel)
+                ),
+                "attribute_exists(pk)",
+                vec![
+                    (":q", n(qty)),
+                    (":one", n(1)),
+                    (":now", n(at)),
+                    (":neg", n(-i64::from(qty))),
+                ],
+            )?);
+        }
+        tx.push(self.event(
+            &sku,
+            at,
+            EventKind::Restocked,
+            with_data(base, json!({"qty": qty, "op": op})),
+        )?);
+        Ok(tx)
+    }
+
+    /// One transaction, no read: the common case.
+    async fn sale_fast(
+        &self,
+        l: &OrderLine,
+        fresh: &LineRecord,
+        base: &serde_json::Value,
+        at: Millis,
+    ) -> Result<Tried, LedgerError> {
+        let qty = l.qty.get();
+        // Blind, unless the channel has unheard units and the order says when it
+        // was placed: one placed after they were found is a new sale, which the
+        // read path below keeps from releasing them.
+        let mut cond = "attribute_exists(pk) AND #oh >= :q".to_string();
+        let mut values = vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))];
+        if let Some(placed) = l.placed_at {
+            let [_, _, found_at] = unheard_attrs(l.channel);
+            cond.push_str(&format!(
+                " AND (attribute_not_exists({found_at}) OR {found_at} >= :placed)"
+            ));
+            values.push((":placed", n(placed)));
+        }
+        let tx = vec![
+            self.line_put(fresh, 0)?,
+            self.stock_update(
+                &l.sku,
+                &format!(
+                    "SET #oh = #oh - :q, #v = #v + :one, #u = :now ADD {} :q",
+                    sold_attr(l.channel)
+                ),
+                &cond,
+                values,
+            )?,
+            self.event(
+                &l.sku,
+                at,
+                EventKind::SaleApplied,
+                with_data(base, json!({"qty": qty})),
+            )?,
+        ];
+        Ok(match self.transact(tx).await {
+            Ok(()) => Tried::Done(SaleOutcome::Applied),
+            Err(e) if e.is_contention() => Tried::Contended(SaleStep::Fast),
+            Err(e) if e.failed(0) => Tried::Then(SaleStep::ExistingLine),
+            Err(e) if e.failed(1) => Tried::Then(SaleStep::WithRead(None)),
+            Err(e) => return Err(e.into_error("record sale")),
+        })
+    }
+
+    /// The line exists: a duplicate, our own earlier attempt, or a cancel that came first.
+    async fn sale_on_line(
+        &self,
+        l: &OrderLine,
+        token: &str,
+        base: &serde_json::Value,
+        at: Millis,
+    ) -> Result<Tried, LedgerError> {
+        let qty = l.qty.get();
+        let Some(rec) = self.get_line(l.channel, &l.order, &l.line).await? else {
+            return Ok(Tried::Then(SaleStep::Fast)); // vanished (cannot happen in normal operation): start over
+        };
+        if rec.ordered.is_some() {
+            if rec.token.as_deref() == Some(token) {
+                return Ok(Tried::Done(rec.own_outcome())); // our own earlier attempt committed
+            }
+            return Ok(Tried::Done(SaleOutcome::Duplicate));
+        }
+        if !rec.cancelled {
+            return Ok(Tried::Then(SaleStep::WithRead(Some(rec))));
+        }
+        // The cancel beat the order: note the order's arrival, change nothing.
+        let mut seen = rec.clone();
+        seen.ordered = Some(qty);
+        seen.sku = Some(l.sku.clone());
+        seen.token = Some(token.to_string());
+        seen.rev += 1;
+        seen.updated_at = at;
+        let tx = vec![
+            self.line_put(&seen, rec.rev)?,
+            self.event(
+                &l.sku,
+                at,
+                EventKind::OrderAfterCancel,
+                with_data(base, json!({"qty": qty})),
+            )?,
+        ];
+        Ok(match self.transact(tx).await {
+            Ok(()) => Tried::Done(SaleOutcome::CancelledBeforeOrder),
+            Err(e) if e.is_contention() || e.failed(0) => Tried::Then(SaleStep::ExistingLine),
+            Err(e) => return Err(e.into_error("record sale after cancel")),
+        })
+    }
+
+    /// Stock was short (or a tombstone nets the order): read the count, take what is there.
+    async fn sale_with_read(
+        &self,
+        l: &OrderLine,
+        mut fresh: LineRecord,
+        existing: Option<LineRecord>,
+        base: &serde_json::Value,
+        at: Millis,
+    ) -> Result<Tried, LedgerError> {
+        let qty = l.qty.get();
+        let stock = self
+            .get_stock(&l.sku)
+            .await?
+            .ok_or_else(|| LedgerError::UnknownSku(l.sku.clone()))?;
+        let effective = existing
+            .as_ref()
+            .map_or(qty, |r| r.effective_order_qty(qty));
+        let d = decide_sale(stock.on_hand, effective);
+        let read_rev = existing.as_ref().map_or(0, |r| r.rev);
+        if let Some(r) = &existing {
+            fresh.pre_returned = r.pre_returned;
+            fresh.ops = r.ops.clone();
+            fresh.rev = r.rev + 1;
+        }
+        fresh.taken = d.take;
+        fresh.short = d.short;
+        let mut sold = sold_attr(l.channel);
+        if stock.sale_after_unheard(l.channel, l.placed_at) {
+            // Not one of the unheard units: move their baseline along with it.
+            let [_, unheard_sold, _] = unheard_attrs(l.channel);
+            sold = format!("{sold} :e, {unheard_sold}");
+        }
+        let stock_write = if d.take > 0 {
+            self.stock_update(
+                &l.sku,
+                &format!("SET #oh = #oh - :t, #v = #v + :one, #u = :now ADD {sold} :e"),
+                "#v = :v",
+                vec![
+                    (":t", n(d.take)),
+                    (":one", n(1)),
+                    (":now", n(at)),
+                    (":v", n(stock.version)),
+                    (":e", n(effective)),
+                ],
+            )?
+        } else {
+            // Nothing left to take, but the channel did sell the units.
+            self.stock_update(
+                &l.sku,
+                &format!("ADD {sold} :e"),
+                "#v = :v",
+                vec![(":v", n(stock.version)), (":e", n(effective))],
+            )?
+        };
+        let (kind, data) = if d.short > 0 {
+            (
+                EventKind::SaleOversold,
+                json!({"qty": qty, "take": d.take, "short": d.short, "on_hand_before": stock.on_hand}),
+            )
+        } else {
+            (EventKind::SaleApplied, json!({"qty": d.take}))
+        };
+        let tx = vec![
+            self.line_put(&fresh, read_rev)?,
+            stock_write,
+            self.event(&l.sku, at, kind, with_data(base, data))?,
+        ];
+        Ok(match self.transact(tx).await {
+            Ok(()) if d.short > 0 => Tried::Done(SaleOutcome::Oversold { short: d.short }),
+            Ok(()) => Tried::Done(SaleOutcome::Applied),
+            Err(e) if e.failed(0) => Tried::Then(SaleStep::ExistingLine),
+            Err(e) if e.is_contention() || e.failed(1) => {
+                Tried::Contended(SaleStep::WithRead(existing))
+            }
+            Err(e) => return Err(e.into_error("record sale")),
+        })
+    }
+}
+
 #[async_trait]
 impl StockLedger for DynamoStore {
     async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError> {
@@ -668,7 +889,7 @@ impl StockLedger for DynamoStore {
         let mut step = SaleStep::Fast;
         for attempt in 0..MAX_ATTEMPTS {
             let at = now();
-            let mut fresh = LineRecord {
+            let fresh = LineRecord {
                 sku: Some(l.sku.clone()),
                 ordered: Some(qty),
                 taken: qty,
@@ -676,152 +897,19 @@ impl StockLedger for DynamoStore {
                 token: Some(token.clone()),
                 ..LineRecord::blank(l.channel, &l.order, &l.line, at)
             };
-            match std::mem::replace(&mut step, SaleStep::Fast) {
-                SaleStep::Fast => {
-                    // Blind, unless the channel has unheard units and the order says when it
-                    // was placed: one placed after they were found is a new sale, which the
-                    // read path below keeps from releasing them.
-                    let mut cond = "attribute_exists(pk) AND #oh >= :q".to_string();
-                    let mut values = vec![(":q", n(qty)), (":one", n(1)), (":now", n(at))];
-                    if let Some(placed) = l.placed_at {
-                        let [_, _, found_at] = unheard_attrs(l.channel);
-                        cond.push_str(&format!(
-                            " AND (attribute_not_exists({found_at}) OR {found_at} >= :placed)"
-                        ));
-                        values.push((":placed", n(placed)));
-                    }
-                    let tx = vec![
-                        self.line_put(&fresh, 0)?,
-                        self.stock_update(
-                            &l.sku,
-                            &format!(
-                                "SET #oh = #oh - :q, #v = #v + :one, #u = :now ADD {} :q",
-                                sold_attr(l.channel)
-                            ),
-                            &cond,
-                            values,
-                        )?,
-                        self.event(
-                            &l.sku,
-                            at,
-                            EventKind::SaleApplied,
-                            with_data(&base, json!({"qty": qty})),
-                        )?,
-                    ];
-                    match self.transact(tx).await {
-                        Ok(()) => return Ok(SaleOutcome::Applied),
-                        Err(e) if e.is_contention() => backoff(attempt).await,
-                        Err(e) if e.failed(0) => step = SaleStep::ExistingLine,
-                        Err(e) if e.failed(1) => step = SaleStep::WithRead(None),
-                        Err(e) => return Err(e.into_error("record sale")),
-                    }
-                }
-                SaleStep::ExistingLine => {
-                    let Some(rec) = self.get_line(l.channel, &l.order, &l.line).await? else {
-                        continue; // vanished (cannot happen in normal operation): start over
-                    };
-                    if rec.ordered.is_some() {
-                        if rec.token.as_deref() == Some(token.as_str()) {
-                            return Ok(rec.own_outcome()); // our own earlier attempt committed
-                        }
-                        return Ok(SaleOutcome::Duplicate);
-                    }
-                    if !rec.cancelled {
-                        step = SaleStep::WithRead(Some(rec));
-                        continue;
-                    }
-                    // The cancel beat the order: note the order's arrival, change nothing.
-                    let mut seen = rec.clone();
-                    seen.ordered = Some(qty);
-                    seen.sku = Some(l.sku.clone());
-                    seen.token = Some(token.clone());
-                    seen.rev += 1;
-                    seen.updated_at = at;
-                    let tx = vec![
-                        self.line_put(&seen, rec.rev)?,
-                        self.event(
-                            &l.sku,
-                            at,
-                            EventKind::OrderAfterCancel,
-                            with_data(&base, json!({"qty": qty})),
-                        )?,
-                    ];
-                    match self.transact(tx).await {
-                        Ok(()) => return Ok(SaleOutcome::CancelledBeforeOrder),
-                        Err(e) if e.is_contention() || e.failed(0) => step = SaleStep::ExistingLine,
-                        Err(e) => return Err(e.into_error("record sale after cancel")),
-                    }
-                }
+            let tried = match std::mem::replace(&mut step, SaleStep::Fast) {
+                SaleStep::Fast => self.sale_fast(l, &fresh, &base, at).await?,
+                SaleStep::ExistingLine => self.sale_on_line(l, &token, &base, at).await?,
                 SaleStep::WithRead(existing) => {
-                    let stock = self
-                        .get_stock(&l.sku)
-                        .await?
-                        .ok_or_else(|| LedgerError::UnknownSku(l.sku.clone()))?;
-                    let effective = existing
-                        .as_ref()
-                        .map_or(qty, |r| r.effective_order_qty(qty));
-                    let d = decide_sale(stock.on_hand, effective);
-                    let read_rev = existing.as_ref().map_or(0, |r| r.rev);
-                    if let Some(r) = &existing {
-                        fresh.pre_returned = r.pre_returned;
-                        fresh.ops = r.ops.clone();
-                        fresh.rev = r.rev + 1;
-                    }
-                    fresh.taken = d.take;
-                    fresh.short = d.short;
-                    let mut sold = sold_attr(l.channel);
-                    if stock.sale_after_unheard(l.channel, l.placed_at) {
-                        // Not one of the unheard units: move their baseline along with it.
-                        let [_, unheard_sold, _] = unheard_attrs(l.channel);
-                        sold = format!("{sold} :e, {unheard_sold}");
-                    }
-                    let stock_write = if d.take > 0 {
-                        self.stock_update(
-                            &l.sku,
-                            &format!("SET #oh = #oh - :t, #v = #v + :one, #u = :now ADD {sold} :e"),
-                            "#v = :v",
-                            vec![
-                                (":t", n(d.take)),
-                                (":one", n(1)),
-                                (":now", n(at)),
-                                (":v", n(stock.version)),
-                                (":e", n(effective)),
-                            ],
-                        )?
-                    } else {
-                        // Nothing left to take, but the channel did sell the units.
-                        self.stock_update(
-                            &l.sku,
-                            &format!("ADD {sold} :e"),
-                            "#v = :v",
-                            vec![(":v", n(stock.version)), (":e", n(effective))],
-                        )?
-                    };
-                    let (kind, data) = if d.short > 0 {
-                        (
-                            EventKind::SaleOversold,
-                            json!({"qty": qty, "take": d.take, "short": d.short, "on_hand_before": stock.on_hand}),
-                        )
-                    } else {
-                        (EventKind::SaleApplied, json!({"qty": d.take}))
-                    };
-                    let tx = vec![
-                        self.line_put(&fresh, read_rev)?,
-                        stock_write,
-                        self.event(&l.sku, at, kind, with_data(&base, data))?,
-                    ];
-                    match self.transact(tx).await {
-                        Ok(()) if d.short > 0 => {
-                            return Ok(SaleOutcome::Oversold { short: d.short });
-                        }
-                        Ok(()) => return Ok(SaleOutcome::Applied),
-                        Err(e) if e.failed(0) => step = SaleStep::ExistingLine,
-                        Err(e) if e.is_contention() || e.failed(1) => {
-                            backoff(attempt).await;
-                            step = SaleStep::WithRead(existing);
-                        }
-                        Err(e) => return Err(e.into_error("record sale")),
-                    }
+                    self.sale_with_read(l, fresh, existing, &base, at).await?
+                }
+            };
+            match tried {
+                Tried::Done(outcome) => return Ok(outcome),
+                Tried::Then(next) => step = next,
+                Tried::Contended(next) => {
+                    backoff(attempt).await;
+                    step = next;
                 }
             }
         }
@@ -871,35 +959,9 @@ impl StockLedger for DynamoStore {
                     )
                 }
                 RestockDecision::Return { qty, cancel } => {
-                    let sku = rec
-                        .sku
-                        .clone()
-                        .ok_or_else(|| LedgerError::Store("order line has no SKU".into()))?;
                     next.returned += qty;
                     next.cancelled = cancel;
-                    let mut tx = vec![self.line_put(&next, rec.rev)?];
-                    if qty > 0 {
-                        tx.push(self.stock_update(
-                            &sku,
-                            &format!(
-                                "SET #oh = #oh + :q, #v = #v + :one, #u = :now ADD {} :neg",
-                                sold_attr(r.channel)
-                            ),
-                            "attribute_exists(pk)",
-                            vec![
-                                (":q", n(qty)),
-                                (":one", n(1)),
-                                (":now", n(at)),
-                                (":neg", n(-i64::from(qty))),
-                            ],
-                        )?);
-                    }
-                    tx.push(self.event(
-                        &sku,
-                        at,
-                        EventKind::Restocked,
-                        with_data(&base, json!({"qty": qty, "op": op})),
-                    )?);
+                    let tx = self.restock_tx(r, &rec, &next, qty, (&base, &op), at)?;
                     (tx, RestockOutcome::Restocked { qty })
                 }
             };
@@ -907,8 +969,10 @@ impl StockLedger for DynamoStore {
                 Ok(()) => return Ok(outcome),
                 Err(e) if e.is_contention() || e.failed(0) => backoff(attempt).await,
                 Err(e) if e.failed(1) => {
-                    return Err(LedgerError::UnknownSku(
-                        rec.sku.clone().expect("Return has a SKU"),
+                    let sku = rec.sku.clone();
+                    return Err(sku.map_or_else(
+                        || LedgerError::Store("order line has no SKU".into()),
+                        LedgerError::UnknownSku,
                     ));
                 }
                 Err(e) => return Err(e.into_error("restock")),
