@@ -97,148 +97,181 @@ fn flag(field: &str) -> Result<bool, String> {
     }
 }
 
+/// Where each column is in the file.
+struct Columns {
+    count: usize,
+    sku: usize,
+    channel: usize,
+    refs: usize,
+    buffer: Option<usize>,
+    max: Option<usize>,
+    paused: Option<usize>,
+    on_hand: Option<usize>,
+    threshold: Option<usize>,
+}
+
+const COLUMNS: [&str; 8] = [
+    "sku",
+    "channel",
+    "refs",
+    "buffer",
+    "max",
+    "paused",
+    "on_hand",
+    "threshold",
+];
+
+impl Columns {
+    fn from_header(header: &str) -> Result<Columns, String> {
+        let names: Vec<String> = csv_fields(header.trim_start_matches('\u{feff}'))?
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        if let Some(u) = names.iter().find(|n| !COLUMNS.contains(&n.as_str())) {
+            return Err(format!(
+                "unknown column '{u}' in the header (columns: {})",
+                COLUMNS.join(", ")
+            ));
+        }
+        let col = |n: &str| names.iter().position(|h| h == n);
+        let (Some(sku), Some(channel), Some(refs)) = (col("sku"), col("channel"), col("refs"))
+        else {
+            return Err("the header must name the columns sku, channel and refs".into());
+        };
+        Ok(Columns {
+            count: names.len(),
+            sku,
+            channel,
+            refs,
+            buffer: col("buffer"),
+            max: col("max"),
+            paused: col("paused"),
+            on_hand: col("on_hand"),
+            threshold: col("threshold"),
+        })
+    }
+
+    /// One data row, checked on its own.
+    fn row(&self, raw: &str, line: usize) -> Result<ImportRow, String> {
+        let f = csv_fields(raw)?;
+        if f.len() != self.count {
+            return Err(format!(
+                "{} field(s), the header has {}",
+                f.len(),
+                self.count
+            ));
+        }
+        let get = |c: Option<usize>| c.map_or("", |c| f[c].trim());
+        let sku = Sku::parse(get(Some(self.sku))).map_err(|e| e.to_string())?;
+        let channel: Channel = get(Some(self.channel))
+            .parse()
+            .map_err(|e: super::ParseError| e.to_string())?;
+        if !Channel::CONNECTED.contains(&channel) {
+            return Err(format!(
+                "channel '{channel}' has no listings (use {})",
+                Channel::connected_names()
+            ));
+        }
+        let refs = refs_for(channel, get(Some(self.refs)))?;
+        let policy = ListingPolicy {
+            buffer: number(get(self.buffer), "buffer")?.unwrap_or(0),
+            max_qty: number(get(self.max), "max")?,
+            paused: flag(get(self.paused))?,
+        };
+        Ok(ImportRow {
+            line,
+            listing: Listing {
+                sku,
+                channel,
+                refs,
+                policy,
+            },
+            on_hand: number(get(self.on_hand), "on_hand")?,
+            threshold: number(get(self.threshold), "threshold")?,
+            fresh: false,
+        })
+    }
+}
+
+/// A row's `refs`, holding at least one of the kinds `channel` needs.
+fn refs_for(channel: Channel, field: &str) -> Result<Vec<ChannelRef>, String> {
+    let refs: Vec<ChannelRef> = field
+        .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
+        .filter(|r| !r.is_empty())
+        .map(|r| r.parse::<ChannelRef>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let need = required_refs(channel);
+    if !refs.iter().any(|r| need.contains(&r.kind.as_str())) {
+        return Err(format!(
+            "refs must include {} for {channel}",
+            need.iter()
+                .map(|k| format!("{k}:…"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    Ok(refs)
+}
+
+/// What earlier rows of the file took: each (SKU, channel) once, each channel id for
+/// one SKU.
+#[derive(Default)]
+struct Taken {
+    listings: HashMap<(Sku, Channel), usize>,
+    refs: HashMap<(Channel, String), (Sku, usize)>,
+}
+
+impl Taken {
+    /// Why `row` clashes with an earlier row, or take what it names.
+    fn take(&mut self, row: &ImportRow) -> Result<(), String> {
+        let l = &row.listing;
+        let key = (l.sku.clone(), l.channel);
+        if let Some(first) = self.listings.get(&key) {
+            return Err(format!(
+                "{} on {} is already on line {first}",
+                l.sku, l.channel
+            ));
+        }
+        let clash = l.refs.iter().find_map(|r| {
+            self.refs
+                .get(&(l.channel, r.to_string()))
+                .filter(|(sku, _)| *sku != l.sku)
+                .map(|(sku, line)| format!("{r} is given to {sku} on line {line}"))
+        });
+        if let Some(reason) = clash {
+            return Err(reason);
+        }
+        self.listings.insert(key, row.line);
+        for r in &l.refs {
+            self.refs
+                .insert((l.channel, r.to_string()), (l.sku.clone(), row.line));
+        }
+        Ok(())
+    }
+}
+
 /// Parse the whole file. `Err` only when the file itself is unusable (no header, a
 /// required column missing); row problems go in [`Parsed::bad`].
 pub fn parse_csv(text: &str) -> Result<Parsed, String> {
-    let mut lines = text.lines().enumerate();
-    let header = loop {
-        match lines.next() {
-            Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l)) => break l,
-            None => {
-                return Err("the file is empty: it needs a header row `sku,channel,refs`".into());
-            }
-        }
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err("the file is empty: it needs a header row `sku,channel,refs`".into());
     };
-    let names: Vec<String> = csv_fields(header.trim_start_matches('\u{feff}'))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let col = |n: &str| names.iter().position(|h| h == n);
-    let known = [
-        "sku",
-        "channel",
-        "refs",
-        "buffer",
-        "max",
-        "paused",
-        "on_hand",
-        "threshold",
-    ];
-    if let Some(u) = names.iter().find(|n| !known.contains(&n.as_str())) {
-        return Err(format!(
-            "unknown column '{u}' in the header (columns: {})",
-            known.join(", ")
-        ));
-    }
-    let (Some(c_sku), Some(c_channel), Some(c_refs)) = (col("sku"), col("channel"), col("refs"))
-    else {
-        return Err("the header must name the columns sku, channel and refs".into());
-    };
-    let (c_buffer, c_max, c_paused, c_on_hand, c_threshold) = (
-        col("buffer"),
-        col("max"),
-        col("paused"),
-        col("on_hand"),
-        col("threshold"),
-    );
+    let cols = Columns::from_header(header)?;
     let mut out = Parsed::default();
-    let mut seen_listing: HashMap<(Sku, Channel), usize> = HashMap::new();
-    let mut seen_ref: HashMap<(Channel, String), (Sku, usize)> = HashMap::new();
+    let mut taken = Taken::default();
     for (i, raw) in lines {
         let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
+        match cols
+            .row(raw, line)
+            .and_then(|row| taken.take(&row).map(|()| row))
+        {
+            Ok(row) => out.rows.push(row),
+            Err(reason) => out.bad.push(BadRow { line, reason }),
         }
-        let row = (|| -> Result<ImportRow, String> {
-            let f = csv_fields(raw)?;
-            if f.len() != names.len() {
-                return Err(format!(
-                    "{} field(s), the header has {}",
-                    f.len(),
-                    names.len()
-                ));
-            }
-            let get = |c: Option<usize>| c.map_or("", |c| f[c].trim());
-            let sku = Sku::parse(get(Some(c_sku))).map_err(|e| e.to_string())?;
-            let channel: Channel = get(Some(c_channel))
-                .parse()
-                .map_err(|e: super::ParseError| e.to_string())?;
-            if !Channel::CONNECTED.contains(&channel) {
-                return Err(format!(
-                    "channel '{channel}' has no listings (use {})",
-                    Channel::connected_names()
-                ));
-            }
-            let refs: Vec<ChannelRef> = get(Some(c_refs))
-                .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
-                .filter(|r| !r.is_empty())
-                .map(|r| r.parse::<ChannelRef>().map_err(|e| e.to_string()))
-                .collect::<Result<_, _>>()?;
-            let need = required_refs(channel);
-            if !refs.iter().any(|r| need.contains(&r.kind.as_str())) {
-                return Err(format!(
-                    "refs must include {} for {channel}",
-                    need.iter()
-                        .map(|k| format!("{k}:…"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ));
-            }
-            let policy = ListingPolicy {
-                buffer: number(get(c_buffer), "buffer")?.unwrap_or(0),
-                max_qty: number(get(c_max), "max")?,
-                paused: flag(get(c_paused))?,
-            };
-            Ok(ImportRow {
-                line,
-                listing: Listing {
-                    sku,
-                    channel,
-                    refs,
-                    policy,
-                },
-                on_hand: number(get(c_on_hand), "on_hand")?,
-                threshold: number(get(c_threshold), "threshold")?,
-                fresh: false,
-            })
-        })();
-        let row = match row {
-            Ok(r) => r,
-            Err(reason) => {
-                out.bad.push(BadRow { line, reason });
-                continue;
-            }
-        };
-        let key = (row.listing.sku.clone(), row.listing.channel);
-        if let Some(first) = seen_listing.get(&key) {
-            out.bad.push(BadRow {
-                line,
-                reason: format!(
-                    "{} on {} is already on line {first}",
-                    row.listing.sku, row.listing.channel
-                ),
-            });
-            continue;
-        }
-        let clash = row.listing.refs.iter().find_map(|r| {
-            seen_ref
-                .get(&(row.listing.channel, r.to_string()))
-                .filter(|(sku, _)| *sku != row.listing.sku)
-                .map(|(sku, l)| format!("{r} is given to {sku} on line {l}"))
-        });
-        if let Some(reason) = clash {
-            out.bad.push(BadRow { line, reason });
-            continue;
-        }
-        seen_listing.insert(key, line);
-        for r in &row.listing.refs {
-            seen_ref.insert(
-                (row.listing.channel, r.to_string()),
-                (row.listing.sku.clone(), line),
-            );
-        }
-        out.rows.push(row);
     }
     Ok(out)
 }

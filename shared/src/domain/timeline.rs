@@ -75,145 +75,149 @@ pub struct TimelineEntry {
     pub data: serde_json::Value,
 }
 
+/// A field of an entry's data as text (strings without their quotes).
+fn field(d: &serde_json::Value, k: &str) -> Option<String> {
+    d.get(k)
+        .map(|v| v.to_string().trim_matches('"').to_string())
+}
+
+fn text(d: &serde_json::Value, k: &str) -> String {
+    field(d, k).unwrap_or_default()
+}
+
+fn flag(d: &serde_json::Value, k: &str) -> bool {
+    d.get(k).and_then(serde_json::Value::as_bool) == Some(true)
+}
+
+/// Where an order line came from: `shopify order 1001 line 2`.
+fn source(d: &serde_json::Value) -> String {
+    match (field(d, "channel"), field(d, "order"), field(d, "line")) {
+        (Some(c), Some(o), Some(l)) => format!("{c} order {o} line {l}"),
+        _ => String::from("?"),
+    }
+}
+
+fn pushed(d: &serde_json::Value) -> String {
+    let (ch, qty) = (text(d, "channel"), text(d, "qty"));
+    let lag = d
+        .get("latency_ms")
+        .and_then(serde_json::Value::as_i64)
+        .map(|l| format!(", {l} ms after the sale"))
+        .unwrap_or_default();
+    if flag(d, "wrote") {
+        format!("{ch} set to {qty} (was {}){lag}", text(d, "from"))
+    } else {
+        format!("{ch} already showed {qty}{lag}")
+    }
+}
+
+fn held(d: &serde_json::Value) -> String {
+    let ch = text(d, "channel");
+    match field(d, "held_back").as_deref() {
+        Some("0") => format!(
+            "{ch}'s unexplained fall is not a sale (orders reconciled): other channels list it again"
+        ),
+        Some(held) => format!(
+            "{ch} shows {}: {held} unit(s) sold there not heard of yet, listed as gone on every channel until the order arrives",
+            text(d, "shows")
+        ),
+        None => format!(
+            "{ch} shows {}, {} sale(s) there not heard of yet: not raised to {}",
+            text(d, "shows"),
+            text(d, "unheard"),
+            text(d, "target")
+        ),
+    }
+}
+
+fn low_stock(d: &serde_json::Value) -> String {
+    if flag(d, "recovered") {
+        format!(
+            "back above the low-stock threshold ({})",
+            text(d, "on_hand")
+        )
+    } else {
+        format!(
+            "LOW STOCK alert sent: {} left, threshold {}",
+            text(d, "on_hand"),
+            text(d, "threshold")
+        )
+    }
+}
+
+fn auto_pause(d: &serde_json::Value) -> String {
+    if flag(d, "engaged") {
+        format!(
+            "AUTO-PAUSED: {} stuck and stock low; listing only on {}",
+            text(d, "stuck"),
+            text(d, "primary")
+        )
+    } else {
+        "auto-pause released: every channel caught up".to_string()
+    }
+}
+
 impl TimelineEntry {
     /// A one-line, human-readable summary of `data`.
     pub fn summary(&self) -> String {
         let d = &self.data;
-        let s = |k: &str| {
-            d.get(k)
-                .map(|v| v.to_string().trim_matches('"').to_string())
-        };
-        let src = || match (s("channel"), s("order"), s("line")) {
-            (Some(c), Some(o), Some(l)) => format!("{c} order {o} line {l}"),
-            _ => String::from("?"),
-        };
+        let t = |k: &str| text(d, k);
         match self.kind {
             EventKind::StockCreated => format!(
                 "created with {} on hand, low-stock threshold {}",
-                s("on_hand").unwrap_or_default(),
-                s("threshold").unwrap_or_default()
+                t("on_hand"),
+                t("threshold")
             ),
-            EventKind::SaleApplied => {
-                format!("-{} sold on {}", s("qty").unwrap_or_default(), src())
-            }
+            EventKind::SaleApplied => format!("-{} sold on {}", t("qty"), source(d)),
             EventKind::SaleOversold => format!(
                 "OVERSOLD by {} on {} (ordered {}, took {})",
-                s("short").unwrap_or_default(),
-                src(),
-                s("qty").unwrap_or_default(),
-                s("take").unwrap_or_default()
+                t("short"),
+                source(d),
+                t("qty"),
+                t("take")
             ),
-            EventKind::OrderAfterCancel => {
-                format!(
-                    "order arrived after its cancellation, not applied: {}",
-                    src()
-                )
-            }
+            EventKind::OrderAfterCancel => format!(
+                "order arrived after its cancellation, not applied: {}",
+                source(d)
+            ),
             EventKind::CancelBeforeOrder => {
-                format!("cancel/refund arrived before its order: {}", src())
+                format!("cancel/refund arrived before its order: {}", source(d))
             }
-            EventKind::Restocked => format!(
-                "+{} back from {} ({})",
-                s("qty").unwrap_or_default(),
-                src(),
-                s("op").unwrap_or_default()
-            ),
+            EventKind::Restocked => format!("+{} back from {} ({})", t("qty"), source(d), t("op")),
             EventKind::StockSet | EventKind::StockAdjusted => format!(
                 "{} -> {} by {}: {}",
-                s("before").unwrap_or_default(),
-                s("after").unwrap_or_default(),
-                s("actor").unwrap_or_default(),
-                s("reason").unwrap_or_default()
+                t("before"),
+                t("after"),
+                t("actor"),
+                t("reason")
             ),
-            EventKind::ListingChanged => format!(
-                "listing on {} updated ({})",
-                s("channel").unwrap_or_default(),
-                s("refs").unwrap_or_default()
-            ),
-            EventKind::Pushed => {
-                let ch = s("channel").unwrap_or_default();
-                let qty = s("qty").unwrap_or_default();
-                let lag = s("latency_ms")
-                    .map(|l| format!(", {l} ms after the sale"))
-                    .unwrap_or_default();
-                if d.get("wrote").and_then(serde_json::Value::as_bool) == Some(true) {
-                    format!(
-                        "{ch} set to {qty} (was {}){lag}",
-                        s("from").unwrap_or_default()
-                    )
-                } else {
-                    format!("{ch} already showed {qty}{lag}")
-                }
+            EventKind::ListingChanged => {
+                format!("listing on {} updated ({})", t("channel"), t("refs"))
             }
+            EventKind::Pushed => pushed(d),
             EventKind::PushRetrying => format!(
                 "push to {} failed for now, retry in {} s: {}",
-                s("channel").unwrap_or_default(),
-                s("retry_in_secs").unwrap_or_default(),
-                s("error").unwrap_or_default()
+                t("channel"),
+                t("retry_in_secs"),
+                t("error")
             ),
-            EventKind::PushHeld if d.get("held_back").is_some() => {
-                let held = s("held_back").unwrap_or_default();
-                if held == "0" {
-                    format!(
-                        "{}'s unexplained fall is not a sale (orders reconciled): other channels list it again",
-                        s("channel").unwrap_or_default()
-                    )
-                } else {
-                    format!(
-                        "{} shows {}: {held} unit(s) sold there not heard of yet, listed as gone on every channel until the order arrives",
-                        s("channel").unwrap_or_default(),
-                        s("shows").unwrap_or_default()
-                    )
-                }
-            }
-            EventKind::PushHeld => format!(
-                "{} shows {}, {} sale(s) there not heard of yet: not raised to {}",
-                s("channel").unwrap_or_default(),
-                s("shows").unwrap_or_default(),
-                s("unheard").unwrap_or_default(),
-                s("target").unwrap_or_default()
-            ),
+            EventKind::PushHeld => held(d),
             EventKind::DriftFound => format!(
                 "{} {}: shows {}, should show {}{}",
-                s("channel").unwrap_or_default(),
-                s("finding").unwrap_or_default().to_uppercase(),
-                s("shows").unwrap_or_else(|| "?".into()),
-                s("target").unwrap_or_else(|| "?".into()),
-                s("action").map(|a| format!(" -> {a}")).unwrap_or_default()
+                t("channel"),
+                t("finding").to_uppercase(),
+                field(d, "shows").unwrap_or_else(|| "?".into()),
+                field(d, "target").unwrap_or_else(|| "?".into()),
+                field(d, "action")
+                    .map(|a| format!(" -> {a}"))
+                    .unwrap_or_default()
             ),
             EventKind::OrderReconciled => {
-                format!("missed order found by reconciliation: {}", src())
+                format!("missed order found by reconciliation: {}", source(d))
             }
-            EventKind::LowStock => {
-                if d.get("recovered").and_then(serde_json::Value::as_bool) == Some(true) {
-                    format!(
-                        "back above the low-stock threshold ({})",
-                        s("on_hand").unwrap_or_default()
-                    )
-                } else {
-                    format!(
-                        "LOW STOCK alert sent: {} left, threshold {}",
-                        s("on_hand").unwrap_or_default(),
-                        s("threshold").unwrap_or_default()
-                    )
-                }
-            }
-            EventKind::AutoPause => {
-                if d.get("engaged").and_then(serde_json::Value::as_bool) == Some(true) {
-                    format!(
-                        "AUTO-PAUSED: {} stuck and stock low; listing only on {}",
-                        s("stuck").unwrap_or_default(),
-                        s("primary").unwrap_or_default()
-                    )
-                } else {
-                    "auto-pause released: every channel caught up".to_string()
-                }
-            }
-            EventKind::PushFailed => format!(
-                "push to {} failed: {}",
-                s("channel").unwrap_or_default(),
-                s("error").unwrap_or_default()
-            ),
+            EventKind::LowStock => low_stock(d),
+            EventKind::AutoPause => auto_pause(d),
+            EventKind::PushFailed => format!("push to {} failed: {}", t("channel"), t("error")),
         }
     }
 }

@@ -74,12 +74,8 @@ impl DynamoStore {
     /// all-or-nothing (rows go in transactions of up to 100 items, each row's items
     /// together, with the same conditions `put_listing` uses; a transaction that fails is
     /// retried row by row). `progress` hears the number of rows done.
-    pub async fn import_listings(
-        &self,
-        plan: &Plan,
-        progress: impl Fn(usize),
-    ) -> Result<ImportOutcome, LedgerError> {
-        let mut out = ImportOutcome::default();
+    /// Create the plan's new SKUs, in shared transactions where nobody races us.
+    async fn create_planned(&self, plan: &Plan) -> Result<usize, LedgerError> {
         let news: Vec<NewStock> = plan
             .create
             .iter()
@@ -112,25 +108,21 @@ impl DynamoStore {
             .buffer_unordered(IN_FLIGHT)
             .collect::<Vec<_>>()
             .await;
-        for r in created {
-            out.created_skus += r?;
-        }
+        created.into_iter().sum()
+    }
+
+    pub async fn import_listings(
+        &self,
+        plan: &Plan,
+        progress: impl Fn(usize),
+    ) -> Result<ImportOutcome, LedgerError> {
+        let mut out = ImportOutcome {
+            created_skus: self.create_planned(plan).await?,
+            ..ImportOutcome::default()
+        };
         // New listings in shared transactions; changed ones one by one (their old channel
         // ids may need removing, which put_listing does).
-        let (fresh, changed): (Vec<&ImportRow>, Vec<&ImportRow>) =
-            plan.write.iter().partition(|r| r.fresh);
-        let mut groups: Vec<Vec<&ImportRow>> = Vec::new();
-        let mut items = 0;
-        for r in fresh {
-            let n = r.listing.refs.len() + 2;
-            if groups.is_empty() || items + n > MAX_TX_ITEMS {
-                groups.push(Vec::new());
-                items = 0;
-            }
-            items += n;
-            groups.last_mut().expect("pushed").push(r);
-        }
-        groups.extend(changed.into_iter().map(|r| vec![r]));
+        let groups = listing_groups(plan);
         let mut done = 0;
         let mut stream = futures::stream::iter(groups.into_iter().map(|g| async move {
             let mut results = Vec::new();
@@ -170,4 +162,24 @@ impl DynamoStore {
         out.failed.sort_by_key(|b| b.line);
         Ok(out)
     }
+}
+
+/// New listings in shared transactions (as many as fit); changed ones one by one (their
+/// old channel ids may need removing, which `put_listing` does).
+fn listing_groups(plan: &Plan) -> Vec<Vec<&ImportRow>> {
+    let (fresh, changed): (Vec<&ImportRow>, Vec<&ImportRow>) =
+        plan.write.iter().partition(|r| r.fresh);
+    let mut groups: Vec<Vec<&ImportRow>> = Vec::new();
+    let mut items = 0;
+    for r in fresh {
+        let n = r.listing.refs.len() + 2;
+        if groups.is_empty() || items + n > MAX_TX_ITEMS {
+            groups.push(Vec::new());
+            items = 0;
+        }
+        items += n;
+        groups.last_mut().expect("pushed").push(r);
+    }
+    groups.extend(changed.into_iter().map(|r| vec![r]));
+    groups
 }

@@ -187,63 +187,69 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
                 })
             })
         }
-        "refunds/create" => (|| {
-            let order = order_id(&v, "order_id")?;
-            let refund_id = v.get("id").and_then(id_text).ok_or("refund without id")?;
-            let items = v
-                .get("refund_line_items")
-                .and_then(Value::as_array)
-                .ok_or("no refund_line_items")?;
-            let mut lines = Vec::new();
-            for rl in items {
-                let restock = rl
-                    .get("restock_type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no_restock");
-                if matches!(restock, "return" | "cancel") {
-                    lines.push(RefundLine {
-                        line: line_id(rl, "line_item_id")?,
-                        refund_line_id: rl
-                            .get("id")
-                            .and_then(id_text)
-                            .ok_or("refund line without id")?,
-                        qty: whole(rl, "quantity")?,
-                    });
-                }
-            }
-            Ok(Action::Restock {
-                order,
-                refund_id,
-                lines,
-            })
-        })(),
-        "orders/edited" => (|| {
-            let edit = v.get("order_edit").ok_or("no order_edit")?;
-            let order = order_id(edit, "order_id")?;
-            let edit_id = edit.get("id").and_then(id_text).ok_or("edit without id")?;
-            let pairs = |kind: &str| -> Result<Vec<(LineId, u32)>, String> {
-                edit.pointer(&format!("/line_items/{kind}"))
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .map(|x| Ok((line_id(x, "id")?, whole(x, "delta")?)))
-                            .collect()
-                    })
-                    .unwrap_or(Ok(Vec::new()))
-            };
-            Ok(Action::Edit {
-                order,
-                edit_id,
-                additions: pairs("additions")?,
-                removals: pairs("removals")?,
-            })
-        })(),
+        "refunds/create" => refund(&v),
+        "orders/edited" => order_edit(&v),
         other => return Parsed::Quarantine(format!("unknown topic '{other}'")),
     };
     match result {
         Ok(a) => Parsed::Event(a),
         Err(e) => Parsed::Quarantine(format!("{topic}: {e}")),
     }
+}
+
+/// `refunds/create`: the lines whose units went back to stock.
+fn refund(v: &Value) -> Result<Action, String> {
+    let order = order_id(v, "order_id")?;
+    let refund_id = v.get("id").and_then(id_text).ok_or("refund without id")?;
+    let items = v
+        .get("refund_line_items")
+        .and_then(Value::as_array)
+        .ok_or("no refund_line_items")?;
+    let mut lines = Vec::new();
+    for rl in items {
+        let restock = rl
+            .get("restock_type")
+            .and_then(Value::as_str)
+            .unwrap_or("no_restock");
+        if matches!(restock, "return" | "cancel") {
+            lines.push(RefundLine {
+                line: line_id(rl, "line_item_id")?,
+                refund_line_id: rl
+                    .get("id")
+                    .and_then(id_text)
+                    .ok_or("refund line without id")?,
+                qty: whole(rl, "quantity")?,
+            });
+        }
+    }
+    Ok(Action::Restock {
+        order,
+        refund_id,
+        lines,
+    })
+}
+
+/// `orders/edited`: quantity added to and removed from existing lines.
+fn order_edit(v: &Value) -> Result<Action, String> {
+    let edit = v.get("order_edit").ok_or("no order_edit")?;
+    let order = order_id(edit, "order_id")?;
+    let edit_id = edit.get("id").and_then(id_text).ok_or("edit without id")?;
+    let pairs = |kind: &str| -> Result<Vec<(LineId, u32)>, String> {
+        edit.pointer(&format!("/line_items/{kind}"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| Ok((line_id(x, "id")?, whole(x, "delta")?)))
+                    .collect()
+            })
+            .unwrap_or(Ok(Vec::new()))
+    };
+    Ok(Action::Edit {
+        order,
+        edit_id,
+        additions: pairs("additions")?,
+        removals: pairs("removals")?,
+    })
 }
 
 // ----- outbound: GraphQL Admin inventory ----------------------------------------
