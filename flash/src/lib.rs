@@ -536,7 +536,7 @@ fn sku_of(item: &Item) -> Sku {
 
 async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Result<World> {
     let initial: Vec<i64> = catalog.iter().map(|i| i64::from(i.on_hand)).collect();
-    let mut world = World {
+    let world = World {
         strategy,
         host: None,
         endpoint: None,
@@ -549,68 +549,87 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         tasks: Vec::new(),
     };
     if strategy.is_onecount() {
-        // Its own moto (moto applies one request at a time on one core); else the shared one.
-        let own = if std::env::var_os("ONECOUNT_FLASH_SHARED_MOTO").is_some() {
-            Err(anyhow::anyhow!("ONECOUNT_FLASH_SHARED_MOTO is set"))
-        } else {
-            onecount_local::moto::start()
-        };
-        let (sdk, endpoint) = match own {
-            Ok(m) => {
-                let sdk = onecount::aws::load_sdk_config_at(&m.endpoint).await;
-                let ep = m.endpoint.clone();
-                world._moto = Some(m);
-                (sdk, ep)
-            }
-            Err(e) => match onecount::aws::endpoint_url() {
-                Some(ep) => (onecount::aws::load_sdk_config_at(&ep).await, ep),
-                None => return Err(e.context("onecount's side of the sale needs moto")),
-            },
-        };
-        world.endpoint = Some(endpoint);
-        let sdk = &sdk;
-        let prefix = format!(
-            "flash-{}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8],
-            if strategy == Strategy::Onecount {
-                "oc"
-            } else {
-                "lu"
-            }
-        );
-        let mut cfg = LocalConfig::new(&prefix);
-        cfg.sandbox = true;
-        cfg.drift_every = Some(sc.drift_real());
-        // The drift check's re-read window is time-scaled with its schedule (10 min → 10 s
-        // at 60×): each run re-applies that window's orders (idempotently) through the
-        // ledger, and at full width that would be the whole sale, every run.
-        cfg.drift.overlap_ms = (cfg.drift.overlap_ms as f64 / sc.time_scale).max(2_000.0) as i64;
-        if strategy == Strategy::OnecountLastUnits {
-            cfg.last_units = Some(sc.last_units);
-        }
-        let host = LocalHost::start(sdk, cfg).await?;
-        let sb = host.sandboxes.as_ref().expect("sandbox host");
-        for (i, item) in catalog.iter().enumerate() {
-            let p = ListingPolicy::default();
-            add_to_onecount(
-                &host.store,
-                i as u64,
-                &sku_of(item),
-                item.on_hand,
-                item.threshold,
-                [p.clone(), p.clone(), p],
-            )
-            .await?;
-            list_on_sandboxes(sb, i as u64, &item.sku, i64::from(item.on_hand));
-        }
-        warm_up(&host, catalog.len() as u64).await?;
-        if strategy == Strategy::OnecountLastUnits {
-            protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
-        }
-        apply_faults(sb, sc);
-        world.host = Some(host);
-        return Ok(world);
+        start_onecount(world, sc, catalog).await
+    } else {
+        Ok(start_baseline(world, sc, catalog, &initial).await)
     }
+}
+
+/// A onecount world: the local host with its sandboxes, on its own moto.
+async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Result<World> {
+    let strategy = world.strategy;
+    // Its own moto (moto applies one request at a time on one core); else the shared one.
+    let own = if std::env::var_os("ONECOUNT_FLASH_SHARED_MOTO").is_some() {
+        Err(anyhow::anyhow!("ONECOUNT_FLASH_SHARED_MOTO is set"))
+    } else {
+        onecount_local::moto::start()
+    };
+    let (sdk, endpoint) = match own {
+        Ok(m) => {
+            let sdk = onecount::aws::load_sdk_config_at(&m.endpoint).await;
+            let ep = m.endpoint.clone();
+            world._moto = Some(m);
+            (sdk, ep)
+        }
+        Err(e) => match onecount::aws::endpoint_url() {
+            Some(ep) => (onecount::aws::load_sdk_config_at(&ep).await, ep),
+            None => return Err(e.context("onecount's side of the sale needs moto")),
+        },
+    };
+    world.endpoint = Some(endpoint);
+    let sdk = &sdk;
+    let prefix = format!(
+        "flash-{}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8],
+        if strategy == Strategy::Onecount {
+            "oc"
+        } else {
+            "lu"
+        }
+    );
+    let mut cfg = LocalConfig::new(&prefix);
+    cfg.sandbox = true;
+    cfg.drift_every = Some(sc.drift_real());
+    // The drift check's re-read window is time-scaled with its schedule (10 min → 10 s
+    // at 60×): each run re-applies that window's orders (idempotently) through the
+    // ledger, and at full width that would be the whole sale, every run.
+    cfg.drift.overlap_ms = (cfg.drift.overlap_ms as f64 / sc.time_scale).max(2_000.0) as i64;
+    if strategy == Strategy::OnecountLastUnits {
+        cfg.last_units = Some(sc.last_units);
+    }
+    let host = LocalHost::start(sdk, cfg).await?;
+    let sb = host.sandboxes.as_ref().expect("sandbox host");
+    for (i, item) in catalog.iter().enumerate() {
+        let p = ListingPolicy::default();
+        add_to_onecount(
+            &host.store,
+            i as u64,
+            &sku_of(item),
+            item.on_hand,
+            item.threshold,
+            [p.clone(), p.clone(), p],
+        )
+        .await?;
+        list_on_sandboxes(sb, i as u64, &item.sku, i64::from(item.on_hand));
+    }
+    warm_up(&host, catalog.len() as u64).await?;
+    if strategy == Strategy::OnecountLastUnits {
+        protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
+    }
+    apply_faults(sb, sc);
+    world.host = Some(host);
+    Ok(world)
+}
+
+/// A baseline world: the sandboxes and onecount's own channel clients, so only the
+/// strategy differs.
+async fn start_baseline(
+    mut world: World,
+    sc: &Scenario,
+    catalog: &[Item],
+    initial: &[i64],
+) -> World {
+    let strategy = world.strategy;
     let nowhere = "http://127.0.0.1:9";
     let sim = SimConfig::random(nowhere);
     let sb = Sandboxes::start(sim.clone()).await;
@@ -634,7 +653,7 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         .collect();
     match strategy {
         Strategy::Interval => {
-            let iv = Arc::new(baseline::Interval::new(apis, targets, &initial));
+            let iv = Arc::new(baseline::Interval::new(apis, targets, initial));
             world
                 .tasks
                 .push(tokio::spawn(iv.clone().run(sc.interval_real())));
@@ -643,7 +662,7 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         _ => world.fifo = Some(Arc::new(baseline::Fifo::start(apis, Arc::new(targets)))),
     }
     world.own = Some(sb);
-    Ok(world)
+    world
 }
 
 /// One order on each channel for a SKU outside the catalog, until every channel shows
@@ -752,17 +771,7 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
     let attempts = stream::attempts(&catalog, &sc.buyers(), sc.seed);
     let needs_aws = sc.strategies.iter().any(|s| s.is_onecount());
     let total_s = sc.duration_s + sc.settle_s;
-    let mut worlds = Vec::new();
-    for (n, s) in sc.strategies.iter().enumerate() {
-        progress(&Progress {
-            phase: "setting up",
-            elapsed_s: n as f64,
-            total_s: sc.strategies.len() as f64,
-            worlds: Vec::new(),
-        });
-        worlds.push(start_world(*s, sc, &catalog).await?);
-    }
-    let worlds = Arc::new(worlds);
+    let worlds = Arc::new(start_worlds(sc, &catalog, &progress).await?);
     let items = catalog.len();
     for w in worlds.iter() {
         w.sample(0, items);
@@ -771,37 +780,9 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
     let ms = move || t0.elapsed().as_millis() as u64;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (worlds, stop) = (worlds.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let t = ms();
-                for w in worlds.iter() {
-                    w.sample(t, items);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let sampler = spawn_sampler(worlds.clone(), stop.clone(), t0, items);
     let probes: Arc<Mutex<Vec<f64>>> = Arc::default();
-    let probers: Vec<_> = worlds
-        .iter()
-        .filter_map(|w| w.host.as_ref())
-        .map(|h| {
-            let (store, probes, stop) = (h.store.clone(), probes.clone(), stop.clone());
-            tokio::spawn(async move {
-                let probe = Sku::parse("MOTO-PROBE").expect("valid");
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    if store.get_stock(&probe).await.is_ok() {
-                        let took = t.elapsed().as_secs_f64() * 1000.0;
-                        probes.lock().unwrap_or_else(|p| p.into_inner()).push(took);
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            })
-        })
-        .collect();
+    let probers = spawn_probers(&worlds, &probes, &stop);
     let report = |phase: &'static str| {
         progress(&Progress {
             phase,
@@ -817,9 +798,65 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
                 .collect(),
         })
     };
+    play(&worlds, &attempts, sc, t0, &report).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.await;
+    for p in probers {
+        let _ = p.await;
+    }
+    let end = ms();
+    for w in worlds.iter() {
+        w.sample(end, items);
+    }
+    report("reporting");
+
+    let mut results = Vec::new();
+    for w in worlds.iter() {
+        results.push(world_result(w, sc, end).await?);
+    }
+    let hottest = hottest(&worlds, &catalog);
+    let moto = needs_aws.then(|| moto_load(&probes));
+    Ok(Outcome {
+        scenario: sc.clone(),
+        attempts: attempts.len(),
+        results,
+        hottest,
+        moto,
+        wall_s: wall.elapsed().as_secs_f64(),
+    })
+}
+
+/// Start a world per strategy, saying so as each comes up.
+async fn start_worlds(
+    sc: &Scenario,
+    catalog: &[Item],
+    progress: &impl Fn(&Progress),
+) -> Result<Vec<World>> {
+    let mut worlds = Vec::new();
+    for (n, s) in sc.strategies.iter().enumerate() {
+        progress(&Progress {
+            phase: "setting up",
+            elapsed_s: n as f64,
+            total_s: sc.strategies.len() as f64,
+            worlds: Vec::new(),
+        });
+        worlds.push(start_world(*s, sc, catalog).await?);
+    }
+    Ok(worlds)
+}
+
+/// Place every attempt on every world at its instant, then wait (up to the settle time)
+/// for every channel to catch up; `report` once a second.
+async fn play(
+    worlds: &[World],
+    attempts: &[stream::Attempt],
+    sc: &Scenario,
+    t0: Instant,
+    report: &impl Fn(&'static str),
+) {
     let lose_from = (sc.duration_s * 250.0) as u64;
     let mut next_report = Duration::from_secs(1);
-    for a in &attempts {
+    for a in attempts {
         let due = t0 + Duration::from_millis(a.at_ms);
         while Instant::now() + Duration::from_millis(5) < due {
             if t0.elapsed() >= next_report {
@@ -828,7 +865,7 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
             }
             tokio::time::sleep_until(due.min(t0 + next_report).into()).await;
         }
-        let t = ms();
+        let t = t0.elapsed().as_millis() as u64;
         for w in worlds.iter() {
             w.place(a, t, lose_from);
         }
@@ -850,58 +887,96 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.await;
-    for p in probers {
-        let _ = p.await;
-    }
-    let end = ms();
-    for w in worlds.iter() {
-        w.sample(end, items);
-    }
-    report("reporting");
+}
 
-    let mut results = Vec::new();
-    for w in worlds.iter() {
-        let tracker = w.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let summary = tracker.summary(end);
-        let channel_writes = w.writes();
-        let total: usize = channel_writes.iter().sum();
-        let onecount = match &w.host {
-            Some(h) => Some(onecount_detail(h, w.endpoint.as_deref()).await?),
-            None => None,
-        };
-        let baseline = (w.host.is_none()).then(|| BaselineDetail {
-            interval_syncs: w
-                .interval
-                .as_ref()
-                .map_or(0, |i| i.syncs.load(Ordering::Relaxed)),
-            fifo_dropped: w
-                .fifo
-                .as_ref()
-                .map_or(0, |f| f.dropped.load(Ordering::Relaxed)),
-            fifo_backlog_at_end: w.fifo.as_ref().map_or(0, |f| f.backlog()),
-        });
-        results.push(StrategyResult {
-            strategy: w.strategy,
-            label: w.strategy.label(sc),
-            writes_per_sale: if summary.orders == 0 {
-                0.0
-            } else {
-                total as f64 / summary.orders as f64
-            },
-            oversold: tracker
-                .orders
-                .iter()
-                .filter(|o| o.short > 0)
-                .cloned()
-                .collect(),
-            summary,
-            channel_writes,
-            onecount,
-            baseline,
-        });
-    }
+/// Every world's channels, sampled every 20 ms until `stop`.
+fn spawn_sampler(
+    worlds: Arc<Vec<World>>,
+    stop: Arc<AtomicBool>,
+    t0: Instant,
+    items: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            let t = t0.elapsed().as_millis() as u64;
+            for w in worlds.iter() {
+                w.sample(t, items);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
+/// How long one DynamoDB read takes on each onecount world's moto, twice a second.
+fn spawn_probers(
+    worlds: &[World],
+    probes: &Arc<Mutex<Vec<f64>>>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    worlds
+        .iter()
+        .filter_map(|w| w.host.as_ref())
+        .map(|h| {
+            let (store, probes, stop) = (h.store.clone(), probes.clone(), stop.clone());
+            tokio::spawn(async move {
+                let probe = Sku::parse("MOTO-PROBE").expect("valid");
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if store.get_stock(&probe).await.is_ok() {
+                        let took = t.elapsed().as_secs_f64() * 1000.0;
+                        probes.lock().unwrap_or_else(|p| p.into_inner()).push(took);
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// What one world did.
+async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResult> {
+    let tracker = w.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let summary = tracker.summary(end);
+    let channel_writes = w.writes();
+    let total: usize = channel_writes.iter().sum();
+    let onecount = match &w.host {
+        Some(h) => Some(onecount_detail(h, w.endpoint.as_deref()).await?),
+        None => None,
+    };
+    let baseline = (w.host.is_none()).then(|| BaselineDetail {
+        interval_syncs: w
+            .interval
+            .as_ref()
+            .map_or(0, |i| i.syncs.load(Ordering::Relaxed)),
+        fifo_dropped: w
+            .fifo
+            .as_ref()
+            .map_or(0, |f| f.dropped.load(Ordering::Relaxed)),
+        fifo_backlog_at_end: w.fifo.as_ref().map_or(0, |f| f.backlog()),
+    });
+    Ok(StrategyResult {
+        strategy: w.strategy,
+        label: w.strategy.label(sc),
+        writes_per_sale: if summary.orders == 0 {
+            0.0
+        } else {
+            total as f64 / summary.orders as f64
+        },
+        oversold: tracker
+            .orders
+            .iter()
+            .filter(|o| o.short > 0)
+            .cloned()
+            .collect(),
+        summary,
+        channel_writes,
+        onecount,
+        baseline,
+    })
+}
+
+/// The hottest SKU (by the onecount world's sales) and every world's series for it.
+fn hottest(worlds: &[World], catalog: &[Item]) -> Hottest {
     let chart_from = worlds
         .iter()
         .find(|w| w.strategy == Strategy::Onecount)
@@ -911,7 +986,7 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .hottest();
-    let hottest = Hottest {
+    Hottest {
         sku: catalog[hot].sku.clone(),
         on_hand: catalog[hot].on_hand,
         series: worlds
@@ -921,38 +996,32 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
                 (w.strategy.key().to_string(), t.series[hot].clone())
             })
             .collect(),
+    }
+}
+
+/// How loaded moto was, from the probes.
+fn moto_load(probes: &Mutex<Vec<f64>>) -> MotoLoad {
+    let mut v = probes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (p50, p95) = (pct(&mut v, 0.5), pct(&mut v, 0.95));
+    let bottleneck = p95 > 50.0;
+    let note = if bottleneck {
+        format!(
+            "moto, not onecount, was the bottleneck: one DynamoDB read took p95 {p95:.0} ms \
+             (moto applies one request at a time; DynamoDB answers in single-digit ms), so \
+             onecount's lag here is mostly waiting for moto"
+        )
+    } else {
+        format!(
+            "moto kept up (a DynamoDB read took p95 {p95:.0} ms): onecount's lag is its own — \
+             channel API latency, Etsy's rate limit, retries"
+        )
     };
-    let moto = needs_aws.then(|| {
-        let mut v = probes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let (p50, p95) = (pct(&mut v, 0.5), pct(&mut v, 0.95));
-        let bottleneck = p95 > 50.0;
-        let note = if bottleneck {
-            format!(
-                "moto, not onecount, was the bottleneck: one DynamoDB read took p95 {p95:.0} ms \
-                 (moto applies one request at a time; DynamoDB answers in single-digit ms), so \
-                 onecount's lag here is mostly waiting for moto"
-            )
-        } else {
-            format!(
-                "moto kept up (a DynamoDB read took p95 {p95:.0} ms): onecount's lag is its own — \
-                 channel API latency, Etsy's rate limit, retries"
-            )
-        };
-        MotoLoad {
-            probe_p50_ms: p50,
-            probe_p95_ms: p95,
-            bottleneck,
-            note,
-        }
-    });
-    Ok(Outcome {
-        scenario: sc.clone(),
-        attempts: attempts.len(),
-        results,
-        hottest,
-        moto,
-        wall_s: wall.elapsed().as_secs_f64(),
-    })
+    MotoLoad {
+        probe_p50_ms: p50,
+        probe_p95_ms: p95,
+        bottleneck,
+        note,
+    }
 }
 
 async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<OnecountDetail> {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::measure::{Lag, Point};
-use crate::{Outcome, Strategy, StrategyResult};
+use crate::{Hottest, OnecountDetail, Outcome, Strategy, StrategyResult};
 
 fn secs(ms: u64) -> String {
     if ms < 10_000 {
@@ -107,100 +107,16 @@ fn short_label(r: &StrategyResult) -> String {
 
 /// The whole report, as `make demo` prints it.
 pub fn text(o: &Outcome, chart: Option<&str>) -> String {
-    let sc = &o.scenario;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nFlash sale \"{}\": {} checkout attempts over {:.0} s on {} SKUs (seed {}).",
-        sc.name, o.attempts, sc.duration_s, sc.skus, sc.seed
-    );
-    let _ = writeln!(
-        out,
-        "Etsy limited to {} requests/s, eBay +{} ms per call, {:.0}% of API calls fail, \
-         {:.0}% duplicate and {:.0}% late ({} s) webhooks, {} lost.",
-        sc.etsy_qps,
-        sc.ebay_latency_ms,
-        sc.error_rate * 100.0,
-        sc.duplicate_rate * 100.0,
-        sc.late_rate * 100.0,
-        sc.late_ms / 1000,
-        sc.lost_webhooks
-    );
-    let _ = writeln!(
-        out,
-        "Time scale {}×: the interval baseline syncs every {:.0} s (= {} min of sale), \
-         onecount's drift check runs every {:.0} s (= {} min). Everything else runs in real time.\n",
-        sc.time_scale,
-        sc.interval_real().as_secs_f64(),
-        sc.interval_minutes,
-        sc.drift_real().as_secs_f64(),
-        sc.drift_minutes
-    );
+    out.push_str(&scenario_text(o));
     out.push_str(&comparison(o));
     if let Some(v) = verdict(o) {
         let _ = writeln!(out, "\n{v}");
     }
     for r in &o.results {
-        let Some(d) = &r.onecount else { continue };
-        let _ = writeln!(out, "\n{} in detail (table {})", r.label, d.table);
-        let _ = writeln!(
-            out,
-            "  {:<10} {:>9} {:>9} {:>9}   (sales made on the other channels)",
-            "sale → listed", "p50", "p95", "max"
-        );
-        for (k, c) in onecount::Channel::CONNECTED.iter().enumerate() {
-            let l = &r.summary.lag_by_channel[k];
-            let _ = writeln!(
-                out,
-                "  {:<13} {:>9} {:>9} {:>9}{}",
-                c.as_str(),
-                secs(l.p50_ms),
-                secs(l.p95_ms),
-                secs(l.max_ms),
-                if l.unresolved > 0 {
-                    format!("  ({} not caught up)", l.unresolved)
-                } else {
-                    String::new()
-                }
-            );
+        if let Some(d) = &r.onecount {
+            out.push_str(&onecount_text(r, d));
         }
-        let _ = writeln!(
-            out,
-            "  stale time {:.1} listing-s (shopify {:.1}, etsy {:.1}, ebay {:.1}); {} channel writes for {} orders",
-            r.summary.stale_listing_secs,
-            r.summary.stale_secs_by_channel[0],
-            r.summary.stale_secs_by_channel[1],
-            r.summary.stale_secs_by_channel[2],
-            r.channel_writes.iter().sum::<usize>(),
-            r.summary.orders
-        );
-        if d.ledger_oversells.is_empty() {
-            let _ = writeln!(out, "  oversold orders: none");
-        } else {
-            let _ = writeln!(
-                out,
-                "  oversold orders — cancel or back-order these (`onecount timeline SKU` says why):"
-            );
-            for x in &d.ledger_oversells {
-                let _ = writeln!(
-                    out,
-                    "    {:<20} {:<8} order {:<16} {} unit(s) short",
-                    x.sku, x.channel, x.order, x.short
-                );
-            }
-        }
-        let dlq: Vec<String> = d.dlq.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(out, "  dead-letter queues: {}", dlq.join(", "));
-        let alerts: Vec<String> = d.alerts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(
-            out,
-            "  alerts sent: {}",
-            if alerts.is_empty() {
-                "none".to_string()
-            } else {
-                alerts.join(", ")
-            }
-        );
     }
     for r in &o.results {
         if let Some(b) = &r.baseline {
@@ -243,12 +159,193 @@ pub fn text(o: &Outcome, chart: Option<&str>) -> String {
     out
 }
 
+/// The scenario, in three sentences.
+fn scenario_text(o: &Outcome) -> String {
+    let sc = &o.scenario;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nFlash sale \"{}\": {} checkout attempts over {:.0} s on {} SKUs (seed {}).",
+        sc.name, o.attempts, sc.duration_s, sc.skus, sc.seed
+    );
+    let _ = writeln!(
+        out,
+        "Etsy limited to {} requests/s, eBay +{} ms per call, {:.0}% of API calls fail, \
+         {:.0}% duplicate and {:.0}% late ({} s) webhooks, {} lost.",
+        sc.etsy_qps,
+        sc.ebay_latency_ms,
+        sc.error_rate * 100.0,
+        sc.duplicate_rate * 100.0,
+        sc.late_rate * 100.0,
+        sc.late_ms / 1000,
+        sc.lost_webhooks
+    );
+    let _ = writeln!(
+        out,
+        "Time scale {}×: the interval baseline syncs every {:.0} s (= {} min of sale), \
+         onecount's drift check runs every {:.0} s (= {} min). Everything else runs in real time.\n",
+        sc.time_scale,
+        sc.interval_real().as_secs_f64(),
+        sc.interval_minutes,
+        sc.drift_real().as_secs_f64(),
+        sc.drift_minutes
+    );
+    out
+}
+
+/// One onecount world in detail: lag per channel, stale time, oversold orders, DLQs, alerts.
+fn onecount_text(r: &StrategyResult, d: &OnecountDetail) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{} in detail (table {})", r.label, d.table);
+    let _ = writeln!(
+        out,
+        "  {:<10} {:>9} {:>9} {:>9}   (sales made on the other channels)",
+        "sale → listed", "p50", "p95", "max"
+    );
+    for (k, c) in onecount::Channel::CONNECTED.iter().enumerate() {
+        let l = &r.summary.lag_by_channel[k];
+        let _ = writeln!(
+            out,
+            "  {:<13} {:>9} {:>9} {:>9}{}",
+            c.as_str(),
+            secs(l.p50_ms),
+            secs(l.p95_ms),
+            secs(l.max_ms),
+            if l.unresolved > 0 {
+                format!("  ({} not caught up)", l.unresolved)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  stale time {:.1} listing-s (shopify {:.1}, etsy {:.1}, ebay {:.1}); {} channel writes for {} orders",
+        r.summary.stale_listing_secs,
+        r.summary.stale_secs_by_channel[0],
+        r.summary.stale_secs_by_channel[1],
+        r.summary.stale_secs_by_channel[2],
+        r.channel_writes.iter().sum::<usize>(),
+        r.summary.orders
+    );
+    if d.ledger_oversells.is_empty() {
+        let _ = writeln!(out, "  oversold orders: none");
+    } else {
+        let _ = writeln!(
+            out,
+            "  oversold orders — cancel or back-order these (`onecount timeline SKU` says why):"
+        );
+        for x in &d.ledger_oversells {
+            let _ = writeln!(
+                out,
+                "    {:<20} {:<8} order {:<16} {} unit(s) short",
+                x.sku, x.channel, x.order, x.short
+            );
+        }
+    }
+    let dlq: Vec<String> = d.dlq.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(out, "  dead-letter queues: {}", dlq.join(", "));
+    let alerts: Vec<String> = d.alerts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        out,
+        "  alerts sent: {}",
+        if alerts.is_empty() {
+            "none".to_string()
+        } else {
+            alerts.join(", ")
+        }
+    );
+    out
+}
+
 const COLOURS: [&str; 3] = ["#5e8e3e", "#f1641e", "#0064d2"];
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Where the chart's panels are drawn.
+struct Frame {
+    left: f64,
+    plot_w: f64,
+    end: f64,
+    hi: f64,
+    lo: f64,
+    panel: f64,
+}
+
+/// One strategy's panel, from `y0` down.
+fn panel_svg(s: &mut String, f: &Frame, y0: f64, r: &StrategyResult, h: &Hottest) {
+    let Frame {
+        left,
+        plot_w,
+        end,
+        hi,
+        lo,
+        panel,
+    } = *f;
+    let ph = panel - 40.0;
+    let x = |ms: u64| left + ms as f64 / end * plot_w;
+    let y = |q: i64| y0 + 10.0 + (hi - q as f64) / (hi - lo) * ph;
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="{}" font-weight="bold">{} — {} oversold, stale {:.1} listing-s</text>"#,
+        y0 + 4.0,
+        esc(&r.label),
+        r.summary.oversold_units,
+        r.summary.stale_listing_secs
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#bbb\" stroke-dasharray=\"3,3\"/>",
+        y(0),
+        left + plot_w
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#777\">0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#777\">{hi}</text>",
+        left - 6.0,
+        y(0) + 4.0,
+        left - 6.0,
+        y(hi as i64) + 4.0
+    );
+    let pts: &[Point] = h
+        .series
+        .get(r.strategy.key())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let path = |val: &dyn Fn(&Point) -> i64| -> String {
+        let mut d = String::new();
+        for (i, p) in pts.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(d, "M{:.1},{:.1}", x(p.at_ms), y(val(p)));
+            } else {
+                let _ = write!(d, " H{:.1} V{:.1}", x(p.at_ms), y(val(p)));
+            }
+        }
+        let _ = write!(d, " H{:.1}", left + plot_w);
+        d
+    };
+    for (k, colour) in COLOURS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.6" opacity="0.9"/>"#,
+            path(&|p| p.shows[k])
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<path d="{}" fill="none" stroke="#111" stroke-width="2.4"/>"##,
+        path(&|p| p.truth)
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#999\"/>",
+        y0 + 10.0 + ph,
+        left + plot_w
+    );
 }
 
 /// Each strategy's panel: the true count (black) and what each channel displayed, over
@@ -289,68 +386,16 @@ pub fn svg(o: &Outcome) -> String {
         s,
         r##"<text x="{left}" y="38" fill="#555">Where a channel's line is above the black line, buyers can buy units that do not exist. Below zero: units oversold.</text>"##
     );
+    let frame = Frame {
+        left,
+        plot_w,
+        end,
+        hi,
+        lo,
+        panel,
+    };
     for (n, r) in o.results.iter().enumerate() {
-        let y0 = top + panel * n as f64;
-        let ph = panel - 40.0;
-        let x = |ms: u64| left + ms as f64 / end * plot_w;
-        let y = |q: i64| y0 + 10.0 + (hi - q as f64) / (hi - lo) * ph;
-        let _ = writeln!(
-            s,
-            r#"<text x="{left}" y="{}" font-weight="bold">{} — {} oversold, stale {:.1} listing-s</text>"#,
-            y0 + 4.0,
-            esc(&r.label),
-            r.summary.oversold_units,
-            r.summary.stale_listing_secs
-        );
-        let _ = writeln!(
-            s,
-            "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#bbb\" stroke-dasharray=\"3,3\"/>",
-            y(0),
-            left + plot_w
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#777\">0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#777\">{hi}</text>",
-            left - 6.0,
-            y(0) + 4.0,
-            left - 6.0,
-            y(hi as i64) + 4.0
-        );
-        let pts: &[Point] = h
-            .series
-            .get(r.strategy.key())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let path = |val: &dyn Fn(&Point) -> i64| -> String {
-            let mut d = String::new();
-            for (i, p) in pts.iter().enumerate() {
-                if i == 0 {
-                    let _ = write!(d, "M{:.1},{:.1}", x(p.at_ms), y(val(p)));
-                } else {
-                    let _ = write!(d, " H{:.1} V{:.1}", x(p.at_ms), y(val(p)));
-                }
-            }
-            let _ = write!(d, " H{:.1}", left + plot_w);
-            d
-        };
-        for (k, colour) in COLOURS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.6" opacity="0.9"/>"#,
-                path(&|p| p.shows[k])
-            );
-        }
-        let _ = writeln!(
-            s,
-            r##"<path d="{}" fill="none" stroke="#111" stroke-width="2.4"/>"##,
-            path(&|p| p.truth)
-        );
-        let _ = writeln!(
-            s,
-            "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#999\"/>",
-            y0 + 10.0 + ph,
-            left + plot_w
-        );
+        panel_svg(&mut s, &frame, top + panel * n as f64, r, h);
     }
     let legend_x = left + plot_w + 20.0;
     for (k, (name, colour)) in [
