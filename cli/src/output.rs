@@ -5,8 +5,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use onecount::Listing;
 use onecount::domain::{RestockOutcome, SaleOutcome, StockItem, TimelineEntry};
-use onecount::{Listing, Sku};
 
 pub fn json<T: Serialize + ?Sized>(v: &T) {
     match serde_json::to_string_pretty(v) {
@@ -15,7 +15,7 @@ pub fn json<T: Serialize + ?Sized>(v: &T) {
     }
 }
 
-fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
@@ -34,10 +34,9 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-pub fn stock(items: &[StockItem]) {
+pub fn stock(items: &[StockItem]) -> String {
     if items.is_empty() {
-        println!("no SKUs yet: add one with `onecount stock create SKU --on-hand N`");
-        return;
+        return "no SKUs yet: add one with `onecount stock create SKU --on-hand N`".into();
     }
     let mut t = table(&["SKU", "On hand", "Low-stock at", "Version", "Updated"]);
     for i in items {
@@ -54,13 +53,12 @@ pub fn stock(items: &[StockItem]) {
             time(i.updated_at),
         ]);
     }
-    println!("{t}");
+    t.to_string()
 }
 
-pub fn listings(ls: &[Listing]) {
+pub fn listings(ls: &[Listing]) -> String {
     if ls.is_empty() {
-        println!("no listings");
-        return;
+        return "no listings".into();
     }
     let mut t = table(&["SKU", "Channel", "Channel ids", "Buffer", "Max", "Paused"]);
     for l in ls {
@@ -78,11 +76,7 @@ pub fn listings(ls: &[Listing]) {
             },
         ]);
     }
-    println!("{t}");
-}
-
-pub fn timeline(sku: &Sku, entries: &[TimelineEntry]) {
-    println!("{}", timeline_text(sku, entries));
+    t.to_string()
 }
 
 /// The timeline table as `onecount timeline SKU` prints it.
@@ -120,10 +114,9 @@ pub fn restock_outcome(o: &RestockOutcome) -> String {
     }
 }
 
-pub fn quarantine(items: &[onecount::ports::Quarantined]) {
+pub fn quarantine(items: &[onecount::ports::Quarantined]) -> String {
     if items.is_empty() {
-        println!("nothing quarantined");
-        return;
+        return "nothing quarantined".into();
     }
     let mut t = table(&["Received (UTC)", "Id", "Channel", "Reason", "Bytes"]);
     for q in items {
@@ -135,7 +128,7 @@ pub fn quarantine(items: &[onecount::ports::Quarantined]) {
             q.body.len().to_string(),
         ]);
     }
-    println!("{t}\nthe whole item, headers and body: onecount quarantine list --json");
+    format!("{t}\nthe whole item, headers and body: onecount quarantine list --json")
 }
 
 /// A progress bar on stderr for long work (only on a terminal; scripts see nothing).

@@ -33,7 +33,8 @@ use onecount_sim::{Sandboxes, SimConfig};
 use onecount_stock_decrement::Decrement;
 use onecount_webhook_ingest::{Ingest, IngestRequest};
 
-pub use provision::{Resources, depth, provision, redrive};
+pub use onecount::aws::sqs::{depth, redrive};
+pub use provision::{Resources, provision};
 
 /// How to run the local host.
 #[derive(Debug, Clone)]
@@ -205,12 +206,12 @@ impl LocalHost {
 
     /// Order events not yet processed (visible or in flight).
     pub async fn pending_orders(&self) -> Result<i64> {
-        provision::depth(&self.sqs, &self.resources.order_queue).await
+        Ok(depth(&self.sqs, &self.resources.order_queue).await?)
     }
 
     /// Messages in the order queue's DLQ.
     pub async fn dead_orders(&self) -> Result<i64> {
-        provision::depth(&self.sqs, &self.resources.order_dlq).await
+        Ok(depth(&self.sqs, &self.resources.order_dlq).await?)
     }
 
     /// Push requests in a channel's dead-letter queue.
@@ -221,7 +222,7 @@ impl LocalHost {
             .iter()
             .find(|(c, _, _)| *c == channel)
             .context("no push queue")?;
-        provision::depth(&self.sqs, dlq).await
+        Ok(depth(&self.sqs, dlq).await?)
     }
 
     /// Move everything in a channel's push DLQ back onto its queue; how many moved.
@@ -233,7 +234,7 @@ impl LocalHost {
             .find(|(c, _, _)| *c == channel)
             .context("no push queue")?
             .clone();
-        provision::redrive(&self.sqs, &dlq, &queue).await
+        Ok(redrive(&self.sqs, &dlq, &queue).await?)
     }
 
     /// Push requests waiting on a channel's queue (visible or in flight).
@@ -244,7 +245,7 @@ impl LocalHost {
             .push(channel)
             .map(str::to_string)
             .context("no push queue")?;
-        provision::depth(&self.sqs, &url).await
+        Ok(depth(&self.sqs, &url).await?)
     }
 }
 

@@ -55,21 +55,6 @@ async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
 }
 
 /// Messages waiting (visible + in flight) on a queue.
-pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading queue depth: {}", describe_sdk_error(&e)))?;
-    let a = out.attributes.unwrap_or_default();
-    let n = |k: &QueueAttributeName| a.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages)
-        + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
-}
-
 pub async fn provision(
     sdk: &SdkConfig,
     prefix: &str,
@@ -121,44 +106,6 @@ pub async fn provision(
         push_queues,
         topic_arn: topic.topic_arn.context("CreateTopic returned no ARN")?,
     })
-}
-
-/// Move every message from `from` to `to` (a DLQ redrive); how many moved.
-pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<usize> {
-    let mut moved = 0;
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(from)
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the DLQ: {}", describe_sdk_error(&e)))?;
-        let msgs = out.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return Ok(moved);
-        }
-        for m in msgs {
-            sqs.send_message()
-                .queue_url(to)
-                .message_body(m.body.clone().unwrap_or_default())
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("re-sending: {}", describe_sdk_error(&e)))?;
-            if let Some(h) = &m.receipt_handle {
-                sqs.delete_message()
-                    .queue_url(from)
-                    .receipt_handle(h)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("deleting from the DLQ: {}", describe_sdk_error(&e))
-                    })?;
-            }
-            moved += 1;
-        }
-    }
 }
 
 impl Resources {

@@ -67,7 +67,7 @@ async fn load(endpoint: Option<String>, mut loader: aws_config::ConfigLoader) ->
 }
 
 /// An SDK error with its whole chain of causes (`Display` alone says only "service error").
-pub fn describe_sdk_error<E: std::error::Error>(e: &E) -> String {
+pub fn describe_sdk_error<E: std::error::Error + ?Sized>(e: &E) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

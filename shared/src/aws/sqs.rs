@@ -11,6 +11,11 @@ use crate::config::vars;
 use crate::domain::Channel;
 use crate::ports::{OrderQueue, PushQueue, PushRequest, SendError, Visibility};
 
+/// An SQS call that failed, with its whole chain of causes.
+fn fail(what: &str, e: &(impl std::error::Error + ?Sized)) -> SendError {
+    SendError(format!("{what}: {}", describe_sdk_error(e)))
+}
+
 /// Queue URLs, read once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QueueUrls {
@@ -74,7 +79,7 @@ impl SqsQueues {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| SendError(format!("SQS send failed: {}", describe_sdk_error(&e))))
+            .map_err(|e| fail("SQS send failed", &e))
     }
 }
 
@@ -133,5 +138,59 @@ impl Visibility for SqsVisibility {
                     describe_sdk_error(&e)
                 ))
             })
+    }
+}
+
+/// Messages in a queue: visible and in flight.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64, SendError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| fail("reading queue depth", &e))?;
+    let a = out.attributes.unwrap_or_default();
+    let n = |k: &A| a.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    Ok(n(&A::ApproximateNumberOfMessages) + n(&A::ApproximateNumberOfMessagesNotVisible))
+}
+
+/// Move every message from `from` to `to` (a dead-letter redrive); how many moved.
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<usize, SendError> {
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .map_err(|e| fail("reading the DLQ", &e))?;
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return Ok(moved);
+        }
+        for m in msgs {
+            sqs.send_message()
+                .queue_url(to)
+                .message_body(m.body.clone().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| fail("re-sending", &e))?;
+            if let Some(h) = &m.receipt_handle {
+                sqs.delete_message()
+                    .queue_url(from)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        SendError(format!("deleting from the DLQ: {}", describe_sdk_error(&e)))
+                    })?;
+            }
+            moved += 1;
+        }
     }
 }

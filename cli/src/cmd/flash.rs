@@ -7,9 +7,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use onecount_flash::{Outcome, Progress, Scenario, report};
 
+use super::Reply;
 use crate::args::DemoArgs;
 
-pub fn demo_scenario(a: &DemoArgs) -> Scenario {
+fn demo_scenario(a: &DemoArgs) -> Scenario {
     let mut sc = Scenario::demo();
     if let Some(d) = a.duration {
         sc.duration_s = d;
@@ -78,7 +79,7 @@ fn write_out(dir: &Path, o: &Outcome) -> Result<String> {
 }
 
 /// The `--json` shape: scenario, one object per strategy key, verdict, moto's load.
-pub fn json_view(o: &Outcome) -> serde_json::Value {
+fn json_view(o: &Outcome) -> serde_json::Value {
     let mut per = serde_json::Map::new();
     for r in &o.results {
         per.insert(
@@ -97,16 +98,28 @@ pub fn json_view(o: &Outcome) -> serde_json::Value {
     })
 }
 
-pub async fn run(sc: Scenario, out: Option<&Path>, json: bool) -> Result<()> {
+/// `onecount demo`.
+pub async fn demo(args: DemoArgs, json: bool) -> Result<Reply> {
+    let out = args.out.clone();
+    run(demo_scenario(&args), Some(&out), json).await
+}
+
+/// `onecount bench flash-sale`.
+pub async fn bench(args: onecount_flash::args::FlashArgs, json: bool) -> Result<Reply> {
+    run(args.scenario()?, args.out.as_deref(), json).await
+}
+
+async fn run(sc: Scenario, out: Option<&Path>, json: bool) -> Result<Reply> {
     let o = onecount_flash::run(&sc, progress_printer()).await?;
     let chart = match out {
         Some(dir) => Some(write_out(dir, &o)?),
         None => None,
     };
-    if json {
-        crate::output::json(&json_view(&o));
+    // The report is only made when it is printed (the JSON is its own view).
+    let text = if json {
+        String::new()
     } else {
-        print!("{}", report::text(&o, chart.as_deref()));
-    }
-    Ok(())
+        report::text(&o, chart.as_deref())
+    };
+    Ok(Reply::new(&json_view(&o), text))
 }

@@ -1,0 +1,195 @@
+//! `onecount status`: the whole shop on one screen — low stock, listings behind or
+//! broken, dead letters, recent oversells — each with what to do.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde_json::json;
+
+use onecount::Channel;
+use onecount::aws::dynamo::DynamoStore;
+use onecount::aws::sqs::depth;
+use onecount::domain::ops::{self, ListingState};
+use onecount::domain::push::listed_for;
+use onecount::domain::{StockItem, TimelineEntry};
+use onecount::ports::StockLedger;
+
+use super::dlq::{queue_label, queues};
+use super::{Reply, all_views, global_last_units, now_ms};
+use crate::output;
+
+pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<Reply> {
+    let now = now_ms();
+    let stocks = all_stock(store).await?;
+    let low: Vec<&StockItem> = stocks
+        .iter()
+        .filter(|s| s.on_hand <= s.low_stock_threshold)
+        .collect();
+    let (listings, behind) = behind(store, now, (lag_secs, stuck_secs)).await?;
+    let dlqs = dlq_depths().await?;
+    let oversells = store.oversells(now - 7 * 86_400_000, 10).await?;
+    let value = json!({
+        "skus": stocks.len(), "listings": listings,
+        "low_stock": low.iter().map(|s| json!({"sku": s.sku, "on_hand": s.on_hand, "threshold": s.low_stock_threshold})).collect::<Vec<_>>(),
+        "listings_behind": behind.iter().map(|(sku, ch, t, st)| json!({"sku": sku, "channel": ch, "expected": t, "state": st})).collect::<Vec<_>>(),
+        "dlq": dlqs.iter().map(|(q, d)| json!({"queue": q, "depth": d})).collect::<Vec<_>>(),
+        "recent_oversells": oversells.iter().map(|e| json!({"sku": e.sku, "at": e.at, "channel": e.data["channel"], "order": e.data["order"], "short": e.data["short"]})).collect::<Vec<_>>(),
+    });
+    let mut out = format!(
+        "{} SKUs, {listings} listings — {} low on stock, {} listing(s) behind or broken, {} oversell(s) in the last 7 days\n",
+        stocks.len(),
+        low.len(),
+        behind.len(),
+        oversells.len()
+    );
+    out.push_str(&low_text(&low));
+    out.push_str(&behind_text(&behind));
+    out.push_str(&dlq_text(&dlqs));
+    out.push_str(&oversells_text(&oversells));
+    Ok(Reply::new(&value, out))
+}
+
+async fn all_stock(store: &DynamoStore) -> Result<Vec<StockItem>> {
+    let mut stocks = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_stock(after.as_deref(), 100).await?;
+        stocks.extend(page.items);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(stocks),
+        }
+    }
+}
+
+type Behind = (String, Channel, u32, ListingState);
+
+/// How many listings there are, and those behind or broken.
+async fn behind(
+    store: &DynamoStore,
+    now: i64,
+    (lag_secs, stuck_secs): (u64, u64),
+) -> Result<(usize, Vec<Behind>)> {
+    let last_units = global_last_units();
+    let mut behind = Vec::new();
+    let mut listings = 0;
+    for ch in Channel::CONNECTED {
+        for v in all_views(store, ch).await? {
+            listings += 1;
+            let target = listed_for(&v.stock, &v.listing.policy, ch, last_units, now);
+            let st = ops::listing_state(
+                &v.stock,
+                v.record.as_ref(),
+                v.broken.as_deref(),
+                target,
+                now,
+                lag_secs as i64 * 1000,
+                stuck_secs as i64 * 1000,
+            );
+            if !matches!(st, ListingState::InSync | ListingState::Pending { .. }) {
+                behind.push((v.stock.sku.to_string(), ch, target, st));
+            }
+        }
+    }
+    Ok((listings, behind))
+}
+
+/// Each dead-letter queue's depth (`None`: not configured here).
+async fn dlq_depths() -> Result<Vec<(String, Option<i64>)>> {
+    let sdk = onecount::aws::load_sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut dlqs = Vec::new();
+    for q in queues(None) {
+        let depth = match &q.dlq {
+            Some(u) => Some(depth(&sqs, u).await?),
+            None => None,
+        };
+        dlqs.push((queue_label(q.name), depth));
+    }
+    Ok(dlqs)
+}
+
+fn low_text(low: &[&StockItem]) -> String {
+    let mut out = String::new();
+    if !low.is_empty() {
+        let mut t = output::table(&["low stock", "on hand", "threshold"]);
+        for s in low.iter().take(15) {
+            t.add_row(vec![
+                s.sku.to_string(),
+                s.on_hand.to_string(),
+                s.low_stock_threshold.to_string(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+        if low.len() > 15 {
+            let _ = writeln!(out, "… and {} more (`onecount stock list`)", low.len() - 15);
+        }
+    }
+    out
+}
+
+fn behind_text(behind: &[Behind]) -> String {
+    let mut out = String::new();
+    if !behind.is_empty() {
+        let mut t = output::table(&["listing behind", "channel", "should list", "state"]);
+        for (sku, ch, target, st) in behind.iter().take(15) {
+            let state = match st {
+                ListingState::Lagging { behind_ms } => format!("lagging {}", ago(*behind_ms)),
+                ListingState::Stuck { behind_ms } => format!("STUCK {}", ago(*behind_ms)),
+                ListingState::Broken { problem } => format!("BROKEN: {problem}"),
+                _ => String::new(),
+            };
+            t.add_row(vec![sku.clone(), ch.to_string(), target.to_string(), state]);
+        }
+        let _ = writeln!(out, "{t}");
+        let _ = writeln!(
+            out,
+            "Stuck: check `onecount dlq list` and the channel's status. Broken: `onecount listings verify`."
+        );
+    }
+    out
+}
+
+fn dlq_text(dlqs: &[(String, Option<i64>)]) -> String {
+    let mut out = String::new();
+    let mut t = output::table(&["dead-letter queue", "messages"]);
+    for (q, d) in dlqs {
+        t.add_row(vec![
+            q.to_string(),
+            d.map_or("not configured".into(), |d| d.to_string()),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    out
+}
+
+fn oversells_text(oversells: &[TimelineEntry]) -> String {
+    let mut out = String::new();
+    if !oversells.is_empty() {
+        let mut t = output::table(&["recent oversell", "when", "channel", "order", "short"]);
+        for e in oversells {
+            t.add_row(vec![
+                e.sku.to_string(),
+                output::time(e.at),
+                e.data["channel"].as_str().unwrap_or_default().to_string(),
+                e.data["order"].as_str().unwrap_or_default().to_string(),
+                e.data["short"].to_string(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+        let _ = writeln!(
+            out,
+            "Cancel or back-order those orders; `onecount oversell-cost` says what they cost."
+        );
+    }
+    out
+}
+
+fn ago(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        _ => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
