@@ -1,0 +1,5 @@
+//! The `onecount` binary end to end, one module per feature, in one test binary.
+
+mod cli;
+mod flash_sale;
+mod operator;
