@@ -76,8 +76,8 @@ async fn main() {
         r.complete
     );
     println!(
-        "  listings {}: in sync {}, lagging {}, stuck {}, drift {}, mismatch {}",
-        r.listings, r.in_sync, r.lagging, r.stuck, r.drift, r.mismatch
+        "  listings {}: in sync {}, pending {}, stuck {}, drift {}, mismatch {}",
+        r.listings, r.in_sync, r.pending, r.stuck, r.drift, r.mismatch
     );
     println!(
         "  channel API calls: {} (shopify {}, etsy {}, ebay {}) = {:.3} per listing",

@@ -12,7 +12,7 @@
 //!    cursor and the next run resumes there.
 //! 3. **Reconcile again**, so a sale made while the listings were being read is in the
 //!    ledger before anything is judged (never re-inflate).
-//! 4. **Classify and act**: in sync; lagging (leave it); stuck (re-queue, `sync_lagging`
+//! 4. **Classify and act**: in sync; pending (leave it); stuck (re-queue, `sync_lagging`
 //!    once per episode); drift (correct through the push path — upward only now that the
 //!    channel's orders are reconciled — and `drift_corrected` when large or repeated);
 //!    mismatch (`sku_mismatch` once, and pushes to it stop). Every finding but "in sync"
@@ -202,7 +202,8 @@ pub struct Report {
     pub orders_already_recorded: usize,
     pub listings: usize,
     pub in_sync: usize,
-    pub lagging: usize,
+    /// Listings with a push on its way (younger than the lag threshold).
+    pub pending: usize,
     pub stuck: usize,
     pub drift: usize,
     pub mismatch: usize,
@@ -251,7 +252,7 @@ impl Report {
         tracing::info!(
             listings = self.listings,
             in_sync = self.in_sync,
-            lagging = self.lagging,
+            pending = self.pending,
             stuck = self.stuck,
             drift = self.drift,
             mismatch = self.mismatch,
@@ -633,8 +634,8 @@ where
                 self.in_sync(report, v, ch, with("mapping works again; pushes resume"))
                     .await
             }
-            Finding::Lagging { age_ms } => {
-                report.lagging += 1;
+            Finding::Pending { age_ms } => {
+                report.pending += 1;
                 let mut d = with("none: a push is on its way");
                 d["age_ms"] = json!(age_ms);
                 self.event(report, sku, EventKind::DriftFound, d).await;

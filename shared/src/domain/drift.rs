@@ -1,6 +1,7 @@
 //! The drift checker's judgements: how a listing stands against the ledger, when a
 //! low-stock alert is due, when to pause risky listings. Pure.
 
+use super::age::{AgeLimits, ListingAge, listing_age, waiting_since};
 use super::push::PushRecord;
 use super::{Millis, StockItem};
 
@@ -10,7 +11,7 @@ pub enum Finding {
     /// The channel shows what it should.
     InSync,
     /// A push is pending and younger than the lag threshold: let it work.
-    Lagging { age_ms: i64 },
+    Pending { age_ms: i64 },
     /// A push has been pending past the threshold: re-enqueue it and tell someone.
     Stuck { age_ms: i64 },
     /// Nothing pending, yet the channel differs: an edit on the channel or a lost push.
@@ -23,7 +24,7 @@ impl Finding {
     pub fn name(&self) -> &'static str {
         match self {
             Finding::InSync => "in_sync",
-            Finding::Lagging { .. } => "lagging",
+            Finding::Pending { .. } => "pending",
             Finding::Stuck { .. } => "stuck",
             Finding::Drift { .. } => "drift",
             Finding::Mismatch { .. } => "mismatch",
@@ -54,20 +55,25 @@ pub fn classify(
     if !pending {
         return Finding::Drift { shows, target };
     }
-    let since = match record {
-        Some(r) if r.version >= stock.version => r.at,
-        _ => stock.updated_at,
+    age(waiting_since(stock, record), now, lag_threshold_ms)
+}
+
+/// A pending push's finding: the drift check has one threshold, past which it is stuck.
+fn age(since: Millis, now: Millis, threshold_ms: i64) -> Finding {
+    let limits = AgeLimits {
+        lag_ms: threshold_ms,
+        stuck_ms: threshold_ms,
     };
-    let age_ms = (now - since).max(0);
-    if age_ms < lag_threshold_ms {
-        Finding::Lagging { age_ms }
-    } else {
-        Finding::Stuck { age_ms }
+    match listing_age(since, now, limits) {
+        ListingAge::Pending { age_ms } | ListingAge::Lagging { age_ms } => {
+            Finding::Pending { age_ms }
+        }
+        ListingAge::Stuck { age_ms } => Finding::Stuck { age_ms },
     }
 }
 
 /// A listing whose channel cannot be read right now (down, throttled): stuck when a push
-/// has been pending past the threshold, lagging when pending but young, `None` when
+/// has been pending past the threshold, pending when young, `None` when
 /// nothing is pending (it was in sync at the last push; nothing to judge).
 pub fn classify_unreadable(
     target: u32,
@@ -80,17 +86,7 @@ pub fn classify_unreadable(
     if r.version >= stock.version && r.qty == target {
         return None;
     }
-    let since = if r.version >= stock.version {
-        r.at
-    } else {
-        stock.updated_at
-    };
-    let age_ms = (now - since).max(0);
-    Some(if age_ms < lag_threshold_ms {
-        Finding::Lagging { age_ms }
-    } else {
-        Finding::Stuck { age_ms }
-    })
+    Some(age(waiting_since(stock, record), now, lag_threshold_ms))
 }
 
 /// Whether a drift is worth telling the owner about (it is corrected either way): large,
@@ -162,7 +158,7 @@ mod tests {
         assert_eq!(classify(5, 5, &s, None, 9_000, 60_000), Finding::InSync);
         assert!(matches!(
             classify(5, 6, &s, None, 9_000, 60_000),
-            Finding::Lagging { .. }
+            Finding::Pending { .. }
         ));
         assert!(matches!(
             classify(5, 6, &s, None, 90_000, 60_000),
@@ -172,7 +168,7 @@ mod tests {
         let r = rec(6, 6, 900);
         assert_eq!(
             classify(5, 6, &s, Some(&r), 31_000, 60_000),
-            Finding::Lagging { age_ms: 30_000 }
+            Finding::Pending { age_ms: 30_000 }
         );
         assert_eq!(
             classify(5, 6, &s, Some(&r), 121_000, 60_000),
@@ -190,7 +186,7 @@ mod tests {
         // A pause moved the target at the same version: pending, not drift.
         assert!(matches!(
             classify(0, 5, &s, Some(&r), 10_000, 60_000),
-            Finding::Lagging { .. }
+            Finding::Pending { .. }
         ));
     }
 

@@ -1,5 +1,6 @@
 //! The pure domain: no I/O, no AWS, no clocks (time is passed in).
 
+pub mod age;
 pub mod drift;
 mod ids;
 pub mod import;

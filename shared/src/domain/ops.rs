@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::age::{AgeLimits, ListingAge, listing_age, waiting_since};
 use super::push::PushRecord;
 use super::{Channel, Millis, StockItem};
 
@@ -14,7 +15,7 @@ use super::{Channel, Millis, StockItem};
 pub enum ListingState {
     /// The last confirmed push shows what onecount wants listed now.
     InSync,
-    /// Not yet confirmed for this long; within the normal few seconds to `lag_ms`.
+    /// Not yet confirmed for this long; under `lag_ms` ([`ListingAge`]).
     Pending { behind_ms: i64 },
     /// Behind for longer than `lag_ms`.
     Lagging { behind_ms: i64 },
@@ -41,14 +42,11 @@ pub fn listing_state(
     if record.is_some_and(|r| r.qty == target) {
         return ListingState::InSync;
     }
-    let since = record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at));
-    let behind_ms = (now - since).max(0);
-    if behind_ms > stuck_ms {
-        ListingState::Stuck { behind_ms }
-    } else if behind_ms > lag_ms {
-        ListingState::Lagging { behind_ms }
-    } else {
-        ListingState::Pending { behind_ms }
+    let limits = AgeLimits { lag_ms, stuck_ms };
+    match listing_age(waiting_since(stock, record), now, limits) {
+        ListingAge::Pending { age_ms } => ListingState::Pending { behind_ms: age_ms },
+        ListingAge::Lagging { age_ms } => ListingState::Lagging { behind_ms: age_ms },
+        ListingAge::Stuck { age_ms } => ListingState::Stuck { behind_ms: age_ms },
     }
 }
 

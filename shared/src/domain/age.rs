@@ -1,0 +1,85 @@
+//! How long a listing has waited for its push to be confirmed — one notion, used by
+//! `onecount status` and by the drift check, so "pending", "lagging" and "stuck" mean the
+//! same thing on every screen and in every alert.
+
+use serde::Serialize;
+
+use super::push::PushRecord;
+use super::{Millis, StockItem};
+
+/// A listing's wait for its push, by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ListingAge {
+    /// Younger than the lag limit: a push is on its way (seconds, normally).
+    Pending { age_ms: i64 },
+    /// Past the lag limit: slower than it should be.
+    Lagging { age_ms: i64 },
+    /// Past the stuck limit: retries are failing or the channel is down.
+    Stuck { age_ms: i64 },
+}
+
+/// Where the lines fall (the drift check uses one limit for both: anything not pending
+/// is stuck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeLimits {
+    pub lag_ms: i64,
+    pub stuck_ms: i64,
+}
+
+/// When the wait began: the last change to the stock, or the last confirmed push when
+/// that came later (a policy change moved the target at the same version).
+pub fn waiting_since(stock: &StockItem, record: Option<&PushRecord>) -> Millis {
+    record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at))
+}
+
+/// The age of a wait that began at `since`.
+pub fn listing_age(since: Millis, now: Millis, limits: AgeLimits) -> ListingAge {
+    let age_ms = (now - since).max(0);
+    if age_ms >= limits.stuck_ms {
+        ListingAge::Stuck { age_ms }
+    } else if age_ms >= limits.lag_ms {
+        ListingAge::Lagging { age_ms }
+    } else {
+        ListingAge::Pending { age_ms }
+    }
+}
+
+impl ListingAge {
+    pub fn age_ms(self) -> i64 {
+        match self {
+            ListingAge::Pending { age_ms }
+            | ListingAge::Lagging { age_ms }
+            | ListingAge::Stuck { age_ms } => age_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_pending_then_lagging_then_stuck() {
+        let l = AgeLimits {
+            lag_ms: 30_000,
+            stuck_ms: 300_000,
+        };
+        assert_eq!(
+            listing_age(1_000, 3_000, l),
+            ListingAge::Pending { age_ms: 2_000 }
+        );
+        assert_eq!(
+            listing_age(1_000, 31_000, l),
+            ListingAge::Lagging { age_ms: 30_000 }
+        );
+        assert_eq!(
+            listing_age(1_000, 301_000, l),
+            ListingAge::Stuck { age_ms: 300_000 }
+        );
+        assert_eq!(
+            listing_age(5_000, 1_000, l),
+            ListingAge::Pending { age_ms: 0 }
+        );
+    }
+}
