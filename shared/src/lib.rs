@@ -14,6 +14,7 @@
 //!   registry that turns the configuration into kits.
 //! - [`app`] — the composition root every Lambda `main`, the local host and the CLI use.
 //! - [`alerts`] — what the owner is told, and what to do about it.
+//! - [`clock`] — the one clock (ms since the epoch) adapters and handlers read.
 //! - [`config`] — settings read once from the environment.
 //! - [`telemetry`] — tracing set-up for Lambda and the CLI.
 
@@ -21,6 +22,7 @@ pub mod alerts;
 pub mod app;
 pub mod aws;
 pub mod channels;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod ports;

@@ -15,6 +15,7 @@ pub mod ebay;
 pub mod etsy;
 pub mod shopify;
 
+pub(crate) use onecount::clock::now_ms;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,12 +236,6 @@ pub(crate) fn err(status: u16, msg: &str) -> axum::response::Response {
         axum::Json(serde_json::json!({"error": msg})),
     )
         .into_response()
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Fault knobs for a sandbox's API (not its `/_sim/` control routes).

@@ -20,6 +20,7 @@ mod timeline;
 mod verify;
 
 use anyhow::Result;
+pub(crate) use onecount::clock::now_ms;
 use serde::Serialize;
 
 use onecount::aws::dynamo::DynamoStore;
@@ -88,12 +89,6 @@ pub(crate) fn actor(given: Option<String>) -> String {
     given
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".to_string())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Run one command line; its reply is printed here.

@@ -19,8 +19,8 @@
 //! the DLQ a `push_failing` alert goes out. A broken mapping is a `sku_mismatch` alert,
 //! and the message completes.
 
+use onecount::clock::now_ms;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use onecount::alerts::Alert;
@@ -92,12 +92,6 @@ pub struct Pusher<S, A, C, V, Q> {
     /// should list.
     pub queue: Q,
     pub cfg: PushConfig,
-}
-
-fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 /// The listing a view is about, as the channel API takes it.

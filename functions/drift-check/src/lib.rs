@@ -21,9 +21,10 @@
 //!    quantity and the last hour's sales) and **auto-pause** (stock low and a channel
 //!    stuck: list only on the primary channel until it catches up).
 
+use onecount::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use onecount::alerts::Alert;
@@ -220,12 +221,6 @@ pub struct Report {
     /// Channels whose orders were reconciled in this run (their drops are explained).
     #[serde(skip)]
     pub reconciled: BTreeSet<Channel>,
-}
-
-fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 /// One SKU across its channels: a view, what each channel shows, which are stuck.

@@ -7,7 +7,7 @@
 //! loses a push. Transient failures fail the message (SQS redelivers it); nothing fails
 //! silently.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use onecount::clock::now_ms;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
@@ -54,12 +54,6 @@ pub struct Decrement<S, P, A, F> {
     pub pushes: P,
     pub alerts: A,
     pub fetcher: F,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl<S, P, A, F> Decrement<S, P, A, F>

@@ -6,7 +6,8 @@
 //! quarantined whole, alerted and answered 200 so the channel stops retrying; 5xx only
 //! when queueing (or keeping) it failed, so the channel retries.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use onecount::clock::now_ms;
+use std::time::Instant;
 
 use onecount::Channel;
 use onecount::alerts::Alert;
@@ -46,12 +47,6 @@ pub struct Ingest<Q, I, A> {
     pub queue: Q,
     pub inbox: I,
     pub alerts: A,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {

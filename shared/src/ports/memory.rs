@@ -3,18 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
 use super::{LedgerError, ListingStore, Page, PushStore, PushView, StockLedger, TimelineStore};
+use crate::clock::now_ms as now;
 use crate::domain::EventKind;
 use crate::domain::model::LedgerState;
 use crate::domain::push::PushRecord;
 use crate::domain::{
-    Channel, ChannelRef, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
-    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
-    Unheard,
+    Channel, ChannelRef, LineId, LineRecord, Listing, NewStock, OrderId, OrderLine, RestockOutcome,
+    RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry, Unheard,
 };
 
 #[derive(Default)]
@@ -24,12 +23,6 @@ pub struct MemoryStore {
     deliveries: Mutex<std::collections::BTreeSet<(Channel, String)>>,
     quarantine: Mutex<Vec<super::Quarantined>>,
     pushes: Mutex<BTreeMap<(Sku, Channel), PushRecord>>,
-}
-
-fn now() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 impl MemoryStore {

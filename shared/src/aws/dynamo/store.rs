@@ -1,7 +1,7 @@
 //! [`DynamoStore`]: the ports implemented on DynamoDB.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -18,6 +18,7 @@ use super::codec::*;
 use super::requests::RequestCounter;
 use super::schema::{self, *};
 use crate::aws::describe_sdk_error;
+pub(super) use crate::clock::now_ms as now;
 use crate::config::StoreConfig;
 use crate::domain::model::{line_data, with_data};
 use crate::domain::{
@@ -48,12 +49,6 @@ pub struct InitReport {
     pub created: bool,
     pub ttl_enabled: bool,
     pub point_in_time_recovery: bool,
-}
-
-pub(super) fn now() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn new_event_id() -> String {
