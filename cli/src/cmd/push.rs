@@ -7,7 +7,7 @@ use onecount::aws::dynamo::DynamoStore;
 use onecount::ports::{PushQueue, PushRequest};
 use onecount::{Channel, ListingStore, Sku};
 
-use super::{Reply, now_ms};
+use super::Reply;
 
 pub async fn run(
     store: &DynamoStore,
@@ -55,16 +55,7 @@ pub(crate) async fn request_push(
     }
     let sdk = onecount::aws::load_sdk_config().await;
     let q = onecount::aws::sqs::SqsQueues::new(&sdk, urls);
-    q.request_push(&PushRequest {
-        sku: sku.clone(),
-        channel,
-        cause: cause.to_string(),
-        origin_channel: None,
-        origin_order: None,
-        requested_at: now_ms(),
-        origin_at: None,
-        force,
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))
+    q.request_push(&PushRequest::unprompted(sku.clone(), channel, cause, force))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

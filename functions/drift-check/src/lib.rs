@@ -480,16 +480,7 @@ where
         cause: &str,
         force: bool,
     ) {
-        let req = PushRequest {
-            sku: sku.clone(),
-            channel,
-            cause: cause.to_string(),
-            origin_channel: None,
-            origin_order: None,
-            requested_at: now_ms(),
-            origin_at: None,
-            force,
-        };
+        let req = PushRequest::unprompted(sku.clone(), channel, cause, force);
         if let Err(e) = self.pushes.request_push(&req).await {
             report
                 .errors

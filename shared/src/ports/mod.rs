@@ -150,6 +150,22 @@ pub struct PushRequest {
     pub force: bool,
 }
 
+impl PushRequest {
+    /// A request with no originating sale (an operator, the drift check): asked now.
+    pub fn unprompted(sku: Sku, channel: Channel, cause: &str, force: bool) -> PushRequest {
+        PushRequest {
+            sku,
+            channel,
+            cause: cause.to_string(),
+            origin_channel: None,
+            origin_order: None,
+            requested_at: crate::clock::now_ms(),
+            origin_at: None,
+            force,
+        }
+    }
+}
+
 /// Everything a push needs about one listing, read together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushView {
