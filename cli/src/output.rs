@@ -1,19 +1,11 @@
 //! Tables for people, JSON for scripts.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use onecount::Listing;
 use onecount::domain::{RestockOutcome, SaleOutcome, StockItem, TimelineEntry};
-
-pub fn json<T: Serialize + ?Sized>(v: &T) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
-}
 
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();

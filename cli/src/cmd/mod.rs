@@ -33,15 +33,18 @@ pub(crate) use push::request_push;
 /// What a command answered: the JSON for scripts, the text for people, the exit status.
 #[derive(Debug)]
 pub struct Reply {
-    pub json: serde_json::Value,
+    /// Rendered when the reply is made, so fields keep their declared order.
+    pub json: Option<String>,
     pub text: String,
     pub code: u8,
 }
 
 impl Reply {
     pub fn new(value: &impl Serialize, text: impl Into<String>) -> Reply {
+        let json = serde_json::to_string_pretty(value)
+            .unwrap_or_else(|e| format!("{{\"error\": \"cannot render JSON: {e}\"}}"));
         Reply {
-            json: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            json: Some(json),
             text: text.into(),
             code: 0,
         }
@@ -50,7 +53,7 @@ impl Reply {
     /// Nothing more to print (the command printed as it went).
     pub fn done() -> Reply {
         Reply {
-            json: serde_json::Value::Null,
+            json: None,
             text: String::new(),
             code: 0,
         }
@@ -64,8 +67,8 @@ impl Reply {
     /// Print it once: JSON or text.
     pub fn print(&self, json: bool) {
         if json {
-            if !self.json.is_null() {
-                crate::output::json(&self.json);
+            if let Some(j) = &self.json {
+                println!("{j}");
             }
         } else if !self.text.is_empty() {
             println!("{}", self.text.trim_end_matches('\n'));

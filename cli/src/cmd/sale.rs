@@ -23,7 +23,13 @@ pub async fn run(store: &DynamoStore, cmd: SaleCmd) -> Result<Reply> {
                 placed_at: None,
             };
             let out = store.record_sale(&line).await?;
-            let on_hand = store.get_stock(&line.sku).await?.map(|s| s.on_hand);
+            // For the text only: the sale is recorded whether or not this read works.
+            let on_hand = store
+                .get_stock(&line.sku)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.on_hand);
             let text = format!(
                 "{}{}",
                 output::sale_outcome(&out),

@@ -697,7 +697,7 @@ where
             ) {
                 // `listings set` clears a broken mapping.
                 Prep::Broken => {
-                    tracing::info!(channel = %ch, sku = %v.stock.sku, problem = ?v.broken, "mapping broken; not pushed");
+                    tracing::info!(channel = %ch, sku = %v.stock.sku, problem = v.broken.as_deref().unwrap_or(""), "mapping broken; not pushed");
                 }
                 Prep::UpToDate => {}
                 Prep::BlindZero => match self.api.zero_without_read(&target_of(&v)) {

@@ -62,22 +62,25 @@ impl Serialize for ChannelsConfig {
 pub struct NotConfigured(pub Channel);
 
 impl ChannelsConfig {
-    /// The JSON document: a section per channel, named by the channel. Unknown channels
-    /// and unreadable sections are refused with a message that names them.
+    /// The JSON document: a section per channel, named by the channel (`null`: not
+    /// configured). Unknown or repeated channels and unreadable sections are refused with a
+    /// message that names them.
     pub fn parse(json: &str) -> Result<Self, String> {
         let err = |e: String| format!("channels configuration is not valid: {e}");
         let doc: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
         let mut cfg = ChannelsConfig::default();
-        for (name, section) in doc {
+        for (name, section) in doc.into_iter().filter(|(_, v)| !v.is_null()) {
             let channel = name
                 .parse::<Channel>()
                 .ok()
                 .filter(|c| c.is_connected())
                 .ok_or_else(|| err(format!("unknown channel '{name}'")))?;
-            cfg.sections.insert(channel, section);
+            if cfg.sections.insert(channel, section).is_some() {
+                return Err(err(format!("the \"{channel}\" section is given twice")));
+            }
         }
-        super::build(&cfg).map_err(err)?;
+        super::check(&cfg).map_err(err)?;
         Ok(cfg)
     }
 
@@ -163,6 +166,13 @@ mod tests {
                 .unwrap_err()
                 .contains("shopify"),
             "a section its kit cannot read is refused"
+        );
+        let none = ChannelsConfig::parse(r#"{"ebay": null}"#).unwrap();
+        assert_eq!(none.channels().count(), 0, "null: not configured");
+        assert!(
+            ChannelsConfig::parse(r#"{"ebay": {}, "EBAY": {}}"#)
+                .unwrap_err()
+                .contains("twice")
         );
     }
 }

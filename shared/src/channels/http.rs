@@ -71,9 +71,10 @@ impl HttpError {
 ///
 /// A blip ([`HttpError::is_blip`]) is retried once, after [`BLIP_RETRY_AFTER`], here and
 /// nowhere else: the queue's backoff would cost seconds while the channels keep selling
-/// at the old quantity. Safe for every call onecount makes: reads, absolute quantities,
-/// and Shopify's compare-and-set, which answers a repeat of a write that did land as
-/// stale (and the pusher re-reads).
+/// at the old quantity. Safe for every call onecount makes: reads, token and key
+/// look-ups, absolute quantities, and Shopify's compare-and-set, whose repeat carries the
+/// same `@idempotent` key (a write that did land is answered as it was the first time).
+/// A failure inside a successful answer (one item of a bulk call) is not retried here.
 pub async fn send(
     what: &str,
     req: reqwest::RequestBuilder,

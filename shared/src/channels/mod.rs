@@ -68,6 +68,20 @@ pub fn build(cfg: &ChannelsConfig) -> Result<Registry, String> {
     Ok(registry)
 }
 
+/// Whether every section reads as its channel's configuration (without building the
+/// clients).
+pub fn check(cfg: &ChannelsConfig) -> Result<(), String> {
+    for channel in cfg.channels() {
+        match channel {
+            Channel::Shopify => cfg.section::<shopify::ShopifyConfig>(channel).map(drop)?,
+            Channel::Etsy => cfg.section::<etsy::EtsyConfig>(channel).map(drop)?,
+            Channel::Ebay => cfg.section::<ebay::EbayConfig>(channel).map(drop)?,
+            Channel::Offline => return Err("the offline channel takes no configuration".into()),
+        }
+    }
+    Ok(())
+}
+
 impl Channel {
     /// What this channel accepts as a listed quantity, and how often.
     pub fn rules(self) -> ChannelRules {
