@@ -337,20 +337,11 @@ fn start_pushers(
     Ok((apis, tasks))
 }
 
-/// The drift check every `every`, like its schedule.
+/// The drift check every `every`, like its schedule (each run logs its own report).
 async fn drift_timer(d: Arc<LocalDrift>, every: std::time::Duration) {
     loop {
         tokio::time::sleep(every).await;
-        let r = d.run().await;
-        tracing::info!(
-            listings = r.listings,
-            drift = r.drift,
-            stuck = r.stuck,
-            orders_reconciled = r.orders_reconciled,
-            orders_already_recorded = r.orders_already_recorded,
-            millis = r.millis,
-            "drift check"
-        );
+        d.run().await;
     }
 }
 

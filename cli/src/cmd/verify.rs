@@ -60,13 +60,7 @@ async fn check(
     let bar = Bar::new(&format!("checking {ch}"), views.len());
     let mut done = 0;
     for chunk in views.chunks(api.read_batch().max(1)) {
-        let targets: Vec<Target> = chunk
-            .iter()
-            .map(|v| Target {
-                sku: v.stock.sku.clone(),
-                refs: v.listing.refs.clone(),
-            })
-            .collect();
+        let targets: Vec<Target> = chunk.iter().map(PushView::target).collect();
         for (v, r) in chunk.iter().zip(api.read(&targets).await) {
             let expected = listed_for(&v.stock, &v.listing.policy, ch, last_units, now_ms());
             rows.push(checked(v, ch, r, expected));

@@ -94,14 +94,6 @@ pub struct Pusher<S, A, C, V, Q> {
     pub cfg: PushConfig,
 }
 
-/// The listing a view is about, as the channel API takes it.
-fn target_of(v: &PushView) -> Target {
-    Target {
-        sku: v.stock.sku.clone(),
-        refs: v.listing.refs.clone(),
-    }
-}
-
 /// The ledger could not be read: every SKU of the batch tries again.
 fn ledger_unreadable(e: &impl std::fmt::Display) -> Outcome {
     Outcome::Retry {
@@ -398,7 +390,7 @@ where
                 quiet: true,
             });
         }
-        let target = target_of(&v);
+        let target = v.target();
         Ok((v, Write { target, seen, qty }))
     }
 
@@ -570,7 +562,7 @@ where
                     groups[&v.stock.sku].force,
                     now,
                 )
-                && self.api.zero_without_read(&target_of(v)).is_some()
+                && self.api.zero_without_read(&v.target()).is_some()
         });
         if urgent.is_empty() || rest.is_empty() {
             let mut views = urgent;
@@ -700,7 +692,7 @@ where
                     tracing::info!(channel = %ch, sku = %v.stock.sku, problem = v.broken.as_deref().unwrap_or(""), "mapping broken; not pushed");
                 }
                 Prep::UpToDate => {}
-                Prep::BlindZero => match self.api.zero_without_read(&target_of(&v)) {
+                Prep::BlindZero => match self.api.zero_without_read(&v.target()) {
                     Some(mut s) => {
                         s.qty = v.record.as_ref().map_or(1, |r| i64::from(r.qty));
                         seen.push((v, target, s));
@@ -722,7 +714,7 @@ where
     ) -> Vec<(PushView, u32, Seen)> {
         let mut seen = Vec::new();
         for chunk in to_read.chunks(self.api.read_batch().max(1)) {
-            let targets: Vec<Target> = chunk.iter().map(|(v, _)| target_of(v)).collect();
+            let targets: Vec<Target> = chunk.iter().map(|(v, _)| v.target()).collect();
             let results = self.api.read(&targets).await;
             for ((v, target), r) in chunk.iter().zip(results) {
                 match r {

@@ -165,13 +165,7 @@ async fn read_page(link: &ChannelLink, items: &[PushView]) -> Vec<(Channel, Obse
     let ch = link.api.channel();
     let mut out = Vec::new();
     for chunk in items.chunks(link.api.read_batch().max(1)) {
-        let targets: Vec<Target> = chunk
-            .iter()
-            .map(|v| Target {
-                sku: v.stock.sku.clone(),
-                refs: v.listing.refs.clone(),
-            })
-            .collect();
+        let targets: Vec<Target> = chunk.iter().map(PushView::target).collect();
         let reads = link.api.read(&targets).await;
         for (v, r) in chunk.iter().zip(reads) {
             out.push((

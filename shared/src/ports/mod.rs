@@ -166,6 +166,16 @@ impl PushRequest {
     }
 }
 
+impl PushView {
+    /// The listing as the channel API takes it: our SKU and the channel's ids.
+    pub fn target(&self) -> crate::channels::push::Target {
+        crate::channels::push::Target {
+            sku: self.stock.sku.clone(),
+            refs: self.listing.refs.clone(),
+        }
+    }
+}
+
 /// Everything a push needs about one listing, read together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushView {
