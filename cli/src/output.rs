@@ -78,7 +78,7 @@ pub fn timeline_text(sku: &impl std::fmt::Display, entries: &[TimelineEntry]) ->
     }
     let mut t = table(&["Time (UTC)", "Event", "What happened"]);
     for e in entries {
-        t.add_row(vec![time(e.at), e.kind.as_str().to_string(), e.summary()]);
+        t.add_row(vec![time(e.at), e.kind().as_str().to_string(), e.summary()]);
     }
     format!("{sku}\n{t}")
 }

@@ -1044,12 +1044,15 @@ async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<Onecou
         .oversells(0, 1_000)
         .await?
         .into_iter()
-        .map(|e| LedgerOversell {
-            sku: e.sku.to_string(),
-            channel: e.data["channel"].as_str().unwrap_or_default().to_string(),
-            order: e.data["order"].as_str().unwrap_or_default().to_string(),
-            short: e.data["short"].as_u64().unwrap_or(0) as u32,
-            at: e.at,
+        .filter_map(|e| {
+            let (line, short) = e.event.oversold()?;
+            Some(LedgerOversell {
+                sku: e.sku.to_string(),
+                channel: line.channel.to_string(),
+                order: line.order.to_string(),
+                short,
+                at: e.at,
+            })
         })
         .collect::<Vec<LedgerOversell>>();
     let mut oversold_timelines = BTreeMap::new();

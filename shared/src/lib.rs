@@ -3,7 +3,8 @@
 //! Read this crate top-down:
 //!
 //! - [`domain`] — pure types and decisions: SKUs, channels, quantities, the stock ledger's
-//!   rules (what a sale takes, what a cancel gives back), listings and timeline entries.
+//!   rules (what a sale takes, what a cancel gives back), listings and the typed timeline
+//!   ([`domain::Event`]).
 //!   No I/O, no AWS; [`domain::model`] is the whole ledger as an in-memory state machine.
 //! - [`ports`] — the narrow traits the functions and the CLI depend on ([`ports::StockLedger`],
 //!   [`ports::ListingStore`], [`ports::TimelineStore`]).

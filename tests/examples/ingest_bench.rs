@@ -201,7 +201,7 @@ async fn end_to_end(n: usize) {
         let tl = h.store.timeline(&sku, 10_000).await.unwrap();
         applied = tl
             .into_iter()
-            .filter(|e| e.kind == EventKind::SaleApplied)
+            .filter(|e| e.kind() == EventKind::SaleApplied)
             .collect();
         if applied.len() >= n {
             break;
@@ -210,10 +210,11 @@ async fn end_to_end(n: usize) {
     }
     let mut by_channel: [Vec<i64>; 3] = Default::default();
     for (c, order, t) in &placed {
-        if let Some(e) = applied
-            .iter()
-            .find(|e| e.data["order"].as_str() == Some(order.as_str()))
-        {
+        if let Some(e) = applied.iter().find(|e| {
+            e.event
+                .line()
+                .is_some_and(|l| l.order.as_str() == order.as_str())
+        }) {
             by_channel[*c].push(e.at - t);
         }
     }

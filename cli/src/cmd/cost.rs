@@ -19,9 +19,10 @@ pub async fn run(store: &DynamoStore, a: &CostArgs) -> Result<Reply> {
     let orders: Vec<Oversold> = recorded
         .iter()
         .filter_map(|e| {
+            let (line, units) = e.event.oversold()?;
             Some(Oversold {
-                channel: e.data["channel"].as_str()?.parse().ok()?,
-                units: e.data["short"].as_u64()? as u32,
+                channel: line.channel,
+                units,
             })
         })
         .collect();

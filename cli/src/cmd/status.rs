@@ -33,7 +33,10 @@ pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<
         "low_stock": low.iter().map(|s| json!({"sku": s.sku, "on_hand": s.on_hand, "threshold": s.low_stock_threshold})).collect::<Vec<_>>(),
         "listings_behind": behind.iter().map(|(sku, ch, t, st)| json!({"sku": sku, "channel": ch, "expected": t, "state": st})).collect::<Vec<_>>(),
         "dlq": dlqs.iter().map(|(q, d)| json!({"queue": q, "depth": d})).collect::<Vec<_>>(),
-        "recent_oversells": oversells.iter().map(|e| json!({"sku": e.sku, "at": e.at, "channel": e.data["channel"], "order": e.data["order"], "short": e.data["short"]})).collect::<Vec<_>>(),
+        "recent_oversells": oversells.iter().filter_map(|e| {
+            let (line, short) = e.event.oversold()?;
+            Some(json!({"sku": e.sku, "at": e.at, "channel": line.channel, "order": line.order, "short": short}))
+        }).collect::<Vec<_>>(),
     });
     let mut out = format!(
         "{} SKUs, {listings} listings — {} low on stock, {} listing(s) behind or broken, {} oversell(s) in the last 7 days\n",
@@ -168,12 +171,15 @@ fn oversells_text(oversells: &[TimelineEntry]) -> String {
     if !oversells.is_empty() {
         let mut t = output::table(&["recent oversell", "when", "channel", "order", "short"]);
         for e in oversells {
+            let Some((line, short)) = e.event.oversold() else {
+                continue;
+            };
             t.add_row(vec![
                 e.sku.to_string(),
                 output::time(e.at),
-                e.data["channel"].as_str().unwrap_or_default().to_string(),
-                e.data["order"].as_str().unwrap_or_default().to_string(),
-                e.data["short"].to_string(),
+                line.channel.to_string(),
+                line.order.to_string(),
+                short.to_string(),
             ]);
         }
         let _ = writeln!(out, "{t}");

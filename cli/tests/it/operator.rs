@@ -439,7 +439,7 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     loop {
         let t = h.store.timeline(&sku0, 50).await.unwrap();
         if t.iter()
-            .any(|e| e.kind == onecount::domain::EventKind::PushHeld)
+            .any(|e| e.kind() == onecount::domain::EventKind::PushHeld)
         {
             break;
         }

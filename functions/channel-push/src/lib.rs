@@ -32,11 +32,10 @@ use onecount::domain::push::{
     PushRecord, budget_gate, listed_for, retry_delay_secs, revision_gate, sold_counted,
     unheard_to_record, utc_day,
 };
-use onecount::domain::{EventKind, Millis, Unheard};
+use onecount::domain::{Event, Held, Millis, Unheard};
 use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
 use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
-use serde_json::json;
 
 /// Tuning, from the environment in Lambda.
 #[derive(Debug, Clone)]
@@ -284,8 +283,12 @@ where
         );
         self.note(
             sku,
-            EventKind::PushRetrying,
-            json!({"channel": ch, "error": error, "retry_in_secs": secs, "attempt": g.receives}),
+            Event::PushRetrying {
+                channel: ch,
+                error: error.to_string(),
+                retry_in_secs: secs,
+                attempt: g.receives,
+            },
         )
         .await;
         if g.receives >= self.cfg.max_receives {
@@ -294,8 +297,8 @@ where
         }
     }
 
-    async fn note(&self, sku: &Sku, kind: EventKind, data: serde_json::Value) {
-        if let Err(e) = self.store.note_push(sku, self.channel(), kind, data).await {
+    async fn note(&self, sku: &Sku, event: Event) {
+        if let Err(e) = self.store.note_push(sku, self.channel(), event).await {
             tracing::warn!(sku = %sku, error = %e, "could not write the timeline entry");
         }
     }
@@ -357,8 +360,11 @@ where
         }
         self.note(
             sku,
-            EventKind::PushHeld,
-            json!({"channel": ch, "shows": shows, "held_back": held}),
+            Event::PushHeld {
+                channel: ch,
+                shows,
+                held: Held::Recorded { held_back: held },
+            },
         )
         .await;
         Noted::Recorded
@@ -469,8 +475,11 @@ where
                 tracing::warn!(channel = %ch, sku = %sku, problem = %m, "listing mapping broken");
                 self.note(
                     sku,
-                    EventKind::PushFailed,
-                    json!({"channel": ch, "error": m, "mismatch": true}),
+                    Event::PushFailed {
+                        channel: ch,
+                        error: m.to_string(),
+                        mismatch: true,
+                    },
                 )
                 .await;
                 self.alert(Alert::sku_mismatch(ch, sku, m)).await;
@@ -479,8 +488,11 @@ where
                 tracing::error!(channel = %ch, sku = %sku, error = %m, "push refused");
                 self.note(
                     sku,
-                    EventKind::PushFailed,
-                    json!({"channel": ch, "error": m}),
+                    Event::PushFailed {
+                        channel: ch,
+                        error: m.to_string(),
+                        mismatch: false,
+                    },
                 )
                 .await;
                 self.alert(Alert::push_failing(ch, sku, 1, m)).await;
@@ -511,12 +523,18 @@ where
             revisions: used + u32::from(wrote),
         };
         let latency = g.origin_at.map(|o| (now - o).max(0));
-        let data = json!({
-            "channel": ch, "qty": qty, "from": from, "wrote": wrote, "version": v.stock.version,
-            "latency_ms": latency, "cause": g.last.cause, "origin_channel": g.last.origin_channel,
-            "origin_order": g.last.origin_order,
-        });
-        match self.store.record_push(&v.stock.sku, ch, &rec, data).await {
+        let event = Event::Pushed {
+            channel: ch,
+            qty,
+            from,
+            wrote,
+            version: v.stock.version,
+            latency_ms: latency,
+            cause: g.last.cause.clone(),
+            origin_channel: g.last.origin_channel,
+            origin_order: g.last.origin_order.clone(),
+        };
+        match self.store.record_push(&v.stock.sku, ch, &rec, event).await {
             Ok(true) => {
                 tracing::info!(channel = %ch, sku = %v.stock.sku, qty, from, wrote, version = v.stock.version, latency_ms = latency, "pushed");
                 let mut m = vec![(metrics::PUSHES, f64::from(u8::from(wrote)))];
@@ -817,15 +835,17 @@ where
     ) {
         let w = hold_wait(g.receives, self.cfg.hold_receives, self.cfg.max_receives);
         if w.note {
-            self.note(
-                sku,
-                EventKind::PushHeld,
-                json!({
-                    "channel": self.channel(), "shows": shows, "unheard": unheard, "target": target,
-                    "left_to_drift_check": w.left_to_drift_check,
-                }),
-            )
-            .await;
+            let held = Held::Waiting {
+                unheard,
+                target,
+                left_to_drift_check: w.left_to_drift_check,
+            };
+            let event = Event::PushHeld {
+                channel: self.channel(),
+                shows: Some(shows),
+                held,
+            };
+            self.note(sku, event).await;
         }
         if w.retry {
             work.end(

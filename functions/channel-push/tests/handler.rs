@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use onecount::alerts::{Alert, AlertKind};
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
-use onecount::domain::{EventKind, LineId, NewStock, OrderId, Qty};
+use onecount::domain::{Event, EventKind, Held, LineId, NewStock, OrderId, Qty};
 use onecount::ports::memory::MemoryStore;
 use onecount::ports::{AlertSink, PushQueue, PushRequest, SendError, Visibility};
 use onecount::{
@@ -246,7 +246,7 @@ async fn kinds(p: &TestPusher, sku: &str) -> Vec<EventKind> {
         .await
         .unwrap()
         .iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind())
         .collect()
 }
 
@@ -544,9 +544,16 @@ async fn a_channel_that_sold_more_than_heard_is_never_raised_and_the_others_hold
     let tl = p.store.timeline(&mug, 50).await.unwrap();
     let held = tl
         .iter()
-        .find(|e| e.data["held_back"] == 1)
+        .find(|e| {
+            matches!(
+                e.event,
+                Event::PushHeld {
+                    held: Held::Recorded { held_back: 1 },
+                    ..
+                }
+            )
+        })
         .expect("on the timeline");
-    assert_eq!(held.kind, EventKind::PushHeld);
     assert!(
         held.summary().contains("not heard of yet"),
         "{}",

@@ -35,14 +35,13 @@ use onecount::domain::drift::{
     Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting, low_stock,
 };
 use onecount::domain::push::listed_for;
-use onecount::domain::{EventKind, LineId, LineRecord, Millis, OrderId};
+use onecount::domain::{Event, LineId, LineRecord, Millis, OrderId};
 use onecount::ports::{
     AlertSink, DriftStore, GuardFlag, ListingFlag, PushQueue, PushRequest, PushStore, PushView,
     TimelineStore,
 };
 use onecount::{Channel, Sku};
 use serde::Serialize;
-use serde_json::json;
 
 /// Where reconciled orders go: the order path's own handler, in-process.
 #[async_trait]
@@ -482,14 +481,8 @@ where
         }
     }
 
-    async fn event(
-        &self,
-        report: &mut Report,
-        sku: &Sku,
-        kind: EventKind,
-        data: serde_json::Value,
-    ) {
-        if let Err(e) = self.store.add_event(sku, kind, data).await {
+    async fn event(&self, report: &mut Report, sku: &Sku, event: Event) {
+        if let Err(e) = self.store.add_event(sku, event).await {
             report.errors.push(format!("timeline entry for {sku}: {e}"));
         }
     }
@@ -602,23 +595,29 @@ where
         finding: &Finding,
     ) {
         let sku = &v.stock.sku;
-        let base =
-            json!({"channel": ch, "finding": finding.name(), "shows": shows, "target": target});
-        let with = |action: &str| {
-            let mut d = base.clone();
-            d["action"] = json!(action);
-            d
+        let with = |action: &str, age_ms: Option<i64>| Event::DriftFound {
+            channel: ch,
+            finding: finding.name().to_string(),
+            shows,
+            target,
+            action: action.to_string(),
+            age_ms,
+            repeats: None,
         };
         match finding {
             Finding::InSync => {
-                self.in_sync(report, v, ch, with("mapping works again; pushes resume"))
-                    .await
+                self.in_sync(
+                    report,
+                    v,
+                    ch,
+                    with("mapping works again; pushes resume", None),
+                )
+                .await
             }
             Finding::Pending { age_ms } => {
                 report.pending += 1;
-                let mut d = with("none: a push is on its way");
-                d["age_ms"] = json!(age_ms);
-                self.event(report, sku, EventKind::DriftFound, d).await;
+                let d = with("none: a push is on its way", Some(*age_ms));
+                self.event(report, sku, d).await;
             }
             Finding::Stuck { age_ms } => {
                 report.stuck += 1;
@@ -630,9 +629,8 @@ where
                 let force = report.reconciled.contains(&ch);
                 self.push(report, sku, ch, "drift check: stuck", force)
                     .await;
-                let mut d = with("re-queued the push");
-                d["age_ms"] = json!(age_ms);
-                self.event(report, sku, EventKind::DriftFound, d).await;
+                let d = with("re-queued the push", Some(*age_ms));
+                self.event(report, sku, d).await;
                 if self
                     .store
                     .set_listing_flag(sku, ch, ListingFlag::LagAlerted, Some("sync_lagging"))
@@ -647,11 +645,11 @@ where
                 }
             }
             Finding::Drift { shows, target } => {
-                let d = with("corrected through the push path");
+                let d = with("corrected through the push path", None);
                 self.drift(report, v, ch, (*shows, *target), d).await;
             }
             Finding::Mismatch { problem } => {
-                let d = with("pushes to it stopped; fix the mapping");
+                let d = with("pushes to it stopped; fix the mapping", None);
                 self.mismatch(report, sku, ch, problem, d).await;
             }
         }
@@ -666,7 +664,7 @@ where
         v: &PushView,
         ch: Channel,
         (shows, target): (i64, u32),
-        mut d: serde_json::Value,
+        mut d: Event,
     ) {
         let sku = &v.stock.sku;
         report.drift += 1;
@@ -677,8 +675,10 @@ where
         self.push(report, sku, ch, "drift check: correct drift", force)
             .await;
         let repeats = self.store.drift_runs(sku, ch, true).await.unwrap_or(1);
-        d["repeats"] = json!(repeats);
-        self.event(report, sku, EventKind::DriftFound, d).await;
+        if let Event::DriftFound { repeats: r, .. } = &mut d {
+            *r = Some(repeats);
+        }
+        self.event(report, sku, d).await;
         if drift_worth_alerting(shows, target, repeats, self.cfg.drift_alert_units) {
             self.alert(
                 report,
@@ -688,7 +688,7 @@ where
         }
     }
 
-    async fn in_sync(&self, report: &mut Report, v: &PushView, ch: Channel, d: serde_json::Value) {
+    async fn in_sync(&self, report: &mut Report, v: &PushView, ch: Channel, d: Event) {
         let sku = &v.stock.sku;
         report.in_sync += 1;
         if v.broken.is_some()
@@ -698,7 +698,7 @@ where
                 .await
                 .unwrap_or(false)
         {
-            self.event(report, sku, EventKind::DriftFound, d).await;
+            self.event(report, sku, d).await;
         }
         if v.lag_alerted {
             let _ = self
@@ -708,14 +708,7 @@ where
         }
     }
 
-    async fn mismatch(
-        &self,
-        report: &mut Report,
-        sku: &Sku,
-        ch: Channel,
-        problem: &str,
-        d: serde_json::Value,
-    ) {
+    async fn mismatch(&self, report: &mut Report, sku: &Sku, ch: Channel, problem: &str, d: Event) {
         report.mismatch += 1;
         match self
             .store
@@ -723,7 +716,7 @@ where
             .await
         {
             Ok(true) => {
-                self.event(report, sku, EventKind::DriftFound, d).await;
+                self.event(report, sku, d).await;
                 self.alert(report, Alert::sku_mismatch(ch, sku, problem))
                     .await;
             }
@@ -744,15 +737,16 @@ where
         match low_stock(st) {
             LowStock::Crossed => {
                 let sold = self.sold_last_hour(&st.sku).await;
-                let data = json!({"on_hand": st.on_hand, "threshold": st.low_stock_threshold, "listed": listed, "sold_last_hour": sold});
+                let event = Event::LowStock {
+                    on_hand: st.on_hand,
+                    threshold: st.low_stock_threshold,
+                    recovered: false,
+                    listed: listed.to_vec(),
+                    sold_last_hour: Some(sold),
+                };
                 match self
                     .store
-                    .set_guard_flag(
-                        &st.sku,
-                        GuardFlag::LowAlerted,
-                        true,
-                        (EventKind::LowStock, data),
-                    )
+                    .set_guard_flag(&st.sku, GuardFlag::LowAlerted, true, event)
                     .await
                 {
                     Ok(true) => {
@@ -776,15 +770,16 @@ where
                 }
             }
             LowStock::Recovered => {
-                let data = json!({"on_hand": st.on_hand, "threshold": st.low_stock_threshold, "recovered": true});
+                let event = Event::LowStock {
+                    on_hand: st.on_hand,
+                    threshold: st.low_stock_threshold,
+                    recovered: true,
+                    listed: Vec::new(),
+                    sold_last_hour: None,
+                };
                 if let Err(e) = self
                     .store
-                    .set_guard_flag(
-                        &st.sku,
-                        GuardFlag::LowAlerted,
-                        false,
-                        (EventKind::LowStock, data),
-                    )
+                    .set_guard_flag(&st.sku, GuardFlag::LowAlerted, false, event)
                     .await
                 {
                     report
@@ -804,12 +799,9 @@ where
             .await
             .map(|es| {
                 es.iter()
-                    .filter(|e| {
-                        e.at >= since
-                            && matches!(e.kind, EventKind::SaleApplied | EventKind::SaleOversold)
-                    })
-                    .filter_map(|e| e.data.get("qty").and_then(serde_json::Value::as_u64))
-                    .sum::<u64>() as u32
+                    .filter(|e| e.at >= since)
+                    .filter_map(|e| e.event.units_sold())
+                    .sum::<u32>()
             })
             .unwrap_or(0)
     }
@@ -827,15 +819,15 @@ where
         };
         let primary = v.stock.guard.primary();
         let names: Vec<&str> = stuck.iter().map(|c| c.as_str()).collect();
-        let data = json!({"engaged": engage, "stuck": names.join(", "), "primary": primary, "on_hand": v.stock.on_hand});
+        let event = Event::AutoPause {
+            engaged: engage,
+            stuck: names.join(", "),
+            primary,
+            on_hand: v.stock.on_hand,
+        };
         match self
             .store
-            .set_guard_flag(
-                sku,
-                GuardFlag::AutoPaused,
-                engage,
-                (EventKind::AutoPause, data),
-            )
+            .set_guard_flag(sku, GuardFlag::AutoPaused, engage, event)
             .await
         {
             Ok(true) => {

@@ -23,7 +23,7 @@ pub use stock::{
     Guard, NewStock, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
     adjusted_on_hand, decide_sale,
 };
-pub use timeline::{EventKind, TimelineEntry};
+pub use timeline::{Event, EventKind, Held, LineRef, TimelineEntry};
 
 /// Milliseconds since the Unix epoch: every stored timestamp.
 pub type Millis = i64;

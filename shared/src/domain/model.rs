@@ -7,12 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::{
-    Channel, EventKind, LineId, LineRecord, Millis, NewStock, OrderId, OrderLine, RestockDecision,
-    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
-    adjusted_on_hand, decide_restock, decide_sale,
+    Channel, Event, LineId, LineRecord, LineRef, Millis, NewStock, OrderId, OrderLine,
+    RestockDecision, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
+    TimelineEntry, adjusted_on_hand, decide_restock, decide_sale,
 };
 use crate::ports::LedgerError;
 
@@ -27,30 +25,15 @@ pub struct LedgerState {
     next_id: u64,
 }
 
-/// The facts a sale or restock timeline entry carries.
-pub fn line_data(channel: Channel, order: &OrderId, line: &LineId) -> serde_json::Value {
-    json!({ "channel": channel, "order": order, "line": line })
-}
-
-/// `base` with the fields of `extra` added.
-pub fn with_data(base: &serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    let mut out = base.clone();
-    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
-        o.extend(e.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    out
-}
-
 impl LedgerState {
     /// Append a timeline entry.
-    pub fn log(&mut self, sku: &Sku, at: Millis, kind: EventKind, data: serde_json::Value) {
+    pub fn log(&mut self, sku: &Sku, at: Millis, event: Event) {
         self.next_id += 1;
         self.timeline.push(TimelineEntry {
             sku: sku.clone(),
             at,
             id: format!("{:012}", self.next_id),
-            kind,
-            data,
+            event,
         });
     }
 
@@ -78,8 +61,10 @@ impl LedgerState {
         self.log(
             &new.sku,
             now,
-            EventKind::StockCreated,
-            json!({"on_hand": new.on_hand, "threshold": new.low_stock_threshold}),
+            Event::StockCreated {
+                on_hand: new.on_hand,
+                threshold: new.low_stock_threshold,
+            },
         );
         Ok(item)
     }
@@ -94,18 +79,13 @@ impl LedgerState {
             None => qty,
         };
         let on_hand = self.stock_mut(&l.sku)?.on_hand;
-        let base = line_data(l.channel, &l.order, &l.line);
+        let line = LineRef::new(l.channel, &l.order, &l.line);
         if existing.as_ref().is_some_and(|r| r.cancelled) {
             let rec = self.lines.get_mut(&key).expect("checked above");
             rec.ordered = Some(qty);
             rec.sku = Some(l.sku.clone());
             rec.rev += 1;
-            self.log(
-                &l.sku,
-                now,
-                EventKind::OrderAfterCancel,
-                with_data(&base, json!({"qty": qty})),
-            );
+            self.log(&l.sku, now, Event::OrderAfterCancel { line, qty });
             return Ok(SaleOutcome::CancelledBeforeOrder);
         }
         let d = decide_sale(on_hand, effective);
@@ -129,17 +109,17 @@ impl LedgerState {
             self.log(
                 &l.sku,
                 now,
-                EventKind::SaleOversold,
-                with_data(&base, json!({"qty": qty, "take": d.take, "short": d.short})),
+                Event::SaleOversold {
+                    line,
+                    qty,
+                    take: d.take,
+                    short: d.short,
+                    on_hand_before: Some(on_hand),
+                },
             );
             Ok(SaleOutcome::Oversold { short: d.short })
         } else {
-            self.log(
-                &l.sku,
-                now,
-                EventKind::SaleApplied,
-                with_data(&base, json!({"qty": d.take})),
-            );
+            self.log(&l.sku, now, Event::SaleApplied { line, qty: d.take });
             Ok(SaleOutcome::Applied)
         }
     }
@@ -150,7 +130,7 @@ impl LedgerState {
         now: Millis,
     ) -> Result<RestockOutcome, LedgerError> {
         let key = (r.channel, r.order.clone(), r.line.clone());
-        let base = line_data(r.channel, &r.order, &r.line);
+        let line = LineRef::new(r.channel, &r.order, &r.line);
         let Some(rec) = self.lines.get(&key).cloned() else {
             let t = LineRecord::tombstone(r, now);
             self.lines.insert(key, t);
@@ -158,8 +138,10 @@ impl LedgerState {
                 self.log(
                     sku,
                     now,
-                    EventKind::CancelBeforeOrder,
-                    with_data(&base, json!({"op": r.kind.op_id()})),
+                    Event::CancelBeforeOrder {
+                        line,
+                        op: r.kind.op_id(),
+                    },
                 );
             }
             return Ok(RestockOutcome::BeforeOrder);
@@ -197,8 +179,11 @@ impl LedgerState {
                 self.log(
                     &sku,
                     now,
-                    EventKind::Restocked,
-                    with_data(&base, json!({"qty": qty, "op": r.kind.op_id()})),
+                    Event::Restocked {
+                        line,
+                        qty,
+                        op: r.kind.op_id(),
+                    },
                 );
                 Ok(RestockOutcome::Restocked { qty })
             }
@@ -222,8 +207,12 @@ impl LedgerState {
         self.log(
             sku,
             now,
-            EventKind::StockSet,
-            json!({"before": before, "after": on_hand, "reason": reason, "actor": actor}),
+            Event::StockSet {
+                before,
+                after: on_hand,
+                reason: reason.to_string(),
+                actor: actor.to_string(),
+            },
         );
         Ok(StockChange {
             sku: sku.clone(),
@@ -248,7 +237,14 @@ impl LedgerState {
         s.version += 1;
         s.updated_at = now;
         let version = s.version;
-        self.log(sku, now, EventKind::StockAdjusted, json!({"before": before, "after": after, "delta": delta, "reason": reason, "actor": actor}));
+        let event = Event::StockAdjusted {
+            before,
+            after,
+            delta,
+            reason: reason.to_string(),
+            actor: actor.to_string(),
+        };
+        self.log(sku, now, event);
         Ok(StockChange {
             sku: sku.clone(),
             before,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{LedgerError, ListingStore, Page, PushStore, PushView, StockLedger, TimelineStore};
 use crate::clock::now_ms as now;
-use crate::domain::EventKind;
+use crate::domain::Event;
 use crate::domain::model::LedgerState;
 use crate::domain::push::PushRecord;
 use crate::domain::{
@@ -229,7 +229,7 @@ impl PushStore for MemoryStore {
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
-        event: serde_json::Value,
+        event: Event,
     ) -> Result<bool, LedgerError> {
         let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
         let key = (sku.clone(), channel);
@@ -237,7 +237,7 @@ impl PushStore for MemoryStore {
             return Ok(false);
         }
         pushes.insert(key, rec.clone());
-        self.with(|s| s.log(sku, rec.at, EventKind::Pushed, event));
+        self.with(|s| s.log(sku, rec.at, event));
         Ok(true)
     }
 
@@ -265,10 +265,9 @@ impl PushStore for MemoryStore {
         &self,
         sku: &Sku,
         _channel: Channel,
-        kind: EventKind,
-        data: serde_json::Value,
+        event: Event,
     ) -> Result<(), LedgerError> {
-        self.with(|s| s.log(sku, now(), kind, data));
+        self.with(|s| s.log(sku, now(), event));
         Ok(())
     }
 }

@@ -11,9 +11,9 @@ use crate::alerts::Alert;
 use crate::channels::OrderEvent;
 use crate::domain::push::PushRecord;
 use crate::domain::{
-    Channel, ChannelRef, EventKind, LineId, LineRecord, Listing, Millis, NewStock, OrderId,
-    OrderLine, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
-    TimelineEntry, Unheard,
+    Channel, ChannelRef, Event, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
+    RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
+    Unheard,
 };
 
 /// Why a ledger operation did not happen.
@@ -200,14 +200,14 @@ pub trait PushStore: Send + Sync {
         skus: &[Sku],
         channel: Channel,
     ) -> Result<Vec<PushView>, LedgerError>;
-    /// Record a confirmed push and its timeline entry (`event` is its data), unless a
+    /// Record a confirmed push and its timeline entry (`event`), unless a
     /// newer version was recorded meanwhile: then nothing is written and `false` returned.
     async fn record_push(
         &self,
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
-        event: serde_json::Value,
+        event: Event,
     ) -> Result<bool, LedgerError>;
     /// Remember (`Some`) or forget (`None`) units `channel` sold that the ledger has not
     /// heard of, if the stock item is still at `version`; the version then rises by one, so
@@ -222,13 +222,8 @@ pub trait PushStore: Send + Sync {
     ) -> Result<bool, LedgerError>;
     /// A timeline entry about a push that did not complete (retry, hold, failure); the
     /// listing keeps the error as its last one.
-    async fn note_push(
-        &self,
-        sku: &Sku,
-        channel: Channel,
-        kind: EventKind,
-        data: serde_json::Value,
-    ) -> Result<(), LedgerError>;
+    async fn note_push(&self, sku: &Sku, channel: Channel, event: Event)
+    -> Result<(), LedgerError>;
 }
 
 /// A SKU flag the drift check flips, at most once per change of state.
@@ -293,7 +288,7 @@ pub trait DriftStore: Send + Sync {
         sku: &Sku,
         flag: GuardFlag,
         value: bool,
-        event: (EventKind, serde_json::Value),
+        event: Event,
     ) -> Result<bool, LedgerError>;
     /// Count consecutive runs that found the listing drifted (0 resets); the new count.
     async fn drift_runs(
@@ -318,12 +313,7 @@ pub trait DriftStore: Send + Sync {
         keys: &[(OrderId, LineId)],
     ) -> Result<Vec<LineRecord>, LedgerError>;
     /// A timeline entry.
-    async fn add_event(
-        &self,
-        sku: &Sku,
-        kind: EventKind,
-        data: serde_json::Value,
-    ) -> Result<(), LedgerError>;
+    async fn add_event(&self, sku: &Sku, event: Event) -> Result<(), LedgerError>;
 }
 
 /// One queue per channel, so one channel's trouble stays its own.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use onecount::domain::EventKind;
+use onecount::domain::{Event, EventKind, Held};
 use onecount::ports::{StockLedger, TimelineStore};
 use onecount::{Channel, ListingPolicy, Sku};
 use onecount_local::LocalHost;
@@ -32,7 +32,7 @@ async fn baseline(h: &LocalHost, sku: &Sku) {
         let tl = h.store.timeline(sku, 100).await.unwrap();
         Channel::CONNECTED.iter().all(|c| {
             tl.iter()
-                .any(|e| e.kind == EventKind::Pushed && e.data["channel"] == c.as_str())
+                .any(|e| matches!(e.event, Event::Pushed { channel, .. } if channel == *c))
         })
     })
     .await;
@@ -107,9 +107,14 @@ async fn a_lost_webhook_is_found_by_reconciliation_applied_once_and_never_reinfl
         sb.shopify.writes()
     );
     let tl = h.store.timeline(&sku, 100).await.unwrap();
-    assert!(tl.iter().any(|e| e.kind == EventKind::PushHeld
-        && e.data["channel"] == "shopify"
-        && e.data["held_back"] == 2));
+    assert!(tl.iter().any(|e| matches!(
+        e.event,
+        Event::PushHeld {
+            channel: Channel::Shopify,
+            held: Held::Recorded { held_back: 2 },
+            ..
+        }
+    )));
 
     let report = h.drift.run().await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -136,7 +141,7 @@ async fn a_lost_webhook_is_found_by_reconciliation_applied_once_and_never_reinfl
     let tl = h.store.timeline(&sku, 200).await.unwrap();
     let sales: Vec<_> = tl
         .iter()
-        .filter(|e| e.kind == EventKind::SaleApplied && e.data["order"] == order.as_str())
+        .filter(|e| matches!(&e.event, Event::SaleApplied { line, .. } if line.order.as_str() == order.as_str()))
         .collect();
     assert_eq!(sales.len(), 1);
     assert!(sb.shopify.writes().iter().all(|w| w.qty <= 8));
@@ -164,7 +169,13 @@ async fn an_etsy_hand_edit_is_corrected_and_a_deleted_ebay_listing_is_a_mismatch
     let tl = h.store.timeline(&sku, 200).await.unwrap();
     assert!(
         tl.iter()
-            .filter(|e| e.kind == EventKind::DriftFound && e.data["channel"] == "etsy")
+            .filter(|e| matches!(
+                e.event,
+                Event::DriftFound {
+                    channel: Channel::Etsy,
+                    ..
+                }
+            ))
             .count()
             >= 2
     );
@@ -269,7 +280,7 @@ async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
     let tl = h.store.timeline(&sku, 300).await.unwrap();
     let pauses: Vec<_> = tl
         .iter()
-        .filter(|e| e.kind == EventKind::AutoPause)
+        .filter(|e| e.kind() == EventKind::AutoPause)
         .collect();
     assert_eq!(pauses.len(), 2, "engaged and released, on the timeline");
 }
@@ -328,8 +339,7 @@ async fn reconciliation_finds_lost_etsy_receipts_and_ebay_cancellations() {
     h.drift.run().await;
     assert_eq!(on_hand(&h, &sku).await, 8, "applied once");
     let tl = h.store.timeline(&sku, 100).await.unwrap();
-    assert!(
-        tl.iter()
-            .any(|e| e.kind == EventKind::Restocked && e.data["channel"] == "ebay")
-    );
+    assert!(tl.iter().any(
+        |e| matches!(&e.event, Event::Restocked { line, .. } if line.channel == Channel::Ebay)
+    ));
 }

@@ -515,18 +515,15 @@ async fn two_channels_sell_the_last_unit_at_the_same_moment() {
         .unwrap();
     let applied = tl
         .iter()
-        .filter(|e| e.kind == onecount::domain::EventKind::SaleApplied)
+        .filter(|e| e.kind() == onecount::domain::EventKind::SaleApplied)
         .count();
-    let oversold: Vec<_> = tl
-        .iter()
-        .filter(|e| e.kind == onecount::domain::EventKind::SaleOversold)
-        .collect();
+    let oversold: Vec<_> = tl.iter().filter_map(|e| e.event.oversold()).collect();
     assert_eq!(
         (applied, oversold.len()),
         (1, 1),
         "one applied, one oversold"
     );
-    let loser = oversold[0].data["order"].as_str().unwrap().to_string();
+    let loser = oversold[0].0.order.to_string();
     assert!(loser == a.order_id || loser == b.receipt_id);
     let alerts = published_alerts(&h.resources.topic_arn).await;
     let o = alerts

@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use onecount::aws::sns::SnsAlerts;
 use onecount::aws::sqs::SqsQueues;
 use onecount::channels::ebay::EbayClient;
-use onecount::domain::EventKind;
+use onecount::domain::Event;
 use onecount::ports::{
     ListingStore, PushRequest, SendError, StockLedger, TimelineStore, Visibility,
 };
@@ -63,7 +63,7 @@ async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
         let tl = h.store.timeline(&sku, 100).await.unwrap();
         Channel::CONNECTED.iter().all(|c| {
             tl.iter()
-                .any(|e| e.kind == EventKind::Pushed && e.data["channel"] == c.as_str())
+                .any(|e| matches!(e.event, Event::Pushed { channel, .. } if channel == *c))
         })
     };
     assert!(
@@ -71,11 +71,15 @@ async fn a_shopify_sale_reaches_etsy_and_ebay_with_buffer_max_and_pause() {
         "one confirmation per channel"
     );
     let tl = h.store.timeline(&sku, 100).await.unwrap();
-    let pushed: Vec<_> = tl.iter().filter(|e| e.kind == EventKind::Pushed).collect();
+    let latencies: Vec<Option<i64>> = tl
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::Pushed { latency_ms, .. } => Some(latency_ms),
+            _ => None,
+        })
+        .collect();
     assert!(
-        pushed
-            .iter()
-            .all(|e| e.data["latency_ms"].as_i64().is_some_and(|l| l >= 0)),
+        !latencies.is_empty() && latencies.iter().all(|l| l.is_some_and(|l| l >= 0)),
         "each carries the latency from the sale"
     );
 
@@ -119,7 +123,15 @@ async fn a_sell_out_takes_a_one_sku_etsy_listing_off_sale_in_one_call() {
     let etsy_pushes = || async {
         let tl = h.store.timeline(&sku, 100).await.unwrap();
         tl.iter()
-            .filter(|e| e.kind == EventKind::Pushed && e.data["channel"] == "etsy")
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::Pushed {
+                        channel: Channel::Etsy,
+                        ..
+                    }
+                )
+            })
             .count()
     };
     // The first sale: Etsy is read (the listing holds this SKU alone) and set to 1.
@@ -323,8 +335,10 @@ async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
     let tl = h.store.timeline(&sku, 200).await.unwrap();
     let delays: Vec<i64> = tl
         .iter()
-        .filter(|e| e.kind == EventKind::PushRetrying)
-        .filter_map(|e| e.data["retry_in_secs"].as_i64())
+        .filter_map(|e| match e.event {
+            Event::PushRetrying { retry_in_secs, .. } => Some(i64::from(retry_in_secs)),
+            _ => None,
+        })
         .collect();
     assert!(delays.len() >= 3, "retries on the timeline: {delays:?}");
     assert!(
@@ -360,12 +374,15 @@ async fn a_sale_racing_a_shopify_write_is_never_overwritten() {
     stack::request_push(&h, &sku, Channel::Shopify, "initial sync").await;
     assert!(
         eventually(20, || async {
-            h.store
-                .timeline(&sku, 50)
-                .await
-                .unwrap()
-                .iter()
-                .any(|e| e.kind == EventKind::Pushed && e.data["channel"] == "shopify")
+            h.store.timeline(&sku, 50).await.unwrap().iter().any(|e| {
+                matches!(
+                    e.event,
+                    Event::Pushed {
+                        channel: Channel::Shopify,
+                        ..
+                    }
+                )
+            })
         })
         .await
     );

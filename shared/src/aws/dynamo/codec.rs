@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::*;
 use crate::domain::{
-    Channel, ChannelRef, EventKind, Guard, LineId, LineRecord, Listing, ListingPolicy, OrderId,
-    Sku, StockItem, TimelineEntry, Unheard,
+    Channel, ChannelRef, Event, EventKind, Guard, LineId, LineRecord, Listing, ListingPolicy,
+    OrderId, Sku, StockItem, TimelineEntry, Unheard,
 };
 use crate::ports::LedgerError;
 
@@ -242,13 +242,13 @@ pub fn event_to_item(e: &TimelineEntry, expires_at: i64) -> Item {
         ("sku".into(), s(e.sku.as_str())),
         ("at".into(), n(e.at)),
         ("event_id".into(), s(&e.id)),
-        ("kind".into(), s(e.kind.as_str())),
-        ("data".into(), s(e.data.to_string())),
+        ("kind".into(), s(e.kind().as_str())),
+        ("data".into(), s(e.event.data_json())),
         (TTL_ATTRIBUTE.into(), n(expires_at)),
     ]);
     // Oversells are also indexed, newest last, so `status` and `oversell-cost` find them
     // without reading every timeline (rare: the index stays small).
-    if e.kind == EventKind::SaleOversold {
+    if e.kind() == EventKind::SaleOversold {
         item.insert(GSI1_PK.into(), s(OVERSOLD_GSI_PK));
         item.insert(GSI1_SK.into(), s(oversold_gsi_sk(e.at, &e.id)));
     }
@@ -261,8 +261,7 @@ pub fn event_from_item(item: &Item) -> Result<TimelineEntry, LedgerError> {
         sku: r.sku("sku")?,
         at: r.num("at")?,
         id: r.str("event_id")?.to_string(),
-        kind: EventKind::parse(r.str("kind")?).ok_or_else(|| corrupt("timeline entry", "kind"))?,
-        data: serde_json::from_str(r.str("data")?)
+        event: Event::from_stored(r.str("kind")?, r.str("data")?)
             .map_err(|_| corrupt("timeline entry", "data"))?,
     })
 }

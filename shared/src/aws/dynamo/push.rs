@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
 use crate::domain::push::PushRecord;
-use crate::domain::{Channel, EventKind, LineId, LineRecord, OrderId, Sku, Unheard};
+use crate::domain::{Channel, Event, LineId, LineRecord, OrderId, Sku, Unheard};
 use crate::ports::{DriftStore, GuardFlag, LedgerError, ListingFlag, Page, PushStore, PushView};
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
@@ -111,7 +111,7 @@ impl PushStore for DynamoStore {
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
-        event: serde_json::Value,
+        event: Event,
     ) -> Result<bool, LedgerError> {
         // Two plain writes, not a transaction: half the write units on the path every
         // sale takes three times. The condition keeps the record from moving backwards;
@@ -143,8 +143,7 @@ impl PushStore for DynamoStore {
             sku: sku.clone(),
             at: rec.at,
             id: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
-            kind: EventKind::Pushed,
-            data: event,
+            event,
         };
         if let Err(e) = self
             .client
@@ -199,15 +198,10 @@ impl PushStore for DynamoStore {
         &self,
         sku: &Sku,
         channel: Channel,
-        kind: EventKind,
-        data: serde_json::Value,
+        event: Event,
     ) -> Result<(), LedgerError> {
         let at = now();
-        let error = data
-            .get("error")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(kind.as_str())
-            .to_string();
+        let error = event.error().unwrap_or(event.kind().as_str()).to_string();
         let tx = vec![
             self.listing_push_update(
                 sku,
@@ -216,7 +210,7 @@ impl PushStore for DynamoStore {
                 "attribute_exists(pk)",
                 vec![(":e", s(error)), (":at", n(at))],
             )?,
-            self.event(sku, at, kind, data)?,
+            self.event(sku, at, event)?,
         ];
         self.transact(tx)
             .await
@@ -340,7 +334,7 @@ impl DriftStore for DynamoStore {
         sku: &Sku,
         flag: GuardFlag,
         value: bool,
-        event: (EventKind, serde_json::Value),
+        event: Event,
     ) -> Result<bool, LedgerError> {
         let attr = flag.attribute();
         let condition = if value {
@@ -379,7 +373,7 @@ impl DriftStore for DynamoStore {
             TransactWriteItem::builder()
                 .update(update.build().map_err(build_err)?)
                 .build(),
-            self.event(sku, now(), event.0, event.1)?,
+            self.event(sku, now(), event)?,
         ];
         match self.transact(tx).await {
             Ok(()) => Ok(true),
@@ -453,13 +447,8 @@ impl DriftStore for DynamoStore {
         }
     }
 
-    async fn add_event(
-        &self,
-        sku: &Sku,
-        kind: EventKind,
-        data: serde_json::Value,
-    ) -> Result<(), LedgerError> {
-        self.transact(vec![self.event(sku, now(), kind, data)?])
+    async fn add_event(&self, sku: &Sku, event: Event) -> Result<(), LedgerError> {
+        self.transact(vec![self.event(sku, now(), event)?])
             .await
             .map_err(|e| e.into_error("timeline entry"))
     }
@@ -511,15 +500,22 @@ impl DynamoStore {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let data = serde_json::json!({
-            // Read by the ListingChanged summary: "listing on every channel updated (…)".
-            "channel": "every channel", "refs": format!(
-                "protection: primary {}, last-unit level {}",
+        let level = match last_units {
+            Some(Some(l)) => l.to_string(),
+            Some(None) => "global".into(),
+            None => "unchanged".into(),
+        };
+        let event = Event::ListingChanged {
+            channel: None,
+            refs: format!(
+                "protection: primary {}, last-unit level {level}",
                 primary.map_or("unchanged".to_string(), |p| p.to_string()),
-                match last_units { Some(Some(l)) => l.to_string(), Some(None) => "global".into(), None => "unchanged".into() }
             ),
-            "actor": actor,
-        });
+            buffer: None,
+            max_qty: None,
+            paused: None,
+            actor: Some(actor.to_string()),
+        };
         let tx = vec![
             TransactWriteItem::builder()
                 .update(
@@ -528,7 +524,7 @@ impl DynamoStore {
                         .map_err(build_err)?,
                 )
                 .build(),
-            self.event(sku, now(), EventKind::ListingChanged, data)?,
+            self.event(sku, now(), event)?,
         ];
         match self.transact(tx).await {
             Ok(()) => Ok(()),

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, PointInTimeRecoverySpecification, Put, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
 };
-use serde_json::json;
 
 use super::codec::*;
 use super::requests::RequestCounter;
@@ -20,9 +19,8 @@ use super::schema::{self, *};
 use crate::aws::describe_sdk_error;
 pub(super) use crate::clock::now_ms as now;
 use crate::config::StoreConfig;
-use crate::domain::model::{line_data, with_data};
 use crate::domain::{
-    Channel, ChannelRef, EventKind, LineRecord, Listing, Millis, NewStock, OrderLine,
+    Channel, ChannelRef, Event, LineRecord, LineRef, Listing, Millis, NewStock, OrderLine,
     RestockDecision, RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem,
     TimelineEntry, adjusted_on_hand, decide_restock, decide_sale,
 };
@@ -216,15 +214,13 @@ impl DynamoStore {
         &self,
         sku: &Sku,
         at: Millis,
-        kind: EventKind,
-        data: serde_json::Value,
+        event: Event,
     ) -> Result<TransactWriteItem, LedgerError> {
         let e = TimelineEntry {
             sku: sku.clone(),
             at,
             id: new_event_id(),
-            kind,
-            data,
+            event,
         };
         self.put(event_to_item(&e, at / 1000 + self.ttl_secs), None, &[])
     }
@@ -310,8 +306,10 @@ impl DynamoStore {
             self.event(
                 &new.sku,
                 at,
-                EventKind::StockCreated,
-                json!({"on_hand": new.on_hand, "threshold": new.low_stock_threshold}),
+                Event::StockCreated {
+                    on_hand: new.on_hand,
+                    threshold: new.low_stock_threshold,
+                },
             )?,
         ];
         Ok((item, tx))
@@ -339,11 +337,14 @@ impl DynamoStore {
         tx.push(self.event(
             &listing.sku,
             now(),
-            EventKind::ListingChanged,
-            json!({
-                "channel": listing.channel, "refs": refs.join(" "), "buffer": listing.policy.buffer,
-                "max_qty": listing.policy.max_qty, "paused": listing.policy.paused,
-            }),
+            Event::ListingChanged {
+                channel: Some(listing.channel),
+                refs: refs.join(" "),
+                buffer: Some(listing.policy.buffer),
+                max_qty: listing.policy.max_qty,
+                paused: Some(listing.policy.paused),
+                actor: None,
+            },
         )?);
         Ok(tx)
     }
@@ -610,7 +611,7 @@ impl DynamoStore {
         rec: &LineRecord,
         next: &LineRecord,
         qty: u32,
-        (base, op): (&serde_json::Value, &str),
+        (line, op): (&LineRef, &str),
         at: Millis,
     ) -> Result<Vec<TransactWriteItem>, LedgerError> {
         let sku = rec
@@ -637,8 +638,11 @@ impl DynamoStore {
         tx.push(self.event(
             &sku,
             at,
-            EventKind::Restocked,
-            with_data(base, json!({"qty": qty, "op": op})),
+            Event::Restocked {
+                line: line.clone(),
+                qty,
+                op: op.to_string(),
+            },
         )?);
         Ok(tx)
     }
@@ -648,7 +652,7 @@ impl DynamoStore {
         &self,
         l: &OrderLine,
         fresh: &LineRecord,
-        base: &serde_json::Value,
+        line: &LineRef,
         at: Millis,
     ) -> Result<Tried, LedgerError> {
         let qty = l.qty.get();
@@ -678,8 +682,10 @@ impl DynamoStore {
             self.event(
                 &l.sku,
                 at,
-                EventKind::SaleApplied,
-                with_data(base, json!({"qty": qty})),
+                Event::SaleApplied {
+                    line: line.clone(),
+                    qty,
+                },
             )?,
         ];
         Ok(match self.transact(tx).await {
@@ -696,7 +702,7 @@ impl DynamoStore {
         &self,
         l: &OrderLine,
         token: &str,
-        base: &serde_json::Value,
+        line: &LineRef,
         at: Millis,
     ) -> Result<Tried, LedgerError> {
         let qty = l.qty.get();
@@ -724,8 +730,10 @@ impl DynamoStore {
             self.event(
                 &l.sku,
                 at,
-                EventKind::OrderAfterCancel,
-                with_data(base, json!({"qty": qty})),
+                Event::OrderAfterCancel {
+                    line: line.clone(),
+                    qty,
+                },
             )?,
         ];
         Ok(match self.transact(tx).await {
@@ -741,7 +749,7 @@ impl DynamoStore {
         l: &OrderLine,
         mut fresh: LineRecord,
         existing: Option<LineRecord>,
-        base: &serde_json::Value,
+        line: &LineRef,
         at: Millis,
     ) -> Result<Tried, LedgerError> {
         let qty = l.qty.get();
@@ -789,18 +797,22 @@ impl DynamoStore {
                 vec![(":v", n(stock.version)), (":e", n(effective))],
             )?
         };
-        let (kind, data) = if d.short > 0 {
-            (
-                EventKind::SaleOversold,
-                json!({"qty": qty, "take": d.take, "short": d.short, "on_hand_before": stock.on_hand}),
-            )
+        let line = line.clone();
+        let event = if d.short > 0 {
+            Event::SaleOversold {
+                line,
+                qty,
+                take: d.take,
+                short: d.short,
+                on_hand_before: Some(stock.on_hand),
+            }
         } else {
-            (EventKind::SaleApplied, json!({"qty": d.take}))
+            Event::SaleApplied { line, qty: d.take }
         };
         let tx = vec![
             self.line_put(&fresh, read_rev)?,
             stock_write,
-            self.event(&l.sku, at, kind, with_data(base, data))?,
+            self.event(&l.sku, at, event)?,
         ];
         Ok(match self.transact(tx).await {
             Ok(()) if d.short > 0 => Tried::Done(SaleOutcome::Oversold { short: d.short }),
@@ -879,7 +891,7 @@ impl StockLedger for DynamoStore {
 
     async fn record_sale(&self, l: &OrderLine) -> Result<SaleOutcome, LedgerError> {
         let qty = l.qty.get();
-        let base = line_data(l.channel, &l.order, &l.line);
+        let line = LineRef::new(l.channel, &l.order, &l.line);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mut step = SaleStep::Fast;
         for attempt in 0..MAX_ATTEMPTS {
@@ -893,10 +905,10 @@ impl StockLedger for DynamoStore {
                 ..LineRecord::blank(l.channel, &l.order, &l.line, at)
             };
             let tried = match std::mem::replace(&mut step, SaleStep::Fast) {
-                SaleStep::Fast => self.sale_fast(l, &fresh, &base, at).await?,
-                SaleStep::ExistingLine => self.sale_on_line(l, &token, &base, at).await?,
+                SaleStep::Fast => self.sale_fast(l, &fresh, &line, at).await?,
+                SaleStep::ExistingLine => self.sale_on_line(l, &token, &line, at).await?,
                 SaleStep::WithRead(existing) => {
-                    self.sale_with_read(l, fresh, existing, &base, at).await?
+                    self.sale_with_read(l, fresh, existing, &line, at).await?
                 }
             };
             match tried {
@@ -915,7 +927,7 @@ impl StockLedger for DynamoStore {
     }
 
     async fn restock(&self, r: &RestockRequest) -> Result<RestockOutcome, LedgerError> {
-        let base = line_data(r.channel, &r.order, &r.line);
+        let line = LineRef::new(r.channel, &r.order, &r.line);
         let op = r.kind.op_id();
         for attempt in 0..MAX_ATTEMPTS {
             let at = now();
@@ -925,8 +937,10 @@ impl StockLedger for DynamoStore {
                     tx.push(self.event(
                         sku,
                         at,
-                        EventKind::CancelBeforeOrder,
-                        with_data(&base, json!({"op": op})),
+                        Event::CancelBeforeOrder {
+                            line: line.clone(),
+                            op: op.clone(),
+                        },
                     )?);
                 }
                 match self.transact(tx).await {
@@ -956,7 +970,7 @@ impl StockLedger for DynamoStore {
                 RestockDecision::Return { qty, cancel } => {
                     next.returned += qty;
                     next.cancelled = cancel;
-                    let tx = self.restock_tx(r, &rec, &next, qty, (&base, &op), at)?;
+                    let tx = self.restock_tx(r, &rec, &next, qty, (&line, &op), at)?;
                     (tx, RestockOutcome::Restocked { qty })
                 }
             };
@@ -986,8 +1000,13 @@ impl StockLedger for DynamoStore {
         reason: &str,
         actor: &str,
     ) -> Result<StockChange, LedgerError> {
-        self.manual_change(sku, reason, actor, EventKind::StockSet, |_| Ok(on_hand))
-            .await
+        let event = |before, after| Event::StockSet {
+            before,
+            after,
+            reason: reason.to_string(),
+            actor: actor.to_string(),
+        };
+        self.manual_change(sku, |_| Ok(on_hand), event).await
     }
 
     async fn line(
@@ -1006,22 +1025,27 @@ impl StockLedger for DynamoStore {
         reason: &str,
         actor: &str,
     ) -> Result<StockChange, LedgerError> {
-        self.manual_change(sku, reason, actor, EventKind::StockAdjusted, |before| {
-            adjusted_on_hand(before, delta).map_err(|e| LedgerError::Invalid(e.0))
-        })
-        .await
+        let compute =
+            |before| adjusted_on_hand(before, delta).map_err(|e| LedgerError::Invalid(e.0));
+        let event = |before, after| Event::StockAdjusted {
+            before,
+            after,
+            delta: i64::from(after) - i64::from(before),
+            reason: reason.to_string(),
+            actor: actor.to_string(),
+        };
+        self.manual_change(sku, compute, event).await
     }
 }
 
 impl DynamoStore {
-    /// Read the count, compute the new one, write it only if nobody changed it meanwhile.
+    /// Read the count, compute the new one, write it only if nobody changed it meanwhile;
+    /// `event(before, after)` is its timeline entry.
     async fn manual_change(
         &self,
         sku: &Sku,
-        reason: &str,
-        actor: &str,
-        kind: EventKind,
         compute: impl Fn(u32) -> Result<u32, LedgerError> + Send + Sync,
+        event: impl Fn(u32, u32) -> Event + Send + Sync,
     ) -> Result<StockChange, LedgerError> {
         for attempt in 0..MAX_ATTEMPTS {
             let at = now();
@@ -1030,15 +1054,19 @@ impl DynamoStore {
                 .await?
                 .ok_or_else(|| LedgerError::UnknownSku(sku.clone()))?;
             let after = compute(stock.on_hand)?;
-            let delta = i64::from(after) - i64::from(stock.on_hand);
             let tx = vec![
                 self.stock_update(
                     sku,
                     "SET #oh = :after, #v = #v + :one, #u = :now",
                     "#v = :v",
-                    vec![(":after", n(after)), (":one", n(1)), (":now", n(at)), (":v", n(stock.version))],
+                    vec![
+                        (":after", n(after)),
+                        (":one", n(1)),
+                        (":now", n(at)),
+                        (":v", n(stock.version)),
+                    ],
                 )?,
-                self.event(sku, at, kind, json!({"before": stock.on_hand, "after": after, "delta": delta, "reason": reason, "actor": actor}))?,
+                self.event(sku, at, event(stock.on_hand, after))?,
             ];
             match self.transact(tx).await {
                 Ok(()) => {
