@@ -1,6 +1,6 @@
 //! The Etsy sandbox: pointer webhooks (Standard Webhooks) and the receipts they point at.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,8 +35,13 @@ struct St {
     deliveries: Vec<DeliveryRecord>,
     public_base: String,
     api_calls: u64,
-    /// Listings taken off sale (`state: inactive`).
-    inactive: BTreeSet<u64>,
+    /// Listing states other than `active` (`inactive`, `sold_out`, `expired`, `draft`).
+    states: BTreeMap<u64, String>,
+    /// Sold-out or expired listings made active again: each one a listing fee on Etsy.
+    renewals: u32,
+    /// The bodies of inventory PUTs and listing PATCHes received (operation id, body; a
+    /// form as an object), for the contract checks.
+    requests: Vec<(String, serde_json::Value)>,
     /// Product and offering ids, new on every inventory write (as on Etsy).
     ids: BTreeMap<u64, (u64, u64)>,
     next_id: u64,
@@ -46,6 +51,59 @@ struct St {
     today: u32,
     rate_limited: u64,
     writes: Vec<WriteRecord>,
+}
+
+impl St {
+    fn state(&self, listing_id: u64) -> &str {
+        self.states
+            .get(&listing_id)
+            .map_or("active", String::as_str)
+    }
+
+    fn active(&self, listing_id: u64) -> bool {
+        self.state(listing_id) == "active"
+    }
+
+    /// What buyers can buy of a listing now.
+    fn shows(&self, l: &SimListing) -> i64 {
+        if self.active(l.listing_id) { l.qty } else { 0 }
+    }
+}
+
+/// The processing profile sandbox offerings carry (shown by single-listing reads only).
+const READINESS_STATE_ID: u64 = 1_402_336_022_581;
+
+/// One offering of an inventory PUT: its quantity as buyers see it (0 when disabled).
+/// The definition makes `readiness_state_id` a required key that may be null, and says
+/// reads fill it in only for active physical listings; so null is refused only there.
+fn offering_quantity(o: &serde_json::Value, active: bool) -> Result<i64, (u16, String)> {
+    if o.get("offering_id").is_some() {
+        return Err((400, "offering_id is not a valid field on update".into()));
+    }
+    if !o["price"].is_number() {
+        return Err((400, "price must be a number".into()));
+    }
+    match o.get("readiness_state_id") {
+        None => {
+            return Err((
+                400,
+                "readiness_state_id is required on every offering".into(),
+            ));
+        }
+        Some(r) if r.is_null() && active => {
+            return Err((400, "An active physical listing's offerings need a processing profile (readiness_state_id)".into()));
+        }
+        Some(_) => {}
+    }
+    let q = o["quantity"].as_i64().unwrap_or(-1);
+    if !(0..=999).contains(&q) {
+        return Err((400, "quantity must be between 0 and 999".into()));
+    }
+    Ok(if o["is_enabled"].as_bool().unwrap_or(true) {
+        q
+    } else {
+        0
+    })
 }
 
 /// Etsy's per-second and per-day limits (QPS first, as Etsy evaluates them).
@@ -112,22 +170,44 @@ impl Etsy {
         self.st().listings.insert(l.listing_id, l);
     }
 
-    /// What buyers can buy: 0 while the listing is inactive.
+    /// What buyers can buy: 0 unless the listing is active.
     pub fn quantity(&self, listing_id: u64) -> Option<i64> {
         let st = self.st();
-        st.listings.get(&listing_id).map(|l| {
-            if st.inactive.contains(&listing_id) {
-                0
-            } else {
-                l.qty
-            }
-        })
+        st.listings.get(&listing_id).map(|l| st.shows(l))
+    }
+
+    /// The listing's `state`.
+    pub fn state(&self, listing_id: u64) -> String {
+        self.st().state(listing_id).to_string()
+    }
+
+    /// Set a listing's state by hand (`expired`, `draft`, …), as Etsy or the seller would.
+    pub fn set_listing_state(&self, listing_id: u64, state: &str) {
+        let mut st = self.st();
+        match state {
+            "active" => st.states.remove(&listing_id),
+            s => st.states.insert(listing_id, s.to_string()),
+        };
+    }
+
+    /// Sold-out or expired listings made active again (each a listing fee on Etsy).
+    pub fn renewals(&self) -> u32 {
+        self.st().renewals
+    }
+
+    /// The write requests received, oldest first: (operation id, body).
+    pub fn requests(&self) -> Vec<(String, serde_json::Value)> {
+        self.st().requests.clone()
+    }
+
+    fn log_request(&self, op: &str, body: serde_json::Value) {
+        self.st().requests.push((op.to_string(), body));
     }
 
     /// Whether the listing is on sale.
     pub fn is_active(&self, listing_id: u64) -> bool {
         let st = self.st();
-        st.listings.contains_key(&listing_id) && !st.inactive.contains(&listing_id)
+        st.listings.contains_key(&listing_id) && st.active(listing_id)
     }
 
     /// The offering's own quantity, whatever the listing's state.
@@ -210,28 +290,53 @@ impl Etsy {
         self.meter()
     }
 
-    /// The inventory tree as `getListingInventory` answers it (price as Money).
-    fn tree(st: &St, l: &SimListing) -> serde_json::Value {
+    /// A listing's `inventory` (`ListingInventory`, prices as Money). `readiness` fills in
+    /// the offerings' processing profile, which only single-listing reads of an active
+    /// listing do; the batch read leaves it null.
+    fn inventory(st: &St, l: &SimListing, readiness: bool) -> serde_json::Value {
         let (pid, oid) = st
             .ids
             .get(&l.listing_id)
             .copied()
             .unwrap_or((l.listing_id * 10 + 1, l.listing_id * 10 + 2));
+        let profile = (readiness && st.active(l.listing_id)).then_some(READINESS_STATE_ID);
         json!({
-            "listing_id": l.listing_id,
             "products": [{
                 "product_id": pid, "sku": l.sku, "is_deleted": false,
                 "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "scale_name": null, "value_ids": [1213], "values": ["Blue"]}],
                 "offerings": [{"offering_id": oid, "quantity": l.qty, "is_enabled": true, "is_deleted": false,
-                               "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": 1402336022581u64}]
+                               "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": profile}]
             }],
-            "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": [],
-            "listing": {"listing_id": l.listing_id, "state": if st.inactive.contains(&l.listing_id) { "inactive" } else { "active" }}
+            "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": []
         })
     }
 
-    /// `updateListingInventory`: validates like Etsy (read-only ids, price as a float, not
-    /// every offering at 0, quantity ≤ 999) and replaces the tree, with new ids.
+    /// The listing (`ShopListing`, the fields onecount reads and a few beside them).
+    fn listing(st: &St, l: &SimListing) -> serde_json::Value {
+        json!({
+            "listing_id": l.listing_id, "user_id": 5550001, "shop_id": SHOP_ID.parse::<u64>().unwrap_or(0),
+            "title": "Sandbox mug", "state": st.state(l.listing_id), "quantity": l.qty.max(0),
+            "listing_type": "physical", "has_variations": true, "url": format!("https://www.etsy.com/listing/{}", l.listing_id),
+        })
+    }
+
+    /// One element of `getListingsInventoryByListingIds`: the listing with its inventory.
+    fn with_inventory(st: &St, l: &SimListing) -> serde_json::Value {
+        let mut v = Etsy::listing(st, l);
+        v["inventory"] = Etsy::inventory(st, l, false);
+        v
+    }
+
+    /// `getListingInventory?includes=Listing`: the inventory, the listing under `listing`.
+    fn single_inventory(st: &St, l: &SimListing) -> serde_json::Value {
+        let mut v = Etsy::inventory(st, l, true);
+        v["listing"] = Etsy::listing(st, l);
+        v
+    }
+
+    /// `updateListingInventory`: validates like Etsy (read-only ids refused, price as a
+    /// float, `readiness_state_id` on every offering and set on a physical listing's, not
+    /// every offering at 0, quantity ≤ 999) and replaces the inventory, with new ids.
     fn put_inventory(
         &self,
         listing_id: u64,
@@ -255,20 +360,10 @@ impl Etsy {
                 return Err((400, "Property values can't be empty".into()));
             }
             for o in p["offerings"].as_array().into_iter().flatten() {
-                if o.get("offering_id").is_some() {
-                    return Err((400, "offering_id is not a valid field on update".into()));
-                }
-                if !o["price"].is_number() {
-                    return Err((400, "price must be a number".into()));
-                }
-                let q = o["quantity"].as_i64().unwrap_or(-1);
-                if !(0..=999).contains(&q) {
-                    return Err((400, "quantity must be between 0 and 999".into()));
-                }
-                let enabled = o["is_enabled"].as_bool().unwrap_or(true);
-                any_positive |= enabled && q > 0;
+                let q = offering_quantity(o, st.active(listing_id))?;
+                any_positive |= q > 0;
                 if p["sku"] == l.sku.as_str() {
-                    mine = Some(if enabled { q } else { 0 });
+                    mine = Some(q);
                 }
             }
         }
@@ -284,45 +379,53 @@ impl Etsy {
         if let Some(x) = st.listings.get_mut(&listing_id) {
             x.qty = q;
         }
-        let shows = if st.inactive.contains(&listing_id) {
-            0
-        } else {
-            q
-        };
+        let l = st.listings[&listing_id].clone();
+        let shows = st.shows(&l);
         st.writes.push(WriteRecord {
             at_ms: now_ms(),
             listing: listing_id.to_string(),
             qty: shows,
         });
-        let l = st.listings[&listing_id].clone();
-        Ok(Etsy::tree(&st, &l))
+        Ok(Etsy::inventory(&st, &l, true))
     }
 
+    /// `updateListing` with a state. `active` from `sold_out` or `expired` renews the
+    /// listing (a fee on Etsy) and, from `sold_out`, sets its quantity to 1; a draft
+    /// needs an image to go live, which sandbox listings have not.
     fn set_state(&self, listing_id: u64, state: &str) -> Result<serde_json::Value, (u16, String)> {
         let mut st = self.st();
         let Some(l) = st.listings.get(&listing_id).cloned() else {
             return Err((404, "Listing not found".into()));
         };
-        match state {
-            "inactive" => {
-                st.inactive.insert(listing_id);
+        let before = st.state(listing_id).to_string();
+        match (state, before.as_str()) {
+            ("inactive", _) => {
+                st.states.insert(listing_id, "inactive".into());
             }
-            "active" => {
-                st.inactive.remove(&listing_id);
+            ("active", "draft") => {
+                return Err((400, "A listing needs an image to be active".into()));
             }
-            other => return Err((400, format!("state {other} is not allowed"))),
+            ("active", was) => {
+                st.states.remove(&listing_id);
+                if was == "sold_out" || was == "expired" {
+                    st.renewals += 1;
+                }
+                if was == "sold_out"
+                    && let Some(x) = st.listings.get_mut(&listing_id)
+                {
+                    x.qty = 1;
+                }
+            }
+            (other, _) => return Err((400, format!("state {other} is not allowed"))),
         }
-        let shows = if st.inactive.contains(&listing_id) {
-            0
-        } else {
-            l.qty
-        };
+        let l = st.listings.get(&listing_id).cloned().unwrap_or(l);
+        let shows = st.shows(&l);
         st.writes.push(WriteRecord {
             at_ms: now_ms(),
             listing: listing_id.to_string(),
             qty: shows,
         });
-        Ok(json!({"listing_id": listing_id, "state": state, "quantity": l.qty}))
+        Ok(Etsy::listing(&st, &l))
     }
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
@@ -342,7 +445,7 @@ impl Etsy {
                     .listings
                     .get(l)
                     .ok_or_else(|| format!("no listing {l}"))?;
-                let shows = if st.inactive.contains(l) { 0 } else { x.qty };
+                let shows = st.shows(x);
                 if shows < *q {
                     return Err(format!("only {shows} of listing {l} on display"));
                 }
@@ -353,6 +456,11 @@ impl Etsy {
             for (i, (l, q)) in req.lines.iter().enumerate() {
                 let x = st.listings.get_mut(l).expect("checked");
                 x.qty -= q;
+                let (sold_out, x) = (x.qty <= 0, x.clone());
+                if sold_out {
+                    // Etsy marks a listing whose last unit sold as sold out.
+                    st.states.insert(*l, "sold_out".into());
+                }
                 txs.push(json!({"transaction_id": id * 10 + i as u64 + 4_000_000_000_000u64, "title": "Sandbox item", "listing_id": l,
                                 "product_id": 9_876_543_210u64 + i as u64, "sku": x.sku, "quantity": q,
                                 "variations": [{"property_id": 200, "value_id": 1213, "formatted_name": "Color", "formatted_value": "Blue"}]}));
@@ -535,21 +643,37 @@ pub fn router(s: Arc<Etsy>) -> Router {
                 return with_headers(err(400, "listing_ids: at most 100"), &h);
             }
             let st = s.st();
-            let results: Vec<serde_json::Value> = ids.iter().filter_map(|id| st.listings.get(id)).map(|l| Etsy::tree(&st, l)).collect();
+            // Etsy: every id must exist, or the whole request answers 404.
+            if let Some(gone) = ids.iter().find(|id| !st.listings.contains_key(id)) {
+                return with_headers(err(404, &format!("Listing {gone} not found")), &h);
+            }
+            let results: Vec<serde_json::Value> = ids.iter().filter_map(|id| st.listings.get(id)).map(|l| Etsy::with_inventory(&st, l)).collect();
             with_headers(Json(json!({"count": results.len(), "results": results})).into_response(), &h)
         }))
-        .route("/v3/application/listings/{id}/inventory", put(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+        .route("/v3/application/listings/{id}/inventory", get(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap| async move {
             let h = match s.gate(&headers).await {
                 Ok(h) => h,
                 Err(r) => return r,
             };
+            let st = s.st();
+            let r = match st.listings.get(&id) {
+                Some(l) => Json(Etsy::single_inventory(&st, l)).into_response(),
+                None => err(404, "Listing not found"),
+            };
+            with_headers(r, &h)
+        }).put(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            s.log_request("updateListingInventory", body.clone());
             let r = match s.put_inventory(id, &body) {
                 Ok(v) => Json(v).into_response(),
                 Err((code, msg)) => err(code, &msg),
             };
             with_headers(r, &h)
         }))
-        .route("/v3/application/shops/{shop}/listings/{id}", patch(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+        .route("/v3/application/shops/{shop}/listings/{id}", patch(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap, body: axum::body::Bytes| async move {
             let h = match s.gate(&headers).await {
                 Ok(h) => h,
                 Err(r) => return r,
@@ -557,7 +681,14 @@ pub fn router(s: Arc<Etsy>) -> Router {
             if shop != SHOP_ID {
                 return with_headers(err(404, "shop not found"), &h);
             }
-            let r = match s.set_state(id, body["state"].as_str().unwrap_or("")) {
+            // updateListing takes a form (application/x-www-form-urlencoded), not JSON.
+            let form = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+            if !form {
+                return with_headers(err(415, "updateListing takes application/x-www-form-urlencoded"), &h);
+            }
+            let fields: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+            s.log_request("updateListing", json!(fields));
+            let r = match s.set_state(id, fields.get("state").map_or("", String::as_str)) {
                 Ok(v) => Json(v).into_response(),
                 Err((code, msg)) => err(code, &msg),
             };

@@ -145,6 +145,7 @@ impl Sandboxes {
                     shared_secret: Secret::new(&sim.etsy_shared_secret),
                     access_token: Secret::new(&sim.etsy_token),
                     refresh_token: Secret::new("5550001.refresh"),
+                    renew_sold_out: true,
                 },
             )
             .with(

@@ -233,3 +233,97 @@ pub mod stack {
         .expect("push request sent");
     }
 }
+
+pub mod contracts {
+    //! The channels' official API definitions, in the pieces onecount relies on
+    //! (`contracts/<channel>/*.schema.json`, each naming its source), and a server with no
+    //! logic of its own that replays answers built from those definitions' examples.
+
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    /// `contracts/` at the repository root.
+    pub fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts")
+    }
+
+    /// A file under `contracts/`, parsed.
+    pub fn load(path: &str) -> serde_json::Value {
+        let p = dir().join(path);
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// One definition (`$defs` entry) of a schema file.
+    pub struct Contract {
+        file: String,
+        validators: HashMap<String, jsonschema::Validator>,
+        doc: serde_json::Value,
+    }
+
+    impl Contract {
+        pub fn load(file: &str) -> Contract {
+            Contract {
+                file: file.to_string(),
+                validators: HashMap::new(),
+                doc: load(file),
+            }
+        }
+
+        /// Every way `instance` breaks the definition `name`, one line each (empty: none).
+        pub fn problems(&mut self, name: &str, instance: &serde_json::Value) -> Vec<String> {
+            let doc = &self.doc;
+            let file = &self.file;
+            let v = self.validators.entry(name.to_string()).or_insert_with(|| {
+                assert!(
+                    doc["$defs"].get(name).is_some(),
+                    "{file} has no definition {name}"
+                );
+                let schema =
+                    serde_json::json!({"$ref": format!("#/$defs/{name}"), "$defs": doc["$defs"]});
+                jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{file}: {e}"))
+            });
+            v.iter_errors(instance)
+                .map(|e| format!("{name} at {}: {e}", e.instance_path))
+                .collect()
+        }
+
+        /// Panics, naming every problem, unless `instance` fits the definition `name`.
+        pub fn check(&mut self, name: &str, instance: &serde_json::Value) {
+            let p = self.problems(name, instance);
+            assert!(
+                p.is_empty(),
+                "{}: {}\n{instance:#}",
+                self.file,
+                p.join("\n")
+            );
+        }
+    }
+
+    /// Serve fixed answers: each path (query ignored) answers 200 with its JSON; anything
+    /// else 404 with Etsy's and eBay's error shape. The base URL.
+    pub async fn replay(answers: Vec<(&str, serde_json::Value)>) -> String {
+        let answers: HashMap<String, serde_json::Value> = answers
+            .into_iter()
+            .map(|(p, v)| (p.to_string(), v))
+            .collect();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let found = answers.get(uri.path()).cloned();
+            async move {
+                match found {
+                    Some(v) => (axum::http::StatusCode::OK, axum::Json(v)),
+                    None => (
+                        axum::http::StatusCode::NOT_FOUND,
+                        axum::Json(serde_json::json!({"error": "not found"})),
+                    ),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+}

@@ -1,6 +1,7 @@
 //! The end-to-end tests against moto and the sandboxes, one module per feature, in one
 //! test binary (one link step instead of five on a 2-core machine).
 
+mod contracts;
 mod deployed_template;
 mod drift;
 mod ledger_moto;

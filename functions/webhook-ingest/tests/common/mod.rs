@@ -115,6 +115,7 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
                 shared_secret: Secret::new("s"),
                 access_token: Secret::new("1.t"),
                 refresh_token: Secret::default(),
+                renew_sold_out: true,
             },
         )
         .with(Channel::Ebay, &ebay);

@@ -18,4 +18,12 @@ pub struct EtsyConfig {
     pub access_token: Secret,
     #[serde(default)]
     pub refresh_token: Secret,
+    /// Bring a listing Etsy marked sold out back on sale when stock returns. Etsy renews it
+    /// to do so, which costs a listing fee; `false` leaves it sold out and says so.
+    #[serde(default = "yes")]
+    pub renew_sold_out: bool,
+}
+
+fn yes() -> bool {
+    true
 }
