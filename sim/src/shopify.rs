@@ -458,16 +458,43 @@ impl Shopify {
 
     /// Cancel with restock: the storefront gets the units back, `orders/cancelled` goes out.
     pub fn cancel(self: &Arc<Self>, order_id: u64, knobs: &DeliveryKnobs) -> Result<(), String> {
+        self.cancel_with(order_id, true, knobs)
+    }
+
+    /// Cancel with "Restock items" unticked: the units stay sold.
+    pub fn cancel_without_restock(
+        self: &Arc<Self>,
+        order_id: u64,
+        knobs: &DeliveryKnobs,
+    ) -> Result<(), String> {
+        self.cancel_with(order_id, false, knobs)
+    }
+
+    /// A cancellation creates a refund whose lines say whether they were restocked
+    /// (`restock_type: cancel` or `no_restock`), carried in the order's `refunds`.
+    fn cancel_with(
+        self: &Arc<Self>,
+        order_id: u64,
+        restock: bool,
+        knobs: &DeliveryKnobs,
+    ) -> Result<(), String> {
         let body = {
             let mut st = self.st();
+            st.next += 1;
+            let refund_id = st.next;
             let order = st.orders.get_mut(&order_id).ok_or("no such order")?;
             if order.cancelled {
                 return Err("already cancelled".into());
             }
             order.cancelled = true;
             order.updated_ms = now_ms();
+            let items: Vec<serde_json::Value> = order.lines.iter().enumerate().map(|(i, l)| json!({
+                "id": refund_id * 10 + i as u64, "line_item_id": l.id, "quantity": l.qty,
+                "restock_type": if restock { "cancel" } else { "no_restock" }, "location_id": 71234567u64,
+            })).collect();
+            order.refunds.push(json!({"id": refund_id, "order_id": order_id, "restock": restock, "refund_line_items": items}));
             let order = order.clone();
-            for l in &order.lines {
+            for l in order.lines.iter().filter(|_| restock) {
                 if let Some(x) = st.listings.get_mut(&l.variant_id) {
                     x.qty += l.qty;
                 }
@@ -582,6 +609,69 @@ impl Shopify {
     }
 }
 
+/// One page of `orders.json` as Shopify pages it: `limit` (default 50, at most 250),
+/// `order=updated_at asc|desc`, and a `page_info` cursor in a `Link: <…>; rel="next"`
+/// header. A request with `page_info` may carry only `limit` (and `fields`) beside it:
+/// the cursor holds the filters.
+fn orders_page(
+    s: &Shopify,
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(Vec<serde_json::Value>, Option<String>), String> {
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=250).contains(&l) => l,
+        Some(_) => return Err("limit must be between 1 and 250".into()),
+    };
+    let (since, ascending, offset) = match q.get("page_info") {
+        Some(cursor) => {
+            if q.keys()
+                .any(|k| !matches!(k.as_str(), "page_info" | "limit" | "fields"))
+            {
+                return Err("page_info may only be combined with limit and fields".into());
+            }
+            decode_cursor(cursor).ok_or("Invalid page_info")?
+        }
+        None => (
+            q.get("updated_at_min")
+                .and_then(|v| parse_rfc3339(v))
+                .unwrap_or(0),
+            q.get("order").is_some_and(|o| o.ends_with("asc")),
+            0,
+        ),
+    };
+    let st = s.st();
+    let mut all: Vec<&Order> = st
+        .orders
+        .values()
+        .filter(|o| o.updated_ms >= since)
+        .collect();
+    all.sort_by_key(|o| o.updated_ms);
+    if !ascending {
+        all.reverse();
+    }
+    let page: Vec<serde_json::Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|o| order_json(o))
+        .collect();
+    let link = (offset + limit < all.len()).then(|| {
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let cursor = format!("{since}.{}.{}", u8::from(ascending), offset + limit);
+        format!("<http://{host}/admin/api/2026-04/orders.json?limit={limit}&page_info={cursor}>; rel=\"next\"")
+    });
+    Ok((page, link))
+}
+
+fn decode_cursor(c: &str) -> Option<(i64, bool, usize)> {
+    let mut it = c.split('.');
+    let since = it.next()?.parse().ok()?;
+    let asc = it.next()? == "1";
+    let offset = it.next()?.parse().ok()?;
+    Some((since, asc, offset))
+}
+
 fn order_json(o: &Order) -> serde_json::Value {
     json!({
         "id": o.id,
@@ -659,10 +749,16 @@ pub fn router(s: Arc<Shopify>) -> Router {
             if let Some(r) = s.faults.check().await {
                 return r;
             }
-            let since = q.get("updated_at_min").and_then(|v| parse_rfc3339(v)).unwrap_or(0);
-            let st = s.st();
-            let orders: Vec<serde_json::Value> = st.orders.values().filter(|o| o.updated_ms >= since).map(order_json).collect();
-            Json(json!({"orders": orders})).into_response()
+            match orders_page(&s, &q, &headers) {
+                Ok((orders, link)) => {
+                    let mut r = Json(json!({"orders": orders})).into_response();
+                    if let Some(l) = link.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+                        r.headers_mut().insert("link", l);
+                    }
+                    r
+                }
+                Err(e) => err(400, &e),
+            }
         }))
         .route("/_sim/faults", post(|State(s): State<Arc<Shopify>>, Json(f): Json<crate::Faults>| async move {
             s.faults.set(f);

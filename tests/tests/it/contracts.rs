@@ -252,3 +252,43 @@ async fn sold_out_listings_are_renewed_only_when_allowed_and_expired_ones_never(
         ("sold_out".into(), "expired".into())
     );
 }
+
+/// Shopify pages `orders.json` (`limit` at most 250, a `Link: rel="next"` cursor):
+/// reconciliation after a flash sale or an outage reads every page, not the first 250.
+#[tokio::test]
+async fn shopify_reconciliation_reads_every_page_of_orders() {
+    use onecount::channels::push::OrderSource;
+    use onecount::channels::shopify::{ShopifyClient, ShopifyConfig};
+    let sim = SimConfig::random("http://127.0.0.1:9");
+    let sb = Sandboxes::start(sim.clone()).await;
+    let cfg = sb
+        .channels_config(&sim, "http://127.0.0.1:9")
+        .section::<ShopifyConfig>(Channel::Shopify)
+        .unwrap();
+    sb.shopify.add_listing(onecount_sim::shopify::SimListing {
+        variant_id: 801,
+        sku: "MUG-FLASH".into(),
+        qty: 10_000,
+        inventory_item_id: 0,
+    });
+    for _ in 0..260 {
+        sb.shopify
+            .place_order(&onecount_sim::shopify::OrderReq {
+                lines: vec![(801, 1)],
+                test: false,
+                knobs: onecount_sim::DeliveryKnobs {
+                    lose: true,
+                    ..Default::default()
+                },
+            })
+            .unwrap();
+    }
+    let client = ShopifyClient::new(cfg);
+    let found = client.orders_since(0).await.unwrap();
+    assert_eq!(found.len(), 260, "every page");
+    assert!(
+        found.windows(2).all(|w| w[0].updated_at <= w[1].updated_at),
+        "oldest change first"
+    );
+    assert_eq!(client.calls(), 2, "250 a page");
+}

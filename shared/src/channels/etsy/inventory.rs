@@ -16,11 +16,12 @@ use serde_json::{Map, Value};
 pub enum ListingState {
     Active,
     /// Taken off sale (by us on a sell-out, or by the seller); `updateListing` brings it back.
+    /// A listing deactivated through the API can show as `edit`: the same.
     Inactive,
     /// Etsy sold the last unit. Making it active again renews it (a listing fee) and sets
     /// its quantity to 1.
     SoldOut,
-    /// `expired`, `draft`, `removed`, `edit` or anything newer: not for us to bring back.
+    /// `expired`, `draft`, `removed` or anything newer: not for us to bring back.
     Closed(String),
 }
 
@@ -29,7 +30,7 @@ impl ListingState {
     pub fn of(listing: &Value) -> ListingState {
         match listing.get("state").and_then(Value::as_str) {
             None | Some("active") => ListingState::Active,
-            Some("inactive") => ListingState::Inactive,
+            Some("inactive" | "edit") => ListingState::Inactive,
             Some("sold_out") => ListingState::SoldOut,
             Some(other) => ListingState::Closed(other.to_string()),
         }

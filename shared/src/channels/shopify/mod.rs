@@ -171,6 +171,11 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
             if v.get("test").and_then(Value::as_bool) == Some(true) && !process_test_orders {
                 return Parsed::Ignored("test order (set process_test_orders to count them)");
             }
+            if topic == "orders/cancelled" {
+                if let Some(not) = not_a_restocking_cancel(&v) {
+                    return not;
+                }
+            }
             order_id(&v, "id").and_then(|order| {
                 let lines = lines(&v)?;
                 Ok(if topic == "orders/cancelled" {
@@ -195,6 +200,41 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
         Ok(a) => Parsed::Event(a),
         Err(e) => Parsed::Quarantine(format!("{topic}: {e}")),
     }
+}
+
+/// Why an `orders/cancelled` delivery must not give units back, if it must not. The topic
+/// header is not covered by the signature, so the body has to show a cancellation:
+/// without `cancelled_at` it is some other order body (a replayed `orders/create`) and is
+/// kept for a person. A cancellation whose refunds restocked nothing (the merchant left
+/// "Restock items" unticked) leaves the units sold.
+fn not_a_restocking_cancel(v: &Value) -> Option<Parsed> {
+    if v.get("cancelled_at").is_none_or(Value::is_null) {
+        return Some(Parsed::Quarantine(
+            "orders/cancelled without cancelled_at: not a cancellation (a replayed order body?)"
+                .into(),
+        ));
+    }
+    let items: Vec<&Value> = v
+        .get("refunds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r.get("refund_line_items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .collect();
+    let restocks = |rl: &&Value| {
+        matches!(
+            rl.get("restock_type").and_then(Value::as_str),
+            Some("cancel" | "return")
+        )
+    };
+    (!items.is_empty() && !items.iter().any(restocks)).then_some(Parsed::Ignored(
+        "cancelled without restocking: the units stay sold",
+    ))
 }
 
 /// `refunds/create`: the lines whose units went back to stock.
@@ -564,69 +604,97 @@ impl OrderSource for ShopifyClient {
         Channel::Shopify
     }
 
-    /// REST `orders.json?status=any&updated_at_min=…` (custom apps may still use REST),
-    /// each order read like its webhooks: the sale, its cancellation, its refunds.
+    /// REST `orders.json?status=any&updated_at_min=…`, oldest change first, 250 a page,
+    /// following the `Link: <…>; rel="next"` cursor to the last page (a flash sale or an
+    /// outage leaves far more than one page). Each order is read like its webhooks: the
+    /// sale, its cancellation, its refunds.
     async fn orders_since(&self, since: Millis) -> Result<Vec<FoundOrder>, super::http::HttpError> {
-        let url = format!(
-            "{}/admin/api/{}/orders.json?status=any&limit=250&updated_at_min={}",
+        let mut url = format!(
+            "{}/admin/api/{}/orders.json?status=any&limit=250&order=updated_at%20asc&updated_at_min={}",
             self.cfg.api_base.trim_end_matches('/'),
             self.cfg.api_version,
-            rfc3339(since)
+            rfc3339(since).replace('+', "%2B")
         );
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let v = super::http::send_json(
-            "shopify orders",
-            self.http
-                .get(url)
-                .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
-        )
-        .await?;
         let mut out = Vec::new();
-        for o in v
-            .get("orders")
+        loop {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let (v, headers) = super::http::send(
+                "shopify orders",
+                self.http
+                    .get(&url)
+                    .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
+            )
+            .await?;
+            let orders = v.get("orders").and_then(Value::as_array);
+            out.extend(orders.into_iter().flatten().map(|o| self.found(o, since)));
+            match headers
+                .get("link")
+                .and_then(|l| l.to_str().ok())
+                .and_then(next_link)
+            {
+                Some(next) => url = next,
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header (Shopify's cursor paging), if any.
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+impl ShopifyClient {
+    /// One order of a listing, as the actions its webhooks would have caused.
+    fn found(&self, o: &Value, since: Millis) -> FoundOrder {
+        let body = o.to_string();
+        let mut actions = Vec::new();
+        if let Parsed::Event(a) = parse(
+            "orders/create",
+            body.as_bytes(),
+            self.cfg.process_test_orders,
+        ) {
+            actions.push(a);
+        }
+        if o.get("cancelled_at").is_some_and(|c| !c.is_null())
+            && let Parsed::Event(a) = parse(
+                "orders/cancelled",
+                body.as_bytes(),
+                self.cfg.process_test_orders,
+            )
+        {
+            actions.push(a);
+        }
+        for r in o
+            .get("refunds")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let body = o.to_string();
-            let mut actions = Vec::new();
-            if let Parsed::Event(a) = parse(
-                "orders/create",
-                body.as_bytes(),
-                self.cfg.process_test_orders,
-            ) {
+            if let Parsed::Event(a) = parse("refunds/create", r.to_string().as_bytes(), true) {
                 actions.push(a);
             }
-            if o.get("cancelled_at").is_some_and(|c| !c.is_null())
-                && let Parsed::Event(a) = parse(
-                    "orders/cancelled",
-                    body.as_bytes(),
-                    self.cfg.process_test_orders,
-                )
-            {
-                actions.push(a);
-            }
-            for r in o
-                .get("refunds")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Parsed::Event(a) = parse("refunds/create", r.to_string().as_bytes(), true) {
-                    actions.push(a);
-                }
-            }
-            let updated_at = o
-                .get("updated_at")
-                .and_then(Value::as_str)
-                .and_then(parse_rfc3339)
-                .unwrap_or(since);
-            out.push(FoundOrder {
-                actions,
-                updated_at,
-            });
         }
-        Ok(out)
+        let updated_at = o
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .and_then(parse_rfc3339)
+            .unwrap_or(since);
+        FoundOrder {
+            actions,
+            updated_at,
+        }
     }
 }
 
@@ -635,6 +703,55 @@ mod tests {
     use super::*;
     use crate::ChannelRef;
     use crate::channels::Candidate;
+
+    /// An order body shaped like Shopify's `orders/*` payloads (one line).
+    fn order(cancelled_at: Option<&str>, refunds: Value) -> Vec<u8> {
+        serde_json::json!({
+            "id": 820982911946154508u64, "created_at": "2026-03-14T11:00:00-04:00",
+            "cancelled_at": cancelled_at, "test": false, "refunds": refunds,
+            "line_items": [{"id": 866550311766439020u64, "variant_id": 808950810, "sku": "MUG", "quantity": 2}]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_cancel_must_show_a_cancellation_and_gives_back_only_what_it_restocked() {
+        // A captured orders/create body replayed under the orders/cancelled topic (the
+        // topic header is not signed): kept for a person, nothing restocked.
+        assert!(matches!(
+            parse("orders/cancelled", &order(None, serde_json::json!([])), false),
+            Parsed::Quarantine(m) if m.contains("cancelled_at")
+        ));
+        let refund = |restock: &str| serde_json::json!([{"id": 1, "refund_line_items": [{"id": 2, "line_item_id": 866550311766439020u64, "quantity": 2, "restock_type": restock}]}]);
+        let at = Some("2026-03-14T11:02:40-04:00");
+        assert!(matches!(
+            parse("orders/cancelled", &order(at, refund("no_restock")), false),
+            Parsed::Ignored(_)
+        ));
+        assert!(matches!(
+            parse("orders/cancelled", &order(at, refund("cancel")), false),
+            Parsed::Event(Action::Cancel { .. })
+        ));
+        // A create delivered after its cancellation still counts as the sale (the
+        // cancellation nets it), never quarantined.
+        assert!(matches!(
+            parse("orders/create", &order(at, refund("cancel")), false),
+            Parsed::Event(Action::Sale { .. })
+        ));
+    }
+
+    #[test]
+    fn the_next_page_is_the_link_headers_rel_next() {
+        let link = r#"<https://shop.myshopify.com/admin/api/2026-04/orders.json?limit=250&page_info=abc>; rel="previous", <https://shop.myshopify.com/admin/api/2026-04/orders.json?limit=250&page_info=def>; rel="next""#;
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some(
+                "https://shop.myshopify.com/admin/api/2026-04/orders.json?limit=250&page_info=def"
+            )
+        );
+        assert_eq!(next_link(r#"<https://x/a>; rel="previous""#), None);
+    }
 
     #[test]
     fn a_throttled_answer_says_how_long_to_wait() {
