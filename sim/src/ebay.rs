@@ -33,6 +33,8 @@ pub struct SimListing {
 #[derive(Default)]
 struct St {
     listings: BTreeMap<u64, SimListing>,
+    /// Listings whose SKU also has an unpublished offer (a draft, or a listing withdrawn).
+    unpublished: std::collections::BTreeSet<u64>,
     orders: BTreeMap<String, serde_json::Value>,
     next: u64,
     deliveries: Vec<DeliveryRecord>,
@@ -242,6 +244,11 @@ impl Ebay {
         Json(json!({"responses": responses})).into_response()
     }
 
+    /// Give the listing's SKU an unpublished offer beside its published one.
+    pub fn add_unpublished_offer(&self, item_id: u64) {
+        self.st().unpublished.insert(item_id);
+    }
+
     /// How often `getPublicKey` was called (the key should be cached).
     pub fn key_fetches(&self) -> u64 {
         self.st().key_fetches
@@ -444,9 +451,17 @@ pub fn router(s: Arc<Ebay>) -> Router {
             let sku = q.get("sku").cloned().unwrap_or_default();
             let st = s.st();
             match Ebay::by_sku(&st, &sku).and_then(|i| st.listings.get(&i)) {
-                Some(l) => Json(json!({"total": 1, "offers": [{"offerId": offer_id(l.item_id), "sku": sku, "marketplaceId": "EBAY_US",
-                    "availableQuantity": l.qty, "status": "PUBLISHED",
-                    "listing": {"listingId": l.item_id.to_string(), "listingStatus": if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}}]})).into_response(),
+                Some(l) => {
+                    let mut offers = vec![json!({"offerId": offer_id(l.item_id), "sku": sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
+                        "availableQuantity": l.qty, "status": "PUBLISHED",
+                        "listing": {"listingId": l.item_id.to_string(), "listingStatus": if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}})];
+                    if st.unpublished.contains(&l.item_id) {
+                        // No listing container: eBay returns none for unpublished offers.
+                        offers.push(json!({"offerId": format!("{}9", offer_id(l.item_id)), "sku": sku, "marketplaceId": "EBAY_US",
+                            "format": "FIXED_PRICE", "availableQuantity": 0, "status": "UNPUBLISHED"}));
+                    }
+                    Json(json!({"total": offers.len(), "size": offers.len(), "offers": offers})).into_response()
+                }
                 None => err(404, "No offer found"),
             }
         }))
@@ -459,12 +474,20 @@ pub fn router(s: Arc<Ebay>) -> Router {
             if let Some(r) = s.inventory_gate(&headers).await {
                 return r;
             }
-            // filter=lastmodifieddate:[2026-03-14T00:00:00.000Z..]
-            let since = q.get("filter")
+            // filter=lastmodifieddate:[2026-03-14T00:00:00.000Z..]: UTC, three-digit
+            // milliseconds (else 30810), within the 90 days eBay keeps (else 30830).
+            let from = q.get("filter")
                 .and_then(|f| f.strip_prefix("lastmodifieddate:["))
                 .and_then(|f| f.split("..").next())
-                .and_then(parse_rfc3339)
-                .unwrap_or(0);
+                .unwrap_or("");
+            let well_formed = from.len() == 24 && from.ends_with('Z') && from.as_bytes().get(19) == Some(&b'.');
+            let since = match parse_rfc3339(from) {
+                Some(t) if well_formed => t,
+                _ => return err(400, "30810: Invalid date format"),
+            };
+            if since < now_ms() - 90 * 86_400_000 {
+                return err(400, "30830: Start date must be within 90 days of end date and current date.");
+            }
             let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(50).min(200);
             let offset = q.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
             let st = s.st();

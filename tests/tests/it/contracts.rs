@@ -292,3 +292,48 @@ async fn shopify_reconciliation_reads_every_page_of_orders() {
     );
     assert_eq!(client.calls(), 2, "250 a page");
 }
+
+/// eBay `getOffers`: the SKU is a query value (encoded), and only published offers take
+/// a quantity; an unpublished one beside it must not fail the SKU.
+#[tokio::test]
+async fn ebay_skus_are_encoded_and_unpublished_offers_left_alone() {
+    use onecount::channels::ebay::{EbayClient, EbayConfig};
+    let sim = SimConfig::random("http://127.0.0.1:9");
+    let sb = Sandboxes::start(sim.clone()).await;
+    let cfg = sb
+        .channels_config(&sim, "http://127.0.0.1:9")
+        .section::<EbayConfig>(Channel::Ebay)
+        .unwrap();
+    for (item, sku) in [(901, "TEE&CO-1"), (902, "TEE+2"), (903, "TEE#3")] {
+        sb.ebay.add_listing(onecount_sim::ebay::SimListing {
+            item_id: item,
+            sku: sku.into(),
+            qty: 5,
+        });
+    }
+    sb.ebay.add_unpublished_offer(901);
+    let client = EbayClient::new(cfg);
+    let targets: Vec<Target> = ["TEE&CO-1", "TEE+2", "TEE#3"]
+        .iter()
+        .map(|s| Target {
+            sku: Sku::parse(*s).unwrap(),
+            refs: vec![],
+        })
+        .collect();
+    let seen = client.read(&targets).await;
+    let writes: Vec<Write> = targets
+        .iter()
+        .zip(seen)
+        .map(|(t, s)| Write {
+            target: t.clone(),
+            seen: s.unwrap(),
+            qty: 3,
+        })
+        .collect();
+    for r in client.write(&writes).await {
+        r.unwrap();
+    }
+    for item in [901, 902, 903] {
+        assert_eq!(sb.ebay.quantity(item), Some(3), "item {item}");
+    }
+}

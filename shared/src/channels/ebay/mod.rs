@@ -509,22 +509,52 @@ impl EbayClient {
         Ok(found)
     }
 
+    /// `getOffers` for one SKU (encoded: a SKU may hold `&`, `+`, `#`).
     async fn fetch_offers(&self, sku: &str) -> Result<Vec<String>, PushError> {
         let v = self
             .inventory_call(
                 "ebay getOffers",
                 reqwest::Method::GET,
-                &format!("/sell/inventory/v1/offer?sku={sku}"),
+                &format!(
+                    "/sell/inventory/v1/offer?{}",
+                    super::http::form_urlencoded(&[("sku", sku)])
+                ),
                 None,
             )
             .await?;
-        Ok(v.get("offers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.get("offerId").and_then(id_text))
-            .collect())
+        Ok(live_offers(&v))
     }
+}
+
+/// The offers of a `getOffers` answer that a quantity write may touch: published
+/// fixed-price ones. `bulkUpdatePriceQuantity` "is not designed to work with unpublished
+/// offers", and an auction's quantity is not the listed stock.
+pub fn live_offers(v: &Value) -> Vec<String> {
+    v.get("offers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|o| o.get("status").and_then(Value::as_str) == Some("PUBLISHED"))
+        .filter(|o| {
+            o.get("format")
+                .and_then(Value::as_str)
+                .is_none_or(|f| f == "FIXED_PRICE")
+        })
+        .filter_map(|o| o.get("offerId").and_then(id_text))
+        .collect()
+}
+
+/// A `lastmodifieddate` bound as eBay's filter wants it: UTC with three-digit
+/// milliseconds (`2026-03-14T14:21:05.250Z`), never before the 90 days eBay keeps
+/// (89, to leave room for the clock).
+pub fn order_filter_time(since: Millis, now: Millis) -> String {
+    let since = since.clamp(now - 89 * 86_400_000, now);
+    let whole = rfc3339(since - since.rem_euclid(1000));
+    format!(
+        "{}.{:03}Z",
+        whole.trim_end_matches('Z'),
+        since.rem_euclid(1000)
+    )
 }
 
 /// A per-item `statusCode` (and its errors) in a bulk answer, classified.
@@ -702,7 +732,8 @@ impl OrderSource for EbayClient {
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
-            let filter = format!("lastmodifieddate:%5B{}..%5D", rfc3339(since));
+            let from = order_filter_time(since, crate::clock::now_ms());
+            let filter = format!("lastmodifieddate:%5B{from}..%5D");
             let v = self
                 .inventory_call(
                     "ebay getOrders",
@@ -742,6 +773,32 @@ impl OrderSource for EbayClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_published_fixed_price_offers_are_written() {
+        let v = serde_json::json!({"total": 3, "offers": [
+            {"offerId": "1", "status": "PUBLISHED", "format": "FIXED_PRICE"},
+            {"offerId": "2", "status": "UNPUBLISHED", "format": "FIXED_PRICE"},
+            {"offerId": "3", "status": "PUBLISHED", "format": "AUCTION"},
+            {"offerId": "4", "status": "PUBLISHED"}
+        ]});
+        assert_eq!(live_offers(&v), ["1", "4"]);
+    }
+
+    #[test]
+    fn the_orders_filter_has_three_digit_milliseconds_and_stays_within_90_days() {
+        let now = 1_773_498_065_250; // 2026-03-14T14:21:05.250Z
+        assert_eq!(order_filter_time(now, now), "2026-03-14T14:21:05.250Z");
+        assert_eq!(
+            order_filter_time(now - 250, now),
+            "2026-03-14T14:21:05.000Z"
+        );
+        assert_eq!(
+            order_filter_time(0, now),
+            order_filter_time(now - 89 * 86_400_000, now),
+            "an outage longer than eBay keeps orders starts at the oldest it still has"
+        );
+    }
     use crate::ChannelRef;
     use crate::channels::Candidate;
 

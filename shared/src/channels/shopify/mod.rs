@@ -171,10 +171,10 @@ pub fn parse(topic: &str, body: &[u8], process_test_orders: bool) -> Parsed {
             if v.get("test").and_then(Value::as_bool) == Some(true) && !process_test_orders {
                 return Parsed::Ignored("test order (set process_test_orders to count them)");
             }
-            if topic == "orders/cancelled" {
-                if let Some(not) = not_a_restocking_cancel(&v) {
-                    return not;
-                }
+            if topic == "orders/cancelled"
+                && let Some(not) = not_a_restocking_cancel(&v)
+            {
+                return not;
             }
             order_id(&v, "id").and_then(|order| {
                 let lines = lines(&v)?;
