@@ -491,7 +491,8 @@ impl ChannelApi for ShopifyClient {
             .unwrap_or_default();
         let mut at = 0;
         ids.iter()
-            .map(|id| {
+            .zip(targets)
+            .map(|(id, t)| {
                 let Some(id) = id else {
                     return Err(PushError::Mismatch(
                         "no Shopify variant id mapped (variant:ID)".into(),
@@ -499,6 +500,7 @@ impl ChannelApi for ShopifyClient {
                 };
                 let node = nodes.get(at).cloned().unwrap_or(Value::Null);
                 at += 1;
+                wrong_variant(&node, t)?;
                 let item = node
                     .get("inventoryItem")
                     .filter(|v| !v.is_null())
@@ -639,6 +641,22 @@ impl OrderSource for ShopifyClient {
     }
 }
 
+/// A mapping to the wrong variant: the variant carries a SKU, and not ours. (A variant
+/// without a SKU is the merchant's choice; ours is matched by id.) Compared ignoring case
+/// and surrounding spaces, as merchants type them.
+fn wrong_variant(node: &Value, t: &Target) -> Result<(), PushError> {
+    let theirs = node.get("sku").and_then(Value::as_str).unwrap_or("").trim();
+    if theirs.is_empty() || theirs.eq_ignore_ascii_case(t.sku.as_str().trim()) {
+        return Ok(());
+    }
+    Err(PushError::Mismatch(format!(
+        "variant {} has SKU {theirs}, not {}: map {} to its own variant (or correct the SKU in Shopify)",
+        t.reference("variant").unwrap_or("?"),
+        t.sku,
+        t.sku
+    )))
+}
+
 /// The `rel="next"` URL of a `Link` header (Shopify's cursor paging), if any.
 pub fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
@@ -738,6 +756,25 @@ mod tests {
         assert!(matches!(
             parse("orders/create", &order(at, refund("cancel")), false),
             Parsed::Event(Action::Sale { .. })
+        ));
+    }
+
+    #[test]
+    fn a_variant_with_another_sku_is_a_wrong_mapping() {
+        let t = Target {
+            sku: crate::Sku::parse("MUG-BLUE").unwrap(),
+            refs: vec![ChannelRef::new("variant", "808950810").unwrap()],
+        };
+        let node = |sku: &str| serde_json::json!({"id": "gid://shopify/ProductVariant/808950810", "sku": sku});
+        assert!(wrong_variant(&node("MUG-BLUE"), &t).is_ok());
+        assert!(wrong_variant(&node(" mug-blue "), &t).is_ok());
+        assert!(
+            wrong_variant(&node(""), &t).is_ok(),
+            "no SKU on the variant: matched by id"
+        );
+        assert!(matches!(
+            wrong_variant(&node("MUG-RED"), &t),
+            Err(PushError::Mismatch(m)) if m.contains("MUG-RED")
         ));
     }
 
