@@ -362,6 +362,7 @@ impl World {
                 .etsy
                 .place_order(&onecount_sim::etsy::OrderReq {
                     lines: vec![(id.listing, a.qty)],
+                    skus: vec![],
                     knobs,
                 })
                 .map(|p| p.receipt_id),
@@ -683,6 +684,7 @@ async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
     });
     let _ = sb.etsy.place_order(&onecount_sim::etsy::OrderReq {
         lines: vec![(id.listing, 1)],
+        skus: vec![],
         knobs: k(),
     });
     let _ = sb.ebay.place_order(&onecount_sim::ebay::OrderReq {

@@ -20,6 +20,8 @@ use crate::{
 
 pub const SHOP_ID: &str = "12345678";
 
+/// One product of a listing (its SKU and quantity). Several with one `listing_id` make a
+/// listing with variations, the products told apart by a colour property.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimListing {
     pub listing_id: u64,
@@ -29,7 +31,8 @@ pub struct SimListing {
 
 #[derive(Default)]
 struct St {
-    listings: BTreeMap<u64, SimListing>,
+    /// Each listing's products, in the order added.
+    listings: BTreeMap<u64, Vec<SimListing>>,
     receipts: BTreeMap<u64, serde_json::Value>,
     next: u64,
     deliveries: Vec<DeliveryRecord>,
@@ -64,11 +67,49 @@ impl St {
         self.state(listing_id) == "active"
     }
 
-    /// What buyers can buy of a listing now.
+    /// What buyers can buy of a product now.
     fn shows(&self, l: &SimListing) -> i64 {
         if self.active(l.listing_id) { l.qty } else { 0 }
     }
+
+    fn product(&self, listing_id: u64, sku: Option<&str>) -> Option<&SimListing> {
+        let ps = self.listings.get(&listing_id)?;
+        match sku {
+            Some(sku) => ps.iter().find(|p| p.sku == sku),
+            None => ps.first(),
+        }
+    }
+
+    fn product_mut(&mut self, listing_id: u64, sku: Option<&str>) -> Option<&mut SimListing> {
+        let ps = self.listings.get_mut(&listing_id)?;
+        match sku {
+            Some(sku) => ps.iter_mut().find(|p| p.sku == sku),
+            None => ps.first_mut(),
+        }
+    }
+
+    /// A write accepted: what each product of the listing shows after it (a listing's
+    /// first product is recorded under the listing id, the others under `id:sku`).
+    fn record_writes(&mut self, listing_id: u64) {
+        let ps = self.listings.get(&listing_id).cloned().unwrap_or_default();
+        for (i, p) in ps.iter().enumerate() {
+            let listing = if i == 0 {
+                listing_id.to_string()
+            } else {
+                format!("{listing_id}:{}", p.sku)
+            };
+            let qty = self.shows(p);
+            self.writes.push(WriteRecord {
+                at_ms: now_ms(),
+                listing,
+                qty,
+            });
+        }
+    }
 }
+
+/// The colours that tell a listing's products apart, in order.
+const COLOURS: [&str; 6] = ["Blue", "Red", "Green", "Black", "White", "Yellow"];
 
 /// The processing profile sandbox offerings carry (shown by single-listing reads only).
 const READINESS_STATE_ID: u64 = 1_402_336_022_581;
@@ -140,6 +181,9 @@ pub struct Placed {
 pub struct OrderReq {
     /// (listing id, quantity)
     pub lines: Vec<(u64, i64)>,
+    /// The SKU of each line's product, for listings with several (none: the first).
+    #[serde(default)]
+    pub skus: Vec<String>,
     #[serde(default)]
     pub knobs: DeliveryKnobs,
 }
@@ -166,14 +210,26 @@ impl Etsy {
         self.st().public_base = url.to_string();
     }
 
+    /// Add a listing, or a product to a listing (a product with the same SKU replaced).
     pub fn add_listing(&self, l: SimListing) {
-        self.st().listings.insert(l.listing_id, l);
+        let mut st = self.st();
+        let ps = st.listings.entry(l.listing_id).or_default();
+        match ps.iter_mut().find(|p| p.sku == l.sku) {
+            Some(p) => *p = l,
+            None => ps.push(l),
+        }
     }
 
-    /// What buyers can buy: 0 unless the listing is active.
+    /// What buyers can buy of the listing's first product: 0 unless the listing is active.
     pub fn quantity(&self, listing_id: u64) -> Option<i64> {
         let st = self.st();
-        st.listings.get(&listing_id).map(|l| st.shows(l))
+        st.product(listing_id, None).map(|l| st.shows(l))
+    }
+
+    /// What buyers can buy of the product with `sku`.
+    pub fn quantity_of(&self, listing_id: u64, sku: &str) -> Option<i64> {
+        let st = self.st();
+        st.product(listing_id, Some(sku)).map(|l| st.shows(l))
     }
 
     /// The listing's `state`.
@@ -210,14 +266,14 @@ impl Etsy {
         st.listings.contains_key(&listing_id) && st.active(listing_id)
     }
 
-    /// The offering's own quantity, whatever the listing's state.
+    /// The first product's own quantity, whatever the listing's state.
     pub fn stored_quantity(&self, listing_id: u64) -> Option<i64> {
-        self.st().listings.get(&listing_id).map(|l| l.qty)
+        self.st().product(listing_id, None).map(|l| l.qty)
     }
 
-    /// Set the quantity by hand, as a seller would on etsy.com.
+    /// Set the first product's quantity by hand, as a seller would on etsy.com.
     pub fn set_quantity(&self, listing_id: u64, qty: i64) {
-        if let Some(l) = self.st().listings.get_mut(&listing_id) {
+        if let Some(l) = self.st().product_mut(listing_id, None) {
             l.qty = qty;
         }
     }
@@ -293,44 +349,57 @@ impl Etsy {
     /// A listing's `inventory` (`ListingInventory`, prices as Money). `readiness` fills in
     /// the offerings' processing profile, which only single-listing reads of an active
     /// listing do; the batch read leaves it null.
-    fn inventory(st: &St, l: &SimListing, readiness: bool) -> serde_json::Value {
+    fn inventory(st: &St, listing_id: u64, readiness: bool) -> serde_json::Value {
         let (pid, oid) = st
             .ids
-            .get(&l.listing_id)
+            .get(&listing_id)
             .copied()
-            .unwrap_or((l.listing_id * 10 + 1, l.listing_id * 10 + 2));
-        let profile = (readiness && st.active(l.listing_id)).then_some(READINESS_STATE_ID);
-        json!({
-            "products": [{
-                "product_id": pid, "sku": l.sku, "is_deleted": false,
-                "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "scale_name": null, "value_ids": [1213], "values": ["Blue"]}],
-                "offerings": [{"offering_id": oid, "quantity": l.qty, "is_enabled": true, "is_deleted": false,
+            .unwrap_or((listing_id * 10 + 1, listing_id * 10 + 2));
+        let profile = (readiness && st.active(listing_id)).then_some(READINESS_STATE_ID);
+        let ps = st.listings.get(&listing_id).cloned().unwrap_or_default();
+        let products: Vec<serde_json::Value> = ps.iter().enumerate().map(|(i, l)| {
+            let i = i as u64;
+            let (value_id, colour) = (1213 + i, COLOURS[i as usize % COLOURS.len()]);
+            json!({
+                "product_id": pid + 100 * i, "sku": l.sku, "is_deleted": false,
+                "property_values": [{"property_id": 200, "property_name": "Primary color", "scale_id": null, "scale_name": null, "value_ids": [value_id], "values": [colour]}],
+                "offerings": [{"offering_id": oid + 100 * i, "quantity": l.qty, "is_enabled": true, "is_deleted": false,
                                "price": {"amount": 2400, "divisor": 100, "currency_code": "USD"}, "readiness_state_id": profile}]
-            }],
+            })
+        }).collect();
+        json!({
+            "products": products,
             "price_on_property": [], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": []
         })
     }
 
     /// The listing (`ShopListing`, the fields onecount reads and a few beside them).
-    fn listing(st: &St, l: &SimListing) -> serde_json::Value {
+    fn listing(st: &St, listing_id: u64) -> serde_json::Value {
+        let qty: i64 = st
+            .listings
+            .get(&listing_id)
+            .into_iter()
+            .flatten()
+            .map(|p| p.qty.max(0))
+            .sum();
         json!({
-            "listing_id": l.listing_id, "user_id": 5550001, "shop_id": SHOP_ID.parse::<u64>().unwrap_or(0),
-            "title": "Sandbox mug", "state": st.state(l.listing_id), "quantity": l.qty.max(0),
-            "listing_type": "physical", "has_variations": true, "url": format!("https://www.etsy.com/listing/{}", l.listing_id),
+            "listing_id": listing_id, "user_id": 5550001, "shop_id": SHOP_ID.parse::<u64>().unwrap_or(0),
+            "title": "Sandbox mug", "state": st.state(listing_id), "quantity": qty,
+            "listing_type": "physical", "has_variations": true, "url": format!("https://www.etsy.com/listing/{listing_id}"),
         })
     }
 
     /// One element of `getListingsInventoryByListingIds`: the listing with its inventory.
-    fn with_inventory(st: &St, l: &SimListing) -> serde_json::Value {
-        let mut v = Etsy::listing(st, l);
-        v["inventory"] = Etsy::inventory(st, l, false);
+    fn with_inventory(st: &St, listing_id: u64) -> serde_json::Value {
+        let mut v = Etsy::listing(st, listing_id);
+        v["inventory"] = Etsy::inventory(st, listing_id, false);
         v
     }
 
     /// `getListingInventory?includes=Listing`: the inventory, the listing under `listing`.
-    fn single_inventory(st: &St, l: &SimListing) -> serde_json::Value {
-        let mut v = Etsy::inventory(st, l, true);
-        v["listing"] = Etsy::listing(st, l);
+    fn single_inventory(st: &St, listing_id: u64) -> serde_json::Value {
+        let mut v = Etsy::inventory(st, listing_id, true);
+        v["listing"] = Etsy::listing(st, listing_id);
         v
     }
 
@@ -343,7 +412,7 @@ impl Etsy {
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, (u16, String)> {
         let mut st = self.st();
-        let Some(l) = st.listings.get(&listing_id).cloned() else {
+        let Some(ours) = st.listings.get(&listing_id).cloned() else {
             return Err((404, "Listing not found".into()));
         };
         let products = body["products"].as_array().cloned().unwrap_or_default();
@@ -351,7 +420,7 @@ impl Etsy {
             return Err((400, "Products can't be empty".into()));
         }
         let mut any_positive = false;
-        let mut mine = None;
+        let mut set: BTreeMap<String, i64> = BTreeMap::new();
         for p in &products {
             if p.get("product_id").is_some() {
                 return Err((400, "product_id is not a valid field on update".into()));
@@ -362,31 +431,26 @@ impl Etsy {
             for o in p["offerings"].as_array().into_iter().flatten() {
                 let q = offering_quantity(o, st.active(listing_id))?;
                 any_positive |= q > 0;
-                if p["sku"] == l.sku.as_str() {
-                    mine = Some(q);
+                if let Some(sku) = p["sku"].as_str() {
+                    set.insert(sku.to_string(), q);
                 }
             }
         }
         if !any_positive {
             return Err((400, "One offering must have quantity greater than 0".into()));
         }
-        let Some(q) = mine else {
-            return Err((400, format!("product with sku {} is missing", l.sku)));
-        };
+        // The body replaces the inventory: a product left out would be deleted.
+        if let Some(gone) = ours.iter().find(|p| !set.contains_key(&p.sku)) {
+            return Err((400, format!("product with sku {} is missing", gone.sku)));
+        }
         st.next_id += 2;
         let ids = (st.next_id, st.next_id + 1);
         st.ids.insert(listing_id, ids);
-        if let Some(x) = st.listings.get_mut(&listing_id) {
-            x.qty = q;
+        for p in st.listings.get_mut(&listing_id).into_iter().flatten() {
+            p.qty = set[&p.sku];
         }
-        let l = st.listings[&listing_id].clone();
-        let shows = st.shows(&l);
-        st.writes.push(WriteRecord {
-            at_ms: now_ms(),
-            listing: listing_id.to_string(),
-            qty: shows,
-        });
-        Ok(Etsy::inventory(&st, &l, true))
+        st.record_writes(listing_id);
+        Ok(Etsy::inventory(&st, listing_id, true))
     }
 
     /// `updateListing` with a state. `active` from `sold_out` or `expired` renews the
@@ -394,9 +458,9 @@ impl Etsy {
     /// needs an image to go live, which sandbox listings have not.
     fn set_state(&self, listing_id: u64, state: &str) -> Result<serde_json::Value, (u16, String)> {
         let mut st = self.st();
-        let Some(l) = st.listings.get(&listing_id).cloned() else {
+        if !st.listings.contains_key(&listing_id) {
             return Err((404, "Listing not found".into()));
-        };
+        }
         let before = st.state(listing_id).to_string();
         match (state, before.as_str()) {
             ("inactive", _) => {
@@ -411,21 +475,15 @@ impl Etsy {
                     st.renewals += 1;
                 }
                 if was == "sold_out"
-                    && let Some(x) = st.listings.get_mut(&listing_id)
+                    && let Some(x) = st.product_mut(listing_id, None)
                 {
                     x.qty = 1;
                 }
             }
             (other, _) => return Err((400, format!("state {other} is not allowed"))),
         }
-        let l = st.listings.get(&listing_id).cloned().unwrap_or(l);
-        let shows = st.shows(&l);
-        st.writes.push(WriteRecord {
-            at_ms: now_ms(),
-            listing: listing_id.to_string(),
-            qty: shows,
-        });
-        Ok(Etsy::listing(&st, &l))
+        st.record_writes(listing_id);
+        Ok(Etsy::listing(&st, listing_id))
     }
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
@@ -440,11 +498,11 @@ impl Etsy {
     pub fn place_order(self: &Arc<Self>, req: &OrderReq) -> Result<Placed, String> {
         let (id, txs) = {
             let mut st = self.st();
-            for (l, q) in &req.lines {
+            let sku = |i: usize| req.skus.get(i).map(String::as_str);
+            for (i, (l, q)) in req.lines.iter().enumerate() {
                 let x = st
-                    .listings
-                    .get(l)
-                    .ok_or_else(|| format!("no listing {l}"))?;
+                    .product(*l, sku(i))
+                    .ok_or_else(|| format!("no listing {l} (product {:?})", sku(i)))?;
                 let shows = st.shows(x);
                 if shows < *q {
                     return Err(format!("only {shows} of listing {l} on display"));
@@ -454,9 +512,10 @@ impl Etsy {
             let id = st.next;
             let mut txs = Vec::new();
             for (i, (l, q)) in req.lines.iter().enumerate() {
-                let x = st.listings.get_mut(l).expect("checked");
+                let x = st.product_mut(*l, sku(i)).expect("checked");
                 x.qty -= q;
-                let (sold_out, x) = (x.qty <= 0, x.clone());
+                let x = x.clone();
+                let sold_out = st.listings[l].iter().all(|p| p.qty <= 0);
                 if sold_out {
                     // Etsy marks a listing whose last unit sold as sold out.
                     st.states.insert(*l, "sold_out".into());
@@ -498,10 +557,10 @@ impl Etsy {
             r["updated_timestamp"] = json!(now_secs());
             let txs = r["transactions"].as_array().cloned().unwrap_or_default();
             for t in txs {
-                if let Some(l) = t["listing_id"]
-                    .as_u64()
-                    .and_then(|l| st.listings.get_mut(&l))
-                {
+                let (Some(l), sku) = (t["listing_id"].as_u64(), t["sku"].as_str()) else {
+                    continue;
+                };
+                if let Some(l) = st.product_mut(l, sku) {
                     l.qty += t["quantity"].as_i64().unwrap_or(0);
                 }
             }
@@ -601,7 +660,7 @@ pub fn router(s: Arc<Etsy>) -> Router {
         }))
         .route("/_sim/state", get(|State(s): State<Arc<Etsy>>| async move {
             let st = s.st();
-            Json(json!({"listings": st.listings.values().collect::<Vec<_>>(), "receipts": st.receipts.values().collect::<Vec<_>>(), "deliveries": st.deliveries}))
+            Json(json!({"listings": st.listings.values().flatten().collect::<Vec<_>>(), "receipts": st.receipts.values().collect::<Vec<_>>(), "deliveries": st.deliveries}))
         }))
         .route("/v3/application/shops/{shop}/receipts/{id}", get(|State(s): State<Arc<Etsy>>, Path((shop, id)): Path<(String, u64)>, headers: HeaderMap| async move {
             let h = match s.gate(&headers).await {
@@ -647,7 +706,7 @@ pub fn router(s: Arc<Etsy>) -> Router {
             if let Some(gone) = ids.iter().find(|id| !st.listings.contains_key(id)) {
                 return with_headers(err(404, &format!("Listing {gone} not found")), &h);
             }
-            let results: Vec<serde_json::Value> = ids.iter().filter_map(|id| st.listings.get(id)).map(|l| Etsy::with_inventory(&st, l)).collect();
+            let results: Vec<serde_json::Value> = ids.iter().map(|id| Etsy::with_inventory(&st, *id)).collect();
             with_headers(Json(json!({"count": results.len(), "results": results})).into_response(), &h)
         }))
         .route("/v3/application/listings/{id}/inventory", get(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap| async move {
@@ -656,9 +715,10 @@ pub fn router(s: Arc<Etsy>) -> Router {
                 Err(r) => return r,
             };
             let st = s.st();
-            let r = match st.listings.get(&id) {
-                Some(l) => Json(Etsy::single_inventory(&st, l)).into_response(),
-                None => err(404, "Listing not found"),
+            let r = if st.listings.contains_key(&id) {
+                Json(Etsy::single_inventory(&st, id)).into_response()
+            } else {
+                err(404, "Listing not found")
             };
             with_headers(r, &h)
         }).put(|State(s): State<Arc<Etsy>>, Path(id): Path<u64>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {

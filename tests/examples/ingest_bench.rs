@@ -176,6 +176,7 @@ async fn end_to_end(n: usize) {
                 sb.etsy
                     .place_order(&onecount_sim::etsy::OrderReq {
                         lines: vec![(2, 1)],
+                        skus: vec![],
                         knobs: DeliveryKnobs::default(),
                     })
                     .unwrap()

@@ -59,6 +59,7 @@ fn sell(h: &LocalHost, ch: Channel, i: u64) -> bool {
             .etsy
             .place_order(&onecount_sim::etsy::OrderReq {
                 lines: vec![(id.listing, 1)],
+                skus: vec![],
                 knobs: k,
             })
             .is_ok(),

@@ -93,6 +93,15 @@ pub struct Pusher<S, A, C, V, Q> {
     pub cfg: PushConfig,
 }
 
+/// A name for the leases one invocation holds, unique to it.
+fn holder() -> String {
+    format!("pusher-{}", uuid::Uuid::new_v4())
+}
+
+/// How long a write lease lasts: longer than any round's reads and writes, short enough
+/// that a pusher that died holding one delays that listing briefly.
+const LEASE_MS: Millis = 60_000;
+
 /// The ledger could not be read: every SKU of the batch tries again.
 fn ledger_unreadable(e: &impl std::fmt::Display) -> Outcome {
     Outcome::Retry {
@@ -606,7 +615,10 @@ where
         first: Vec<PushView>,
     ) -> BTreeMap<Sku, Outcome> {
         let ch = self.channel();
-        let mut work = Work::default();
+        let mut work = Work {
+            holder: holder(),
+            ..Work::default()
+        };
         let mut first = Some(first);
         for round in 0..self.cfg.max_rounds {
             if pending.is_empty() {
@@ -655,7 +667,8 @@ where
     /// One round: decide what needs a read, read, execute each listing's [`plan`], write.
     async fn round(&self, groups: &BTreeMap<Sku, Group>, views: Vec<PushView>, work: &mut Work) {
         let now = now_ms();
-        let (to_read, mut seen) = self.prepare(groups, views, work, now).await;
+        let (to_read, seen) = self.prepare(groups, views, work, now).await;
+        let (to_read, mut seen, leased) = self.lease(to_read, seen, work).await;
         seen.extend(self.read_all(to_read, work).await);
         let mut writes = Writes {
             // Units found unheard are dated from before the channel was read: an order
@@ -669,6 +682,77 @@ where
             self.execute(g, v, target, s, work, &mut writes).await;
         }
         self.write_all(groups, writes, work).await;
+        self.release(leased, &work.holder).await;
+    }
+
+    /// Take the write lease of every shared channel object (an Etsy listing with several
+    /// SKUs) this round reads and may write, before reading it: a listing another pusher
+    /// is rewriting waits a second (quietly) instead of being rewritten from an older read.
+    /// The SKUs of one listing in this batch share its lease (and one write call).
+    async fn lease(
+        &self,
+        to_read: Vec<(PushView, u32)>,
+        seen: Vec<(PushView, u32, Seen)>,
+        work: &mut Work,
+    ) -> (
+        Vec<(PushView, u32)>,
+        Vec<(PushView, u32, Seen)>,
+        Vec<String>,
+    ) {
+        let keys: std::collections::BTreeSet<String> = to_read
+            .iter()
+            .map(|(v, _)| v)
+            .chain(seen.iter().map(|(v, _, _)| v))
+            .filter_map(|v| self.api.write_key(&v.target()))
+            .collect();
+        if keys.is_empty() {
+            return (to_read, seen, Vec::new());
+        }
+        let until = now_ms() + LEASE_MS;
+        let holder = work.holder.as_str();
+        let taken = futures::future::join_all(keys.iter().map(|k| async move {
+            match self.store.take_lease(k, holder, until).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(key = %k, error = %e, "could not take the write lease");
+                    false
+                }
+            }
+        }))
+        .await;
+        let (held, busy): (Vec<_>, Vec<_>) = keys.into_iter().zip(taken).partition(|(_, t)| *t);
+        let busy: HashSet<String> = busy.into_iter().map(|(k, _)| k).collect();
+        let free = |v: &PushView, work: &mut Work| {
+            let key = self.api.write_key(&v.target());
+            let ok = key.as_ref().is_none_or(|k| !busy.contains(k));
+            if !ok {
+                tracing::debug!(sku = %v.stock.sku, key = ?key, "another pusher is writing this listing");
+                work.end(
+                    v.stock.sku.clone(),
+                    Outcome::Retry {
+                        error: "another pusher is writing this listing".into(),
+                        retry_after: Some(1),
+                        quiet: true,
+                    },
+                );
+            }
+            ok
+        };
+        let to_read = to_read.into_iter().filter(|(v, _)| free(v, work)).collect();
+        let seen = seen.into_iter().filter(|(v, _, _)| free(v, work)).collect();
+        (to_read, seen, held.into_iter().map(|(k, _)| k).collect())
+    }
+
+    async fn release(&self, leased: Vec<String>, holder: &str) {
+        let dropped =
+            futures::future::join_all(leased.iter().map(|k| self.store.drop_lease(k, holder)))
+                .await;
+        for (k, r) in leased.iter().zip(dropped) {
+            if let Err(e) = r {
+                // It runs out by itself.
+                tracing::warn!(key = %k, error = %e, "could not give the write lease back");
+            }
+        }
     }
 
     /// The listings to read, and the sell-outs that go without a read (stating the last
@@ -861,11 +945,14 @@ where
 
     /// Write the round's writes in the channel's batch size, zero and low quantities
     /// first: they are the ones that prevent oversells.
+    /// Writes sharing a [`write_key`](ChannelApi::write_key) stay in one call.
     async fn write_all(&self, groups: &BTreeMap<Sku, Group>, mut writes: Writes, work: &mut Work) {
-        writes.list.sort_by_key(|(_, w)| w.qty);
-        for chunk in writes.list.chunks(self.api.write_batch().max(1)) {
-            if !self.coalesce(groups, chunk, work) {
-                self.write_chunk(groups, chunk, &writes, work).await;
+        let list = std::mem::take(&mut writes.list);
+        for chunk in chunks(list, self.api.write_batch(), |w| {
+            self.api.write_key(&w.target)
+        }) {
+            if !self.coalesce(groups, &chunk, work) {
+                self.write_chunk(groups, &chunk, &writes, work).await;
             }
         }
     }
@@ -986,6 +1073,8 @@ struct Work {
     overwrote: HashMap<Sku, u32>,
     /// SKUs for the next round.
     next: Vec<Sku>,
+    /// The name this invocation's write leases are held under.
+    holder: String,
 }
 
 impl Work {
@@ -1018,6 +1107,37 @@ impl Writes {
             Err(o) => work.end(sku, o),
         }
     }
+}
+
+/// A round's writes as write calls of up to `batch` writes, zero and low quantities
+/// first; writes with one key (one channel object) always together in one call.
+fn chunks(
+    list: Vec<(PushView, Write)>,
+    batch: usize,
+    key: impl Fn(&Write) -> Option<String>,
+) -> Vec<Vec<(PushView, Write)>> {
+    let mut units: Vec<Vec<(PushView, Write)>> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (v, w) in list {
+        match key(&w) {
+            Some(k) if at.contains_key(&k) => units[at[&k]].push((v, w)),
+            k => {
+                if let Some(k) = k {
+                    at.insert(k, units.len());
+                }
+                units.push(vec![(v, w)]);
+            }
+        }
+    }
+    units.sort_by_key(|u| u.iter().map(|(_, w)| w.qty).min());
+    let mut out: Vec<Vec<(PushView, Write)>> = Vec::new();
+    for u in units {
+        match out.last_mut() {
+            Some(c) if c.len() + u.len() <= batch.max(1) => c.extend(u),
+            _ => out.push(u),
+        }
+    }
+    out
 }
 
 fn unrecordable() -> Outcome {

@@ -114,6 +114,13 @@ pub trait ChannelApi: Send + Sync {
     fn zero_without_read(&self, _target: &Target) -> Option<Seen> {
         None
     }
+    /// The key of the channel object a write to `target` rewrites as a whole (an Etsy
+    /// listing's inventory, every SKU of it), when other targets may share it. Writes with
+    /// one key go in one [`write`](Self::write) call and never run in two pushers at once.
+    /// `None`: the write touches this target alone.
+    fn write_key(&self, _target: &Target) -> Option<String> {
+        None
+    }
     /// API calls made so far (for benchmarks and the drift report).
     fn calls(&self) -> u64;
     /// The share (0..=1) of the channel's short-term rate budget left, as its last answer
@@ -151,6 +158,9 @@ macro_rules! delegate_channel_api {
             }
             fn zero_without_read(&self, target: &Target) -> Option<Seen> {
                 (**self).zero_without_read(target)
+            }
+            fn write_key(&self, target: &Target) -> Option<String> {
+                (**self).write_key(target)
             }
             fn calls(&self) -> u64 {
                 (**self).calls()

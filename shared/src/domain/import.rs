@@ -282,6 +282,9 @@ pub struct Existing {
     pub skus: HashSet<Sku>,
     /// (channel, "kind:id") → the SKU it is mapped to now.
     pub ref_owners: HashMap<(Channel, String), Sku>,
+    /// (channel, "kind:id", SKU) for ids several SKUs share (see
+    /// [`shared_ref`](super::shared_ref)): each SKU's own entry under the id.
+    pub shared: HashSet<(Channel, String, Sku)>,
     /// The listings as they are now.
     pub listings: HashMap<(Sku, Channel), Listing>,
 }
@@ -320,13 +323,17 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
                 }
             }
         }
-        let taken = l.refs.iter().find_map(|r| {
-            existing
-                .ref_owners
-                .get(&(l.channel, r.to_string()))
-                .filter(|owner| **owner != l.sku)
-                .map(|owner| format!("{r} on {} is already mapped to {owner}", l.channel))
-        });
+        let taken = l
+            .refs
+            .iter()
+            .filter(|r| !super::shared_ref(l.channel, &r.kind))
+            .find_map(|r| {
+                existing
+                    .ref_owners
+                    .get(&(l.channel, r.to_string()))
+                    .filter(|owner| **owner != l.sku)
+                    .map(|owner| format!("{r} on {} is already mapped to {owner}", l.channel))
+            });
         if let Some(reason) = taken {
             p.bad.push(BadRow {
                 line: row.line,
@@ -337,10 +344,15 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
         let now = existing.listings.get(&(l.sku.clone(), l.channel));
         // Unchanged only when every channel id is in place too: a re-run after a crash
         // completes whatever was left half-done.
-        let ids_in_place = l
-            .refs
-            .iter()
-            .all(|r| existing.ref_owners.get(&(l.channel, r.to_string())) == Some(&l.sku));
+        let ids_in_place = l.refs.iter().all(|r| {
+            if super::shared_ref(l.channel, &r.kind) {
+                existing
+                    .shared
+                    .contains(&(l.channel, r.to_string(), l.sku.clone()))
+            } else {
+                existing.ref_owners.get(&(l.channel, r.to_string())) == Some(&l.sku)
+            }
+        });
         if now == Some(l) && ids_in_place {
             p.unchanged.push(row.line);
             continue;

@@ -27,6 +27,18 @@ impl ListingPolicy {
     }
 }
 
+/// Whether a channel id of `kind` names something several SKUs can share: a listing with
+/// variations (Etsy `listing`, whose products carry the SKUs; eBay `item`, a
+/// multi-variation listing; Shopify `product`). Such an id still finds the SKU of an order
+/// line when it is one SKU's alone; otherwise the line's own SKU or variation decides.
+/// Every other id (a Shopify variant, an eBay offer) belongs to one SKU.
+pub fn shared_ref(channel: Channel, kind: &str) -> bool {
+    matches!(
+        (channel, kind),
+        (Channel::Etsy, "listing") | (Channel::Ebay, "item") | (Channel::Shopify, "product")
+    )
+}
+
 /// One record per SKU per channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
@@ -41,6 +53,14 @@ pub struct Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_and_items_are_shared_variants_and_offers_are_not() {
+        assert!(shared_ref(Channel::Etsy, "listing"));
+        assert!(shared_ref(Channel::Ebay, "item"));
+        assert!(!shared_ref(Channel::Ebay, "offer"));
+        assert!(!shared_ref(Channel::Shopify, "variant"));
+    }
 
     #[test]
     fn listed_quantity_honours_buffer_max_and_pause() {

@@ -14,7 +14,7 @@ mod stock;
 mod timeline;
 
 pub use ids::{Channel, ChannelRef, LineId, OrderId, ParseError, Qty, Sku};
-pub use listing::{Listing, ListingPolicy};
+pub use listing::{Listing, ListingPolicy, shared_ref};
 pub use order::{
     LineRecord, OrderLine, RestockDecision, RestockKind, RestockOutcome, RestockRequest,
     SaleOutcome, decide_restock,

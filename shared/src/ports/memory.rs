@@ -8,13 +8,13 @@ use async_trait::async_trait;
 
 use super::{LedgerError, ListingStore, Page, PushStore, PushView, StockLedger, TimelineStore};
 use crate::clock::now_ms as now;
-use crate::domain::Event;
 use crate::domain::model::LedgerState;
 use crate::domain::push::PushRecord;
 use crate::domain::{
     Channel, ChannelRef, LineId, LineRecord, Listing, NewStock, OrderId, OrderLine, RestockOutcome,
     RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry, Unheard,
 };
+use crate::domain::{Event, Millis};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -23,6 +23,7 @@ pub struct MemoryStore {
     deliveries: Mutex<std::collections::BTreeSet<(Channel, String)>>,
     quarantine: Mutex<Vec<super::Quarantined>>,
     pushes: Mutex<BTreeMap<(Sku, Channel), PushRecord>>,
+    leases: Mutex<BTreeMap<String, (String, Millis)>>,
 }
 
 impl MemoryStore {
@@ -110,7 +111,10 @@ impl ListingStore for MemoryStore {
             .values()
             .filter(|l| l.channel == listing.channel && l.sku != listing.sku)
         {
-            if let Some(r) = other.refs.iter().find(|r| listing.refs.contains(r)) {
+            let taken = other.refs.iter().find(|r| {
+                listing.refs.contains(r) && !crate::domain::shared_ref(listing.channel, &r.kind)
+            });
+            if let Some(r) = taken {
                 return Err(LedgerError::RefTaken {
                     channel: listing.channel,
                     reference: r.clone(),
@@ -143,10 +147,16 @@ impl ListingStore for MemoryStore {
         reference: &ChannelRef,
     ) -> Result<Option<Sku>, LedgerError> {
         let all = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(all
+        let owners: std::collections::BTreeSet<&Sku> = all
             .values()
-            .find(|l| l.channel == channel && l.refs.contains(reference))
-            .map(|l| l.sku.clone()))
+            .filter(|l| l.channel == channel && l.refs.contains(reference))
+            .map(|l| &l.sku)
+            .collect();
+        // A shared id (a listing with several SKUs) names none of them alone.
+        Ok(match owners.len() {
+            1 => owners.into_iter().next().cloned(),
+            _ => None,
+        })
     }
 }
 
@@ -268,6 +278,28 @@ impl PushStore for MemoryStore {
         event: Event,
     ) -> Result<(), LedgerError> {
         self.with(|s| s.log(sku, now(), event));
+        Ok(())
+    }
+
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        until: Millis,
+    ) -> Result<bool, LedgerError> {
+        let mut all = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let free = all.get(key).is_none_or(|(h, u)| *u < now() || h == holder);
+        if free {
+            all.insert(key.to_string(), (holder.to_string(), until));
+        }
+        Ok(free)
+    }
+
+    async fn drop_lease(&self, key: &str, holder: &str) -> Result<(), LedgerError> {
+        let mut all = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if all.get(key).is_some_and(|(h, _)| h == holder) {
+            all.remove(key);
+        }
         Ok(())
     }
 }

@@ -207,6 +207,7 @@ async fn sold_out_listings_are_renewed_only_when_allowed_and_expired_ones_never(
         sb.etsy
             .place_order(&onecount_sim::etsy::OrderReq {
                 lines: vec![(l, 1)],
+                skus: vec![],
                 knobs: onecount_sim::DeliveryKnobs {
                     lose: true,
                     ..Default::default()

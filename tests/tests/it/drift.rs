@@ -86,6 +86,7 @@ async fn a_lost_webhook_is_found_by_reconciliation_applied_once_and_never_reinfl
     sb.etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(ids(1).listing, 1)],
+            skus: vec![],
             knobs: DeliveryKnobs::default(),
         })
         .unwrap();
@@ -316,6 +317,7 @@ async fn reconciliation_finds_lost_etsy_receipts_and_ebay_cancellations() {
     sb.etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(ids(6).listing, 2)],
+            skus: vec![],
             knobs: DeliveryKnobs {
                 lose: true,
                 ..DeliveryKnobs::default()

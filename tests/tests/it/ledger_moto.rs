@@ -613,3 +613,100 @@ async fn a_lost_response_still_reports_the_true_outcome() {
     let s = direct.get_stock(&sku("MUG")).await.unwrap().unwrap();
     assert_eq!((s.on_hand, s.version), (0, 2));
 }
+
+/// An Etsy listing with two colours (or an eBay item with variations) carries two SKUs:
+/// both map to its id, which then names neither alone (an order line's own SKU decides);
+/// a SKU's own ids stay its alone.
+#[tokio::test]
+async fn a_listing_id_can_carry_several_skus() {
+    let store = fresh_store("shared").await;
+    create(&store, "MUG-BLUE", 5).await;
+    create(&store, "MUG-RED", 5).await;
+    let r = |s: &str| s.parse::<ChannelRef>().unwrap();
+    let on = |s: &str, refs: &[&str], channel| Listing {
+        sku: sku(s),
+        channel,
+        refs: refs.iter().map(|x| r(x)).collect(),
+        policy: ListingPolicy::default(),
+    };
+    let resolve = |channel, x: &str| {
+        let store = &store;
+        let x = r(x);
+        async move { store.resolve(channel, &x).await.unwrap() }
+    };
+    store
+        .put_listing(&on("MUG-BLUE", &["listing:77"], Channel::Etsy))
+        .await
+        .unwrap();
+    assert_eq!(
+        resolve(Channel::Etsy, "listing:77").await,
+        Some(sku("MUG-BLUE")),
+        "one SKU's alone: it names it"
+    );
+    store
+        .put_listing(&on("MUG-RED", &["listing:77"], Channel::Etsy))
+        .await
+        .expect("a second SKU on the same listing is not a conflict");
+    assert_eq!(resolve(Channel::Etsy, "listing:77").await, None);
+    // eBay: the item is shared, each variation's offer is its own.
+    store
+        .put_listing(&on("MUG-BLUE", &["item:316", "offer:1"], Channel::Ebay))
+        .await
+        .unwrap();
+    let err = store
+        .put_listing(&on("MUG-RED", &["item:316", "offer:1"], Channel::Ebay))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::RefTaken { ref reference, .. } if reference.kind == "offer"),
+        "{err}"
+    );
+    store
+        .put_listing(&on("MUG-RED", &["item:316", "offer:2"], Channel::Ebay))
+        .await
+        .unwrap();
+    assert_eq!(resolve(Channel::Ebay, "item:316").await, None);
+    assert_eq!(
+        resolve(Channel::Ebay, "offer:2").await,
+        Some(sku("MUG-RED"))
+    );
+    // Moved to a listing of its own, the blue mug leaves the red one alone on 77.
+    store
+        .put_listing(&on("MUG-BLUE", &["listing:78"], Channel::Etsy))
+        .await
+        .unwrap();
+    assert_eq!(
+        resolve(Channel::Etsy, "listing:77").await,
+        Some(sku("MUG-RED"))
+    );
+    assert_eq!(
+        resolve(Channel::Etsy, "listing:78").await,
+        Some(sku("MUG-BLUE"))
+    );
+}
+
+/// The write lease on a shared listing: one holder at a time, taken again by its holder,
+/// given back only by it, and free once it has run out.
+#[tokio::test]
+async fn a_write_lease_has_one_holder_until_given_back_or_run_out() {
+    let store = fresh_store("lease").await;
+    let now = onecount::clock::now_ms();
+    let key = "etsy-listing:77";
+    assert!(store.take_lease(key, "a", now + 60_000).await.unwrap());
+    assert!(!store.take_lease(key, "b", now + 60_000).await.unwrap());
+    assert!(store.take_lease(key, "a", now + 60_000).await.unwrap());
+    store.drop_lease(key, "b").await.unwrap();
+    assert!(!store.take_lease(key, "b", now + 60_000).await.unwrap());
+    store.drop_lease(key, "a").await.unwrap();
+    assert!(store.take_lease(key, "b", now - 1).await.unwrap());
+    assert!(
+        store.take_lease(key, "c", now + 60_000).await.unwrap(),
+        "b's has run out"
+    );
+    assert!(
+        store
+            .take_lease("etsy-listing:78", "b", now + 60_000)
+            .await
+            .unwrap()
+    );
+}

@@ -7,3 +7,4 @@ mod drift;
 mod ledger_moto;
 mod order_path;
 mod push_path;
+mod variations;

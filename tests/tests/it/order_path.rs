@@ -173,6 +173,7 @@ async fn etsy_receipts_change_the_count_exactly_once() {
         .etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(LISTING, 2)],
+            skus: vec![],
             knobs: knobs(3, 0),
         })
         .unwrap();
@@ -205,6 +206,7 @@ async fn etsy_receipts_change_the_count_exactly_once() {
         .etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(LISTING, 3)],
+            skus: vec![],
             knobs: knobs(1, 1500),
         })
         .unwrap();
@@ -500,6 +502,7 @@ async fn two_channels_sell_the_last_unit_at_the_same_moment() {
         .etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(LISTING, 1)],
+            skus: vec![],
             knobs: knobs(1, 0),
         })
         .unwrap();

@@ -223,7 +223,7 @@ async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() 
 }
 
 /// A pusher with no queue under it: retry delays are noted and ignored.
-struct NoDelay;
+pub(crate) struct NoDelay;
 
 #[async_trait]
 impl Visibility for NoDelay {
@@ -232,9 +232,16 @@ impl Visibility for NoDelay {
     }
 }
 
+/// `n` push requests for `sku` on `channel`, as one SQS batch.
 fn event(sku: &Sku, channel: Channel, n: usize) -> SqsEvent {
+    let reqs: Vec<Sku> = (0..n).map(|_| sku.clone()).collect();
+    batch(&reqs, channel)
+}
+
+/// One push request per SKU of `skus` on `channel`, as one SQS batch.
+pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
     let mut ev = SqsEvent::default();
-    for k in 0..n {
+    for (k, sku) in skus.iter().enumerate() {
         let mut m = SqsMessage::default();
         m.message_id = Some(format!("m{k}"));
         m.body = Some(
@@ -392,6 +399,7 @@ async fn a_sale_racing_a_shopify_write_is_never_overwritten() {
     sb.etsy
         .place_order(&onecount_sim::etsy::OrderReq {
             lines: vec![(ids(5).listing, 1)],
+            skus: vec![],
             knobs: DeliveryKnobs::default(),
         })
         .unwrap();

@@ -35,8 +35,9 @@ impl DynamoStore {
         for r in rows {
             keys.push(listing_key(&r.listing.sku, r.listing.channel));
             for x in &r.listing.refs {
-                if seen_refs.insert((r.listing.channel, x.to_string())) {
-                    keys.push(ref_key(r.listing.channel, x));
+                let key = ref_item_key(r.listing.channel, x, &r.listing.sku);
+                if seen_refs.insert(format!("{key:?}")) {
+                    keys.push(key);
                 }
             }
         }
@@ -47,7 +48,7 @@ impl DynamoStore {
                 Some(STOCK_SK) => {
                     ex.skus.insert(stock_from_item(&item)?.sku);
                 }
-                Some(REF_SK) => {
+                Some(sk) if sk == REF_SK || sk.starts_with(REF_SK) => {
                     let r = Reader::new(&item, "channel id");
                     let pk = r.str(PK)?;
                     // REF#{channel}#{kind}:{id}
@@ -56,8 +57,12 @@ impl DynamoStore {
                     if let (Some(ch), Some(reference)) = (ch, reference)
                         && let Ok(ch) = ch.parse()
                     {
-                        ex.ref_owners
-                            .insert((ch, reference.to_string()), r.sku("sku")?);
+                        let key = (ch, reference.to_string());
+                        if sk == REF_SK {
+                            ex.ref_owners.insert(key, r.sku("sku")?);
+                        } else {
+                            ex.shared.insert((key.0, key.1, r.sku("sku")?));
+                        }
                     }
                 }
                 Some(s) if s.starts_with(LISTING_PREFIX) => {

@@ -317,6 +317,17 @@ pub fn listing_from_item(item: &Item) -> Result<Listing, LedgerError> {
     })
 }
 
+/// The index item that resolves `reference` to `sku`: the id's own item, or, for an id
+/// several SKUs can share ([`shared_ref`](crate::domain::shared_ref)), one item per SKU
+/// under the id (sort key `REF#{sku}`).
+pub fn ref_item_key(channel: Channel, reference: &ChannelRef, sku: &Sku) -> Item {
+    let mut key = ref_key(channel, reference);
+    if crate::domain::shared_ref(channel, &reference.kind) {
+        key.insert(SK.into(), s(format!("{REF_SK}#{sku}")));
+    }
+    key
+}
+
 pub fn ref_key(channel: Channel, reference: &ChannelRef) -> Item {
     HashMap::from([
         (

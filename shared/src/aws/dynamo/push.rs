@@ -216,6 +216,70 @@ impl PushStore for DynamoStore {
             .await
             .map_err(|e| e.into_error("note push"))
     }
+
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        until: crate::domain::Millis,
+    ) -> Result<bool, LedgerError> {
+        let mut item = lease_key(key);
+        item.insert("holder".into(), s(holder));
+        item.insert("until".into(), n(until));
+        // Left behind by a pusher that died holding it: DynamoDB's TTL sweeps it.
+        item.insert(super::schema::TTL_ATTRIBUTE.into(), n(until / 1000 + 3600));
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #u < :now OR holder = :h")
+            .expression_attribute_names("#u", "until")
+            .expression_attribute_values(":now", n(now()))
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::store::store_err(e)),
+        }
+    }
+
+    async fn drop_lease(&self, key: &str, holder: &str) -> Result<(), LedgerError> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(lease_key(key)))
+            .condition_expression("holder = :h")
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Run out and taken by another pusher: theirs now.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(super::store::store_err(e)),
+        }
+    }
+}
+
+fn lease_key(key: &str) -> Item {
+    std::collections::HashMap::from([
+        (super::schema::PK.into(), s(format!("LEASE#{key}"))),
+        (super::schema::SK.into(), s("LEASE")),
+    ])
 }
 
 fn checkpoint_key(name: &str) -> Item {

@@ -324,9 +324,10 @@ impl DynamoStore {
         let sku_v = s(listing.sku.as_str());
         let mut tx = vec![self.listing_update(listing)?];
         for r in &listing.refs {
-            let mut item = ref_key(listing.channel, r);
+            let mut item = ref_item_key(listing.channel, r, &listing.sku);
             item.insert("sku".into(), sku_v.clone());
             item.insert("channel".into(), s(listing.channel.as_str()));
+            // A shared id's item is this SKU's own: no one else's to take.
             tx.push(self.put(
                 item,
                 Some("attribute_not_exists(pk) OR sku = :sku"),
@@ -1157,8 +1158,8 @@ impl ListingStore for DynamoStore {
         for r in &stale {
             let d = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(ref_key(listing.channel, r)))
-                .condition_expression("sku = :sku")
+                .set_key(Some(ref_item_key(listing.channel, r, &listing.sku)))
+                .condition_expression("attribute_not_exists(pk) OR sku = :sku")
                 .expression_attribute_values(":sku", sku_v.clone())
                 .build()
                 .map_err(build_err)?;
@@ -1219,12 +1220,35 @@ impl ListingStore for DynamoStore {
         channel: Channel,
         reference: &ChannelRef,
     ) -> Result<Option<Sku>, LedgerError> {
-        let Some(item) = self.get_item(ref_key(channel, reference)).await? else {
-            return Ok(None);
-        };
-        Reader::new(&item, "channel id mapping")
-            .sku("sku")
-            .map(Some)
+        if !crate::domain::shared_ref(channel, &reference.kind) {
+            let Some(item) = self.get_item(ref_key(channel, reference)).await? else {
+                return Ok(None);
+            };
+            return Reader::new(&item, "channel id mapping")
+                .sku("sku")
+                .map(Some);
+        }
+        // A shared id: one item per SKU under it. It names a SKU only when it has one.
+        let pk = ref_pk(channel, &reference.kind, &reference.id);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(pk))
+            .limit(3)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let owners = out
+            .items()
+            .iter()
+            .map(|i| Reader::new(i, "channel id mapping").sku("sku"))
+            .collect::<Result<std::collections::BTreeSet<Sku>, _>>()?;
+        Ok(match owners.len() {
+            1 => owners.into_iter().next(),
+            _ => None,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Etsy listing inventory, pure: what one listing of a `getListingsInventoryByListingIds`
-//! answer lets buyers buy, and the `updateListingInventory` body that changes one SKU.
+//! answer lets buyers buy, and the `updateListingInventory` body that sets the quantities
+//! of one or several of its SKUs in one write (a listing with variations carries several).
 //!
 //! Shapes from Etsy's Open API v3 definition (`contracts/etsy/`, where each piece names its
 //! source): each element of `results` is a `ShopListingWithAssociations` — the listing's
@@ -93,12 +94,16 @@ pub fn shown(listing: &Value, sku_: &str) -> Result<i64, String> {
     })
 }
 
-/// Whether another SKU of the listing has units for sale.
-pub fn others_on_sale(listing: &Value, sku_: &str) -> bool {
-    products(listing)
-        .filter(|p| sku(p) != sku_)
-        .flat_map(offerings)
-        .any(|o| enabled_qty(o) > 0)
+/// New quantities for some SKUs of one listing (0: off sale), written together.
+pub type Quantities<'a> = std::collections::BTreeMap<&'a str, u32>;
+
+/// Whether any offering has units for sale once `set` is written (Etsy refuses an
+/// inventory with every offering at 0: the listing goes off sale instead).
+pub fn on_sale_after(listing: &Value, set: &Quantities) -> bool {
+    products(listing).any(|p| match set.get(sku(p)) {
+        Some(q) => *q > 0 && offerings(p).next().is_some(),
+        None => offerings(p).any(|o| enabled_qty(o) > 0),
+    })
 }
 
 /// A product's identity across writes (Etsy renews product and offering ids on each
@@ -196,14 +201,19 @@ fn offering_body(o: &mut Map<String, Value>, known: Option<&Value>) {
     }
 }
 
-fn product_body(
-    p: &Value,
-    sku_: &str,
-    known: &Readiness,
-    edit: &impl Fn(&mut Map<String, Value>),
-) -> Value {
+/// An offering set to `qty` units (0: disabled, its quantity kept as Etsy wants one ≥ 0).
+fn set_quantity(o: &mut Map<String, Value>, qty: u32) {
+    if qty == 0 {
+        o.insert("is_enabled".into(), Value::Bool(false));
+    } else {
+        o.insert("quantity".into(), serde_json::json!(qty));
+        o.insert("is_enabled".into(), Value::Bool(true));
+    }
+}
+
+fn product_body(p: &Value, set: &Quantities, known: &Readiness) -> Value {
     let key = product_key(p);
-    let mine = sku(p) == sku_;
+    let mine = set.get(sku(p)).copied();
     let mut obj = p.as_object().cloned().unwrap_or_default();
     strip(&mut obj);
     for v in obj
@@ -221,8 +231,8 @@ fn product_body(
         .map(|(i, o)| {
             let mut o = o.as_object().cloned().unwrap_or_default();
             offering_body(&mut o, known.get(&key).and_then(|ids| ids.get(i)));
-            if mine {
-                edit(&mut o);
+            if let Some(q) = mine {
+                set_quantity(&mut o, q);
             }
             Value::Object(o)
         })
@@ -232,15 +242,12 @@ fn product_body(
 }
 
 /// The PUT body for `updateListingInventory`: the listing's whole inventory as read (a
-/// partial body would delete the products left out), `sku`'s offerings changed by `edit`.
-pub fn inventory_body(
-    listing: &Value,
-    sku_: &str,
-    known: &Readiness,
-    edit: impl Fn(&mut Map<String, Value>),
-) -> Value {
+/// partial body would delete the products left out), each SKU of `set` at its quantity.
+/// Several SKUs of one listing go in one body: two bodies written one after the other
+/// would each put back the other's quantity as read.
+pub fn inventory_body(listing: &Value, set: &Quantities, known: &Readiness) -> Value {
     let products: Vec<Value> = products(listing)
-        .map(|p| product_body(p, sku_, known, &edit))
+        .map(|p| product_body(p, set, known))
         .collect();
     let mut body = serde_json::json!({ "products": products });
     let inv = inventory(listing);
@@ -315,9 +322,11 @@ mod tests {
     #[test]
     fn the_put_body_keeps_every_product_and_changes_only_ours() {
         let known = Readiness::new();
-        let body = inventory_body(&listing("active"), "MUG-BLUE-12OZ", &known, |o| {
-            o.insert("quantity".into(), json!(4));
-        });
+        let body = inventory_body(
+            &listing("active"),
+            &Quantities::from([("MUG-BLUE-12OZ", 4)]),
+            &known,
+        );
         let products = body["products"].as_array().unwrap();
         assert_eq!(products.len(), 2, "a partial body would drop the red mug");
         assert_eq!(products[0]["offerings"][0]["quantity"], 4);
@@ -342,6 +351,25 @@ mod tests {
         }
     }
 
+    /// Both colours of one listing change in one write; neither puts back the other's
+    /// old quantity. Only when every SKU is at 0 is nothing left on sale.
+    #[test]
+    fn several_skus_of_one_listing_are_set_in_one_body() {
+        let l = listing("active");
+        let both = Quantities::from([("MUG-BLUE-12OZ", 5), ("MUG-RED-12OZ", 0)]);
+        let body = inventory_body(&l, &both, &Readiness::new());
+        let products = body["products"].as_array().unwrap();
+        assert_eq!(products[0]["offerings"][0]["quantity"], 5);
+        assert_eq!(products[0]["offerings"][0]["is_enabled"], true);
+        assert_eq!(products[1]["offerings"][0]["is_enabled"], false);
+        assert!(on_sale_after(&l, &both));
+        assert!(on_sale_after(&l, &Quantities::from([("MUG-BLUE-12OZ", 0)])));
+        assert!(!on_sale_after(
+            &l,
+            &Quantities::from([("MUG-BLUE-12OZ", 0), ("MUG-RED-12OZ", 0)])
+        ));
+    }
+
     #[test]
     fn processing_profiles_come_from_a_single_listing_read_when_the_batch_leaves_them_null() {
         let batch = listing("active");
@@ -357,7 +385,7 @@ mod tests {
         let known = readiness_of(&as_listing(&single));
         assert_eq!(known.len(), 2);
         assert!(!lacks_readiness(&batch, &known), "remembered across writes");
-        let body = inventory_body(&batch, "MUG-BLUE-12OZ", &known, |_| {});
+        let body = inventory_body(&batch, &Quantities::new(), &known);
         assert_eq!(
             body["products"][1]["offerings"][0]["readiness_state_id"],
             1402336022581u64

@@ -23,7 +23,7 @@ mod config;
 pub mod inventory;
 
 pub use config::EtsyConfig;
-use inventory::{ListingState, Readiness};
+use inventory::{ListingState, Quantities, Readiness};
 
 /// What Etsy accepts: at most 999 per offering.
 pub const PROFILE: super::Profile = super::Profile {
@@ -510,14 +510,33 @@ impl ChannelApi for EtsyClient {
         })
     }
 
-    /// Read-modify-write of the whole inventory; never all offerings at 0 (deactivate
-    /// instead, and reactivate on restock).
+    /// Read-modify-write of the whole inventory, one call per listing: the writes to SKUs
+    /// of one listing go in one body (written one after another, each would put back the
+    /// other's quantity as read). Never all offerings at 0: deactivate instead, and
+    /// reactivate on restock.
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
-        let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            out.push(self.write_one(w).await);
+        let mut by_listing: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        let mut out: Vec<Result<(), PushError>> = vec![Ok(()); writes.len()];
+        for (i, w) in writes.iter().enumerate() {
+            match w.target.reference("listing") {
+                Some(id) => by_listing.entry(id).or_default().push(i),
+                None => out[i] = Err(PushError::Mismatch("no Etsy listing id mapped".into())),
+            }
+        }
+        for (id, idx) in by_listing {
+            let group: Vec<&Write> = idx.iter().map(|i| &writes[*i]).collect();
+            let r = self.write_listing(id, &group).await;
+            for i in idx {
+                out[i] = r.clone();
+            }
         }
         out
+    }
+
+    fn write_key(&self, target: &Target) -> Option<String> {
+        target
+            .reference("listing")
+            .map(|id| format!("etsy-listing:{id}"))
     }
 }
 
@@ -559,6 +578,13 @@ impl EtsyClient {
         ids: &[&str],
     ) -> Result<std::collections::HashMap<String, Value>, HttpError> {
         let mut found = std::collections::HashMap::new();
+        // Several SKUs of one listing ask for it once.
+        let ids: Vec<&str> = ids
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .collect();
         let mut todo: Vec<Vec<&str>> = ids.chunks(100).map(<[&str]>::to_vec).collect();
         while let Some(part) = todo.pop() {
             if part.is_empty() {
@@ -621,61 +647,75 @@ impl EtsyClient {
         Ok(learnt)
     }
 
-    async fn write_one(&self, w: &Write) -> Result<(), PushError> {
-        let id = w
-            .target
-            .reference("listing")
-            .ok_or_else(|| PushError::Mismatch("no Etsy listing id mapped".into()))?;
-        let sku = w.target.sku.as_str();
-        let listing = &w.seen.state;
+    /// Set the quantities of `group` (writes to SKUs of listing `id`) in one call.
+    async fn write_listing(&self, id: &str, group: &[&Write]) -> Result<(), PushError> {
+        // A sell-out written without a read carries no products: any real read wins.
+        let Some(listing) = group
+            .iter()
+            .map(|w| &w.seen.state)
+            .max_by_key(|s| inventory::skus_of(s).len())
+        else {
+            return Ok(());
+        };
+        let set: Quantities = group
+            .iter()
+            .map(|w| (w.target.sku.as_str(), w.qty))
+            .collect();
+        let skus: Vec<&str> = set.keys().copied().collect();
+        let skus = skus.join(", ");
         let state = ListingState::of(listing);
-        if w.qty == 0 && !inventory::others_on_sale(listing, sku) {
+        if !inventory::on_sale_after(listing, &set) {
             // Etsy refuses every offering at 0: take the listing off sale instead.
             return match state {
                 ListingState::Active => self.set_state(id, "inactive").await,
                 _ => Ok(()),
             };
         }
+        let raising = set.values().any(|q| *q > 0);
         match &state {
-            ListingState::Closed(s) if w.qty > 0 => {
+            ListingState::Closed(s) if raising => {
                 return Err(PushError::Mismatch(format!(
-                    "Etsy listing {id} is {s}: renew or publish it on etsy.com, or map {sku} to a live listing"
+                    "Etsy listing {id} is {s}: renew or publish it on etsy.com, or map {skus} to a live listing"
                 )));
             }
-            ListingState::SoldOut if w.qty > 0 && !self.cfg.renew_sold_out => {
+            ListingState::SoldOut if raising && !self.cfg.renew_sold_out => {
                 return Err(PushError::Permanent(format!(
                     "Etsy listing {id} is sold out; bringing it back renews it (a listing fee): renew it on etsy.com, or set renew_sold_out in the Etsy configuration"
                 )));
             }
             // Making a sold-out listing active renews it and sets its quantity to 1; the
             // inventory write below then sets the true one.
-            ListingState::SoldOut if w.qty > 0 => self.set_state(id, "active").await?,
+            ListingState::SoldOut if raising => self.set_state(id, "active").await?,
             _ => {}
         }
-        self.put_inventory(id, sku, listing, w.qty).await?;
-        if state == ListingState::Inactive && w.qty > 0 {
+        let mut set = set;
+        if raising && state == ListingState::Inactive {
+            // Taken off sale when its last offering went to 0, the listing kept the
+            // quantities of the SKUs zeroed by that: brought back, they would list them
+            // again. They stay off until their own pushes (or the drift check) raise them.
+            let others: Vec<&str> = inventory::skus_of(listing)
+                .into_iter()
+                .filter(|s| !set.contains_key(s))
+                .collect();
+            set.extend(others.into_iter().map(|s| (s, 0)));
+        }
+        self.put_inventory(id, listing, &set).await?;
+        if state == ListingState::Inactive && raising {
             self.set_state(id, "active").await?;
         }
         Ok(())
     }
 
-    /// `updateListingInventory` with `sku`'s offerings set to `qty` (0: disabled).
+    /// `updateListingInventory` with the offerings of each SKU in `set` at its quantity
+    /// (0: disabled).
     async fn put_inventory(
         &self,
         id: &str,
-        sku: &str,
         listing: &Value,
-        qty: u32,
+        set: &Quantities<'_>,
     ) -> Result<(), PushError> {
         let known = self.readiness(id, listing).await?;
-        let body = inventory::inventory_body(listing, sku, &known, |o| {
-            if qty == 0 {
-                o.insert("is_enabled".into(), Value::Bool(false));
-            } else {
-                o.insert("quantity".into(), serde_json::json!(qty));
-                o.insert("is_enabled".into(), Value::Bool(true));
-            }
-        });
+        let body = inventory::inventory_body(listing, set, &known);
         self.call(
             reqwest::Method::PUT,
             "etsy updateListingInventory",
@@ -818,7 +858,10 @@ mod tests {
                 .is_none()
         );
         // What `write` makes of that state: nothing else on sale, so off sale it goes.
-        assert!(!inventory::others_on_sale(&seen.state, "MUG-BLUE-12OZ"));
+        assert!(!inventory::on_sale_after(
+            &seen.state,
+            &Quantities::from([("MUG-BLUE-12OZ", 0)])
+        ));
         assert_eq!(ListingState::of(&seen.state), ListingState::Active);
         // A variation added since: the next read forgets it.
         c.note_sole_sku("1234567890", &tree());
