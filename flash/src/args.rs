@@ -30,6 +30,9 @@ pub struct FlashArgs {
     /// Etsy's requests per second (Etsy's real default is 10).
     #[arg(long)]
     pub etsy_qps: Option<u32>,
+    /// SKUs per Etsy listing: colours of one listing with variations, written together.
+    #[arg(long)]
+    pub etsy_variations: Option<u32>,
     /// Added to every eBay API call (ms).
     #[arg(long)]
     pub ebay_latency_ms: Option<u64>,
@@ -79,7 +82,7 @@ impl FlashArgs {
                 if let Some(v) = a.$arg { sc.$field = v; sc.name = if a.quick { "standard+".into() } else { "custom".into() }; }
             )*};
         }
-        set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps,
+        set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps, etsy_variations => etsy_variations,
             ebay_latency_ms => ebay_latency_ms, error_rate => error_rate,
             duplicate_rate => duplicate_rate, late_rate => late_rate, lost_webhooks => lost_webhooks,
             time_scale => time_scale, interval_minutes => interval_minutes, last_units => last_units,

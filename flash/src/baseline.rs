@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onecount::Channel;
-use onecount::channels::push::{ChannelApi, Target, Write};
+use onecount::channels::push::{ChannelApi, Target, Write, write_calls};
 use tokio::sync::mpsc;
 
 /// Interval sync's state.
@@ -92,24 +92,7 @@ impl Interval {
             out
         };
         // What each channel shows after this sync is the base for the next one.
-        let mut result: Vec<(usize, usize, i64)> = Vec::new();
-        for (k, list) in writes.into_iter().enumerate() {
-            let api = &self.apis[k];
-            for chunk in list.chunks(api.write_batch().max(1)) {
-                let w: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
-                for ((i, w), r) in chunk.iter().zip(api.write(&w).await) {
-                    result.push((
-                        *i,
-                        k,
-                        if r.is_ok() {
-                            i64::from(w.qty)
-                        } else {
-                            w.seen.qty
-                        },
-                    ));
-                }
-            }
-        }
+        let result = self.write(writes).await;
         let mut last = self.last_set.lock().unwrap_or_else(|p| p.into_inner());
         for i in 0..n {
             for k in 0..3 {
@@ -122,6 +105,36 @@ impl Interval {
             last[i][k] = q;
         }
         self.syncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Interval {
+    /// Each channel's writes (entry, write); what each entry's listing shows after:
+    /// (entry, channel index, quantity).
+    async fn write(&self, writes: Vec<Vec<(usize, Write)>>) -> Vec<(usize, usize, i64)> {
+        let mut result = Vec::new();
+        for (k, list) in writes.into_iter().enumerate() {
+            let api = &self.apis[k];
+            // Like onecount's pusher: the SKUs of one listing in one write.
+            let calls = write_calls(
+                list,
+                api.write_batch(),
+                |(_, w)| api.write_key(&w.target),
+                |_| 0,
+            );
+            for chunk in calls {
+                let w: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
+                for ((i, w), r) in chunk.iter().zip(api.write(&w).await) {
+                    let shows = if r.is_ok() {
+                        i64::from(w.qty)
+                    } else {
+                        w.seen.qty
+                    };
+                    result.push((*i, k, shows));
+                }
+            }
+        }
+        result
     }
 }
 

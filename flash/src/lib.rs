@@ -93,6 +93,8 @@ pub struct Scenario {
     pub channel_mix: [f64; 3],
     /// Etsy's per-second request limit (the real default is 10).
     pub etsy_qps: u32,
+    /// SKUs per Etsy listing (colours of one listing with variations); 1: one each.
+    pub etsy_variations: u32,
     /// Added to every eBay API call.
     pub ebay_latency_ms: u64,
     /// Share of channel API calls answered 500.
@@ -127,6 +129,7 @@ impl Scenario {
             rate: 4.0,
             channel_mix: [0.5, 0.25, 0.25],
             etsy_qps: 10,
+            etsy_variations: 1,
             ebay_latency_ms: 400,
             error_rate: 0.02,
             duplicate_rate: 0.05,
@@ -189,6 +192,9 @@ impl Scenario {
         {
             bail!("rates (--error-rate, --duplicate-rate, --late-rate) are shares between 0 and 1");
         }
+        if !(1..=10).contains(&self.etsy_variations) {
+            bail!("--etsy-variations must be between 1 and 10 SKUs per Etsy listing");
+        }
         if self.etsy_qps == 0 {
             bail!("--etsy-qps must be at least 1");
         }
@@ -207,13 +213,21 @@ impl Scenario {
 pub struct Ids {
     pub variant: u64,
     pub listing: u64,
+    /// The entry's place among the products of its Etsy listing.
+    pub product: usize,
     pub item: u64,
 }
 
+/// SKUs per Etsy listing in this process's sale (`--etsy-variations`): entries `k·n` to
+/// `k·n + k − 1` are the products (colours) of one listing.
+static ETSY_VARIATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub fn ids(i: u64) -> Ids {
+    let k = ETSY_VARIATIONS.load(Ordering::Relaxed).max(1);
     Ids {
         variant: 44_000_000_000_000 + i,
-        listing: 1_200_000_000 + i,
+        listing: 1_200_000_000 + i / k,
+        product: (i % k) as usize,
         item: 316_000_000_000 + i,
     }
 }
@@ -289,7 +303,9 @@ pub fn displayed(sb: &Sandboxes, i: u64) -> [i64; 3] {
     let id = ids(i);
     [
         sb.shopify.quantity(id.variant).unwrap_or(0),
-        sb.etsy.quantity(id.listing).unwrap_or(0),
+        sb.etsy
+            .product(id.listing, id.product)
+            .map_or(0, |(_, shows)| shows),
         sb.ebay.quantity(id.item).unwrap_or(0),
     ]
 }
@@ -362,7 +378,12 @@ impl World {
                 .etsy
                 .place_order(&onecount_sim::etsy::OrderReq {
                     lines: vec![(id.listing, a.qty)],
-                    skus: vec![],
+                    skus: sb
+                        .etsy
+                        .product(id.listing, id.product)
+                        .map(|(sku, _)| sku)
+                        .into_iter()
+                        .collect(),
                     knobs,
                 })
                 .map(|p| p.receipt_id),
@@ -766,6 +787,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 /// Play the sale `sc` against every strategy it names; `progress` hears about once a second.
 pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome> {
+    ETSY_VARIATIONS.store(u64::from(sc.etsy_variations), Ordering::Relaxed);
     sc.check()?;
     let wall = Instant::now();
     // Units the buyers will want: attempts × 1.1 units each.

@@ -170,9 +170,10 @@ fn scenario_text(o: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "Etsy limited to {} requests/s, eBay +{} ms per call, {:.0}% of API calls fail, \
-         {:.0}% duplicate and {:.0}% late ({} s) webhooks, {} lost.",
+        "Etsy limited to {} requests/s ({} SKU(s) per listing), eBay +{} ms per call, \
+         {:.0}% of API calls fail, {:.0}% duplicate and {:.0}% late ({} s) webhooks, {} lost.",
         sc.etsy_qps,
+        sc.etsy_variations,
         sc.ebay_latency_ms,
         sc.error_rate * 100.0,
         sc.duplicate_rate * 100.0,

@@ -68,13 +68,18 @@ fn a_file_without_the_needed_columns_is_refused_whole() {
 #[test]
 fn the_plan_skips_what_is_already_so_and_refuses_taken_ids() {
     let p = parse_csv(
-        "sku,channel,refs,on_hand\nMUG-1,shopify,variant:4412,\nMUG-2,shopify,variant:9,5\nMUG-3,shopify,variant:77,\nMUG-1,etsy,listing:1,\n",
+        "sku,channel,refs,on_hand\nMUG-1,shopify,variant:4412,\nMUG-2,shopify,variant:9,5\nMUG-3,shopify,variant:77,\nMUG-1,ebay,offer:1,\nMUG-1,etsy,listing:5,\n",
     )
     .unwrap();
     let mut ex = Existing::default();
     ex.skus.insert(Sku::parse("MUG-1").unwrap());
     ex.ref_owners.insert(
-        (Channel::Etsy, "listing:1".into()),
+        (Channel::Ebay, "offer:1".into()),
+        Sku::parse("OTHER").unwrap(),
+    );
+    // A listing's id may carry several SKUs (its variations): never "taken".
+    ex.ref_owners.insert(
+        (Channel::Etsy, "listing:5".into()),
         Sku::parse("OTHER").unwrap(),
     );
     ex.listings.insert(
@@ -87,9 +92,10 @@ fn the_plan_skips_what_is_already_so_and_refuses_taken_ids() {
     );
     let plan = plan(p.rows, &ex);
     assert_eq!(plan.unchanged, [2]);
-    assert_eq!(plan.write.len(), 1);
+    assert_eq!(plan.write.len(), 2);
     assert_eq!(plan.write[0].line, 3);
     assert!(plan.write[0].fresh);
+    assert_eq!(plan.write[1].line, 6, "MUG-1 joins OTHER on Etsy listing 5");
     assert_eq!(
         plan.create.get(&Sku::parse("MUG-2").unwrap()),
         Some(&(5, 0))

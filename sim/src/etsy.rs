@@ -226,6 +226,13 @@ impl Etsy {
         st.product(listing_id, None).map(|l| st.shows(l))
     }
 
+    /// The `n`th product of a listing: its SKU and what buyers can buy of it.
+    pub fn product(&self, listing_id: u64, n: usize) -> Option<(String, i64)> {
+        let st = self.st();
+        let p = st.listings.get(&listing_id)?.get(n)?;
+        Some((p.sku.clone(), st.shows(p)))
+    }
+
     /// What buyers can buy of the product with `sku`.
     pub fn quantity_of(&self, listing_id: u64, sku: &str) -> Option<i64> {
         let st = self.st();

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use onecount::alerts::Alert;
-use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
+use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write, write_calls};
 use onecount::domain::plan::{
     Facts, Prep, Step, before_read, blind_zero, hold_wait, known_after_hold, plan,
 };
@@ -944,13 +944,17 @@ where
     }
 
     /// Write the round's writes in the channel's batch size, zero and low quantities
-    /// first: they are the ones that prevent oversells.
-    /// Writes sharing a [`write_key`](ChannelApi::write_key) stay in one call.
+    /// first: they are the ones that prevent oversells. Writes sharing a
+    /// [`write_key`](ChannelApi::write_key) (one Etsy listing) stay in one call.
     async fn write_all(&self, groups: &BTreeMap<Sku, Group>, mut writes: Writes, work: &mut Work) {
         let list = std::mem::take(&mut writes.list);
-        for chunk in chunks(list, self.api.write_batch(), |w| {
-            self.api.write_key(&w.target)
-        }) {
+        let calls = write_calls(
+            list,
+            self.api.write_batch(),
+            |(_, w)| self.api.write_key(&w.target),
+            |(_, w)| w.qty,
+        );
+        for chunk in calls {
             if !self.coalesce(groups, &chunk, work) {
                 self.write_chunk(groups, &chunk, &writes, work).await;
             }
@@ -1107,37 +1111,6 @@ impl Writes {
             Err(o) => work.end(sku, o),
         }
     }
-}
-
-/// A round's writes as write calls of up to `batch` writes, zero and low quantities
-/// first; writes with one key (one channel object) always together in one call.
-fn chunks(
-    list: Vec<(PushView, Write)>,
-    batch: usize,
-    key: impl Fn(&Write) -> Option<String>,
-) -> Vec<Vec<(PushView, Write)>> {
-    let mut units: Vec<Vec<(PushView, Write)>> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
-    for (v, w) in list {
-        match key(&w) {
-            Some(k) if at.contains_key(&k) => units[at[&k]].push((v, w)),
-            k => {
-                if let Some(k) = k {
-                    at.insert(k, units.len());
-                }
-                units.push(vec![(v, w)]);
-            }
-        }
-    }
-    units.sort_by_key(|u| u.iter().map(|(_, w)| w.qty).min());
-    let mut out: Vec<Vec<(PushView, Write)>> = Vec::new();
-    for u in units {
-        match out.last_mut() {
-            Some(c) if c.len() + u.len() <= batch.max(1) => c.extend(u),
-            _ => out.push(u),
-        }
-    }
-    out
 }
 
 fn unrecordable() -> Outcome {

@@ -131,6 +131,39 @@ pub trait ChannelApi: Send + Sync {
     }
 }
 
+/// Writes as write calls of up to `batch` writes each, lowest `order` first (the pusher
+/// puts zero and low quantities first), writes with one [`ChannelApi::write_key`] always
+/// together in one call (even past `batch`: the channel makes them one request).
+pub fn write_calls<T>(
+    items: Vec<T>,
+    batch: usize,
+    key: impl Fn(&T) -> Option<String>,
+    order: impl Fn(&T) -> u32,
+) -> Vec<Vec<T>> {
+    let mut units: Vec<Vec<T>> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = Default::default();
+    for item in items {
+        match key(&item) {
+            Some(k) if at.contains_key(&k) => units[at[&k]].push(item),
+            k => {
+                if let Some(k) = k {
+                    at.insert(k, units.len());
+                }
+                units.push(vec![item]);
+            }
+        }
+    }
+    units.sort_by_key(|u| u.iter().map(&order).min());
+    let mut out: Vec<Vec<T>> = Vec::new();
+    for u in units {
+        match out.last_mut() {
+            Some(c) if c.len() + u.len() <= batch.max(1) => c.extend(u),
+            _ => out.push(u),
+        }
+    }
+    out
+}
+
 /// The same failure for every item of a call that failed as a whole.
 pub(crate) fn all<T>(n: usize, e: impl Into<PushError>) -> Vec<Result<T, PushError>> {
     let e = e.into();
@@ -212,4 +245,35 @@ pub fn parse_rfc3339(s: &str) -> Option<crate::domain::Millis> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as crate::domain::Millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_to_one_listing_share_a_call_and_low_quantities_go_first() {
+        // (listing, qty): listing 7 carries two SKUs.
+        let items = vec![
+            (Some(7), 5),
+            (None, 0),
+            (Some(7), 9),
+            (Some(8), 1),
+            (None, 3),
+        ];
+        let key = |(l, _): &(Option<u32>, u32)| l.map(|l| l.to_string());
+        let calls = write_calls(items.clone(), 1, key, |(_, q)| *q);
+        assert_eq!(
+            calls,
+            vec![
+                vec![(None, 0)],
+                vec![(Some(8), 1)],
+                vec![(None, 3)],
+                vec![(Some(7), 5), (Some(7), 9)]
+            ]
+        );
+        let calls = write_calls(items, 3, key, |(_, q)| *q);
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|c| c.len() <= 3));
+    }
 }
