@@ -298,6 +298,21 @@ pub async fn add_to_onecount(
     Ok(())
 }
 
+/// An Etsy order for `qty` of the entry's product (its listing may carry several).
+fn etsy_order(
+    sb: &Sandboxes,
+    id: Ids,
+    qty: i64,
+    knobs: DeliveryKnobs,
+) -> onecount_sim::etsy::OrderReq {
+    let sku = sb.etsy.product(id.listing, id.product).map(|(sku, _)| sku);
+    onecount_sim::etsy::OrderReq {
+        lines: vec![(id.listing, qty)],
+        skus: sku.into_iter().collect(),
+        knobs,
+    }
+}
+
 /// What each sandbox displays for entry `i` (shopify, etsy, ebay); 0 when unlisted.
 pub fn displayed(sb: &Sandboxes, i: u64) -> [i64; 3] {
     let id = ids(i);
@@ -376,16 +391,7 @@ impl World {
                 .map(|p| p.order_id),
             Channel::Etsy => sb
                 .etsy
-                .place_order(&onecount_sim::etsy::OrderReq {
-                    lines: vec![(id.listing, a.qty)],
-                    skus: sb
-                        .etsy
-                        .product(id.listing, id.product)
-                        .map(|(sku, _)| sku)
-                        .into_iter()
-                        .collect(),
-                    knobs,
-                })
+                .place_order(&etsy_order(sb, id, a.qty, knobs))
                 .map(|p| p.receipt_id),
             _ => sb
                 .ebay
@@ -703,11 +709,7 @@ async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
         test: false,
         knobs: k(),
     });
-    let _ = sb.etsy.place_order(&onecount_sim::etsy::OrderReq {
-        lines: vec![(id.listing, 1)],
-        skus: vec![],
-        knobs: k(),
-    });
+    let _ = sb.etsy.place_order(&etsy_order(sb, id, 1, k()));
     let _ = sb.ebay.place_order(&onecount_sim::ebay::OrderReq {
         lines: vec![(id.item, 1)],
         knobs: k(),
