@@ -35,6 +35,10 @@ struct St {
     listings: BTreeMap<u64, SimListing>,
     /// Listings whose SKU also has an unpublished offer (a draft, or a listing withdrawn).
     unpublished: std::collections::BTreeSet<u64>,
+    /// The seller has out-of-stock control off: a listing that reaches 0 ends.
+    no_oos_control: bool,
+    /// Listings eBay ended at 0; they take no more revisions until relisted.
+    ended: std::collections::BTreeSet<u64>,
     orders: BTreeMap<String, serde_json::Value>,
     next: u64,
     deliveries: Vec<DeliveryRecord>,
@@ -43,6 +47,8 @@ struct St {
     /// Revisions per item on the current day.
     revisions: BTreeMap<u64, u32>,
     writes: Vec<WriteRecord>,
+    /// Inventory API request bodies, by operation id, for contract checks.
+    requests: Vec<(String, serde_json::Value)>,
     calls: u64,
 }
 
@@ -124,6 +130,11 @@ impl Ebay {
         self.st().writes.clone()
     }
 
+    /// The bodies of the bulk calls received, with their operation ids, in order.
+    pub fn requests(&self) -> Vec<(String, serde_json::Value)> {
+        self.st().requests.clone()
+    }
+
     /// Inventory API calls served.
     pub fn api_calls(&self) -> u64 {
         self.st().calls
@@ -138,6 +149,24 @@ impl Ebay {
     pub fn set_quantity(&self, item_id: u64, qty: i64) {
         if let Some(l) = self.st().listings.get_mut(&item_id) {
             l.qty = qty;
+        }
+    }
+
+    /// The seller's out-of-stock control preference (on unless set off): off, a listing
+    /// whose quantity reaches 0 ends, and revising it afterwards fails.
+    pub fn set_out_of_stock_control(&self, on: bool) {
+        self.st().no_oos_control = !on;
+    }
+
+    /// Whether eBay ended the listing (it reached 0 without out-of-stock control).
+    pub fn ended(&self, item_id: u64) -> bool {
+        self.st().ended.contains(&item_id)
+    }
+
+    /// End the listing if it is at 0 and the seller has out-of-stock control off.
+    fn end_at_zero(st: &mut St, item_id: u64) {
+        if st.no_oos_control && st.listings.get(&item_id).is_some_and(|l| l.qty <= 0) {
+            st.ended.insert(item_id);
         }
     }
 
@@ -156,13 +185,16 @@ impl Ebay {
     /// Bearer token and faults for one Inventory API call.
     async fn inventory_gate(&self, headers: &HeaderMap) -> Option<axum::response::Response> {
         if !self.bearer_ok(headers) {
-            return Some(err(401, "Invalid access token"));
+            return Some(ebay_err(401, 1001, "Invalid access token"));
         }
         self.st().calls += 1;
         self.faults.check().await
     }
 
     fn bulk_get(&self, body: &serde_json::Value) -> axum::response::Response {
+        self.st()
+            .requests
+            .push(("bulkGetInventoryItem".into(), body.clone()));
         let reqs = body["requests"].as_array().cloned().unwrap_or_default();
         if reqs.len() > 25 {
             return too_many();
@@ -183,6 +215,9 @@ impl Ebay {
     }
 
     fn bulk_update(&self, body: &serde_json::Value) -> axum::response::Response {
+        self.st()
+            .requests
+            .push(("bulkUpdatePriceQuantity".into(), body.clone()));
         let reqs = body["requests"].as_array().cloned().unwrap_or_default();
         if reqs.len() > 25 {
             return too_many();
@@ -196,6 +231,16 @@ impl Ebay {
                 responses.push(not_found(&sku));
                 continue;
             };
+            if st.ended.contains(&item) {
+                // What eBay says of a revision to an ended listing (the Trading API's
+                // message, through the Inventory API's generic user error).
+                responses.push(
+                    json!({"statusCode": 400, "sku": sku, "offerId": offer_id(item), "errors": [{"errorId": 25002,
+                    "domain": "API_INVENTORY", "category": "REQUEST",
+                    "message": "A user error has occurred. You are not allowed to revise ended listings."}]}),
+                );
+                continue;
+            }
             let used = st.revisions.get(&item).copied().unwrap_or(0);
             if used >= DAILY_REVISIONS {
                 responses.push(
@@ -232,6 +277,7 @@ impl Ebay {
             if let Some(l) = st.listings.get_mut(&item) {
                 l.qty = q;
             }
+            Ebay::end_at_zero(&mut st, item);
             st.writes.push(WriteRecord {
                 at_ms: at,
                 listing: item.to_string(),
@@ -277,6 +323,9 @@ impl Ebay {
             let mut st = self.st();
             for (i, q) in &req.lines {
                 let x = st.listings.get(i).ok_or_else(|| format!("no item {i}"))?;
+                if st.ended.contains(i) {
+                    return Err(format!("item {i} has ended"));
+                }
                 if x.qty < *q {
                     return Err(format!("only {} of item {i} on display", x.qty));
                 }
@@ -293,8 +342,10 @@ impl Ebay {
             for (k, (i, q)) in req.lines.iter().enumerate() {
                 let x = st.listings.get_mut(i).expect("checked");
                 x.qty -= q;
+                let sku = x.sku.clone();
+                Ebay::end_at_zero(&mut st, *i);
                 items.push(json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": i.to_string(),
-                                  "sku": x.sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
+                                  "sku": sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
             }
             let order = json!({"orderId": id, "creationDate": rfc3339(now_ms()), "lastModifiedDate": rfc3339(now_ms()),
                                "orderPaymentStatus": "PAID", "orderFulfillmentStatus": "NOT_STARTED",
@@ -454,7 +505,7 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 Some(l) => {
                     let mut offers = vec![json!({"offerId": offer_id(l.item_id), "sku": sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
                         "availableQuantity": l.qty, "status": "PUBLISHED",
-                        "listing": {"listingId": l.item_id.to_string(), "listingStatus": if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}})];
+                        "listing": {"listingId": l.item_id.to_string(), "listingStatus": if st.ended.contains(&l.item_id) { "ENDED" } else if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}})];
                     if st.unpublished.contains(&l.item_id) {
                         // No listing container: eBay returns none for unpublished offers.
                         offers.push(json!({"offerId": format!("{}9", offer_id(l.item_id)), "sku": sku, "marketplaceId": "EBAY_US",
@@ -462,7 +513,7 @@ pub fn router(s: Arc<Ebay>) -> Router {
                     }
                     Json(json!({"total": offers.len(), "size": offers.len(), "offers": offers})).into_response()
                 }
-                None => err(404, "No offer found"),
+                None => ebay_err(404, 25713, "This Offer is not available."),
             }
         }))
         .route("/_sim/faults", post(|State(s): State<Arc<Ebay>>, Json(f): Json<crate::Faults>| async move {
@@ -483,10 +534,10 @@ pub fn router(s: Arc<Ebay>) -> Router {
             let well_formed = from.len() == 24 && from.ends_with('Z') && from.as_bytes().get(19) == Some(&b'.');
             let since = match parse_rfc3339(from) {
                 Some(t) if well_formed => t,
-                _ => return err(400, "30810: Invalid date format"),
+                _ => return ebay_err(400, 30810, "Invalid date format."),
             };
             if since < now_ms() - 90 * 86_400_000 {
-                return err(400, "30830: Start date must be within 90 days of end date and current date.");
+                return ebay_err(400, 30830, "Start date must be within 90 days of end date and current date.");
             }
             let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(50).min(200);
             let offset = q.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
@@ -499,20 +550,29 @@ pub fn router(s: Arc<Ebay>) -> Router {
         }))
         .route("/sell/fulfillment/v1/order/{id}", get(|State(s): State<Arc<Ebay>>, Path(id): Path<String>, headers: HeaderMap| async move {
             if !s.bearer_ok(&headers) {
-                return err(401, "Invalid access token");
+                return ebay_err(401, 1001, "Invalid access token");
             }
             match s.st().orders.get(&id) {
                 Some(o) => Json(o.clone()).into_response(),
-                None => err(404, "order not found"),
+                None => ebay_err(404, 32100, "Invalid order ID."),
             }
         }))
         .with_state(s)
 }
 
 fn too_many() -> axum::response::Response {
+    ebay_err(
+        400,
+        25727,
+        "The number of requests exceeds the limit of 25.",
+    )
+}
+
+/// An error as eBay's REST APIs send it: `{errors: [ErrorDetailV3]}`.
+fn ebay_err(status: u16, error_id: u32, message: &str) -> axum::response::Response {
     (
-        axum::http::StatusCode::BAD_REQUEST,
-        Json(json!({"errors": [{"errorId": 25709, "message": "At most 25 requests per call."}]})),
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+        Json(json!({"errors": [{"errorId": error_id, "domain": "API_INVENTORY", "category": "REQUEST", "message": message}]})),
     )
         .into_response()
 }

@@ -16,6 +16,10 @@ use crate::{
     DeliveryKnobs, DeliveryRecord, FaultGate, SimConfig, WriteRecord, err, now_ms, post as send,
 };
 
+/// The sandbox shop's locations: onecount's (what the channel config names) and another.
+pub const HOME_LOCATION: u64 = 71234567;
+pub const OTHER_LOCATION: u64 = 71234999;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimListing {
     pub variant_id: u64,
@@ -52,6 +56,9 @@ struct St {
     next: u64,
     deliveries: Vec<DeliveryRecord>,
     untracked: BTreeSet<u64>,
+    /// Available at a second location (`OTHER_LOCATION`), by variant: the storefront
+    /// sells it too.
+    elsewhere: BTreeMap<u64, i64>,
     unstocked: BTreeSet<u64>,
     bucket: Bucket,
     /// `@idempotent` keys seen: (variables, answer).
@@ -61,6 +68,8 @@ struct St {
     race: Option<OrderReq>,
     calls: u64,
     throttled: u64,
+    /// GraphQL documents and variables received, for contract checks.
+    graphql: Vec<(String, serde_json::Value)>,
 }
 
 /// GraphQL's calculated-cost leaky bucket.
@@ -188,6 +197,24 @@ impl Shopify {
     }
 
     /// Inventory tracking off (or on) for a variant.
+    /// Stock the variant at a second location too (a warehouse, a shop), with `qty`
+    /// available there; orders take from onecount's location first.
+    pub fn stock_elsewhere(&self, variant_id: u64, qty: i64) {
+        self.st().elsewhere.insert(variant_id, qty);
+    }
+
+    /// What the storefront sells of a variant: every location's available units.
+    pub fn shown(&self, variant_id: u64) -> Option<i64> {
+        let st = self.st();
+        let other = st.elsewhere.get(&variant_id).copied().unwrap_or(0).max(0);
+        st.listings.get(&variant_id).map(|l| l.qty.max(0) + other)
+    }
+
+    /// The GraphQL documents and variables received, in order.
+    pub fn graphql_requests(&self) -> Vec<(String, serde_json::Value)> {
+        self.st().graphql.clone()
+    }
+
     pub fn set_tracked(&self, variant_id: u64, tracked: bool) {
         let mut st = self.st();
         if tracked {
@@ -230,6 +257,7 @@ impl Shopify {
         }
         let query = body.get("query").and_then(|q| q.as_str()).unwrap_or("");
         let vars = body.get("variables").cloned().unwrap_or(json!({}));
+        self.st().graphql.push((query.to_string(), vars.clone()));
         let mutation = query.contains("inventorySetQuantities");
         let ids: Vec<String> = vars
             .get("ids")
@@ -278,13 +306,16 @@ impl Shopify {
             let nodes: Vec<serde_json::Value> = ids.iter().map(|id| {
                 let v = id.rsplit('/').next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
                 match st.listings.get(&v) {
-                    Some(l) if id.contains("ProductVariant") => json!({
+                    Some(l) if id.contains("ProductVariant") => {
+                        let other = st.elsewhere.get(&v).copied().unwrap_or(0);
+                        json!({
                         "id": id, "sku": l.sku,
+                        "inventoryQuantity": l.qty.max(0) + other.max(0),
                         "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", l.inventory_item_id),
                                           "tracked": !st.untracked.contains(&v),
-                                          "inventoryLevel": if st.unstocked.contains(&v) || !loc.ends_with("/71234567") { json!(null) } else {
+                                          "inventoryLevel": if st.unstocked.contains(&v) || !loc.ends_with(&format!("/{HOME_LOCATION}")) { json!(null) } else {
                                               json!({"quantities": [{"name": "available", "quantity": l.qty}]}) }}
-                    }),
+                    })},
                     _ => json!(null),
                 }
             }).collect();
@@ -356,7 +387,7 @@ impl Shopify {
                 || !q["locationId"]
                     .as_str()
                     .unwrap_or("")
-                    .ends_with("/71234567")
+                    .ends_with(&format!("/{HOME_LOCATION}"))
             {
                 errors.push(json!({"code": "ITEM_NOT_STOCKED_AT_LOCATION", "field": field("locationId"), "message": "The specified inventory item is not stocked at the location."}));
                 continue;
@@ -405,16 +436,26 @@ impl Shopify {
                     .listings
                     .get(v)
                     .ok_or_else(|| format!("no variant {v}"))?;
-                if l.qty < *q {
-                    return Err(format!("only {} of variant {v} on display", l.qty));
+                let other = st.elsewhere.get(v).copied().unwrap_or(0).max(0);
+                if l.qty.max(0) + other < *q {
+                    return Err(format!(
+                        "only {} of variant {v} on display",
+                        l.qty.max(0) + other
+                    ));
                 }
             }
             st.next += 1;
             let id = st.next;
             let mut lines = Vec::new();
             for (i, (v, q)) in req.lines.iter().enumerate() {
+                // onecount's location first, then the other one.
+                let here = st.listings.get(v).map_or(0, |l| l.qty.max(0));
+                let from_other = (q - here).max(0);
+                if let Some(o) = st.elsewhere.get_mut(v) {
+                    *o -= from_other;
+                }
                 let l = st.listings.get_mut(v).expect("checked");
-                l.qty -= q;
+                l.qty -= q - from_other;
                 lines.push(Line {
                     id: id * 100 + i as u64 + 14_000_000_000_000,
                     variant_id: *v,
@@ -511,6 +552,64 @@ impl Shopify {
             knobs,
         );
         Ok(())
+    }
+
+    /// The merchant edits the order to add a product (`orderEditAddVariant`, committed):
+    /// a new line sells `qty` of `variant_id`, and `orders/edited` goes out carrying, as
+    /// Shopify's does, only the new line's id and its delta. The new line id.
+    pub fn edit_add_variant(
+        self: &Arc<Self>,
+        order_id: u64,
+        variant_id: u64,
+        qty: i64,
+        knobs: &DeliveryKnobs,
+    ) -> Result<u64, String> {
+        let (body, line_id) = {
+            let mut st = self.st();
+            st.next += 1;
+            let edit_id = st.next;
+            let l = st
+                .listings
+                .get_mut(&variant_id)
+                .ok_or_else(|| format!("no variant {variant_id}"))?;
+            if l.qty < qty {
+                return Err(format!("only {} of variant {variant_id} on display", l.qty));
+            }
+            l.qty -= qty;
+            let sku = l.sku.clone();
+            let order = st.orders.get_mut(&order_id).ok_or("no such order")?;
+            let line_id = order.id * 100 + order.lines.len() as u64 + 14_000_000_000_000;
+            order.lines.push(Line {
+                id: line_id,
+                variant_id,
+                sku,
+                qty,
+            });
+            order.updated_ms = now_ms();
+            let body = json!({"order_edit": {
+                "id": edit_id, "app_id": null, "created_at": rfc3339(now_ms()),
+                "committed_at": rfc3339(now_ms()), "notify_customer": false, "order_id": order_id,
+                "staff_note": "", "user_id": null,
+                "line_items": {"additions": [{"id": line_id, "delta": qty}], "removals": []},
+                "discounts": {"line_item": {"additions": [], "removals": []}},
+                "shipping_lines": {"additions": [], "removals": []}
+            }});
+            (body, line_id)
+        };
+        self.deliver(
+            "orders/edited",
+            &uuid::Uuid::new_v4().to_string(),
+            body,
+            knobs,
+        );
+        Ok(line_id)
+    }
+
+    /// Make an order as if placed `days` ago (its later changes keep their times).
+    pub fn backdate(&self, order_id: u64, days: i64) {
+        if let Some(o) = self.st().orders.get_mut(&order_id) {
+            o.created_ms -= days * 86_400_000;
+        }
     }
 
     /// A refund with restock (`restock_type: return`) of `qty` units of one line.
@@ -644,7 +743,9 @@ fn orders_page(
     let mut all: Vec<&Order> = st
         .orders
         .values()
-        .filter(|o| o.updated_ms >= since)
+        // Without the `read_all_orders` scope, Shopify lists only orders created in the
+        // last 60 days, however recently an older one changed.
+        .filter(|o| o.updated_ms >= since && o.created_ms >= now_ms() - 60 * 86_400_000)
         .collect();
     all.sort_by_key(|o| o.updated_ms);
     if !ascending {
@@ -741,6 +842,19 @@ pub fn router(s: Arc<Shopify>) -> Router {
         }))
         .route("/admin/api/{version}/graphql.json", post(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
             s.graphql(&headers, &body).await
+        }))
+        .route("/admin/api/{version}/orders/{file}", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Path((_v, file)): Path<(String, String)>| async move {
+            if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some(s.cfg.shopify_token.as_str()) {
+                return err(401, "[API] Invalid API key or access token");
+            }
+            if let Some(r) = s.faults.check().await {
+                return r;
+            }
+            let id = file.strip_suffix(".json").and_then(|i| i.parse::<u64>().ok());
+            match id.and_then(|i| s.st().orders.get(&i).map(order_json)) {
+                Some(o) => Json(json!({"order": o})).into_response(),
+                None => err(404, "Not Found"),
+            }
         }))
         .route("/admin/api/{version}/orders.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
             if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some(s.cfg.shopify_token.as_str()) {

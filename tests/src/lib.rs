@@ -234,6 +234,8 @@ pub mod stack {
     }
 }
 
+pub mod graphql;
+
 pub mod contracts {
     //! The channels' official API definitions, in the pieces onecount relies on
     //! (`contracts/<channel>/*.schema.json`, each naming its source), and a server with no
@@ -300,15 +302,88 @@ pub mod contracts {
         }
     }
 
-    /// Serve fixed answers: each path (query ignored) answers 200 with its JSON; anything
-    /// else 404 with Etsy's and eBay's error shape. The base URL.
+    /// Requests a recorder received: (path, topic header if any, body).
+    pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+    /// A server that answers 200 to every POST and keeps what it was sent (a stand-in
+    /// for onecount's webhook endpoint, to read what a sandbox delivers). The base URL.
+    pub async fn recorder() -> (String, Received) {
+        let got: Received = Default::default();
+        let keep = got.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let keep = keep.clone();
+                async move {
+                    let topic = headers
+                        .get("x-shopify-topic")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    keep.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        uri.path().to_string(),
+                        topic,
+                        v,
+                    ));
+                    axum::http::StatusCode::OK
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), got)
+    }
+
+    /// Where `ours` (a sandbox's body) leaves the shape of `official` (the channel's own
+    /// example): a field the example does not have, or a value of another JSON type (null
+    /// fits anything). Array elements are held to the example's first element.
+    pub fn off_example(ours: &serde_json::Value, official: &serde_json::Value) -> Vec<String> {
+        use serde_json::Value;
+        fn walk(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+            match (a, b) {
+                (Value::Null, _) | (_, Value::Null) => {}
+                (Value::Object(x), Value::Object(y)) => {
+                    for (k, v) in x {
+                        match y.get(k) {
+                            Some(w) => walk(&format!("{at}/{k}"), v, w, out),
+                            None => out.push(format!("{at}/{k}: not in the official example")),
+                        }
+                    }
+                }
+                (Value::Array(x), Value::Array(y)) => {
+                    if let Some(w) = y.first() {
+                        for (i, v) in x.iter().enumerate() {
+                            walk(&format!("{at}/{i}"), v, w, out);
+                        }
+                    }
+                }
+                (Value::Number(_), Value::Number(_))
+                | (Value::String(_), Value::String(_))
+                | (Value::Bool(_), Value::Bool(_)) => {}
+                _ => out.push(format!("{at}: {a} where the example has {b}")),
+            }
+        }
+        let mut out = Vec::new();
+        walk("", ours, official, &mut out);
+        out
+    }
+
+    /// Serve fixed answers: each key, a path with its query (`/offer?sku=A`) or a bare
+    /// path (any query), answers 200 with its JSON; anything else 404. The base URL.
     pub async fn replay(answers: Vec<(&str, serde_json::Value)>) -> String {
         let answers: HashMap<String, serde_json::Value> = answers
             .into_iter()
             .map(|(p, v)| (p.to_string(), v))
             .collect();
         let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let found = answers.get(uri.path()).cloned();
+            let whole = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+            let found = answers
+                .get(whole)
+                .or_else(|| answers.get(uri.path()))
+                .cloned();
             async move {
                 match found {
                     Some(v) => (axum::http::StatusCode::OK, axum::Json(v)),

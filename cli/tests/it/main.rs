@@ -2,4 +2,5 @@
 
 mod cli;
 mod flash_sale;
+mod official;
 mod operator;

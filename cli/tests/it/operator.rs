@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-fn onecount(env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn onecount(env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_onecount"));
     c.env("NO_COLOR", "1");
     for (k, v) in env {
@@ -12,7 +12,7 @@ fn onecount(env: &[(&str, &str)], args: &[&str]) -> Output {
     c.args(args).output().expect("run onecount")
 }
 
-fn json_of(o: &Output) -> serde_json::Value {
+pub(crate) fn json_of(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\nstderr: {}",
@@ -22,14 +22,14 @@ fn json_of(o: &Output) -> serde_json::Value {
     })
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     )
 }
 
-fn shared_moto() -> String {
+pub(crate) fn shared_moto() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect("run through `make test`: AWS_ENDPOINT_URL is not set")
 }
 

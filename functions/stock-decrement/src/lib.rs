@@ -193,21 +193,50 @@ where
             )
             .await?;
         }
+        // The order as it is now, read once, for lines onecount has not seen (a product
+        // the edit added: the webhook gives only the new line's id and delta).
+        let mut now: Option<Vec<InLine>> = None;
         for (line, delta) in additions {
             // More of an existing line: a line of its own, keyed by the edit.
             let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
+            let candidates = match sku {
+                Some(s) => vec![Candidate::Sku(s.to_string())],
+                None => {
+                    if now.is_none() {
+                        now = Some(self.order_lines(ch, order).await?);
+                    }
+                    now.iter()
+                        .flatten()
+                        .find(|l| &l.line == line)
+                        .map(|l| l.candidates.clone())
+                        .unwrap_or_default()
+                }
+            };
             let added = InLine {
                 line: LineId::parse(format!("{line}+edit{edit_id}"))
                     .map_err(|e| Failure::BadMessage(e.0))?,
                 qty: *delta,
-                candidates: sku
-                    .map(|s| vec![Candidate::Sku(s.to_string())])
-                    .unwrap_or_default(),
+                candidates,
             };
             // When the edit was made is not said: heard as an arrival.
             self.sale(ch, order, &added, None, received_at).await?;
         }
         Ok(())
+    }
+
+    /// The lines of `order` as the channel shows it now. A blip is retried with the
+    /// message; an order the channel will not give leaves the lines unresolved (they are
+    /// kept and alerted as unmapped, with their ids).
+    async fn order_lines(&self, ch: Channel, order: &OrderId) -> Result<Vec<InLine>, Failure> {
+        match self.fetcher.fetch(ch, &format!("order:{order}")).await {
+            Ok(Action::Sale { lines, .. }) => Ok(lines),
+            Ok(_) => Ok(Vec::new()),
+            Err(FetchError::Transient(why)) => Err(Failure::Transient(why)),
+            Err(FetchError::Permanent(why)) => {
+                tracing::warn!(channel = %ch, order = %order, error = %why, "order could not be read");
+                Ok(Vec::new())
+            }
+        }
     }
 
     async fn fetch_failed(&self, ev: &OrderEvent, e: FetchError) -> Result<(), Failure> {

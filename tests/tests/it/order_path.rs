@@ -635,6 +635,69 @@ async fn shopify_order_edits_add_and_remove_quantity_once() {
     );
 }
 
+/// An edit that adds a product gives only the new line's id and delta (Shopify's
+/// `orders/edited` payload); the line is found, with its variant, in the order as it is now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_order_edit_adding_a_product_sells_that_product() {
+    const CUP_VARIANT: u64 = 44123456789077;
+    let h = host(10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let cup = Sku::parse("CUP").unwrap();
+    h.store
+        .create_stock(&NewStock {
+            sku: cup.clone(),
+            on_hand: 5,
+            low_stock_threshold: 1,
+        })
+        .await
+        .unwrap();
+    h.store
+        .put_listing(&Listing {
+            sku: cup.clone(),
+            channel: Channel::Shopify,
+            refs: vec![format!("variant:{CUP_VARIANT}").parse().unwrap()],
+            policy: ListingPolicy::default(),
+        })
+        .await
+        .unwrap();
+    sb.shopify.add_listing(onecount_sim::shopify::SimListing {
+        variant_id: CUP_VARIANT,
+        // Not the SKU onecount knows: the variant id is what maps it.
+        sku: "SHOPIFY-CUP".into(),
+        qty: 5,
+        inventory_item_id: 0,
+    });
+    let placed = sb
+        .shopify
+        .place_order(&onecount_sim::shopify::OrderReq {
+            lines: vec![(VARIANT, 2)],
+            test: false,
+            knobs: knobs(1, 0),
+        })
+        .unwrap();
+    wait_on_hand(&h, 8).await;
+    sb.shopify
+        .edit_add_variant(
+            placed.order_id.parse().unwrap(),
+            CUP_VARIANT,
+            2,
+            &knobs(2, 0),
+        )
+        .unwrap();
+    settle(&h, || sb.shopify.deliveries().len(), 3).await;
+    let cup_on_hand = || async { h.store.get_stock(&cup).await.unwrap().unwrap().on_hand };
+    assert!(
+        eventually(20, || async { cup_on_hand().await == 3 }).await,
+        "the added product sold 2, once: {}",
+        cup_on_hand().await
+    );
+    assert_eq!(on_hand(&h).await, 8, "the first line is untouched");
+    assert!(
+        h.store.quarantined(5).await.unwrap().is_empty(),
+        "nothing unmapped"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ebay_account_deletion_is_acknowledged_and_nothing_is_kept() {
     let h = host(10).await;

@@ -522,8 +522,39 @@ impl EbayClient {
                 None,
             )
             .await?;
-        Ok(live_offers(&v))
+        let live = live_offers(&v);
+        let ended = v
+            .get("offers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(ended);
+        if live.is_empty() && ended {
+            return Err(PushError::Mismatch(ended_listing(sku)));
+        }
+        Ok(live)
     }
+}
+
+/// An offer whose listing has ended (by the seller, at 0, or by eBay): no revision
+/// reaches it. `OUT_OF_STOCK` is alive (hidden from search, out-of-stock control on).
+fn ended(offer: &Value) -> bool {
+    matches!(
+        offer
+            .pointer("/listing/listingStatus")
+            .and_then(Value::as_str),
+        Some("ENDED" | "EBAY_ENDED")
+    )
+}
+
+/// What to do about a listing eBay ended when it reached 0: onecount cannot relist it.
+fn ended_listing(sku: &str) -> String {
+    format!(
+        "ebay: the listing of SKU {sku} has ended (it reached 0 while the seller's out-of-stock \
+         control was off). Turn on out-of-stock control (Seller Hub > Account > Site \
+         preferences > Selling preferences) so listings at 0 stay alive, then relist the \
+         offer (publishOffer, or Relist in Seller Hub)"
+    )
 }
 
 /// The offers of a `getOffers` answer that a quantity write may touch: published
@@ -535,6 +566,7 @@ pub fn live_offers(v: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|o| o.get("status").and_then(Value::as_str) == Some("PUBLISHED"))
+        .filter(|o| !ended(o))
         .filter(|o| {
             o.get("format")
                 .and_then(Value::as_str)
@@ -571,8 +603,17 @@ fn item_status(r: &Value) -> Result<(), PushError> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let sku = r.get("sku").and_then(Value::as_str).unwrap_or("?");
+    let error_id = r.pointer("/errors/0/errorId").and_then(Value::as_u64);
     Err(match code {
+        // The definition lists "not available" / "not found" (25702, 25710) under 400.
         404 => PushError::Mismatch(format!("ebay: inventory item not found ({msg})")),
+        400 if matches!(error_id, Some(25702 | 25710)) => {
+            PushError::Mismatch(format!("ebay: inventory item not found ({msg})"))
+        }
+        400..=499 if msg.to_ascii_lowercase().contains("ended listing") => {
+            PushError::Mismatch(ended_listing(sku))
+        }
         429 | 500..=599 => PushError::Transient {
             detail: format!("ebay item status {code}: {msg}"),
             retry_after: None,

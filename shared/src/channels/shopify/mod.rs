@@ -80,10 +80,30 @@ impl ChannelKit for ShopifyKit {
         parse(topic, body, self.cfg.process_test_orders)
     }
 
-    async fn fetch(&self, _pointer: &str) -> Result<Action, FetchError> {
-        Err(FetchError::Permanent(
-            "shopify webhooks carry the whole order: there is nothing to fetch".into(),
-        ))
+    /// `order:ID`: the order as it is now (`GET orders/ID.json`), read as a sale of
+    /// every line. Webhooks carry the whole order; an `orders/edited` addition carries
+    /// only a new line's id and delta, and this is how its variant and SKU are found.
+    async fn fetch(&self, pointer: &str) -> Result<Action, FetchError> {
+        let id = pointer
+            .strip_prefix("order:")
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| FetchError::Permanent(format!("not a Shopify order: {pointer}")))?;
+        let v = self.client.order(id).await?;
+        let order = v
+            .get("order")
+            .ok_or_else(|| FetchError::Permanent("shopify order: no order in the answer".into()))?;
+        order_id(order, "id")
+            .and_then(|order_id| {
+                Ok(Action::Sale {
+                    order: order_id,
+                    lines: lines(order)?,
+                    placed_at: order
+                        .get("created_at")
+                        .and_then(Value::as_str)
+                        .and_then(parse_rfc3339),
+                })
+            })
+            .map_err(FetchError::Permanent)
     }
 
     fn api(&self) -> Arc<dyn ChannelApi> {
@@ -297,7 +317,7 @@ fn order_edit(v: &Value) -> Result<Action, String> {
 const READ_QUERY: &str = r#"query OnecountLevels($ids: [ID!]!, $loc: ID!) {
   nodes(ids: $ids) {
     ... on ProductVariant {
-      id sku
+      id sku inventoryQuantity
       inventoryItem { id tracked inventoryLevel(locationId: $loc) { quantities(names: ["available"]) { name quantity } } }
     }
   }
@@ -518,21 +538,15 @@ impl ChannelApi for ShopifyClient {
                             "variant {id} is not stocked at location {loc}"
                         ))
                     })?;
-                let qty = level
-                    .get("quantities")
-                    .and_then(Value::as_array)
-                    .and_then(|q| {
-                        q.iter()
-                            .find(|x| x.get("name").and_then(Value::as_str) == Some("available"))
-                    })
-                    .and_then(|x| x.get("quantity"))
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| {
-                        PushError::Permanent("shopify: no available quantity in the answer".into())
-                    })?;
+                let here = available(level).ok_or_else(|| {
+                    PushError::Permanent("shopify: no available quantity in the answer".into())
+                })?;
+                let elsewhere = elsewhere(&node, here);
+                // The storefront sells what every location has available: that is what the
+                // channel shows. Only onecount's location is written.
                 Ok(Seen {
-                    qty,
-                    state: serde_json::json!({"inventory_item": item.get("id")}),
+                    qty: here + elsewhere,
+                    state: serde_json::json!({"inventory_item": item.get("id"), "here": here, "elsewhere": elsewhere}),
                 })
             })
             .collect()
@@ -546,11 +560,12 @@ impl ChannelApi for ShopifyClient {
         let quantities: Vec<Value> = writes
             .iter()
             .map(|w| {
+                let (here, elsewhere) = split(&w.seen);
                 serde_json::json!({
                     "inventoryItemId": w.seen.state.get("inventory_item"),
                     "locationId": loc,
-                    "quantity": w.qty,
-                    "changeFromQuantity": w.seen.qty,
+                    "quantity": (i64::from(w.qty) - elsewhere).max(0),
+                    "changeFromQuantity": here,
                 })
             })
             .collect();
@@ -573,7 +588,7 @@ impl ChannelApi for ShopifyClient {
             .cloned()
             .unwrap_or_default();
         if errors.is_empty() {
-            return writes.iter().map(|_| Ok(())).collect();
+            return writes.iter().map(short_of_target).collect();
         }
         // The mutation is all or nothing: items without an error of their own were not
         // applied either, so they are re-read and tried again like a stale one.
@@ -597,6 +612,26 @@ impl ChannelApi for ShopifyClient {
             }
         }
         out
+    }
+}
+
+impl ShopifyClient {
+    /// REST `GET orders/ID.json`: `{"order": {…}}`, the order as it is now.
+    pub async fn order(&self, id: &str) -> Result<Value, super::http::HttpError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let url = format!(
+            "{}/admin/api/{}/orders/{id}.json",
+            self.cfg.api_base.trim_end_matches('/'),
+            self.cfg.api_version
+        );
+        let (v, _) = super::http::send(
+            "shopify order",
+            self.http
+                .get(url)
+                .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
+        )
+        .await?;
+        Ok(v)
     }
 }
 
@@ -654,6 +689,55 @@ fn wrong_variant(node: &Value, t: &Target) -> Result<(), PushError> {
         t.reference("variant").unwrap_or("?"),
         t.sku,
         t.sku
+    )))
+}
+
+/// The `available` quantity of an inventory level.
+fn available(level: &Value) -> Option<i64> {
+    level
+        .get("quantities")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|x| x.get("name").and_then(Value::as_str) == Some("available"))?
+        .get("quantity")?
+        .as_i64()
+}
+
+/// What the variant has available at locations other than onecount's: its
+/// `inventoryQuantity` ("the total sellable quantity", every location) less onecount's
+/// location. A scalar, so it adds nothing to the query's cost, unlike a connection of
+/// levels per variant (2 + first × fields each, past the 1,000-point query limit at 100
+/// variants).
+fn elsewhere(variant: &Value, here: i64) -> i64 {
+    variant
+        .get("inventoryQuantity")
+        .and_then(Value::as_i64)
+        .map_or(0, |total| (total - here).max(0))
+}
+
+/// (at onecount's location, at the others) of a read; a read without the split (an
+/// older state) is all at onecount's location.
+fn split(seen: &Seen) -> (i64, i64) {
+    let get = |k: &str| seen.state.get(k).and_then(Value::as_i64);
+    match (get("here"), get("elsewhere")) {
+        (Some(h), Some(e)) => (h, e),
+        _ => (seen.qty, 0),
+    }
+}
+
+/// A write that landed but cannot make the storefront show its quantity: other
+/// locations alone have more available than onecount lists.
+fn short_of_target(w: &Write) -> Result<(), PushError> {
+    let (_, elsewhere) = split(&w.seen);
+    if elsewhere <= i64::from(w.qty) {
+        return Ok(());
+    }
+    Err(PushError::Mismatch(format!(
+        "variant {} has {elsewhere} available at other Shopify locations, more than the {} \
+         onecount lists: the storefront sells those too. Set them to 0 in Shopify (or stop \
+         stocking the item there) so onecount's location holds the listed stock",
+        w.target.reference("variant").unwrap_or("?"),
+        w.qty
     )))
 }
 
