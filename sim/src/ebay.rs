@@ -37,6 +37,9 @@ struct St {
     unpublished: std::collections::BTreeSet<u64>,
     /// The seller has out-of-stock control off: a listing that reaches 0 ends.
     no_oos_control: bool,
+    /// Variations of a multi-variation listing: variation key (its `item_id` here, also its
+    /// `legacyVariationId`) → the listing's item id.
+    variation_of: BTreeMap<u64, u64>,
     /// Listings eBay ended at 0; they take no more revisions until relisted.
     ended: std::collections::BTreeSet<u64>,
     orders: BTreeMap<String, serde_json::Value>,
@@ -115,6 +118,20 @@ impl Ebay {
 
     pub fn add_listing(&self, l: SimListing) {
         self.st().listings.insert(l.item_id, l);
+    }
+
+    /// A variation (its own SKU, offer and quantity) of the multi-variation listing
+    /// `listing_id`: `v.item_id` is the variation's key, and orders and offers name the
+    /// listing.
+    pub fn add_variation(&self, listing_id: u64, v: SimListing) {
+        let mut st = self.st();
+        st.variation_of.insert(v.item_id, listing_id);
+        st.listings.insert(v.item_id, v);
+    }
+
+    /// The eBay listing (item id) an entry shows under.
+    fn listing_of(st: &St, key: u64) -> u64 {
+        st.variation_of.get(&key).copied().unwrap_or(key)
     }
 
     pub fn quantity(&self, item_id: u64) -> Option<i64> {
@@ -344,8 +361,12 @@ impl Ebay {
                 x.qty -= q;
                 let sku = x.sku.clone();
                 Ebay::end_at_zero(&mut st, *i);
-                items.push(json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": i.to_string(),
-                                  "sku": sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"}));
+                let mut line = json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": Ebay::listing_of(&st, *i).to_string(),
+                                  "sku": sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"});
+                if st.variation_of.contains_key(i) {
+                    line["legacyVariationId"] = json!(i.to_string());
+                }
+                items.push(line);
             }
             let order = json!({"orderId": id, "creationDate": rfc3339(now_ms()), "lastModifiedDate": rfc3339(now_ms()),
                                "orderPaymentStatus": "PAID", "orderFulfillmentStatus": "NOT_STARTED",
@@ -505,7 +526,7 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 Some(l) => {
                     let mut offers = vec![json!({"offerId": offer_id(l.item_id), "sku": sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
                         "availableQuantity": l.qty, "status": "PUBLISHED",
-                        "listing": {"listingId": l.item_id.to_string(), "listingStatus": if st.ended.contains(&l.item_id) { "ENDED" } else if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}})];
+                        "listing": {"listingId": Ebay::listing_of(&st, l.item_id).to_string(), "listingStatus": if st.ended.contains(&l.item_id) { "ENDED" } else if l.qty > 0 { "ACTIVE" } else { "OUT_OF_STOCK" }}})];
                     if st.unpublished.contains(&l.item_id) {
                         // No listing container: eBay returns none for unpublished offers.
                         offers.push(json!({"offerId": format!("{}9", offer_id(l.item_id)), "sku": sku, "marketplaceId": "EBAY_US",

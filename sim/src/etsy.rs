@@ -691,8 +691,12 @@ pub fn router(s: Arc<Etsy>) -> Router {
             if shop != SHOP_ID {
                 return with_headers(err(404, "shop not found"), &h);
             }
-            let min = q.get("min_last_modified").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-            let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).min(100);
+            // The definition: min_last_modified ≥ 946684800 (2000-01-01), 1 ≤ limit ≤ 100.
+            let min = q.get("min_last_modified").and_then(|v| v.parse::<i64>().ok()).unwrap_or(946_684_800);
+            let limit = q.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25);
+            if min < 946_684_800 || !(1..=100).contains(&limit) {
+                return with_headers(err(400, "min_last_modified must be at least 946684800 and limit between 1 and 100"), &h);
+            }
             let offset = q.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
             let st = s.st();
             let all: Vec<&serde_json::Value> = st.receipts.values().filter(|r| r["updated_timestamp"].as_i64().unwrap_or(0) >= min).collect();

@@ -941,3 +941,108 @@ async fn shopify_graphql_documents_fit_the_pinned_admin_schema() {
         }
     }
 }
+
+/// Etsy receipts (orders): the sandbox's answers fit `getShopReceipt` and
+/// `getShopReceipts` of the definition, and receipts built from the definition's examples
+/// read as a sale of each SKU and, cancelled, as a cancel.
+#[tokio::test]
+async fn etsy_receipts_fit_the_definition_and_read_as_orders() {
+    use onecount::channels::Action;
+    use onecount::channels::etsy::receipt_action;
+    use onecount::channels::push::OrderSource;
+    let mut c = Contract::load("etsy/receipts.schema.json");
+    let one = contracts::load("etsy/fixtures/getShopReceipt.json");
+    let page = contracts::load("etsy/fixtures/getShopReceipts.json");
+    c.check("getShopReceipt.200", &one);
+    c.check("getShopReceipts.200", &page);
+    let skus = |a: &Action| -> Vec<String> {
+        let (Action::Sale { lines, .. } | Action::Cancel { lines, .. }) = a else {
+            panic!("{a:?}")
+        };
+        lines
+            .iter()
+            .map(|l| format!("{}x{:?}", l.qty, l.candidates[0]))
+            .collect()
+    };
+    let sale = receipt_action(&one).unwrap();
+    assert!(matches!(
+        sale,
+        Action::Sale {
+            placed_at: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(
+        skus(&sale),
+        [r#"2xSku("SKU-12345")"#, r#"1xSku("SKU-22222")"#]
+    );
+    let base = contracts::replay(vec![("/v3/application/shops/123456/receipts", page)]).await;
+    let (sb, cfg) = etsy_sandbox().await;
+    let found = EtsyClient::new(EtsyConfig {
+        api_base: base,
+        shop_id: "123456".into(),
+        ..cfg.clone()
+    })
+    .orders_since(0)
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = found
+        .iter()
+        .flat_map(|f| &f.actions)
+        .map(|a| match a {
+            Action::Sale { .. } => "sale",
+            Action::Cancel { .. } => "cancel",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["sale", "cancel"]);
+
+    // The sandbox's receipts, asked directly.
+    sb.etsy.add_listing(mug(521, "MUG-R", 5));
+    let placed = sb
+        .etsy
+        .place_order(&onecount_sim::etsy::OrderReq {
+            lines: vec![(521, 2)],
+            skus: vec![],
+            knobs: onecount_sim::DeliveryKnobs {
+                lose: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let req = http
+            .get(format!("{}{path}", sb.etsy_url))
+            .header(
+                "x-api-key",
+                format!("{}:{}", cfg.keystring, cfg.shared_secret.expose()),
+            )
+            .bearer_auth(cfg.access_token.expose());
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let shop = &cfg.shop_id;
+    let r = get(format!(
+        "/v3/application/shops/{shop}/receipts/{}",
+        placed.receipt_id
+    ))
+    .await;
+    c.check("getShopReceipt.200", &r);
+    let all = get(format!(
+        "/v3/application/shops/{shop}/receipts?min_last_modified=946684800&limit=100"
+    ))
+    .await;
+    c.check("getShopReceipts.200", &all);
+    let refused = get(format!(
+        "/v3/application/shops/{shop}/receipts?min_last_modified=0"
+    ))
+    .await;
+    c.check("ErrorSchema", &refused);
+}

@@ -212,3 +212,80 @@ async fn the_colours_of_one_etsy_listing_sell_and_push_without_undoing_each_othe
         "brought back, the listing shows only the restocked colour"
     );
 }
+
+/// Two sizes of one eBay multi-variation listing: each size is its own SKU and offer under
+/// one item id. An order names the item (and the variation); its SKU decides which count
+/// falls, and one push writes each size's own offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sizes_of_one_ebay_listing_sell_and_push_on_their_own_offers() {
+    use onecount::channels::ebay::EbayClient;
+    const ITEM: u64 = 316_900_000_001;
+    const SIZES: [(&str, u64); 2] = [("TEE-S", 316_900_000_101), ("TEE-M", 316_900_000_102)];
+    let h = stack::start(|c| c.push_concurrency.clear()).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let mut skus = Vec::new();
+    for (sku, key) in SIZES {
+        let s = Sku::parse(sku).unwrap();
+        h.store
+            .create_stock(&NewStock {
+                sku: s.clone(),
+                on_hand: 6,
+                low_stock_threshold: 0,
+            })
+            .await
+            .unwrap();
+        let offer = onecount_sim::ebay::offer_id(key);
+        h.store
+            .put_listing(&Listing {
+                sku: s.clone(),
+                channel: Channel::Ebay,
+                refs: vec![
+                    ChannelRef::new("item", &ITEM.to_string()).unwrap(),
+                    ChannelRef::new("offer", &offer).unwrap(),
+                ],
+                policy: ListingPolicy::default(),
+            })
+            .await
+            .expect("each size maps to the one item, with its own offer");
+        sb.ebay.add_variation(
+            ITEM,
+            onecount_sim::ebay::SimListing {
+                item_id: key,
+                sku: sku.into(),
+                qty: 6,
+            },
+        );
+        skus.push(s);
+    }
+    sb.ebay
+        .place_order(&onecount_sim::ebay::OrderReq {
+            lines: vec![(SIZES[1].1, 2)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    assert!(
+        eventually(20, || async {
+            on_hand(&h, &skus).await == [Some(6), Some(4)]
+        })
+        .await,
+        "the medium's sale reached the ledger, not the small's: {:?}",
+        on_hand(&h, &skus).await
+    );
+    h.store
+        .adjust(&skus[0], -1, "test", "etsy sale")
+        .await
+        .unwrap();
+    let sdk = onecount::aws::load_sdk_config().await;
+    let pusher = Pusher {
+        store: h.store.clone(),
+        alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
+        api: EbayClient::new(h.channels.section(Channel::Ebay).unwrap()),
+        visibility: NoDelay,
+        queue: SqsQueues::new(&sdk, h.resources.queue_urls()),
+        cfg: PushConfig::default(),
+    };
+    let r = pusher.handle_batch(batch(&skus, Channel::Ebay)).await;
+    assert!(r.batch_item_failures.is_empty());
+    let shown: Vec<Option<i64>> = SIZES.iter().map(|(_, k)| sb.ebay.quantity(*k)).collect();
+    assert_eq!(shown, [Some(5), Some(4)], "each size shows its own count");
+}

@@ -744,7 +744,8 @@ impl OrderSource for EtsyClient {
                     &format!(
                         "/v3/application/shops/{}/receipts?min_last_modified={}&limit=100&offset={offset}",
                         self.cfg.shop_id,
-                        since / 1000
+                        // Etsy's floor for the bound: 2000-01-01.
+                        (since / 1000).max(946_684_800)
                     ),
                 )
                 .await?;
