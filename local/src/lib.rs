@@ -257,7 +257,7 @@ fn wire(
     store: &DynamoStore,
     cfg: &LocalConfig,
 ) -> Result<(Arc<LocalIngest>, Arc<LocalDecrement>, Arc<LocalDrift>)> {
-    let kits = || onecount::channels::build(&app.settings.channels).map_err(anyhow::Error::msg);
+    let kits = || app.kits().map_err(anyhow::Error::msg);
     let ingest = Arc::new(Ingest {
         channels: app.channels.clone(),
         queue: app.queues.clone(),
@@ -296,10 +296,7 @@ fn start_pushers(
     let mut tasks = Vec::new();
     let mut apis = Vec::new();
     for channel in app.channels.channels() {
-        let api = onecount::channels::build(&app.settings.channels)
-            .map_err(anyhow::Error::msg)?
-            .kit(channel)?
-            .api();
+        let api = app.kits().map_err(anyhow::Error::msg)?.kit(channel)?.api();
         apis.push(api.clone());
         let pusher = Arc::new(Pusher {
             store: store.clone(),

@@ -57,14 +57,21 @@ impl App {
     }
 
     pub fn build(sdk: SdkConfig, settings: Settings) -> Result<App, String> {
+        let store = DynamoStore::new(&sdk, &settings.store);
         Ok(App {
-            store: DynamoStore::new(&sdk, &settings.store),
             queues: SqsQueues::new(&sdk, settings.queues.clone()),
             alerts: SnsAlerts::new(&sdk, &settings.topic_arn),
-            channels: crate::channels::build(&settings.channels)?,
+            channels: crate::channels::build_with(&settings.channels, Some(store.tokens()))?,
+            store,
             sdk,
             settings,
         })
+    }
+
+    /// Kits of their own (a separate client per function, as separate Lambdas have),
+    /// sharing this deployment's token store.
+    pub fn kits(&self) -> Result<Registry, String> {
+        crate::channels::build_with(&self.settings.channels, Some(self.store.tokens()))
     }
 
     /// Message visibility on `channel`'s push queue (a pusher's backoff).

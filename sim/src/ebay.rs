@@ -45,7 +45,6 @@ struct St {
     orders: BTreeMap<String, serde_json::Value>,
     next: u64,
     deliveries: Vec<DeliveryRecord>,
-    tokens: Vec<String>,
     key_fetches: u64,
     /// Revisions per item on the current day.
     revisions: BTreeMap<u64, u32>,
@@ -64,6 +63,8 @@ pub fn offer_id(item_id: u64) -> String {
 }
 
 pub struct Ebay {
+    /// The sandbox's OAuth tokens (`tokens.set_ttl`, `tokens.revoke`).
+    pub tokens: crate::tokens::TokenAuthority,
     cfg: SimConfig,
     http: reqwest::Client,
     key: SigningKey,
@@ -99,7 +100,10 @@ fn random_key() -> SigningKey {
 
 impl Ebay {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
+        let tokens = crate::tokens::TokenAuthority::new("v^1.1#i^1#p^3#", false);
+        tokens.add_refresh(&cfg.ebay_refresh_token);
         Ebay {
+            tokens,
             cfg,
             http,
             key: random_key(),
@@ -460,7 +464,7 @@ impl Ebay {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         auth.strip_prefix("Bearer ")
-            .is_some_and(|t| self.st().tokens.iter().any(|x| x == t))
+            .is_some_and(|t| self.tokens.check(t))
     }
 }
 
@@ -484,15 +488,24 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 Err(e) => err(409, &e),
             }
         }))
-        .route("/identity/v1/oauth2/token", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap| async move {
+        .route("/identity/v1/oauth2/token", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap, axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| async move {
             let b64 = base64::engine::general_purpose::STANDARD;
             let want = format!("Basic {}", b64.encode(format!("{}:{}", s.cfg.ebay_client_id, s.cfg.ebay_client_secret)));
             if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
                 return err(401, "invalid_client");
             }
-            let token = format!("v^1.1#i^1#{}", uuid::Uuid::new_v4().simple());
-            s.st().tokens.push(token.clone());
-            Json(json!({"access_token": token, "expires_in": 7200, "token_type": "User Access Token"})).into_response()
+            let issued = match f.get("grant_type").map(String::as_str) {
+                // A user token from the seller's refresh token (eBay does not rotate it).
+                Some("refresh_token") => f.get("refresh_token").and_then(|r| s.tokens.refresh(r)),
+                // An application token (getPublicKey).
+                Some("client_credentials") => Some(s.tokens.issue()),
+                _ => None,
+            };
+            match issued {
+                Some(i) => Json(json!({"access_token": i.access, "expires_in": i.expires_in, "token_type": "User Access Token"})).into_response(),
+                None => (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant",
+                    "error_description": "the provided authorization refresh token is invalid or was issued to another client"}))).into_response(),
+            }
         }))
         .route("/commerce/notification/v1/public_key/{kid}", get(|State(s): State<Arc<Ebay>>, Path(kid): Path<String>, headers: HeaderMap| async move {
             if !s.bearer_ok(&headers) {

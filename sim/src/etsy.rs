@@ -164,6 +164,8 @@ impl Default for Limits {
 }
 
 pub struct Etsy {
+    /// The sandbox's OAuth tokens (`tokens.set_ttl`, `tokens.revoke`).
+    pub tokens: crate::tokens::TokenAuthority,
     cfg: SimConfig,
     http: reqwest::Client,
     st: Mutex<St>,
@@ -190,7 +192,12 @@ pub struct OrderReq {
 
 impl Etsy {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
+        // Access tokens are `<user id>.<token>`; refresh tokens rotate on every use.
+        let tokens = crate::tokens::TokenAuthority::new("5550001.", true);
+        tokens.add_access(&cfg.etsy_token);
+        tokens.add_refresh(&cfg.etsy_refresh_token);
         Etsy {
+            tokens,
             cfg,
             http,
             st: Mutex::new(St {
@@ -638,15 +645,50 @@ impl Etsy {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if auth != format!("Bearer {}", self.cfg.etsy_token) {
+        if !auth
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| self.tokens.check(t))
+        {
             return Some(err(401, "invalid_token"));
         }
         None
+    }
+
+    /// `POST /v3/public/oauth/token`, `grant_type=refresh_token`: a new access token and
+    /// a new refresh token; the one used stops working.
+    fn token(&self, form: &BTreeMap<String, String>) -> axum::response::Response {
+        let bad = |d: &str| {
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_grant", "error_description": d})),
+            )
+                .into_response()
+        };
+        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+            return bad("unsupported grant_type");
+        }
+        if form.get("client_id") != Some(&self.cfg.etsy_keystring) {
+            return bad("client_id is invalid");
+        }
+        let Some(i) = form
+            .get("refresh_token")
+            .and_then(|r| self.tokens.refresh(r))
+        else {
+            return bad("refresh_token is revoked");
+        };
+        Json(
+            json!({"access_token": i.access, "token_type": "Bearer", "expires_in": i.expires_in,
+                    "refresh_token": i.refresh}),
+        )
+        .into_response()
     }
 }
 
 pub fn router(s: Arc<Etsy>) -> Router {
     Router::new()
+        .route("/v3/public/oauth/token", post(|State(s): State<Arc<Etsy>>, axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| async move {
+            s.token(&f)
+        }))
         .route("/_sim/listings", post(|State(s): State<Arc<Etsy>>, Json(ls): Json<Vec<SimListing>>| async move {
             for l in ls {
                 s.add_listing(l);

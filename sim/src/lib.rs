@@ -14,6 +14,7 @@
 pub mod ebay;
 pub mod etsy;
 pub mod shopify;
+pub mod tokens;
 
 pub(crate) use onecount::clock::now_ms;
 use std::net::SocketAddr;
@@ -63,9 +64,14 @@ pub struct SimConfig {
     pub etsy_keystring: String,
     pub etsy_shared_secret: String,
     pub etsy_token: String,
+    pub etsy_refresh_token: String,
     pub ebay_client_id: String,
     pub ebay_client_secret: String,
+    pub ebay_refresh_token: String,
     pub shopify_token: String,
+    /// A Dev Dashboard app's credentials (client credentials grant).
+    pub shopify_client_id: String,
+    pub shopify_client_secret: String,
 }
 
 impl SimConfig {
@@ -83,9 +89,13 @@ impl SimConfig {
             etsy_keystring: r()[..24].to_string(),
             etsy_shared_secret: r()[..10].to_string(),
             etsy_token: format!("5550001.{}", r()),
+            etsy_refresh_token: format!("5550001.r{}", r()),
             ebay_client_id: format!("onecount-{}", &r()[..8]),
             ebay_client_secret: format!("PRD-{}", r()),
+            ebay_refresh_token: format!("v^1.1#i^1#r^1#{}", r()),
             shopify_token: format!("shpat_{}", r()),
+            shopify_client_id: r(),
+            shopify_client_secret: format!("shpss_{}", r()),
         }
     }
 }
@@ -130,6 +140,8 @@ impl Sandboxes {
                     previous_webhook_secret: None,
                     api_base: self.shopify_url.clone(),
                     access_token: Secret::new(&sim.shopify_token),
+                    client_id: None,
+                    client_secret: None,
                     api_version: "2026-04".into(),
                     location_id: Some("71234567".into()),
                     process_test_orders: false,
@@ -144,7 +156,7 @@ impl Sandboxes {
                     keystring: sim.etsy_keystring.clone(),
                     shared_secret: Secret::new(&sim.etsy_shared_secret),
                     access_token: Secret::new(&sim.etsy_token),
-                    refresh_token: Secret::new("5550001.refresh"),
+                    refresh_token: Secret::new(&sim.etsy_refresh_token),
                     renew_sold_out: true,
                 },
             )
@@ -154,7 +166,7 @@ impl Sandboxes {
                     api_base: self.ebay_url.clone(),
                     client_id: sim.ebay_client_id.clone(),
                     client_secret: Secret::new(&sim.ebay_client_secret),
-                    refresh_token: Secret::new("v^1.1#refresh"),
+                    refresh_token: Secret::new(&sim.ebay_refresh_token),
                     verification_token: Secret::new("onecount-local-verification-token-0123456789"),
                     endpoint_url: format!("{webhook_base}/webhooks/ebay"),
                 },

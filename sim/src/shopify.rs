@@ -70,6 +70,8 @@ struct St {
     throttled: u64,
     /// GraphQL documents and variables received, for contract checks.
     graphql: Vec<(String, serde_json::Value)>,
+    /// The legacy static token was revoked (the app uninstalled).
+    static_revoked: bool,
 }
 
 /// GraphQL's calculated-cost leaky bucket.
@@ -122,6 +124,9 @@ impl Bucket {
 }
 
 pub struct Shopify {
+    /// Tokens from the client credentials grant (`tokens.set_ttl`); the static token
+    /// in the configuration is always accepted until `revoke`.
+    pub tokens: crate::tokens::TokenAuthority,
     cfg: SimConfig,
     http: reqwest::Client,
     st: Mutex<St>,
@@ -149,6 +154,7 @@ pub struct OrderReq {
 impl Shopify {
     pub fn new(cfg: SimConfig, http: reqwest::Client) -> Self {
         Shopify {
+            tokens: crate::tokens::TokenAuthority::new("shpca_", false),
             cfg,
             http,
             st: Mutex::new(St {
@@ -210,6 +216,48 @@ impl Shopify {
         st.listings.get(&variant_id).map(|l| l.qty.max(0) + other)
     }
 
+    /// The legacy static token, or a live one from the client credentials grant.
+    fn token_ok(&self, headers: &HeaderMap) -> bool {
+        let token = headers
+            .get("x-shopify-access-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        (token == self.cfg.shopify_token && !self.static_revoked()) || self.tokens.check(token)
+    }
+
+    fn static_revoked(&self) -> bool {
+        self.st().static_revoked
+    }
+
+    /// The merchant uninstalled the app: every token, the static one too, stops working.
+    pub fn revoke(&self) {
+        self.st().static_revoked = true;
+        self.tokens.revoke();
+    }
+
+    /// `POST /admin/oauth/access_token`, `grant_type=client_credentials`: a token for a
+    /// day (or the sandbox's lifetime), no refresh token.
+    fn grant(&self, form: &BTreeMap<String, String>) -> axum::response::Response {
+        let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+            && form.get("client_id") == Some(&self.cfg.shopify_client_id)
+            && form.get("client_secret") == Some(&self.cfg.shopify_client_secret);
+        if !ok {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_client", "error_description": "Client authentication failed"})),
+            )
+                .into_response();
+        }
+        let i = self.tokens.issue();
+        let expires_in = if i.expires_in == 3600 {
+            86_399
+        } else {
+            i.expires_in
+        };
+        Json(json!({"access_token": i.access, "scope": "read_orders,read_inventory,write_inventory,read_products,read_locations", "expires_in": expires_in}))
+            .into_response()
+    }
+
     /// The GraphQL documents and variables received, in order.
     pub fn graphql_requests(&self) -> Vec<(String, serde_json::Value)> {
         self.st().graphql.clone()
@@ -243,10 +291,7 @@ impl Shopify {
         headers: &HeaderMap,
         body: &serde_json::Value,
     ) -> axum::response::Response {
-        let token = headers
-            .get("x-shopify-access-token")
-            .and_then(|v| v.to_str().ok());
-        if token != Some(self.cfg.shopify_token.as_str()) {
+        if !self.token_ok(headers) {
             return err(
                 401,
                 "[API] Invalid API key or access token (unrecognized login or wrong password)",
@@ -840,11 +885,14 @@ pub fn router(s: Arc<Shopify>) -> Router {
                 Err(e) => err(404, &e),
             }
         }))
+        .route("/admin/oauth/access_token", post(|State(s): State<Arc<Shopify>>, axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| async move {
+            s.grant(&f)
+        }))
         .route("/admin/api/{version}/graphql.json", post(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
             s.graphql(&headers, &body).await
         }))
         .route("/admin/api/{version}/orders/{file}", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Path((_v, file)): Path<(String, String)>| async move {
-            if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some(s.cfg.shopify_token.as_str()) {
+            if !s.token_ok(&headers) {
                 return err(401, "[API] Invalid API key or access token");
             }
             if let Some(r) = s.faults.check().await {
@@ -857,7 +905,7 @@ pub fn router(s: Arc<Shopify>) -> Router {
             }
         }))
         .route("/admin/api/{version}/orders.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
-            if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some(s.cfg.shopify_token.as_str()) {
+            if !s.token_ok(&headers) {
                 return err(401, "[API] Invalid API key or access token");
             }
             if let Some(r) = s.faults.check().await {

@@ -4,6 +4,7 @@
 //! channel's payload. [`build`] and [`profile`] are the only places that list the
 //! channels (see `docs/adding-a-channel.md`).
 
+pub mod auth;
 pub mod config;
 pub mod ebay;
 pub mod etsy;
@@ -55,12 +56,22 @@ pub fn profile(channel: Channel) -> &'static Profile {
 
 /// The registry of channel modules: a kit for every configured channel.
 pub fn build(cfg: &ChannelsConfig) -> Result<Registry, String> {
+    build_with(cfg, None)
+}
+
+/// The kits of `cfg`, their tokens kept in `tokens` (a deployment's table: they survive
+/// cold starts, and one function refreshes for all) or, without it, in memory.
+pub fn build_with(
+    cfg: &ChannelsConfig,
+    tokens: Option<std::sync::Arc<dyn auth::TokenStore>>,
+) -> Result<Registry, String> {
     let mut registry = Registry::default();
     for channel in cfg.channels() {
+        let t = tokens.clone();
         let kit: std::sync::Arc<dyn ChannelKit> = match channel {
-            Channel::Shopify => shopify::kit(cfg.section(channel)?),
-            Channel::Etsy => etsy::kit(cfg.section(channel)?),
-            Channel::Ebay => ebay::kit(cfg.section(channel)?),
+            Channel::Shopify => shopify::kit(cfg.section(channel)?, t),
+            Channel::Etsy => etsy::kit(cfg.section(channel)?, t),
+            Channel::Ebay => ebay::kit(cfg.section(channel)?, t),
             Channel::Offline => return Err("the offline channel takes no configuration".into()),
         };
         registry.insert(kit);

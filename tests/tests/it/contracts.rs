@@ -578,7 +578,7 @@ async fn ebay_sandbox_answers_and_client_requests_fit_the_definition() {
         .post(format!("{}/identity/v1/oauth2/token", sb.ebay_url))
         .header("authorization", format!("Basic {basic}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=refresh_token&refresh_token=r")
+        .body("grant_type=client_credentials&scope=https%3A%2F%2Fapi.ebay.com%2Foauth%2Fapi_scope")
         .send()
         .await
         .unwrap()

@@ -7,4 +7,5 @@ mod drift;
 mod ledger_moto;
 mod order_path;
 mod push_path;
+mod tokens;
 mod variations;

@@ -100,6 +100,8 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
                 previous_webhook_secret: None,
                 api_base: "http://127.0.0.1:9".into(),
                 access_token: Secret::default(),
+                client_id: None,
+                client_secret: None,
                 api_version: "2026-04".into(),
                 location_id: None,
                 process_test_orders: false,

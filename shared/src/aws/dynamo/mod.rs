@@ -12,6 +12,7 @@ mod push;
 mod requests;
 pub mod schema;
 mod store;
+mod tokens;
 
 pub use requests::RequestCounter;
 pub use store::{DynamoStore, InitReport};

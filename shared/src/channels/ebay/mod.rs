@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
+use super::auth::{Credentials, Refresher, TokenStore, Tokens};
+use super::config::Secret;
 use super::http::{HttpError, send_json};
 use super::kit::{Challenge, ChannelKit, FetchError, Refusal, Verified};
 use super::push::{
@@ -57,8 +59,8 @@ impl EbayKeys for EbayClient {
 }
 
 /// eBay's kit: Notification API in (pointing at orders), Sell APIs out.
-pub fn kit(cfg: EbayConfig) -> Arc<dyn ChannelKit> {
-    let client = Arc::new(EbayClient::new(cfg.clone()));
+pub fn kit(cfg: EbayConfig, tokens: Option<Arc<dyn TokenStore>>) -> Arc<dyn ChannelKit> {
+    let client = Arc::new(EbayClient::with_store(cfg.clone(), tokens));
     Arc::new(EbayKit {
         keys: client.clone(),
         client,
@@ -325,7 +327,8 @@ pub struct EbayClient {
     cfg: EbayConfig,
     http: reqwest::Client,
     app_token: Mutex<Option<Token>>,
-    user_token: Mutex<Option<Token>>,
+    /// The seller's user token, from the refresh token (stored where a store is given).
+    user: Credentials,
     keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
     offer_cache: Mutex<HashMap<String, Vec<String>>>,
     calls: AtomicU64,
@@ -333,11 +336,24 @@ pub struct EbayClient {
 
 impl EbayClient {
     pub fn new(cfg: EbayConfig) -> Self {
+        Self::with_store(cfg, None)
+    }
+
+    /// A client whose user token lives in `store` (shared by every function), else in
+    /// memory.
+    pub fn with_store(cfg: EbayConfig, store: Option<Arc<dyn TokenStore>>) -> Self {
+        let http = super::http::client();
+        let refresher = Arc::new(EbayRefresh {
+            http: http.clone(),
+            cfg: cfg.clone(),
+        });
+        // No user token configured: the first call refreshes.
+        let configured = Tokens::fixed(&Secret::default(), Some(&cfg.refresh_token));
         EbayClient {
+            user: Credentials::new(Channel::Ebay, configured, store, refresher),
             cfg,
-            http: super::http::client(),
+            http,
             app_token: Mutex::new(None),
-            user_token: Mutex::new(None),
             keys: Mutex::new(HashMap::new()),
             offer_cache: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
@@ -348,13 +364,20 @@ impl EbayClient {
         format!("{}{}", self.cfg.api_base.trim_end_matches('/'), path)
     }
 
-    async fn token(&self, user: bool) -> Result<String, HttpError> {
-        let slot = if user {
-            &self.user_token
-        } else {
-            &self.app_token
-        };
-        if let Some(t) = slot
+    /// The seller's user token (Inventory and Fulfillment APIs).
+    async fn user_token(&self) -> Result<Secret, HttpError> {
+        self.user.bearer().await
+    }
+
+    /// User-token refreshes this client made.
+    pub fn refreshes(&self) -> u64 {
+        self.user.refreshes()
+    }
+
+    /// The application token (client credentials; `getPublicKey`), kept in this process.
+    async fn app_token(&self) -> Result<String, HttpError> {
+        if let Some(t) = self
+            .app_token
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
@@ -362,47 +385,19 @@ impl EbayClient {
         {
             return Ok(t.value.clone());
         }
-        let form = if user {
-            super::http::form_urlencoded(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", self.cfg.refresh_token.expose()),
-            ])
-        } else {
-            super::http::form_urlencoded(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "https://api.ebay.com/oauth/api_scope"),
-            ])
-        };
-        let basic = b64().encode(format!(
-            "{}:{}",
-            self.cfg.client_id,
-            self.cfg.client_secret.expose()
-        ));
-        let req = self
-            .http
-            .post(self.url("/identity/v1/oauth2/token"))
-            .header("authorization", format!("Basic {basic}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form);
-        let v = send_json("ebay oauth token", req).await?;
-        let value = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if value.is_empty() {
-            return Err(HttpError::Permanent {
-                what: "ebay oauth token".into(),
-                status: 200,
-                detail: "no access_token".into(),
-            });
-        }
-        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
-        // Refresh a minute early.
-        let expires = Instant::now() + Duration::from_secs(ttl.saturating_sub(60));
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
+        let form = super::http::form_urlencoded(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://api.ebay.com/oauth/api_scope"),
+        ]);
+        let t = token_grant(&self.http, &self.cfg, "ebay application token", form).await?;
+        let value = t.access.expose().to_string();
+        let ahead = t.access_lifetime_ms.map_or(60_000, |l| (l / 5).min(60_000));
+        let left = t
+            .access_expires_at
+            .map_or(0, |e| e - ahead - crate::clock::now_ms());
+        *self.app_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
             value: value.clone(),
-            expires,
+            expires: Instant::now() + Duration::from_millis(left.max(0) as u64),
         });
         Ok(value)
     }
@@ -414,7 +409,7 @@ impl EbayClient {
         {
             return Ok(k.clone());
         }
-        let token = self.token(false).await?;
+        let token = self.app_token().await?;
         let v = send_json(
             "ebay getPublicKey",
             self.http
@@ -436,12 +431,11 @@ impl EbayClient {
 
     /// `getOrder`.
     pub async fn order(&self, order_id: &str) -> Result<Value, HttpError> {
-        let token = self.token(true).await?;
-        send_json(
+        self.inventory_call(
             "ebay getOrder",
-            self.http
-                .get(self.url(&format!("/sell/fulfillment/v1/order/{order_id}")))
-                .bearer_auth(token),
+            reqwest::Method::GET,
+            &format!("/sell/fulfillment/v1/order/{order_id}"),
+            None,
         )
         .await
     }
@@ -468,19 +462,22 @@ impl EbayClient {
         body: Option<&Value>,
     ) -> Result<Value, HttpError> {
         for attempt in 0..2 {
-            let token = self.token(true).await?;
+            let token = self.user_token().await?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = self
                 .http
                 .request(method.clone(), self.url(path))
-                .bearer_auth(token)
+                .bearer_auth(token.expose())
                 .header("Content-Language", "en-US");
             if let Some(b) = body {
                 req = req.json(b);
             }
             match send_json(what, req).await {
-                Err(HttpError::Permanent { status: 401, .. }) if attempt == 0 => {
-                    *self.user_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                // eBay has also answered 403 (errorId 1100) to an expired token.
+                Err(HttpError::Permanent {
+                    status: 401 | 403, ..
+                }) if attempt == 0 => {
+                    self.user.refused(&token).await?;
                 }
                 other => return other,
             }
@@ -545,6 +542,68 @@ fn ended(offer: &Value) -> bool {
             .and_then(Value::as_str),
         Some("ENDED" | "EBAY_ENDED")
     )
+}
+
+/// `POST /identity/v1/oauth2/token` (Basic client id:secret, a form): the access token
+/// and how long it lasts.
+async fn token_grant(
+    http: &reqwest::Client,
+    cfg: &EbayConfig,
+    what: &str,
+    form: String,
+) -> Result<Tokens, HttpError> {
+    let basic = b64().encode(format!("{}:{}", cfg.client_id, cfg.client_secret.expose()));
+    let req = http
+        .post(format!(
+            "{}/identity/v1/oauth2/token",
+            cfg.api_base.trim_end_matches('/')
+        ))
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form);
+    let v = send_json(what, req).await?;
+    let access = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| HttpError::Permanent {
+            what: what.into(),
+            status: 200,
+            detail: "no access_token".into(),
+        })?;
+    let lifetime = v.get("expires_in").and_then(Value::as_i64).unwrap_or(7200) * 1000;
+    Ok(Tokens {
+        access: Secret::new(access),
+        access_expires_at: Some(crate::clock::now_ms() + lifetime),
+        access_lifetime_ms: Some(lifetime),
+        refresh: None,
+        refresh_expires_at: None,
+    })
+}
+
+/// The seller's user token from the refresh token (eBay does not rotate it; it lasts
+/// about 18 months from consent).
+struct EbayRefresh {
+    http: reqwest::Client,
+    cfg: EbayConfig,
+}
+
+#[async_trait]
+impl Refresher for EbayRefresh {
+    async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError> {
+        let refresh = current
+            .refresh
+            .clone()
+            .unwrap_or_else(|| self.cfg.refresh_token.clone());
+        let form = super::http::form_urlencoded(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose()),
+        ]);
+        let mut t = token_grant(&self.http, &self.cfg, "ebay user token", form).await?;
+        t.refresh = Some(refresh);
+        t.refresh_expires_at = current.refresh_expires_at;
+        Ok(t)
+    }
 }
 
 /// What to do about a listing eBay ended when it reached 0: onecount cannot relist it.

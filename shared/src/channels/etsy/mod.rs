@@ -13,6 +13,8 @@ use sha2::Sha256;
 
 use std::sync::Arc;
 
+use super::auth::{Credentials, Refresher, TokenStore, Tokens};
+use super::config::Secret;
 use super::http::{HttpError, send_json};
 use super::kit::{ChannelKit, FetchError, Refusal, Verified};
 use super::push::{ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all};
@@ -37,9 +39,9 @@ pub const PROFILE: super::Profile = super::Profile {
 };
 
 /// Etsy's kit: Standard Webhooks in (pointing at receipts), Open API v3 out.
-pub fn kit(cfg: EtsyConfig) -> Arc<dyn ChannelKit> {
+pub fn kit(cfg: EtsyConfig, tokens: Option<Arc<dyn TokenStore>>) -> Arc<dyn ChannelKit> {
     Arc::new(EtsyKit {
-        client: Arc::new(EtsyClient::new(cfg.clone())),
+        client: Arc::new(EtsyClient::with_store(cfg.clone(), tokens)),
         cfg,
     })
 }
@@ -230,6 +232,62 @@ fn until_next_second() -> Instant {
     Instant::now() + Duration::from_millis(u64::from(1000 - ms) + 20)
 }
 
+/// Etsy's refresh grant (`POST /v3/public/oauth/token`, a form): a new access token for an
+/// hour and a **new refresh token** (90 days); the one sent stops working.
+struct EtsyRefresh {
+    http: reqwest::Client,
+    url: String,
+    client_id: String,
+}
+
+#[async_trait]
+impl Refresher for EtsyRefresh {
+    async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError> {
+        let what = "etsy token refresh";
+        let refresh = current
+            .refresh
+            .as_ref()
+            .ok_or_else(|| HttpError::Permanent {
+                what: what.into(),
+                status: 401,
+                detail: "no refresh token: run `onecount connect etsy`".into(),
+            })?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", self.client_id.as_str()),
+            ("refresh_token", refresh.expose()),
+        ];
+        let v = send_json(
+            what,
+            self.http
+                .post(&self.url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(super::http::form_urlencoded(&form)),
+        )
+        .await?;
+        let now = crate::clock::now_ms();
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|t| !t.is_empty());
+        let access = text("access_token").ok_or_else(|| HttpError::Permanent {
+            what: what.into(),
+            status: 200,
+            detail: "no access_token in the answer".into(),
+        })?;
+        let lifetime = v.get("expires_in").and_then(Value::as_i64).unwrap_or(3600) * 1000;
+        let rotated = text("refresh_token");
+        Ok(Tokens {
+            access: Secret::new(access),
+            access_expires_at: Some(now + lifetime),
+            access_lifetime_ms: Some(lifetime),
+            refresh: Some(rotated.map_or_else(|| refresh.clone(), Secret::new)),
+            // 90 days from its issue (a rotated one is new; an old one keeps its date).
+            refresh_expires_at: match rotated {
+                Some(_) => Some(now + 90 * 86_400_000),
+                None => current.refresh_expires_at,
+            },
+        })
+    }
+}
+
 /// A request body: the inventory PUT takes JSON, `updateListing` a form.
 enum Body<'a> {
     Empty,
@@ -242,7 +300,7 @@ enum Body<'a> {
 pub struct EtsyClient {
     cfg: EtsyConfig,
     http: reqwest::Client,
-    token: Mutex<String>,
+    creds: super::auth::Credentials,
     calls: AtomicU64,
     /// When `x-remaining-this-second` said 0: no call before this instant.
     pause_until: Mutex<Option<Instant>>,
@@ -266,11 +324,25 @@ const SOLE_SKU_FOR: Duration = Duration::from_secs(600);
 
 impl EtsyClient {
     pub fn new(cfg: EtsyConfig) -> Self {
-        let token = cfg.access_token.expose().to_string();
+        Self::with_store(cfg, None)
+    }
+
+    /// A client whose tokens live in `store` (shared by every function), else in memory.
+    pub fn with_store(cfg: EtsyConfig, store: Option<Arc<dyn TokenStore>>) -> Self {
+        let http = super::http::client();
+        let refresher = Arc::new(EtsyRefresh {
+            http: http.clone(),
+            url: format!(
+                "{}/v3/public/oauth/token",
+                cfg.api_base.trim_end_matches('/')
+            ),
+            client_id: cfg.keystring.clone(),
+        });
+        let configured = Tokens::fixed(&cfg.access_token, Some(&cfg.refresh_token));
         EtsyClient {
+            creds: Credentials::new(Channel::Etsy, configured, store, refresher),
             cfg,
-            http: super::http::client(),
-            token: Mutex::new(token),
+            http,
             calls: AtomicU64::new(0),
             pause_until: Mutex::new(None),
             last_budget: Mutex::new(None),
@@ -283,35 +355,9 @@ impl EtsyClient {
         format!("{}:{}", self.cfg.keystring, self.cfg.shared_secret.expose())
     }
 
-    async fn refresh(&self) -> Result<(), HttpError> {
-        let url = format!(
-            "{}/v3/public/oauth/token",
-            self.cfg.api_base.trim_end_matches('/')
-        );
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("client_id", self.cfg.keystring.as_str()),
-            ("refresh_token", self.cfg.refresh_token.expose()),
-        ];
-        let body = super::http::form_urlencoded(&form);
-        let v = send_json(
-            "etsy token refresh",
-            self.http
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body),
-        )
-        .await?;
-        let t = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| HttpError::Permanent {
-                what: "etsy token refresh".into(),
-                status: 200,
-                detail: "no access_token in the answer".into(),
-            })?;
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = t.to_string();
-        Ok(())
+    /// Access-token refreshes this client made (each one a call to Etsy's token endpoint).
+    pub fn refreshes(&self) -> u64 {
+        self.creds.refreshes()
     }
 
     /// Wait out the current second when Etsy said none are left in it.
@@ -372,12 +418,12 @@ impl EtsyClient {
             self.pace().await;
             self.calls.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(call = what, "etsy call");
-            let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let token = self.creds.bearer().await?;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
                 .header("x-api-key", self.api_key())
-                .bearer_auth(token);
+                .bearer_auth(token.expose());
             match &body {
                 Body::Empty => {}
                 Body::Json(b) => req = req.json(b),
@@ -390,7 +436,7 @@ impl EtsyClient {
             match super::http::send(what, req).await {
                 Err(HttpError::Permanent { status: 401, .. }) if !refreshed => {
                     refreshed = true;
-                    self.refresh().await?
+                    self.creds.refused(&token).await?;
                 }
                 Err(e) if spent_the_second(&e) => {
                     *self.pause_until.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -16,8 +16,17 @@ pub struct ShopifyConfig {
     pub previous_webhook_secret: Option<Secret>,
     /// `https://example.myshopify.com` (a sandbox URL locally).
     pub api_base: String,
+    /// A legacy (admin-created) app's static `shpat_` token. Not needed with `client_id`
+    /// and `client_secret`.
     #[serde(default)]
     pub access_token: Secret,
+    /// A Dev Dashboard app's client id: with `client_secret`, onecount takes its access
+    /// token from the client credentials grant (24 hours) and takes a new one before the
+    /// old one ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
     #[serde(default = "default_shopify_version")]
     pub api_version: String,
     #[serde(default)]

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 
 use std::sync::Arc;
 
+use super::auth::{Credentials, Refresher, TokenStore, Tokens};
+use super::config::Secret;
 use super::kit::{ChannelKit, FetchError, Refusal, Verified};
 use super::push::{
     ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, Write, all, parse_rfc3339,
@@ -38,9 +40,9 @@ pub const PROFILE: super::Profile = super::Profile {
 };
 
 /// Shopify's kit: HMAC webhooks in, the GraphQL Admin API out.
-pub fn kit(cfg: ShopifyConfig) -> Arc<dyn ChannelKit> {
+pub fn kit(cfg: ShopifyConfig, tokens: Option<Arc<dyn TokenStore>>) -> Arc<dyn ChannelKit> {
     Arc::new(ShopifyKit {
-        client: Arc::new(ShopifyClient::new(cfg.clone())),
+        client: Arc::new(ShopifyClient::with_store(cfg.clone(), tokens)),
         cfg,
     })
 }
@@ -341,6 +343,7 @@ fn set_mutation(key: &str) -> String {
 pub struct ShopifyClient {
     cfg: ShopifyConfig,
     http: reqwest::Client,
+    creds: Credentials,
     calls: AtomicU64,
 }
 
@@ -354,11 +357,52 @@ fn gid(kind: &str, id: &str) -> String {
 
 impl ShopifyClient {
     pub fn new(cfg: ShopifyConfig) -> Self {
+        Self::with_store(cfg, None)
+    }
+
+    /// A client whose tokens live in `store` (shared by every function), else in memory.
+    pub fn with_store(cfg: ShopifyConfig, store: Option<Arc<dyn TokenStore>>) -> Self {
+        let http = super::http::client();
+        let refresher = Arc::new(ShopifyGrant {
+            http: http.clone(),
+            cfg: cfg.clone(),
+        });
+        let configured = match (&cfg.client_id, &cfg.client_secret) {
+            // The first call takes a token from the grant.
+            (Some(_), Some(_)) => Tokens::fixed(&Secret::default(), None),
+            _ => Tokens::fixed(&cfg.access_token, None),
+        };
         ShopifyClient {
+            creds: Credentials::new(Channel::Shopify, configured, store, refresher),
             cfg,
-            http: super::http::client(),
+            http,
             calls: AtomicU64::new(0),
         }
+    }
+
+    /// Access tokens this client took from the client credentials grant.
+    pub fn refreshes(&self) -> u64 {
+        self.creds.refreshes()
+    }
+
+    /// One call with the access token; a refused token (401) is replaced once and the
+    /// call made again.
+    async fn authed(
+        &self,
+        what: &str,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<(Value, reqwest::header::HeaderMap), super::http::HttpError> {
+        let mut token = self.creds.bearer().await?;
+        for attempt in 0..2 {
+            let req = build(token.expose());
+            match super::http::send(what, req).await {
+                Err(super::http::HttpError::Permanent { status: 401, .. }) if attempt == 0 => {
+                    token = self.creds.refused(&token).await?;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its second pass")
     }
 
     fn location(&self) -> Result<String, PushError> {
@@ -384,12 +428,15 @@ impl ShopifyClient {
             self.cfg.api_base.trim_end_matches('/'),
             self.cfg.api_version
         );
-        let req = self
-            .http
-            .post(url)
-            .header("X-Shopify-Access-Token", self.cfg.access_token.expose())
-            .json(&serde_json::json!({"query": query, "variables": variables}));
-        let (v, _) = super::http::send(what, req).await?;
+        let body = serde_json::json!({"query": query, "variables": variables});
+        let (v, _) = self
+            .authed(what, |token| {
+                self.http
+                    .post(&url)
+                    .header("X-Shopify-Access-Token", token)
+                    .json(&body)
+            })
+            .await?;
         if let Some(errors) = v
             .get("errors")
             .and_then(Value::as_array)
@@ -624,13 +671,11 @@ impl ShopifyClient {
             self.cfg.api_base.trim_end_matches('/'),
             self.cfg.api_version
         );
-        let (v, _) = super::http::send(
-            "shopify order",
-            self.http
-                .get(url)
-                .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
-        )
-        .await?;
+        let (v, _) = self
+            .authed("shopify order", |token| {
+                self.http.get(&url).header("X-Shopify-Access-Token", token)
+            })
+            .await?;
         Ok(v)
     }
 }
@@ -655,13 +700,11 @@ impl OrderSource for ShopifyClient {
         let mut out = Vec::new();
         loop {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let (v, headers) = super::http::send(
-                "shopify orders",
-                self.http
-                    .get(&url)
-                    .header("X-Shopify-Access-Token", self.cfg.access_token.expose()),
-            )
-            .await?;
+            let (v, headers) = self
+                .authed("shopify orders", |token| {
+                    self.http.get(&url).header("X-Shopify-Access-Token", token)
+                })
+                .await?;
             let orders = v.get("orders").and_then(Value::as_array);
             out.extend(orders.into_iter().flatten().map(|o| self.found(o, since)));
             match headers
@@ -690,6 +733,64 @@ fn wrong_variant(node: &Value, t: &Target) -> Result<(), PushError> {
         t.sku,
         t.sku
     )))
+}
+
+/// A Dev Dashboard app's token: `POST {shop}/admin/oauth/access_token` with
+/// `grant_type=client_credentials` (a form); it lasts 24 hours (`expires_in` 86399) and has
+/// no refresh token: the grant is made again. A legacy static token cannot be renewed.
+struct ShopifyGrant {
+    http: reqwest::Client,
+    cfg: ShopifyConfig,
+}
+
+#[async_trait]
+impl Refresher for ShopifyGrant {
+    async fn refresh(&self, _current: &Tokens) -> Result<Tokens, super::http::HttpError> {
+        let what = "shopify client credentials grant";
+        let refused = |detail: &str| super::http::HttpError::Permanent {
+            what: what.into(),
+            status: 401,
+            detail: detail.into(),
+        };
+        let (Some(id), Some(secret)) = (&self.cfg.client_id, &self.cfg.client_secret) else {
+            return Err(refused(
+                "the static access token was refused: run `onecount connect shopify`",
+            ));
+        };
+        let form = super::http::form_urlencoded(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret.expose()),
+        ]);
+        let v = super::http::send_json(
+            what,
+            self.http
+                .post(format!(
+                    "{}/admin/oauth/access_token",
+                    self.cfg.api_base.trim_end_matches('/')
+                ))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await?;
+        let access = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| refused("no access_token in the answer"))?;
+        let lifetime = v
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .unwrap_or(86_399)
+            * 1000;
+        Ok(Tokens {
+            access: Secret::new(access),
+            access_expires_at: Some(crate::clock::now_ms() + lifetime),
+            access_lifetime_ms: Some(lifetime),
+            refresh: None,
+            refresh_expires_at: None,
+        })
+    }
 }
 
 /// The `available` quantity of an inventory level.

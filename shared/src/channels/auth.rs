@@ -1,0 +1,449 @@
+//! Channel credentials that outlive a process. An access token is refreshed ahead of its
+//! expiry, not after a 401; a refresh token the channel rotates (Etsy answers a new one on
+//! every refresh, and the old one stops working) is saved before anything else happens;
+//! one refresher at a time across every Lambda (a lease in the [`TokenStore`]), so twenty
+//! pushers waking to an expired token refresh once. Tokens are [`Secret`]s: their debug
+//! form is `***`, and nothing here logs one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::config::Secret;
+use super::http::HttpError;
+use crate::domain::{Channel, Millis};
+
+/// A channel's credentials at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub access: Secret,
+    /// When the access token ends (ms); `None`: it does not (a static Shopify token).
+    #[serde(default)]
+    pub access_expires_at: Option<Millis>,
+    /// How long the access token was given for (ms): the refresh comes a fifth of that,
+    /// at most a minute, before the end.
+    #[serde(default)]
+    pub access_lifetime_ms: Option<i64>,
+    #[serde(default)]
+    pub refresh: Option<Secret>,
+    /// When the refresh token ends (ms), where the channel says.
+    #[serde(default)]
+    pub refresh_expires_at: Option<Millis>,
+}
+
+impl Tokens {
+    /// A token that never expires (or whose expiry is not known yet).
+    pub fn fixed(access: &Secret, refresh: Option<&Secret>) -> Tokens {
+        Tokens {
+            access: access.clone(),
+            access_expires_at: None,
+            access_lifetime_ms: None,
+            refresh: refresh.filter(|r| !r.is_empty()).cloned(),
+            refresh_expires_at: None,
+        }
+    }
+
+    /// Whether the access token is still good for a call made at `now`.
+    pub fn fresh_at(&self, now: Millis) -> bool {
+        if self.access.is_empty() {
+            return false;
+        }
+        let Some(end) = self.access_expires_at else {
+            return true;
+        };
+        let ahead = self
+            .access_lifetime_ms
+            .map_or(60_000, |l| (l / 5).min(60_000));
+        now < end - ahead
+    }
+}
+
+/// Where tokens live between processes (a DynamoDB item per channel in a deployment).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The stored tokens and their version (`None`: nothing stored yet).
+    async fn load_tokens(&self, channel: Channel) -> Result<Option<(Tokens, u64)>, String>;
+    /// Store `t` as version `expected + 1` if the stored version is still `expected` (0:
+    /// none stored). `false`: another refresher saved first.
+    async fn save_tokens(
+        &self,
+        channel: Channel,
+        t: &Tokens,
+        expected: u64,
+    ) -> Result<bool, String>;
+    /// Take the channel's refresh lease until `until` (ms): `true` when it was free, had
+    /// run out, or was `holder`'s.
+    async fn lease_refresh(
+        &self,
+        channel: Channel,
+        holder: &str,
+        until: Millis,
+    ) -> Result<bool, String>;
+    async fn release_refresh(&self, channel: Channel, holder: &str);
+}
+
+/// How a channel turns the credentials it has into a new access token.
+#[async_trait]
+pub trait Refresher: Send + Sync {
+    async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError>;
+}
+
+/// How long one refresh may hold the lease, and how long a second refresher waits for
+/// the first to save before it refreshes itself.
+const LEASE_MS: i64 = 10_000;
+
+/// One channel's access token, as every call of its client asks for it.
+pub struct Credentials {
+    channel: Channel,
+    configured: Tokens,
+    store: Option<Arc<dyn TokenStore>>,
+    refresher: Arc<dyn Refresher>,
+    /// The tokens in use and the stored version they came from (0: not from the store).
+    cache: tokio::sync::Mutex<Option<(Tokens, u64)>>,
+    holder: String,
+    refreshes: AtomicU64,
+}
+
+impl Credentials {
+    pub fn new(
+        channel: Channel,
+        configured: Tokens,
+        store: Option<Arc<dyn TokenStore>>,
+        refresher: Arc<dyn Refresher>,
+    ) -> Self {
+        Credentials {
+            channel,
+            configured,
+            store,
+            refresher,
+            cache: tokio::sync::Mutex::new(None),
+            holder: uuid::Uuid::new_v4().to_string(),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    /// Refreshes this process made.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// A good access token: the one in use, a newer stored one, or a new one.
+    pub async fn bearer(&self) -> Result<Secret, HttpError> {
+        let mut cache = self.cache.lock().await;
+        let now = crate::clock::now_ms();
+        if let Some((t, _)) = cache.as_ref().filter(|(t, _)| t.fresh_at(now)) {
+            return Ok(t.access.clone());
+        }
+        let current = self.current().await?;
+        if current.0.fresh_at(now) {
+            let access = current.0.access.clone();
+            *cache = Some(current);
+            return Ok(access);
+        }
+        let next = self.refresh_from(current).await?;
+        let access = next.0.access.clone();
+        *cache = Some(next);
+        Ok(access)
+    }
+
+    /// The channel refused `used` (401): a new token, unless another call already got one.
+    pub async fn refused(&self, used: &Secret) -> Result<Secret, HttpError> {
+        let mut cache = self.cache.lock().await;
+        let current = match cache.take() {
+            Some(c) if &c.0.access != used => {
+                let access = c.0.access.clone();
+                *cache = Some(c);
+                return Ok(access);
+            }
+            Some(c) => c,
+            None => self.current().await?,
+        };
+        // Whatever its stated expiry, this token no longer works.
+        let mut stale = current;
+        stale.0.access_expires_at = Some(0);
+        let next = self.refresh_from(stale).await?;
+        let access = next.0.access.clone();
+        *cache = Some(next);
+        Ok(access)
+    }
+
+    /// What is stored, else what was configured.
+    async fn current(&self) -> Result<(Tokens, u64), HttpError> {
+        let Some(store) = &self.store else {
+            return Ok((self.configured.clone(), 0));
+        };
+        Ok(store
+            .load_tokens(self.channel)
+            .await
+            .map_err(|e| self.store_error(e))?
+            .unwrap_or_else(|| (self.configured.clone(), 0)))
+    }
+
+    /// Refresh under the lease; a refresher that finds the lease taken waits for the
+    /// holder's tokens instead of refreshing too.
+    async fn refresh_from(&self, current: (Tokens, u64)) -> Result<(Tokens, u64), HttpError> {
+        let Some(store) = self.store.clone() else {
+            let t = self.call_refresher(&current.0).await?;
+            return Ok((t, 0));
+        };
+        let deadline = crate::clock::now_ms() + LEASE_MS;
+        let mut seen = current;
+        loop {
+            let until = crate::clock::now_ms() + LEASE_MS;
+            let leased = store
+                .lease_refresh(self.channel, &self.holder, until)
+                .await
+                .map_err(|e| self.store_error(e))?;
+            if leased || crate::clock::now_ms() > deadline {
+                let r = self.refresh_and_save(store.as_ref(), seen).await;
+                store.release_refresh(self.channel, &self.holder).await;
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = self.current().await?;
+            if seen.0.fresh_at(crate::clock::now_ms()) {
+                return Ok(seen);
+            }
+        }
+    }
+
+    /// With the lease: read again (the last holder may have saved), refresh, save.
+    async fn refresh_and_save(
+        &self,
+        store: &dyn TokenStore,
+        seen: (Tokens, u64),
+    ) -> Result<(Tokens, u64), HttpError> {
+        let latest = self.current().await?;
+        if latest.1 != seen.1 && latest.0.fresh_at(crate::clock::now_ms()) {
+            return Ok(latest);
+        }
+        let next = self.call_refresher(&latest.0).await?;
+        // A rotated refresh token is kept before the access token is used: the old one
+        // stops working now.
+        let saved = store
+            .save_tokens(self.channel, &next, latest.1)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        if !saved {
+            tracing::warn!(channel = %self.channel, "tokens saved by another refresher meanwhile; using theirs");
+            return self.current().await;
+        }
+        Ok((next, latest.1 + 1))
+    }
+
+    async fn call_refresher(&self, current: &Tokens) -> Result<Tokens, HttpError> {
+        let t = self.refresher.refresh(current).await?;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(channel = %self.channel, "access token refreshed");
+        Ok(t)
+    }
+
+    fn store_error(&self, e: String) -> HttpError {
+        HttpError::Transient {
+            what: format!("{} token store", self.channel),
+            status: None,
+            detail: e,
+            retry_after: None,
+        }
+    }
+}
+
+/// Tokens kept in memory only (tests, the CLI's one-off calls).
+#[derive(Default)]
+pub struct MemoryTokens {
+    tokens: std::sync::Mutex<std::collections::BTreeMap<Channel, (Tokens, u64)>>,
+    leases: std::sync::Mutex<std::collections::BTreeMap<Channel, (String, Millis)>>,
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokens {
+    async fn load_tokens(&self, channel: Channel) -> Result<Option<(Tokens, u64)>, String> {
+        Ok(self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&channel)
+            .cloned())
+    }
+
+    async fn save_tokens(
+        &self,
+        channel: Channel,
+        t: &Tokens,
+        expected: u64,
+    ) -> Result<bool, String> {
+        let mut all = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let version = all.get(&channel).map_or(0, |(_, v)| *v);
+        if version != expected {
+            return Ok(false);
+        }
+        all.insert(channel, (t.clone(), expected + 1));
+        Ok(true)
+    }
+
+    async fn lease_refresh(
+        &self,
+        channel: Channel,
+        holder: &str,
+        until: Millis,
+    ) -> Result<bool, String> {
+        let mut all = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let now = crate::clock::now_ms();
+        let free = all
+            .get(&channel)
+            .is_none_or(|(h, u)| *u < now || h == holder);
+        if free {
+            all.insert(channel, (holder.to_string(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_refresh(&self, channel: Channel, holder: &str) {
+        let mut all = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if all.get(&channel).is_some_and(|(h, _)| h == holder) {
+            all.remove(&channel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A channel that rotates refresh tokens: each refresh must present the last one it
+    /// gave, and answers a token for `lifetime_ms`.
+    struct Rotating {
+        lifetime_ms: i64,
+        calls: AtomicU64,
+        live_refresh: std::sync::Mutex<String>,
+    }
+
+    impl Rotating {
+        fn new(lifetime_ms: i64) -> Arc<Self> {
+            Arc::new(Rotating {
+                lifetime_ms,
+                calls: AtomicU64::new(0),
+                live_refresh: std::sync::Mutex::new("r0".into()),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl Refresher for Rotating {
+        async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut live = self.live_refresh.lock().unwrap();
+            if current.refresh.as_ref().map(Secret::expose) != Some(live.as_str()) {
+                return Err(HttpError::Permanent {
+                    what: "refresh".into(),
+                    status: 400,
+                    detail: "invalid_grant".into(),
+                });
+            }
+            let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+            *live = format!("r{n}");
+            let now = crate::clock::now_ms();
+            Ok(Tokens {
+                access: Secret::new(format!("a{n}")),
+                access_expires_at: Some(now + self.lifetime_ms),
+                access_lifetime_ms: Some(self.lifetime_ms),
+                refresh: Some(Secret::new(format!("r{n}"))),
+                refresh_expires_at: None,
+            })
+        }
+    }
+
+    fn configured() -> Tokens {
+        Tokens::fixed(&Secret::new("a0"), Some(&Secret::new("r0")))
+    }
+
+    fn creds(store: &Arc<MemoryTokens>, ch: &Arc<Rotating>) -> Credentials {
+        Credentials::new(
+            Channel::Etsy,
+            configured(),
+            Some(store.clone() as Arc<dyn TokenStore>),
+            ch.clone() as Arc<dyn Refresher>,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_live_token_is_used_until_close_to_its_end_then_refreshed_once_and_saved() {
+        let (store, ch) = (Arc::new(MemoryTokens::default()), Rotating::new(60_000));
+        let c = creds(&store, &ch);
+        // The configured token has no known end: used as it is.
+        assert_eq!(c.bearer().await.unwrap().expose(), "a0");
+        let first = c.refused(&Secret::new("a0")).await.unwrap();
+        assert_eq!(first.expose(), "a1");
+        let (saved, v) = store.load_tokens(Channel::Etsy).await.unwrap().unwrap();
+        assert_eq!(
+            saved.refresh.unwrap().expose(),
+            "r1",
+            "the rotated refresh token is kept"
+        );
+        assert_eq!(v, 1);
+        for _ in 0..5 {
+            assert_eq!(c.bearer().await.unwrap().expose(), "a1");
+        }
+        assert_eq!(ch.calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn twenty_functions_with_an_expired_token_refresh_once() {
+        let (store, ch) = (Arc::new(MemoryTokens::default()), Rotating::new(60_000));
+        let expired = Tokens {
+            access_expires_at: Some(0),
+            access_lifetime_ms: Some(60_000),
+            ..configured()
+        };
+        store.save_tokens(Channel::Etsy, &expired, 0).await.unwrap();
+        let all: Vec<Credentials> = (0..20).map(|_| creds(&store, &ch)).collect();
+        let got = futures::future::join_all(all.iter().map(|c| c.bearer())).await;
+        assert!(
+            got.iter().all(|t| t.as_ref().unwrap().expose() == "a1"),
+            "{got:?}"
+        );
+        assert_eq!(
+            ch.calls.load(Ordering::Relaxed),
+            1,
+            "one refresh for twenty"
+        );
+        // A refusal of a token another function already replaced refreshes nothing.
+        let t = all[3].refused(&Secret::new("a0")).await.unwrap();
+        assert_eq!(t.expose(), "a1");
+        assert_eq!(ch.calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_short_lived_token_is_refreshed_ahead_of_its_end_about_once_per_lifetime() {
+        let (store, ch) = (Arc::new(MemoryTokens::default()), Rotating::new(500));
+        let c = creds(&store, &ch);
+        c.refused(&Secret::new("a0")).await.unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(1600) {
+            c.bearer().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let n = ch.calls.load(Ordering::Relaxed);
+        // One at the start, then one every ~400 ms (a fifth of 500 ms ahead).
+        assert!(
+            (3..=7).contains(&n),
+            "{n} refreshes in 1.6 s of 500 ms tokens"
+        );
+    }
+
+    #[test]
+    fn tokens_never_print() {
+        let t = Tokens {
+            access: Secret::new("shpca_secret"),
+            access_expires_at: Some(1),
+            access_lifetime_ms: None,
+            refresh: Some(Secret::new("refresh-secret")),
+            refresh_expires_at: None,
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
