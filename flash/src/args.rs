@@ -60,6 +60,10 @@ pub struct FlashArgs {
     /// onecount's drift check period in sale minutes (deployed default 5; time-scaled).
     #[arg(long)]
     pub drift_minutes: Option<f64>,
+    /// Channel access tokens end this many seconds after they are issued (0: never, the
+    /// default); Shopify is then a Dev Dashboard app (client credentials grant).
+    #[arg(long)]
+    pub token_ttl_s: Option<u64>,
     /// Only these strategies: onecount, onecount_last_units, interval, fifo (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -86,7 +90,7 @@ impl FlashArgs {
             ebay_latency_ms => ebay_latency_ms, error_rate => error_rate,
             duplicate_rate => duplicate_rate, late_rate => late_rate, lost_webhooks => lost_webhooks,
             time_scale => time_scale, interval_minutes => interval_minutes, last_units => last_units,
-            drift_minutes => drift_minutes);
+            drift_minutes => drift_minutes, token_ttl_s => token_ttl_s);
         if !a.only.is_empty() {
             sc.strategies = a
                 .only

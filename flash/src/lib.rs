@@ -115,10 +115,18 @@ pub struct Scenario {
     /// onecount's drift check period in sale minutes (deployed default: 5), time-scaled
     /// like the interval baseline's.
     pub drift_minutes: f64,
+    /// Channel access tokens end this many real seconds after they are issued (0: never);
+    /// Shopify is then connected as a Dev Dashboard app (client credentials grant).
+    pub token_ttl_s: u64,
     pub strategies: Vec<Strategy>,
 }
 
 impl Scenario {
+    /// How long channel tokens live, when they expire at all.
+    pub fn token_ttl(&self) -> Option<Duration> {
+        (self.token_ttl_s > 0).then(|| Duration::from_secs(self.token_ttl_s))
+    }
+
     /// The standard scenario (`--quick`, in `make test`): about a minute.
     pub fn standard() -> Scenario {
         Scenario {
@@ -141,6 +149,7 @@ impl Scenario {
             last_units: 3,
             settle_s: 20.0,
             drift_minutes: 5.0,
+            token_ttl_s: 0,
             strategies: Strategy::ALL.to_vec(),
         }
     }
@@ -498,6 +507,10 @@ pub struct StrategyResult {
     pub summary: Summary,
     /// Writes the channels accepted (shopify, etsy, ebay).
     pub channel_writes: [usize; 3],
+    /// Access tokens the channels issued (grants and refreshes), and calls they refused
+    /// for a dead token (each then made again once with a new one).
+    pub tokens_issued: [u64; 3],
+    pub tokens_refused: [u64; 3],
     pub writes_per_sale: f64,
     /// The orders that sold units which did not exist.
     pub oversold: Vec<measure::Sold>,
@@ -625,6 +638,7 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     if strategy == Strategy::OnecountLastUnits {
         cfg.last_units = Some(sc.last_units);
     }
+    cfg.token_ttl = sc.token_ttl();
     let host = LocalHost::start(sdk, cfg).await?;
     let sb = host.sandboxes.as_ref().expect("sandbox host");
     for (i, item) in catalog.iter().enumerate() {
@@ -666,8 +680,12 @@ async fn start_baseline(
     }
     apply_faults(&sb, sc);
     // Shopify, Etsy, eBay: onecount's own clients, so only the strategy differs.
-    let kits = onecount::channels::build(&sb.channels_config(&sim, nowhere))
-        .expect("the sandboxes' configuration");
+    let mut channels = sb.channels_config(&sim, nowhere);
+    if let Some(ttl) = sc.token_ttl() {
+        sb.expire_tokens_after(ttl);
+        channels = sb.as_dev_app(channels, &sim);
+    }
+    let kits = onecount::channels::build(&channels).expect("the sandboxes' configuration");
     let apis: Vec<Arc<dyn ChannelApi>> = kits.kits().map(|k| k.api()).collect();
     let targets: Vec<[Target; 3]> = catalog
         .iter()
@@ -996,6 +1014,8 @@ async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResu
             .collect(),
         summary,
         channel_writes,
+        tokens_issued: w.sandboxes().tokens_issued(),
+        tokens_refused: w.sandboxes().tokens_refused(),
         onecount,
         baseline,
     })

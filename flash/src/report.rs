@@ -181,6 +181,13 @@ fn scenario_text(o: &Outcome) -> String {
         sc.late_ms / 1000,
         sc.lost_webhooks
     );
+    if sc.token_ttl_s > 0 {
+        let _ = writeln!(
+            out,
+            "Every channel's access tokens end {} s after they are issued (Shopify as a Dev Dashboard app).",
+            sc.token_ttl_s
+        );
+    }
     let _ = writeln!(
         out,
         "Time scale {}×: the interval baseline syncs every {:.0} s (= {} min of sale), \
@@ -229,6 +236,13 @@ fn onecount_text(r: &StrategyResult, d: &OnecountDetail) -> String {
         r.channel_writes.iter().sum::<usize>(),
         r.summary.orders
     );
+    if r.tokens_issued.iter().any(|n| *n > 0) {
+        let _ = writeln!(
+            out,
+            "  access tokens issued (shopify, etsy, ebay) {:?}; calls refused for a dead token {:?}",
+            r.tokens_issued, r.tokens_refused
+        );
+    }
     if d.ledger_oversells.is_empty() {
         let _ = writeln!(out, "  oversold orders: none");
     } else {

@@ -67,6 +67,9 @@ pub struct LocalConfig {
     /// Run the drift check this often (`None`: only when asked, `LocalHost::drift`).
     pub drift_every: Option<std::time::Duration>,
     pub drift: DriftConfig,
+    /// With the sandboxes: their access tokens end after this long (`None`: never), and
+    /// Shopify is connected as a Dev Dashboard app (client credentials grant).
+    pub token_ttl: Option<std::time::Duration>,
 }
 
 impl LocalConfig {
@@ -85,6 +88,7 @@ impl LocalConfig {
             resources: None,
             drift_every: None,
             drift: DriftConfig::default(),
+            token_ttl: None,
         }
     }
 }
@@ -122,6 +126,24 @@ impl Drop for LocalHost {
     }
 }
 
+/// The channel sandboxes (when asked for) and the channels configuration to run with.
+async fn channels_for(
+    cfg: &LocalConfig,
+    url: &str,
+) -> (Option<Sandboxes>, Option<SimConfig>, ChannelsConfig) {
+    if !cfg.sandbox {
+        return (None, None, cfg.channels.clone());
+    }
+    let sim = SimConfig::random(url);
+    let sb = Sandboxes::start(sim.clone()).await;
+    let mut channels = sb.channels_config(&sim, url);
+    if let Some(ttl) = cfg.token_ttl {
+        sb.expire_tokens_after(ttl);
+        channels = sb.as_dev_app(channels, &sim);
+    }
+    (Some(sb), Some(sim), channels)
+}
+
 impl LocalHost {
     pub async fn start(sdk: &SdkConfig, cfg: LocalConfig) -> Result<LocalHost> {
         let resources = match cfg.resources.clone() {
@@ -144,14 +166,7 @@ impl LocalHost {
             .context("binding the webhook port")?;
         let url = format!("http://{}", listener.local_addr()?);
 
-        let (sandboxes, sim, channels) = if cfg.sandbox {
-            let sim = SimConfig::random(&url);
-            let sb = Sandboxes::start(sim.clone()).await;
-            let channels = sb.channels_config(&sim, &url);
-            (Some(sb), Some(sim), channels)
-        } else {
-            (None, None, cfg.channels.clone())
-        };
+        let (sandboxes, sim, channels) = channels_for(&cfg, &url).await;
 
         // The composition root, as each Lambda would build it; each function gets its
         // own channel kits (clients, rate budgets, caches), as its own Lambda would.

@@ -121,6 +121,52 @@ impl Sandboxes {
         ]
     }
 
+    /// Every sandbox's access tokens end `ttl` after they are issued (and the ones out
+    /// now, `ttl` from now).
+    pub fn expire_tokens_after(&self, ttl: std::time::Duration) {
+        self.shopify.tokens.set_ttl(Some(ttl));
+        self.etsy.tokens.set_ttl(Some(ttl));
+        self.ebay.tokens.set_ttl(Some(ttl));
+    }
+
+    /// Access tokens each sandbox issued: (Shopify grants, Etsy refreshes, eBay grants).
+    pub fn tokens_issued(&self) -> [u64; 3] {
+        [
+            self.shopify.tokens.issued(),
+            self.etsy.tokens.issued(),
+            self.ebay.tokens.issued(),
+        ]
+    }
+
+    /// Calls each sandbox refused for a dead or unknown token.
+    pub fn tokens_refused(&self) -> [u64; 3] {
+        [
+            self.shopify.tokens.refused(),
+            self.etsy.tokens.refused(),
+            self.ebay.tokens.refused(),
+        ]
+    }
+
+    /// `cfg` with Shopify connected as a Dev Dashboard app: its tokens come from the
+    /// client credentials grant instead of a static token.
+    pub fn as_dev_app(
+        &self,
+        mut cfg: onecount::channels::ChannelsConfig,
+        sim: &SimConfig,
+    ) -> onecount::channels::ChannelsConfig {
+        use onecount::Channel;
+        use onecount::channels::config::Secret;
+        if let Ok(mut s) =
+            cfg.section::<onecount::channels::shopify::ShopifyConfig>(Channel::Shopify)
+        {
+            s.access_token = Secret::default();
+            s.client_id = Some(sim.shopify_client_id.clone());
+            s.client_secret = Some(Secret::new(&sim.shopify_client_secret));
+            cfg.set(Channel::Shopify, &s);
+        }
+        cfg
+    }
+
     /// The channels configuration that points at these sandboxes; eBay notifications are
     /// verified against `webhook_base/webhooks/ebay`.
     pub fn channels_config(

@@ -137,7 +137,12 @@ impl Credentials {
         if let Some((t, _)) = cache.as_ref().filter(|(t, _)| t.fresh_at(now)) {
             return Ok(t.access.clone());
         }
-        let current = self.current().await?;
+        // Without a store, what this process holds is the truth (a rotated refresh token
+        // lives only here); with one, another function may have refreshed since.
+        let current = match (cache.take(), &self.store) {
+            (Some(c), None) => c,
+            _ => self.current().await?,
+        };
         if current.0.fresh_at(now) {
             let access = current.0.access.clone();
             *cache = Some(current);
@@ -431,6 +436,26 @@ mod tests {
         assert!(
             (3..=7).contains(&n),
             "{n} refreshes in 1.6 s of 500 ms tokens"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_store_the_rotated_refresh_token_in_memory_is_the_one_used() {
+        let ch = Rotating::new(200);
+        let c = Credentials::new(
+            Channel::Etsy,
+            configured(),
+            None,
+            ch.clone() as Arc<dyn Refresher>,
+        );
+        c.refused(&Secret::new("a0")).await.unwrap();
+        for _ in 0..30 {
+            c.bearer().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            ch.calls.load(Ordering::Relaxed) >= 3,
+            "refreshed again and again, never refused"
         );
     }
 
