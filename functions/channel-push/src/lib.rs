@@ -685,7 +685,7 @@ where
         self.release(leased, &work.holder).await;
     }
 
-    /// Take the write lease of every shared channel object (an Etsy listing with several
+    /// Take the write lease of every shared channel object (a listing with several
     /// SKUs) this round reads and may write, before reading it: a listing another pusher
     /// is rewriting waits a second (quietly) instead of being rewritten from an older read.
     /// The SKUs of one listing in this batch share its lease (and one write call).
@@ -945,7 +945,7 @@ where
 
     /// Write the round's writes in the channel's batch size, zero and low quantities
     /// first: they are the ones that prevent oversells. Writes sharing a
-    /// [`write_key`](ChannelApi::write_key) (one Etsy listing) stay in one call.
+    /// [`write_key`](ChannelApi::write_key) (one listing several SKUs share) stay in one call.
     async fn write_all(&self, groups: &BTreeMap<Sku, Group>, mut writes: Writes, work: &mut Work) {
         let list = std::mem::take(&mut writes.list);
         let calls = write_calls(

@@ -1,6 +1,6 @@
 //! Channel credentials that outlive a process. An access token is refreshed ahead of its
-//! expiry, not after a 401; a refresh token the channel rotates (Etsy answers a new one on
-//! every refresh, and the old one stops working) is saved before anything else happens;
+//! expiry, not after a 401; a refresh token the channel rotates (a new one on every
+//! refresh, the old one dead) is saved before anything else happens;
 //! one refresher at a time across every Lambda (a lease in the [`TokenStore`]), so twenty
 //! pushers waking to an expired token refresh once. Tokens are [`Secret`]s: their debug
 //! form is `***`, and nothing here logs one.
@@ -367,7 +367,7 @@ mod tests {
 
     fn creds(store: &Arc<MemoryTokens>, ch: &Arc<Rotating>) -> Credentials {
         Credentials::new(
-            Channel::Etsy,
+            Channel::Shopify,
             configured(),
             Some(store.clone() as Arc<dyn TokenStore>),
             ch.clone() as Arc<dyn Refresher>,
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(c.bearer().await.unwrap().expose(), "a0");
         let first = c.refused(&Secret::new("a0")).await.unwrap();
         assert_eq!(first.expose(), "a1");
-        let (saved, v) = store.load_tokens(Channel::Etsy).await.unwrap().unwrap();
+        let (saved, v) = store.load_tokens(Channel::Shopify).await.unwrap().unwrap();
         assert_eq!(
             saved.refresh.unwrap().expose(),
             "r1",
@@ -403,7 +403,10 @@ mod tests {
             access_lifetime_ms: Some(60_000),
             ..configured()
         };
-        store.save_tokens(Channel::Etsy, &expired, 0).await.unwrap();
+        store
+            .save_tokens(Channel::Shopify, &expired, 0)
+            .await
+            .unwrap();
         let all: Vec<Credentials> = (0..20).map(|_| creds(&store, &ch)).collect();
         let got = futures::future::join_all(all.iter().map(|c| c.bearer())).await;
         assert!(
@@ -443,7 +446,7 @@ mod tests {
     async fn without_a_store_the_rotated_refresh_token_in_memory_is_the_one_used() {
         let ch = Rotating::new(200);
         let c = Credentials::new(
-            Channel::Etsy,
+            Channel::Shopify,
             configured(),
             None,
             ch.clone() as Arc<dyn Refresher>,

@@ -30,6 +30,9 @@ pub struct Profile {
     pub rules: ChannelRules,
     /// The reference kinds a listing needs before it can be written to (`listings import`).
     pub required_refs: &'static [&'static str],
+    /// The reference kinds that name something several SKUs can share (a listing with
+    /// variations); every other kind belongs to one SKU.
+    pub shared_refs: &'static [&'static str],
     /// What a seller-cancelled order costs by default (`oversell-cost`): the channel's
     /// own penalty on the seller, in lost visibility and fees.
     pub cancel_penalty: f64,
@@ -41,6 +44,7 @@ const OFFLINE: Profile = Profile {
         daily_revisions: None,
     },
     required_refs: &[],
+    shared_refs: &[],
     cancel_penalty: 0.0,
 };
 

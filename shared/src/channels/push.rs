@@ -114,8 +114,8 @@ pub trait ChannelApi: Send + Sync {
     fn zero_without_read(&self, _target: &Target) -> Option<Seen> {
         None
     }
-    /// The key of the channel object a write to `target` rewrites as a whole (an Etsy
-    /// listing's inventory, every SKU of it), when other targets may share it. Writes with
+    /// The key of the channel object a write to `target` rewrites as a whole (a
+    /// listing's whole inventory, every SKU of it), when other targets may share it. Writes with
     /// one key go in one [`write`](Self::write) call and never run in two pushers at once.
     /// `None`: the write touches this target alone.
     fn write_key(&self, _target: &Target) -> Option<String> {

@@ -27,16 +27,14 @@ impl ListingPolicy {
     }
 }
 
-/// Whether a channel id of `kind` names something several SKUs can share: a listing with
-/// variations (Etsy `listing`, whose products carry the SKUs; eBay `item`, a
-/// multi-variation listing; Shopify `product`). Such an id still finds the SKU of an order
+/// Whether a channel id of `kind` names something several SKUs can share (a listing with
+/// variations, as the channel's profile says). Such an id still finds the SKU of an order
 /// line when it is one SKU's alone; otherwise the line's own SKU or variation decides.
-/// Every other id (a Shopify variant, an eBay offer) belongs to one SKU.
+/// Every other id (a variant, an offer) belongs to one SKU.
 pub fn shared_ref(channel: Channel, kind: &str) -> bool {
-    matches!(
-        (channel, kind),
-        (Channel::Etsy, "listing") | (Channel::Ebay, "item") | (Channel::Shopify, "product")
-    )
+    crate::channels::profile(channel)
+        .shared_refs
+        .contains(&kind)
 }
 
 /// One record per SKU per channel.
@@ -56,7 +54,7 @@ mod tests {
 
     #[test]
     fn listings_and_items_are_shared_variants_and_offers_are_not() {
-        assert!(shared_ref(Channel::Etsy, "listing"));
+        assert!(shared_ref(Channel::Shopify, "product"));
         assert!(shared_ref(Channel::Ebay, "item"));
         assert!(!shared_ref(Channel::Ebay, "offer"));
         assert!(!shared_ref(Channel::Shopify, "variant"));

@@ -582,7 +582,7 @@ mod tests {
                 actor: "ben".into(),
             },
             Event::ListingChanged {
-                channel: Some(Channel::Etsy),
+                channel: Some(Channel::Ebay),
                 refs: "listing:1".into(),
                 buffer: Some(1),
                 max_qty: None,
@@ -609,7 +609,7 @@ mod tests {
                 origin_order: Some(OrderId::parse("1001").unwrap()),
             },
             Event::PushRetrying {
-                channel: Channel::Etsy,
+                channel: Channel::Ebay,
                 error: "429".into(),
                 retry_in_secs: 4,
                 attempt: 2,
@@ -634,7 +634,7 @@ mod tests {
                 mismatch: true,
             },
             Event::DriftFound {
-                channel: Channel::Etsy,
+                channel: Channel::Ebay,
                 finding: "stuck".into(),
                 shows: None,
                 target: 3,
@@ -646,12 +646,12 @@ mod tests {
                 on_hand: 1,
                 threshold: 2,
                 recovered: false,
-                listed: vec![(Channel::Shopify, Some(1)), (Channel::Etsy, None)],
+                listed: vec![(Channel::Shopify, Some(1)), (Channel::Ebay, None)],
                 sold_last_hour: Some(4),
             },
             Event::AutoPause {
                 engaged: true,
-                stuck: "etsy".into(),
+                stuck: "ebay".into(),
                 primary: Channel::Shopify,
                 on_hand: 1,
             },
@@ -708,21 +708,21 @@ mod tests {
         );
         let e = old(
             "listing_changed",
-            json!({"channel": "etsy", "refs": "listing:1", "buffer": 0, "max_qty": null, "paused": false}),
+            json!({"channel": "ebay", "refs": "listing:1", "buffer": 0, "max_qty": null, "paused": false}),
         );
         assert!(matches!(
             e,
             Event::ListingChanged {
-                channel: Some(Channel::Etsy),
+                channel: Some(Channel::Ebay),
                 max_qty: None,
                 ..
             }
         ));
         let e = old(
             "pushed",
-            json!({"channel": "etsy", "qty": 3, "from": 4, "wrote": true, "version": 8, "latency_ms": null, "cause": "drift check: stuck", "origin_channel": null, "origin_order": null}),
+            json!({"channel": "ebay", "qty": 3, "from": 4, "wrote": true, "version": 8, "latency_ms": null, "cause": "drift check: stuck", "origin_channel": null, "origin_order": null}),
         );
-        assert_eq!(e.to_string(), "etsy set to 3 (was 4)");
+        assert_eq!(e.to_string(), "ebay set to 3 (was 4)");
         let e = old(
             "push_held",
             json!({"channel": "shopify", "shows": null, "held_back": 0}),
@@ -737,11 +737,11 @@ mod tests {
         ));
         let e = old(
             "push_held",
-            json!({"channel": "etsy", "shows": 2, "unheard": 1, "target": 3, "left_to_drift_check": false}),
+            json!({"channel": "ebay", "shows": 2, "unheard": 1, "target": 3, "left_to_drift_check": false}),
         );
         assert_eq!(
             e.to_string(),
-            "etsy shows 2, 1 sale(s) there not heard of yet: not raised to 3"
+            "ebay shows 2, 1 sale(s) there not heard of yet: not raised to 3"
         );
         let e = old(
             "push_failed",
@@ -756,15 +756,15 @@ mod tests {
         ));
         let e = old(
             "drift_found",
-            json!({"channel": "etsy", "finding": "drift", "shows": 5, "target": 3, "action": "corrected through the push path", "repeats": 2}),
+            json!({"channel": "ebay", "finding": "drift", "shows": 5, "target": 3, "action": "corrected through the push path", "repeats": 2}),
         );
         assert_eq!(
             e.to_string(),
-            "etsy DRIFT: shows 5, should show 3 -> corrected through the push path"
+            "ebay DRIFT: shows 5, should show 3 -> corrected through the push path"
         );
         let e = old(
             "low_stock",
-            json!({"on_hand": 1, "threshold": 2, "listed": [["shopify", 1], ["etsy", null]], "sold_last_hour": 4}),
+            json!({"on_hand": 1, "threshold": 2, "listed": [["shopify", 1], ["ebay", null]], "sold_last_hour": 4}),
         );
         assert!(matches!(&e, Event::LowStock { listed, .. } if listed.len() == 2));
         let e = old(
@@ -796,16 +796,16 @@ mod tests {
                 "+1 back from shopify order 1001 line 2 (refund:9)",
                 "12 -> 7 by ben: stock take",
                 "7 -> 9 by ben: found",
-                "listing on etsy updated (listing:1)",
+                "listing on ebay updated (listing:1)",
                 "listing on every channel updated (protection)",
                 "ebay set to 4 (was 5), 850 ms after the sale",
-                "push to etsy failed for now, retry in 4 s: 429",
+                "push to ebay failed for now, retry in 4 s: 429",
                 "shopify shows 3: 2 unit(s) sold there not heard of yet, listed as gone on every channel until the order arrives",
                 "shopify shows 3, 2 sale(s) there not heard of yet: not raised to 5",
                 "push to ebay failed: gone",
-                "etsy STUCK: shows ?, should show 3 -> re-queued the push",
+                "ebay STUCK: shows ?, should show 3 -> re-queued the push",
                 "LOW STOCK alert sent: 1 left, threshold 2",
-                "AUTO-PAUSED: etsy stuck and stock low; listing only on shopify",
+                "AUTO-PAUSED: ebay stuck and stock low; listing only on shopify",
             ]
         );
     }

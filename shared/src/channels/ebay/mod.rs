@@ -41,6 +41,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: Some(250),
     },
     required_refs: &["item", "offer"],
+    // A multi-variation listing: each variation has its own SKU and offer.
+    shared_refs: &["item"],
     // A transaction defect: seller level, fees, search placement.
     cancel_penalty: 15.0,
 };

@@ -34,6 +34,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: None,
     },
     required_refs: &["listing"],
+    // A listing with variations: its products carry the SKUs.
+    shared_refs: &["listing"],
     // A cancellation counts against star-seller status.
     cancel_penalty: 5.0,
 };

@@ -35,6 +35,8 @@ pub const PROFILE: super::Profile = super::Profile {
         daily_revisions: None,
     },
     required_refs: &["variant", "inventory_item"],
+    // A product: its variants carry the SKUs.
+    shared_refs: &["product"],
     // The merchant's own store: nothing counts against it.
     cancel_penalty: 0.0,
 };
