@@ -31,7 +31,10 @@ pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
     let cfg = onecount::channels::ChannelsConfig::load(&sdk)
         .await
         .map_err(anyhow::Error::msg)?;
-    let kits = onecount::channels::build(&cfg).map_err(anyhow::Error::msg)?;
+    // The deployment's tokens: a client of its own would refresh from the configured
+    // token, which a rotating channel (Etsy) has long replaced.
+    let kits =
+        onecount::channels::build_with(&cfg, Some(store.tokens())).map_err(anyhow::Error::msg)?;
     let mut rows: Vec<Checked> = Vec::new();
     let last_units = global_last_units();
     for api in kits.kits().map(|k| k.api()) {

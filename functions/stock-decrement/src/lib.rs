@@ -198,23 +198,26 @@ where
         let mut now: Option<Vec<InLine>> = None;
         for (line, delta) in additions {
             // More of an existing line: a line of its own, keyed by the edit.
+            let keyed = LineId::parse(format!("{line}+edit{edit_id}"))
+                .map_err(|e| Failure::BadMessage(e.0))?;
             let sku = self.store.line(ch, order, line).await?.and_then(|r| r.sku);
-            let candidates = match sku {
-                Some(s) => vec![Candidate::Sku(s.to_string())],
+            let (id, candidates) = match sku {
+                Some(s) => (keyed, vec![Candidate::Sku(s.to_string())]),
                 None => {
                     if now.is_none() {
                         now = Some(self.order_lines(ch, order).await?);
                     }
-                    now.iter()
-                        .flatten()
-                        .find(|l| &l.line == line)
-                        .map(|l| l.candidates.clone())
-                        .unwrap_or_default()
+                    let found = now.iter().flatten().find(|l| &l.line == line);
+                    // A product the edit added is a new line holding just the delta:
+                    // recorded under its own id, so reconciling the order later (which
+                    // finds that line) sees it as already sold.
+                    let new_line = found.is_some_and(|l| l.qty == *delta);
+                    let id = if new_line { line.clone() } else { keyed };
+                    (id, found.map(|l| l.candidates.clone()).unwrap_or_default())
                 }
             };
             let added = InLine {
-                line: LineId::parse(format!("{line}+edit{edit_id}"))
-                    .map_err(|e| Failure::BadMessage(e.0))?,
+                line: id,
                 qty: *delta,
                 candidates,
             };

@@ -32,6 +32,9 @@ pub struct Tokens {
     /// When the refresh token ends (ms), where the channel says.
     #[serde(default)]
     pub refresh_expires_at: Option<Millis>,
+    /// The fingerprint of the configured tokens these descend from (set when stored).
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 impl Tokens {
@@ -43,6 +46,7 @@ impl Tokens {
             access_lifetime_ms: None,
             refresh: refresh.filter(|r| !r.is_empty()).cloned(),
             refresh_expires_at: None,
+            origin: None,
         }
     }
 
@@ -91,20 +95,46 @@ pub trait Refresher: Send + Sync {
     async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError>;
 }
 
-/// How long one refresh may hold the lease, and how long a second refresher waits for
-/// the first to save before it refreshes itself.
-const LEASE_MS: i64 = 10_000;
+/// How long one refresh may hold the lease (a token call, its timeout and one retry fit
+/// well inside), and how long a second refresher waits for the first before giving up
+/// for now (a transient error: the call is tried again later).
+const LEASE_MS: i64 = 30_000;
+
+/// The tokens one process holds.
+#[derive(Clone)]
+struct Held {
+    tokens: Tokens,
+    /// The stored version they are (0: not from the store).
+    version: u64,
+    /// Refreshed here but not yet saved (the store failed): they are the only live copy.
+    unsaved: bool,
+}
 
 /// One channel's access token, as every call of its client asks for it.
 pub struct Credentials {
     channel: Channel,
     configured: Tokens,
+    /// Which configuration the stored tokens must descend from: a new refresh token or
+    /// app in the configuration (re-authorised by hand) wins over what is stored.
+    origin: String,
     store: Option<Arc<dyn TokenStore>>,
     refresher: Arc<dyn Refresher>,
-    /// The tokens in use and the stored version they came from (0: not from the store).
-    cache: tokio::sync::Mutex<Option<(Tokens, u64)>>,
+    cache: tokio::sync::Mutex<Option<Held>>,
     holder: String,
     refreshes: AtomicU64,
+}
+
+/// A short fingerprint of the configured tokens (never the tokens themselves).
+fn fingerprint(t: &Tokens) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(t.access.expose().as_bytes());
+    h.update([0]);
+    h.update(t.refresh.as_ref().map_or("", |r| r.expose()).as_bytes());
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Credentials {
@@ -116,6 +146,7 @@ impl Credentials {
     ) -> Self {
         Credentials {
             channel,
+            origin: fingerprint(&configured),
             configured,
             store,
             refresher,
@@ -134,22 +165,36 @@ impl Credentials {
     pub async fn bearer(&self) -> Result<Secret, HttpError> {
         let mut cache = self.cache.lock().await;
         let now = crate::clock::now_ms();
-        if let Some((t, _)) = cache.as_ref().filter(|(t, _)| t.fresh_at(now)) {
-            return Ok(t.access.clone());
+        if let Some(h) = cache.as_mut().filter(|h| h.tokens.fresh_at(now)) {
+            if h.unsaved {
+                self.save_again(h).await;
+            }
+            return Ok(h.tokens.access.clone());
         }
-        // Without a store, what this process holds is the truth (a rotated refresh token
-        // lives only here); with one, another function may have refreshed since.
-        let current = match (cache.take(), &self.store) {
-            (Some(c), None) => c,
-            _ => self.current().await?,
+        let current = match (cache.clone(), &self.store) {
+            // Without a store, or with tokens the store never got, this process holds the
+            // only live copy (a rotated refresh token lives only here).
+            (Some(h), None) => h,
+            (Some(h), Some(_)) if h.unsaved => h,
+            (held, Some(_)) => match self.current().await {
+                Ok(c) => c,
+                // The store blinked: the token held still works until its very end.
+                Err(e) => {
+                    match held.filter(|h| h.tokens.access_expires_at.is_some_and(|end| now < end)) {
+                        Some(h) => return Ok(h.tokens.access),
+                        None => return Err(e),
+                    }
+                }
+            },
+            (None, None) => self.current().await?,
         };
-        if current.0.fresh_at(now) {
-            let access = current.0.access.clone();
+        if current.tokens.fresh_at(now) {
+            let access = current.tokens.access.clone();
             *cache = Some(current);
             return Ok(access);
         }
-        let next = self.refresh_from(current).await?;
-        let access = next.0.access.clone();
+        let next = self.refresh_from(current, None).await?;
+        let access = next.tokens.access.clone();
         *cache = Some(next);
         Ok(access)
     }
@@ -157,59 +202,88 @@ impl Credentials {
     /// The channel refused `used` (401): a new token, unless another call already got one.
     pub async fn refused(&self, used: &Secret) -> Result<Secret, HttpError> {
         let mut cache = self.cache.lock().await;
-        let current = match cache.take() {
-            Some(c) if &c.0.access != used => {
-                let access = c.0.access.clone();
-                *cache = Some(c);
-                return Ok(access);
-            }
-            Some(c) => c,
+        let current = match cache.clone() {
+            Some(h) if &h.tokens.access != used => return Ok(h.tokens.access),
+            Some(h) => h,
             None => self.current().await?,
         };
         // Whatever its stated expiry, this token no longer works.
         let mut stale = current;
-        stale.0.access_expires_at = Some(0);
-        let next = self.refresh_from(stale).await?;
-        let access = next.0.access.clone();
+        stale.tokens.access_expires_at = Some(0);
+        let next = self.refresh_from(stale, Some(used)).await?;
+        let access = next.tokens.access.clone();
         *cache = Some(next);
         Ok(access)
     }
 
-    /// What is stored, else what was configured.
-    async fn current(&self) -> Result<(Tokens, u64), HttpError> {
-        let Some(store) = &self.store else {
-            return Ok((self.configured.clone(), 0));
+    /// What is stored (when it descends from the configuration), else what was configured.
+    async fn current(&self) -> Result<Held, HttpError> {
+        let configured = |version| Held {
+            tokens: self.configured.clone(),
+            version,
+            unsaved: false,
         };
-        Ok(store
+        let Some(store) = &self.store else {
+            return Ok(configured(0));
+        };
+        let stored = store
             .load_tokens(self.channel)
             .await
-            .map_err(|e| self.store_error(e))?
-            .unwrap_or_else(|| (self.configured.clone(), 0)))
+            .map_err(|e| self.store_error(e))?;
+        Ok(match stored {
+            Some((t, v)) if t.origin.as_deref() == Some(self.origin.as_str()) => Held {
+                tokens: t,
+                version: v,
+                unsaved: false,
+            },
+            // Re-authorised in the configuration since: start from there (the next save
+            // replaces the stored tokens).
+            Some((_, v)) => configured(v),
+            None => configured(0),
+        })
     }
 
-    /// Refresh under the lease; a refresher that finds the lease taken waits for the
-    /// holder's tokens instead of refreshing too.
-    async fn refresh_from(&self, current: (Tokens, u64)) -> Result<(Tokens, u64), HttpError> {
+    /// Refresh under the lease. A refresher finding the lease taken waits for the
+    /// holder's save: a stored token newer than the one it started from (and not the one
+    /// just refused) is used; after [`LEASE_MS`] it gives up for now.
+    async fn refresh_from(
+        &self,
+        current: Held,
+        refused: Option<&Secret>,
+    ) -> Result<Held, HttpError> {
         let Some(store) = self.store.clone() else {
-            let t = self.call_refresher(&current.0).await?;
-            return Ok((t, 0));
+            let t = self.call_refresher(&current.tokens).await?;
+            return Ok(Held {
+                tokens: t,
+                version: 0,
+                unsaved: false,
+            });
         };
         let deadline = crate::clock::now_ms() + LEASE_MS;
-        let mut seen = current;
+        let started = current.version;
         loop {
             let until = crate::clock::now_ms() + LEASE_MS;
             let leased = store
                 .lease_refresh(self.channel, &self.holder, until)
                 .await
                 .map_err(|e| self.store_error(e))?;
-            if leased || crate::clock::now_ms() > deadline {
-                let r = self.refresh_and_save(store.as_ref(), seen).await;
+            if leased {
+                let r = self.refresh_and_save(&current, refused).await;
                 store.release_refresh(self.channel, &self.holder).await;
                 return r;
             }
+            if crate::clock::now_ms() > deadline {
+                return Err(HttpError::Transient {
+                    what: format!("{} token refresh", self.channel),
+                    status: None,
+                    detail: "another function is refreshing the token".into(),
+                    retry_after: Some(1),
+                });
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            seen = self.current().await?;
-            if seen.0.fresh_at(crate::clock::now_ms()) {
+            let seen = self.current().await?;
+            let newer = seen.version > started && Some(&seen.tokens.access) != refused;
+            if newer && seen.tokens.fresh_at(crate::clock::now_ms()) {
                 return Ok(seen);
             }
         }
@@ -218,25 +292,56 @@ impl Credentials {
     /// With the lease: read again (the last holder may have saved), refresh, save.
     async fn refresh_and_save(
         &self,
-        store: &dyn TokenStore,
-        seen: (Tokens, u64),
-    ) -> Result<(Tokens, u64), HttpError> {
-        let latest = self.current().await?;
-        if latest.1 != seen.1 && latest.0.fresh_at(crate::clock::now_ms()) {
+        held: &Held,
+        refused: Option<&Secret>,
+    ) -> Result<Held, HttpError> {
+        // Tokens refreshed here but never saved are the live ones, not the store's.
+        let latest = if held.unsaved {
+            held.clone()
+        } else {
+            self.current().await?
+        };
+        let newer = latest.version != held.version && Some(&latest.tokens.access) != refused;
+        if newer && latest.tokens.fresh_at(crate::clock::now_ms()) {
             return Ok(latest);
         }
-        let next = self.call_refresher(&latest.0).await?;
+        let mut next = Held {
+            tokens: self.call_refresher(&latest.tokens).await?,
+            version: latest.version,
+            unsaved: true,
+        };
+        next.tokens.origin = Some(self.origin.clone());
         // A rotated refresh token is kept before the access token is used: the old one
-        // stops working now.
-        let saved = store
-            .save_tokens(self.channel, &next, latest.1)
-            .await
-            .map_err(|e| self.store_error(e))?;
-        if !saved {
-            tracing::warn!(channel = %self.channel, "tokens saved by another refresher meanwhile; using theirs");
-            return self.current().await;
+        // stops working now. A store that fails keeps it in this process until it saves.
+        self.save_again(&mut next).await;
+        Ok(next)
+    }
+
+    /// Try to store tokens only this process holds (a few times, briefly).
+    async fn save_again(&self, h: &mut Held) {
+        let Some(store) = &self.store else {
+            h.unsaved = false;
+            return;
+        };
+        for attempt in 0..3u64 {
+            match store.save_tokens(self.channel, &h.tokens, h.version).await {
+                Ok(true) => {
+                    h.version += 1;
+                    h.unsaved = false;
+                    return;
+                }
+                // Someone saved meanwhile; ours is the newest rotation: save over theirs.
+                Ok(false) => match store.load_tokens(self.channel).await {
+                    Ok(Some((_, v))) => h.version = v,
+                    Ok(None) => h.version = 0,
+                    Err(_) => {}
+                },
+                Err(e) => {
+                    tracing::error!(channel = %self.channel, attempt, error = %e, "refreshed tokens not saved yet; this process keeps them and tries again");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
         }
-        Ok((next, latest.1 + 1))
     }
 
     async fn call_refresher(&self, current: &Tokens) -> Result<Tokens, HttpError> {
@@ -256,7 +361,7 @@ impl Credentials {
     }
 }
 
-/// Tokens kept in memory only (tests, the CLI's one-off calls).
+/// Tokens kept in memory only (tests).
 #[derive(Default)]
 pub struct MemoryTokens {
     tokens: std::sync::Mutex<std::collections::BTreeMap<Channel, (Tokens, u64)>>,
@@ -357,6 +462,7 @@ mod tests {
                 access_lifetime_ms: Some(self.lifetime_ms),
                 refresh: Some(Secret::new(format!("r{n}"))),
                 refresh_expires_at: None,
+                origin: None,
             })
         }
     }
@@ -401,6 +507,7 @@ mod tests {
         let expired = Tokens {
             access_expires_at: Some(0),
             access_lifetime_ms: Some(60_000),
+            origin: Some(fingerprint(&configured())),
             ..configured()
         };
         store
@@ -442,6 +549,99 @@ mod tests {
         );
     }
 
+    /// Refreshes slowly (a real token endpoint takes hundreds of ms).
+    struct Slow(Arc<Rotating>);
+
+    #[async_trait]
+    impl Refresher for Slow {
+        async fn refresh(&self, current: &Tokens) -> Result<Tokens, HttpError> {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            self.0.refresh(current).await
+        }
+    }
+
+    #[tokio::test]
+    async fn functions_refused_the_configured_token_wait_for_the_new_one_not_the_old() {
+        let (store, ch) = (Arc::new(MemoryTokens::default()), Rotating::new(60_000));
+        let all: Vec<Credentials> = (0..5)
+            .map(|_| {
+                Credentials::new(
+                    Channel::Shopify,
+                    configured(),
+                    Some(store.clone() as Arc<dyn TokenStore>),
+                    Arc::new(Slow(ch.clone())) as Arc<dyn Refresher>,
+                )
+            })
+            .collect();
+        for c in &all {
+            assert_eq!(c.bearer().await.unwrap().expose(), "a0");
+        }
+        let a0 = Secret::new("a0");
+        let got = futures::future::join_all(all.iter().map(|c| c.refused(&a0))).await;
+        assert!(
+            got.iter().all(|t| t.as_ref().unwrap().expose() == "a1"),
+            "{got:?}"
+        );
+        assert_eq!(ch.calls.load(Ordering::Relaxed), 1);
+    }
+
+    /// A store that takes nothing.
+    struct Failing;
+
+    #[async_trait]
+    impl TokenStore for Failing {
+        async fn load_tokens(&self, _: Channel) -> Result<Option<(Tokens, u64)>, String> {
+            Ok(None)
+        }
+        async fn save_tokens(&self, _: Channel, _: &Tokens, _: u64) -> Result<bool, String> {
+            Err("throttled".into())
+        }
+        async fn lease_refresh(&self, _: Channel, _: &str, _: Millis) -> Result<bool, String> {
+            Ok(true)
+        }
+        async fn release_refresh(&self, _: Channel, _: &str) {}
+    }
+
+    #[tokio::test]
+    async fn a_rotated_refresh_token_the_store_would_not_take_stays_in_the_process() {
+        let ch = Rotating::new(200);
+        let c = Credentials::new(
+            Channel::Shopify,
+            configured(),
+            Some(Arc::new(Failing) as Arc<dyn TokenStore>),
+            ch.clone() as Arc<dyn Refresher>,
+        );
+        c.refused(&Secret::new("a0")).await.unwrap();
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.bearer().await.unwrap();
+        }
+        assert!(
+            ch.calls.load(Ordering::Relaxed) >= 3,
+            "each refresh used the last rotation"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_put_in_the_configuration_wins_over_the_stored_chain() {
+        let (store, ch) = (Arc::new(MemoryTokens::default()), Rotating::new(60_000));
+        let old = Tokens::fixed(&Secret::new("old"), Some(&Secret::new("gone")));
+        store.save_tokens(Channel::Shopify, &old, 0).await.unwrap();
+        let c = creds(&store, &ch);
+        assert_eq!(
+            c.bearer().await.unwrap().expose(),
+            "a0",
+            "the configured token, not 'old'"
+        );
+        c.refused(&Secret::new("a0")).await.unwrap();
+        let (t, v) = store.load_tokens(Channel::Shopify).await.unwrap().unwrap();
+        assert_eq!(
+            (t.access.expose(), v),
+            ("a1", 2),
+            "the stored chain replaced"
+        );
+    }
+
     #[tokio::test]
     async fn without_a_store_the_rotated_refresh_token_in_memory_is_the_one_used() {
         let ch = Rotating::new(200);
@@ -470,6 +670,7 @@ mod tests {
             access_lifetime_ms: None,
             refresh: Some(Secret::new("refresh-secret")),
             refresh_expires_at: None,
+            origin: None,
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret"), "{shown}");

@@ -696,6 +696,12 @@ async fn shopify_order_edit_adding_a_product_sells_that_product() {
         h.store.quarantined(5).await.unwrap().is_empty(),
         "nothing unmapped"
     );
+    // Reconciliation reads the edited order (its updated_at moved): the added line is
+    // already sold, under its own id, and nothing is taken twice.
+    h.drift.run().await;
+    assert!(eventually(10, || async { h.pending_orders().await.unwrap() == 0 }).await);
+    assert_eq!(cup_on_hand().await, 3, "the edit's line is not sold again");
+    assert_eq!(on_hand(&h).await, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

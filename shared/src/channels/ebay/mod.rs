@@ -580,6 +580,7 @@ async fn token_grant(
         access_lifetime_ms: Some(lifetime),
         refresh: None,
         refresh_expires_at: None,
+        origin: None,
     })
 }
 

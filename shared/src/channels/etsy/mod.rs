@@ -252,7 +252,8 @@ impl Refresher for EtsyRefresh {
             .ok_or_else(|| HttpError::Permanent {
                 what: what.into(),
                 status: 401,
-                detail: "no refresh token: run `onecount connect etsy`".into(),
+                detail: "no refresh token: put the shop's refresh_token in the Etsy configuration"
+                    .into(),
             })?;
         let form = [
             ("grant_type", "refresh_token"),
@@ -286,6 +287,7 @@ impl Refresher for EtsyRefresh {
                 Some(_) => Some(now + 90 * 86_400_000),
                 None => current.refresh_expires_at,
             },
+            origin: current.origin.clone(),
         })
     }
 }

@@ -756,7 +756,7 @@ impl Refresher for ShopifyGrant {
         };
         let (Some(id), Some(secret)) = (&self.cfg.client_id, &self.cfg.client_secret) else {
             return Err(refused(
-                "the static access token was refused: run `onecount connect shopify`",
+                "the static access token was refused: put a new one (or a Dev Dashboard app's client_id and client_secret) in the Shopify configuration",
             ));
         };
         let form = super::http::form_urlencoded(&[
@@ -791,6 +791,7 @@ impl Refresher for ShopifyGrant {
             access_lifetime_ms: Some(lifetime),
             refresh: None,
             refresh_expires_at: None,
+            origin: None,
         })
     }
 }
