@@ -19,13 +19,19 @@ fn target(sku: &str, listing: impl ToString) -> Target {
     }
 }
 
-async fn etsy_sandbox() -> (Sandboxes, EtsyConfig) {
+/// Fresh sandboxes, their settings, and channel `ch`'s section of their configuration.
+async fn sandbox<C: serde::de::DeserializeOwned>(ch: Channel) -> (Sandboxes, SimConfig, C) {
     let sim = SimConfig::random("http://127.0.0.1:9");
     let sb = Sandboxes::start(sim.clone()).await;
     let cfg = sb
         .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<EtsyConfig>(Channel::Etsy)
+        .section::<C>(ch)
         .unwrap();
+    (sb, sim, cfg)
+}
+
+async fn etsy_sandbox() -> (Sandboxes, EtsyConfig) {
+    let (sb, _, cfg) = sandbox::<EtsyConfig>(Channel::Etsy).await;
     (sb, cfg)
 }
 
@@ -260,12 +266,7 @@ async fn sold_out_listings_are_renewed_only_when_allowed_and_expired_ones_never(
 async fn shopify_reconciliation_reads_every_page_of_orders() {
     use onecount::channels::push::OrderSource;
     use onecount::channels::shopify::{ShopifyClient, ShopifyConfig};
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<ShopifyConfig>(Channel::Shopify)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<ShopifyConfig>(Channel::Shopify).await;
     sb.shopify.add_listing(onecount_sim::shopify::SimListing {
         variant_id: 801,
         sku: "MUG-FLASH".into(),
@@ -301,12 +302,7 @@ async fn shopify_reconciliation_reads_every_page_of_orders() {
 async fn shopify_lists_only_orders_created_in_the_last_60_days() {
     use onecount::channels::push::OrderSource;
     use onecount::channels::shopify::{ShopifyClient, ShopifyConfig};
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<ShopifyConfig>(Channel::Shopify)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<ShopifyConfig>(Channel::Shopify).await;
     sb.shopify.add_listing(onecount_sim::shopify::SimListing {
         variant_id: 802,
         sku: "MUG-OLD".into(),
@@ -354,12 +350,7 @@ async fn shopify_lists_only_orders_created_in_the_last_60_days() {
 #[tokio::test]
 async fn ebay_skus_are_encoded_and_unpublished_offers_left_alone() {
     use onecount::channels::ebay::{EbayClient, EbayConfig};
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<EbayConfig>(Channel::Ebay)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<EbayConfig>(Channel::Ebay).await;
     for (item, sku) in [(901, "TEE&CO-1"), (902, "TEE+2"), (903, "TEE#3")] {
         sb.ebay.add_listing(onecount_sim::ebay::SimListing {
             item_id: item,
@@ -400,12 +391,7 @@ async fn ebay_skus_are_encoded_and_unpublished_offers_left_alone() {
 #[tokio::test]
 async fn an_ebay_listing_ended_at_zero_is_named_with_what_to_do() {
     use onecount::channels::ebay::{EbayClient, EbayConfig};
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<EbayConfig>(Channel::Ebay)
-        .unwrap();
+    let (sb, sim, cfg) = sandbox::<EbayConfig>(Channel::Ebay).await;
     sb.ebay.set_out_of_stock_control(false);
     sb.ebay.add_listing(onecount_sim::ebay::SimListing {
         item_id: 911,
@@ -456,12 +442,7 @@ async fn an_ebay_listing_ended_at_zero_is_named_with_what_to_do() {
 #[tokio::test]
 async fn shopify_counts_every_location_the_storefront_sells_from() {
     use onecount::channels::shopify::{ShopifyClient, ShopifyConfig};
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<ShopifyConfig>(Channel::Shopify)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<ShopifyConfig>(Channel::Shopify).await;
     sb.shopify.add_listing(onecount_sim::shopify::SimListing {
         variant_id: 803,
         sku: "MUG-2LOC".into(),
@@ -517,12 +498,7 @@ async fn ebay_sandbox_answers_and_client_requests_fit_the_definition() {
     use onecount::channels::ebay::{EbayClient, EbayConfig, order_action};
     let mut inv = Contract::load("ebay/inventory.schema.json");
     let mut ful = Contract::load("ebay/fulfillment.schema.json");
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<EbayConfig>(Channel::Ebay)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<EbayConfig>(Channel::Ebay).await;
     for (item, sku, qty) in [(921, "MUG-BLUE", 7), (922, "MUG-RED", 1)] {
         sb.ebay.add_listing(onecount_sim::ebay::SimListing {
             item_id: item,
@@ -829,12 +805,7 @@ async fn shopify_graphql_documents_fit_the_pinned_admin_schema() {
     use onecount_tests::graphql::Schema;
     let sdl_path = contracts::dir().join("shopify/admin-2026-04.graphql");
     let schema = Schema::parse(&std::fs::read_to_string(&sdl_path).unwrap()).unwrap();
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section::<ShopifyConfig>(Channel::Shopify)
-        .unwrap();
+    let (sb, _, cfg) = sandbox::<ShopifyConfig>(Channel::Shopify).await;
     assert_eq!(
         cfg.api_version, "2026-04",
         "the version the schema file is for"
