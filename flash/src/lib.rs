@@ -769,6 +769,7 @@ async fn protect_before_opening(
         requested_at: 0,
         origin_at: None,
         force: false,
+        waits: 0,
     };
     // Asked again every 15 s for what is not there yet (as the drift check would): on a
     // loaded machine a push can spend its retries before it lands.

@@ -17,6 +17,8 @@ pub enum AlertKind {
     SkuMismatch,
     UnmappedSku,
     QuarantinedWebhook,
+    ChannelAuthFailed,
+    CredentialExpiring,
 }
 
 impl AlertKind {
@@ -30,6 +32,8 @@ impl AlertKind {
             AlertKind::SkuMismatch => "sku_mismatch",
             AlertKind::UnmappedSku => "unmapped_sku",
             AlertKind::QuarantinedWebhook => "quarantined_webhook",
+            AlertKind::ChannelAuthFailed => "channel_auth_failed",
+            AlertKind::CredentialExpiring => "credential_expiring",
         }
     }
 }
@@ -144,6 +148,70 @@ impl Alert {
                 format!(
                     "{channel} push failing for {sku} ({attempts}x). Check {channel}, then redrive the {channel} DLQ"
                 ),
+            ),
+        )
+    }
+
+    /// A channel refuses onecount's credentials after a refresh: every listing there is
+    /// frozen at what it showed. Sent once per episode, not per SKU.
+    pub fn channel_auth_failed(channel: Channel, error: &str) -> Alert {
+        Alert::new(
+            AlertKind::ChannelAuthFailed,
+            Severity::Critical,
+            Some(channel),
+            None,
+            (
+                format!("{channel} disconnected: onecount's access was refused"),
+                format!(
+                    "{channel} refused onecount's credentials, also after a token refresh (last error: {error}). The app may have been uninstalled or its access revoked, the refresh token may have ended, or a scope is missing. The true count is still kept, and nothing is lost: {channel}'s pushes and the orders onecount must read from {channel} wait until it is connected again. Until then {channel} keeps showing what it showed, and it may sell units that are gone."
+                ),
+                &format!(
+                    "run `onecount connect {channel}` and approve the access again; waiting pushes then catch {channel} up. If stock is low, pause the listings on {channel} in its own admin meanwhile. `onecount status` shows the channel as disconnected until then."
+                ),
+                format!("{channel} DISCONNECTED (access refused). Run: onecount connect {channel}"),
+            ),
+        )
+    }
+
+    /// A channel has failed every retry for a while (5xx, timeouts, throttling): one alert
+    /// per episode for the whole channel, not one per SKU.
+    pub fn channel_down(channel: Channel, error: &str) -> Alert {
+        Alert::new(
+            AlertKind::PushFailing,
+            Severity::Critical,
+            Some(channel),
+            None,
+            (
+                format!("{channel} not updating: its API keeps failing"),
+                format!(
+                    "onecount's pushes to {channel} keep failing after every retry (last error: {error}). {channel} may be showing more than you have. The pushes wait and are tried again with longer gaps; none is dropped."
+                ),
+                &format!(
+                    "check {channel}'s status page. When {channel} answers again the next push ends this episode and catches every waiting listing up; nothing to do then. If it stays down and stock is low, pause the listings on {channel} in its own admin."
+                ),
+                format!(
+                    "{channel} API failing; pushes waiting. Check {channel} status; pause listings there if stock is low"
+                ),
+            ),
+        )
+    }
+
+    /// A channel credential ends soon; after that the channel is disconnected.
+    pub fn credential_expiring(channel: Channel, what: &str, days: i64) -> Alert {
+        Alert::new(
+            AlertKind::CredentialExpiring,
+            Severity::Warning,
+            Some(channel),
+            None,
+            (
+                format!("{channel} {what} ends in {days} day(s)"),
+                format!(
+                    "onecount's {what} for {channel} ends in {days} day(s). After that {channel} refuses onecount, and its listings stop following the true count."
+                ),
+                &format!(
+                    "run `onecount connect {channel}` before then to approve the access again (a minute's work); the alert stops once the new credential is stored."
+                ),
+                format!("{channel} {what} ends in {days}d. Run: onecount connect {channel}"),
             ),
         )
     }

@@ -228,6 +228,7 @@ pub mod stack {
             requested_at: 0,
             origin_at: None,
             force: false,
+            waits: 0,
         })
         .await
         .expect("push request sent");

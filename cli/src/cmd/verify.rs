@@ -44,7 +44,12 @@ pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
     }
     let problems: Vec<&Checked> = rows
         .iter()
-        .filter(|r| matches!(r.status, "mismatch" | "broken" | "unreadable"))
+        .filter(|r| {
+            matches!(
+                r.status,
+                "mismatch" | "broken" | "unreadable" | "disconnected"
+            )
+        })
         .collect();
     let value = json!({"checked": rows.len(), "problems": problems.len(), "listings": rows});
     let code = u8::from(!problems.is_empty());
@@ -84,6 +89,11 @@ fn checked(v: &PushView, ch: Channel, r: Result<Seen, PushError>, expected: u32)
         ),
         Err(PushError::Mismatch(d)) => ("mismatch", None, d),
         Err(PushError::Permanent(d)) => ("broken", None, d),
+        Err(PushError::Unauthorized(d)) => (
+            "disconnected",
+            None,
+            format!("{d}; run `onecount connect {ch}`"),
+        ),
         Err(e) => ("unreadable", None, e.to_string()),
     };
     Checked {
@@ -108,13 +118,14 @@ fn verify_text(rows: &[Checked], problems: &[&Checked]) -> String {
     let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
     let _ = writeln!(
         out,
-        "{} listing(s) checked: {} ok, {} showing another quantity (the drift check corrects these), {} mismatched, {} broken, {} unreadable",
+        "{} listing(s) checked: {} ok, {} showing another quantity (the drift check corrects these), {} mismatched, {} broken, {} unreadable, {} on a disconnected channel",
         rows.len(),
         count("ok"),
         count("drift"),
         count("mismatch"),
         count("broken"),
-        count("unreadable")
+        count("unreadable"),
+        count("disconnected")
     );
     if !problems.is_empty() {
         let mut t = output::table(&["SKU", "channel", "refs", "problem", "detail"]);

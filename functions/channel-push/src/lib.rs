@@ -30,10 +30,13 @@ use onecount::domain::plan::{
 };
 use onecount::domain::push::{
     PushRecord, budget_gate, listed_for, retry_delay_secs, revision_gate, sold_counted,
-    unheard_to_record, utc_day,
+    unheard_to_record, utc_day, wait_delay_secs,
 };
 use onecount::domain::{Event, Held, Millis, Unheard};
-use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, PushView, Visibility};
+use onecount::ports::episodes;
+use onecount::ports::{
+    AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Visibility,
+};
 use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
 
@@ -204,11 +207,21 @@ enum Outcome {
         retry_after: Option<u64>,
         quiet: bool,
     },
+    /// The channel failed the call (throttled, 5xx, timed out): retry with backoff; past
+    /// the last receive the channel is in a `Down` episode and the push waits.
+    ChannelFailed {
+        error: String,
+        retry_after: Option<u64>,
+    },
+    /// The channel refused the credentials: the push waits for its episode to end.
+    Unauthorized {
+        error: String,
+    },
 }
 
 impl<S, A, C, V, Q> Pusher<S, A, C, V, Q>
 where
-    S: PushStore,
+    S: PushStore + ChannelHealth,
     A: AlertSink,
     C: ChannelApi,
     V: Visibility,
@@ -222,7 +235,12 @@ where
         let ch = self.channel();
         let groups = group(ch, event);
         let started = std::time::Instant::now();
+        let calls_before = self.api.calls();
         let outcomes = self.push_all(&groups).await;
+        // The channel answered and a push completed: it is reachable and takes our
+        // credentials, so any episode it was in is over.
+        let reached =
+            self.api.calls() > calls_before && outcomes.values().any(|o| *o == Outcome::Done);
         tracing::debug!(
             channel = %ch,
             skus = groups.len(),
@@ -232,17 +250,114 @@ where
         );
         let mut response = SqsBatchResponse::default();
         for (sku, g) in &groups {
-            if let Some(Outcome::Retry {
-                error,
-                retry_after,
-                quiet,
-            }) = outcomes.get(sku).cloned()
-            {
-                self.retry_later(sku, g, &error, retry_after, quiet, &mut response)
-                    .await;
+            let r = &mut response;
+            match outcomes.get(sku).cloned() {
+                Some(Outcome::Retry {
+                    error,
+                    retry_after,
+                    quiet,
+                }) => {
+                    self.retry_later(sku, g, &error, retry_after, quiet, r)
+                        .await
+                }
+                Some(Outcome::ChannelFailed { error, .. })
+                    if g.receives >= self.cfg.max_receives =>
+                {
+                    self.wait_for_channel(sku, g, EpisodeKind::Down, &error, r)
+                        .await
+                }
+                Some(Outcome::ChannelFailed { error, retry_after }) => {
+                    self.retry_later(sku, g, &error, retry_after, false, r)
+                        .await
+                }
+                Some(Outcome::Unauthorized { error }) => {
+                    self.wait_for_channel(sku, g, EpisodeKind::Auth, &error, r)
+                        .await
+                }
+                Some(Outcome::Done) | None => {}
             }
         }
+        if reached {
+            self.channel_reached().await;
+        }
         response
+    }
+
+    /// The channel is unreachable for now (refused credentials, or down past every
+    /// retry): join its episode (the one pusher that opens it alerts, once per channel),
+    /// and send the request again to wait, with a longer delay each time. The new message
+    /// starts its receive count afresh: nothing waiting for a channel is dead-lettered.
+    async fn wait_for_channel(
+        &self,
+        sku: &Sku,
+        g: &Group,
+        kind: EpisodeKind,
+        error: &str,
+        response: &mut SqsBatchResponse,
+    ) {
+        let ch = self.channel();
+        episodes::mark(ch, true);
+        match self.store.open_episode(ch, kind, Some(sku), error).await {
+            Ok(true) => {
+                tracing::error!(channel = %ch, kind = kind.as_str(), error = %error, "channel unreachable; pushes wait until it is back");
+                let alert = match kind {
+                    EpisodeKind::Auth => Alert::channel_auth_failed(ch, error),
+                    EpisodeKind::Down => Alert::channel_down(ch, error),
+                };
+                self.alert(alert).await;
+            }
+            Ok(false) => {}
+            // The episode could not be recorded: the message's own retry keeps it.
+            Err(e) => {
+                tracing::warn!(channel = %ch, error = %e, "could not record the channel's episode");
+                return self.retry_later(sku, g, error, None, false, response).await;
+            }
+        }
+        let mut again = g.last.clone();
+        again.waits = again.waits.saturating_add(1);
+        again.force = g.force;
+        again.origin_at = g.origin_at;
+        let secs = wait_delay_secs(again.waits, self.cfg.backoff_base_ms);
+        if let Err(e) = self.queue.request_push_later(&again, secs).await {
+            tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
+            return self.retry_later(sku, g, error, None, false, response).await;
+        }
+        metrics::emit(Some(ch.as_str()), &[(metrics::PUSH_FAILURES, 1.0)]);
+        self.note(
+            sku,
+            Event::PushRetrying {
+                channel: ch,
+                error: format!("waiting for {ch} ({} episode): {error}", kind.as_str()),
+                retry_in_secs: secs,
+                attempt: again.waits,
+            },
+        )
+        .await;
+    }
+
+    /// A call to the channel succeeded: end its episode if one is open (checked at most
+    /// every few seconds per process), and push every SKU that waited, now.
+    async fn channel_reached(&self) {
+        let ch = self.channel();
+        if !episodes::may_be_open(ch) {
+            return;
+        }
+        match self.store.close_episode(ch).await {
+            Ok(Some(ep)) => {
+                tracing::info!(channel = %ch, kind = ep.kind.as_str(), waiting = ep.waiting.len(), "channel back; catching up");
+                for sku in ep.waiting {
+                    let req = PushRequest::unprompted(sku, ch, "channel back", false);
+                    if let Err(e) = self.queue.request_push(&req).await {
+                        tracing::warn!(error = %e, "catch-up push not sent; the waiting one still comes");
+                    }
+                }
+                episodes::mark(ch, false);
+            }
+            Ok(None) => episodes::mark(ch, false),
+            Err(e) => {
+                tracing::warn!(channel = %ch, error = %e, "could not end the channel's episode")
+            }
+        }
     }
 
     /// Leave a SKU's messages on the queue for later: an expected wait (held, coalescing)
@@ -358,6 +473,7 @@ where
                 requested_at: now,
                 origin_at: None,
                 force: false,
+                waits: 0,
             })
             .collect();
         let sent = futures::future::join_all(reqs.iter().map(|r| self.queue.request_push(r))).await;
@@ -467,11 +583,13 @@ where
                 detail,
                 retry_after,
             } => {
-                return Outcome::Retry {
+                return Outcome::ChannelFailed {
                     error: detail.clone(),
                     retry_after: *retry_after,
-                    quiet: false,
                 };
+            }
+            PushError::Unauthorized(m) => {
+                return Outcome::Unauthorized { error: m.clone() };
             }
             PushError::Stale => {
                 return Outcome::Retry {

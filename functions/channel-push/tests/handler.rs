@@ -130,15 +130,20 @@ impl Visibility for Delays {
     }
 }
 
-/// Push requests the pusher made for other channels.
+/// Push requests the pusher made (for other channels, or its own sent again), and the
+/// delays of those sent to be delivered later.
 #[derive(Default)]
-struct Requests(Mutex<Vec<PushRequest>>);
+struct Requests(Mutex<Vec<PushRequest>>, Mutex<Vec<u32>>);
 
 #[async_trait]
 impl PushQueue for Requests {
     async fn request_push(&self, r: &PushRequest) -> Result<(), SendError> {
         self.0.lock().unwrap().push(r.clone());
         Ok(())
+    }
+    async fn request_push_later(&self, r: &PushRequest, secs: u32) -> Result<(), SendError> {
+        self.1.lock().unwrap().push(secs);
+        self.request_push(r).await
     }
 }
 
@@ -221,6 +226,7 @@ fn batch(skus: &[&str], receives: u32) -> SqsEvent {
                 requested_at: k as i64,
                 origin_at: Some(1),
                 force: false,
+                waits: 0,
             })
             .unwrap(),
         );
@@ -713,24 +719,49 @@ async fn with_no_push_recorded_a_gap_is_held_but_not_taken_for_sales() {
 // what reaches the pusher as transient backs off (below).
 
 #[tokio::test]
-async fn transient_failures_back_off_and_the_last_one_alerts() {
-    let p = pusher(&[("MUG", 4, ListingPolicy::default(), 9)]).await;
+async fn transient_failures_back_off_and_then_wait_for_the_channel_with_one_alert() {
+    let p = pusher(&[
+        ("MUG", 4, ListingPolicy::default(), 9),
+        ("CUP", 4, ListingPolicy::default(), 9),
+    ])
+    .await;
     *p.api.write_err.lock().unwrap() = Some(PushError::Transient {
         detail: "HTTP 503".into(),
         retry_after: None,
     });
-    for receives in 1..=5 {
-        let r = p.handle_batch(batch(&["MUG"], receives)).await;
-        assert_eq!(r.batch_item_failures.len(), 1);
+    for receives in 1..=4 {
+        let r = p.handle_batch(batch(&["MUG", "CUP"], receives)).await;
+        assert_eq!(r.batch_item_failures.len(), 2);
     }
     let delays = p.visibility.0.lock().unwrap().clone();
     assert!(
-        delays.windows(2).all(|w| w[1] >= w[0]) && delays[4] >= 16,
+        delays.windows(2).all(|w| w[1] >= w[0]) && delays[6] >= 8,
         "{delays:?}"
     );
+    assert!(p.alerts.0.lock().unwrap().is_empty());
+    // The last receive before the dead-letter queue: the channel is down. The pushes are
+    // sent again to wait (nothing to dead-letter), and one alert names the channel.
+    let r = p.handle_batch(batch(&["MUG", "CUP"], 5)).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
     let alerts = p.alerts.0.lock().unwrap().clone();
-    assert_eq!(alerts.len(), 1, "push_failing once, on the last receive");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one push_failing for the channel, not one per SKU"
+    );
     assert_eq!(alerts[0].kind, AlertKind::PushFailing);
+    assert_eq!(
+        (alerts[0].channel, alerts[0].sku.clone()),
+        (Some(Channel::Ebay), None)
+    );
+    let again = p.queue.0.lock().unwrap().clone();
+    assert_eq!(again.len(), 2);
+    assert!(
+        again
+            .iter()
+            .all(|r| r.channel == Channel::Ebay && r.waits == 1)
+    );
+    assert_eq!(*p.queue.1.lock().unwrap(), vec![8, 8]);
     // Retry-After wins.
     *p.api.write_err.lock().unwrap() = Some(PushError::Transient {
         detail: "HTTP 429".into(),
@@ -738,6 +769,65 @@ async fn transient_failures_back_off_and_the_last_one_alerts() {
     });
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(p.visibility.0.lock().unwrap().last(), Some(&7));
+}
+
+#[tokio::test]
+async fn refused_credentials_alert_once_pushes_wait_and_the_channel_catches_up_when_back() {
+    use onecount::ports::ChannelHealth;
+    let p = pusher(&[
+        ("MUG", 4, ListingPolicy::default(), 9),
+        ("CUP", 3, ListingPolicy::default(), 9),
+        ("JUG", 2, ListingPolicy::default(), 9),
+    ])
+    .await;
+    *p.api.read_err.lock().unwrap() = Some(PushError::Unauthorized(
+        "ebay inventory: HTTP 401: Invalid access token".into(),
+    ));
+    let r = p.handle_batch(batch(&["MUG", "CUP"], 1)).await;
+    assert!(
+        r.batch_item_failures.is_empty(),
+        "waiting, not retrying into the DLQ"
+    );
+    let r = p.handle_batch(batch(&["JUG", "MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    let alerts = p.alerts.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].kind, AlertKind::ChannelAuthFailed);
+    assert!(
+        alerts[0].body.contains("onecount connect ebay"),
+        "{}",
+        alerts[0].body
+    );
+    assert!(alerts[0].sms.contains("onecount connect ebay"));
+    let ep = p.store.episode(Channel::Ebay).await.unwrap().unwrap();
+    assert_eq!(ep.waiting.len(), 3);
+    // A request sent again waits longer the next time.
+    let mut second = batch(&["MUG"], 1);
+    let mut req: PushRequest =
+        serde_json::from_str(second.records[0].body.as_deref().unwrap()).unwrap();
+    req.waits = 1;
+    second.records[0].body = Some(serde_json::to_string(&req).unwrap());
+    p.handle_batch(second).await;
+    assert_eq!(*p.queue.1.lock().unwrap(), vec![8, 8, 8, 8, 16]);
+    assert_eq!(p.alerts.0.lock().unwrap().len(), 1);
+    assert!(p.api.writes.lock().unwrap().is_empty());
+    // Connected again: the next push ends the episode and every waiting SKU is asked now.
+    *p.api.read_err.lock().unwrap() = None;
+    p.queue.0.lock().unwrap().clear();
+    let r = p.handle_batch(batch(&["MUG"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(p.store.episode(Channel::Ebay).await.unwrap().is_none());
+    let mut back: Vec<String> = p
+        .queue
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.cause == "channel back")
+        .map(|r| r.sku.to_string())
+        .collect();
+    back.sort();
+    assert_eq!(back, vec!["CUP", "JUG", "MUG"]);
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use onecount::alerts::Alert;
+use onecount::channels::auth::TokenStore;
 use onecount::channels::push::{ChannelApi, FoundOrder, OrderSource, PushError, Target};
 use onecount::channels::{Action, OrderEvent};
 use onecount::config::vars;
@@ -37,8 +38,8 @@ use onecount::domain::drift::{
 use onecount::domain::push::listed_for;
 use onecount::domain::{Event, LineId, LineRecord, Millis, OrderId};
 use onecount::ports::{
-    AlertSink, DriftStore, GuardFlag, ListingFlag, PushQueue, PushRequest, PushStore, PushView,
-    TimelineStore,
+    AlertSink, ChannelHealth, DriftStore, EpisodeKind, GuardFlag, ListingFlag, PushQueue,
+    PushRequest, PushStore, PushView, TimelineStore,
 };
 use onecount::{Channel, Sku};
 use serde::Serialize;
@@ -47,18 +48,26 @@ use serde::Serialize;
 #[async_trait]
 pub trait OrderSink: Send + Sync {
     async fn apply(&self, event: &OrderEvent) -> Result<(), String>;
+    /// `channel` answered: end its episode and apply the orders that waited on it.
+    async fn catch_up(&self, channel: Channel);
 }
 
 #[async_trait]
 impl<S, P, A, F> OrderSink for onecount_stock_decrement::Decrement<S, P, A, F>
 where
-    S: onecount::StockLedger + onecount::ListingStore + onecount::ports::Inbox,
+    S: onecount::StockLedger
+        + onecount::ListingStore
+        + onecount::ports::Inbox
+        + onecount::ports::ChannelHealth,
     P: PushQueue,
     A: AlertSink,
     F: onecount::channels::OrderFetcher,
 {
     async fn apply(&self, event: &OrderEvent) -> Result<(), String> {
         self.process(event).await.map_err(|e| e.to_string())
+    }
+    async fn catch_up(&self, channel: Channel) {
+        onecount_stock_decrement::Decrement::catch_up(self, channel).await
     }
 }
 
@@ -67,7 +76,13 @@ impl<T: OrderSink + ?Sized> OrderSink for Arc<T> {
     async fn apply(&self, event: &OrderEvent) -> Result<(), String> {
         (**self).apply(event).await
     }
+    async fn catch_up(&self, channel: Channel) {
+        (**self).catch_up(channel).await
+    }
 }
+
+/// How long before a refresh token ends its `credential_expiring` alert goes out.
+pub const EXPIRY_WARNING_MS: Millis = 14 * 86_400_000;
 
 /// Tuning; `from_env` reads the `ONECOUNT_DRIFT_*` variables.
 #[derive(Debug, Clone)]
@@ -214,6 +229,9 @@ pub struct Report {
     /// Channels whose orders were reconciled in this run (their drops are explained).
     #[serde(skip)]
     pub reconciled: BTreeSet<Channel>,
+    /// Channels that refused onecount's credentials in this run, with the error.
+    #[serde(skip)]
+    pub refused: BTreeMap<Channel, String>,
 }
 
 /// One SKU across its channels: a view, what each channel shows, which are stuck.
@@ -256,7 +274,7 @@ impl Report {
 
 impl<S, P, A, O> DriftCheck<S, P, A, O>
 where
-    S: DriftStore + PushStore + TimelineStore,
+    S: DriftStore + PushStore + TimelineStore + ChannelHealth + TokenStore,
     P: PushQueue,
     A: AlertSink,
     O: OrderSink,
@@ -287,6 +305,8 @@ where
         }
         // Orders that landed while we read: in the ledger before anything is judged.
         self.reconcile(&mut report, false).await;
+        self.health(&observed, &mut report).await;
+        self.expiring(&mut report).await;
         self.judge(observed, &mut report).await;
         let calls_after: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
         report.channel_calls = calls_after - calls_before;
@@ -349,6 +369,89 @@ where
         }
     }
 
+    /// Each channel's episode, from what this run's calls found: one that answered ends
+    /// its episode and applies what waited on it; one that refused every call opens one
+    /// (the opener alerts, once per episode).
+    async fn health(&self, observed: &[(Channel, Observed)], report: &mut Report) {
+        for link in &self.channels {
+            let ch = link.api.channel();
+            let reads = observed
+                .iter()
+                .filter(|(c, _)| *c == ch)
+                .map(|(_, o)| &o.read);
+            let answered = reads.clone().any(|r| {
+                !matches!(
+                    r,
+                    Err(PushError::Unauthorized(_) | PushError::Transient { .. })
+                )
+            });
+            let refused = reads.clone().find_map(|r| match r {
+                Err(PushError::Unauthorized(m)) => Some(m.clone()),
+                _ => None,
+            });
+            let refused = refused.or_else(|| report.refused.get(&ch).cloned());
+            match (answered, refused) {
+                (true, _) => self.orders.catch_up(ch).await,
+                (false, Some(why)) => {
+                    report.refused.insert(ch, why.clone());
+                    match self
+                        .store
+                        .open_episode(ch, EpisodeKind::Auth, None, &why)
+                        .await
+                    {
+                        Ok(true) => {
+                            tracing::error!(channel = %ch, error = %why, "channel refuses the credentials");
+                            self.alert(report, Alert::channel_auth_failed(ch, &why))
+                                .await;
+                        }
+                        Ok(false) => {}
+                        Err(e) => report
+                            .errors
+                            .push(format!("{ch}: recording the episode: {e}")),
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+    }
+
+    /// A `credential_expiring` alert when a channel's stored refresh token ends within
+    /// [`EXPIRY_WARNING_MS`], once per token (the checkpoint remembers which).
+    async fn expiring(&self, report: &mut Report) {
+        let now = now_ms();
+        for link in &self.channels {
+            let ch = link.api.channel();
+            let ends = match self.store.load_tokens(ch).await {
+                Ok(Some((t, _))) => t.refresh_expires_at,
+                Ok(None) => None,
+                Err(e) => {
+                    report.errors.push(format!("{ch}: reading the tokens: {e}"));
+                    continue;
+                }
+            };
+            let Some(ends) = ends.filter(|e| *e - now < EXPIRY_WARNING_MS) else {
+                continue;
+            };
+            let name = format!("expiring#{ch}");
+            if let Ok(Some(v)) = self.store.checkpoint(&name).await
+                && v == ends.to_string()
+            {
+                continue;
+            }
+            let days = ((ends - now).max(0) + 86_399_999) / 86_400_000;
+            self.alert(
+                report,
+                Alert::credential_expiring(ch, "refresh token", days),
+            )
+            .await;
+            if let Err(e) = self.store.set_checkpoint(&name, &ends.to_string()).await {
+                report
+                    .errors
+                    .push(format!("{ch}: saving the expiry checkpoint: {e}"));
+            }
+        }
+    }
+
     /// Every configured channel's orders since its checkpoint, through the order path.
     /// `first`: the run's first pass, which honours the per-channel interval.
     async fn reconcile(&self, report: &mut Report, first: bool) {
@@ -378,6 +481,9 @@ where
             let found = match src.orders_since(since).await {
                 Ok(f) => f,
                 Err(e) => {
+                    if e.is_unauthorized() {
+                        report.refused.insert(ch, e.to_string());
+                    }
                     report.errors.push(format!("{ch}: listing orders: {e}"));
                     report.reconciled.remove(&ch);
                     continue;

@@ -18,7 +18,8 @@ use onecount::domain::{
     LineId, Millis, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
 };
 use onecount::ports::{
-    AlertSink, Inbox, LedgerError, ListingStore, PushQueue, PushRequest, Quarantined, StockLedger,
+    AlertSink, ChannelHealth, EpisodeKind, Inbox, LedgerError, ListingStore, PushQueue,
+    PushRequest, Quarantined, StockLedger, episodes,
 };
 use onecount::{Channel, OrderLine, Qty, Sku};
 
@@ -29,6 +30,9 @@ pub enum Failure {
     Transient(String),
     /// The message itself is unusable; it will reach the DLQ.
     BadMessage(String),
+    /// The channel refused onecount's credentials when the event needed a read from it:
+    /// the event is parked until the channel is back.
+    Unauthorized(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -36,6 +40,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Transient(s) => write!(f, "transient: {s}"),
             Failure::BadMessage(s) => write!(f, "bad message: {s}"),
+            Failure::Unauthorized(s) => write!(f, "channel refused the credentials: {s}"),
         }
     }
 }
@@ -58,7 +63,7 @@ pub struct Decrement<S, P, A, F> {
 
 impl<S, P, A, F> Decrement<S, P, A, F>
 where
-    S: StockLedger + ListingStore + Inbox,
+    S: StockLedger + ListingStore + Inbox + ChannelHealth,
     P: PushQueue,
     A: AlertSink,
     F: OrderFetcher,
@@ -90,8 +95,88 @@ where
         response
     }
 
-    /// Apply one order event.
+    /// Apply one order event. One that needs a read from a channel that refuses
+    /// onecount's credentials waits (parked, not quarantined) for the channel to be
+    /// connected again; the first read that works ends the channel's episode and applies
+    /// what waited.
     pub async fn process(&self, ev: &OrderEvent) -> Result<(), Failure> {
+        match self.apply(ev).await {
+            Err(Failure::Unauthorized(why)) => self.park(ev, &why).await,
+            Ok(()) if matches!(ev.action, Action::Fetch { .. }) => {
+                self.channel_back(ev.channel).await;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn park(&self, ev: &OrderEvent, why: &str) -> Result<(), Failure> {
+        let ch = ev.channel;
+        episodes::mark(ch, true);
+        self.store.park_order(ev).await?;
+        if self
+            .store
+            .open_episode(ch, EpisodeKind::Auth, None, why)
+            .await?
+        {
+            tracing::error!(channel = %ch, error = %why, "channel refuses the credentials; its orders wait");
+            self.alert(Alert::channel_auth_failed(ch, why)).await;
+        }
+        tracing::warn!(channel = %ch, delivery = %ev.delivery_id, "order waits for the channel to be connected again");
+        Ok(())
+    }
+
+    /// A read from `ch` worked: end its episode (pushing the SKUs that waited) and apply
+    /// the orders that waited, a bounded number per call.
+    async fn channel_back(&self, ch: Channel) {
+        if episodes::may_be_open(ch) {
+            self.catch_up(ch).await;
+        }
+    }
+
+    /// `ch` answered: end its episode, push the SKUs that waited on it, and apply the
+    /// orders that waited (up to 50 per call; the rest on the next).
+    pub async fn catch_up(&self, ch: Channel) {
+        match self.store.close_episode(ch).await {
+            Ok(Some(ep)) => {
+                tracing::info!(channel = %ch, waiting = ep.waiting.len(), "channel back; catching up");
+                for sku in ep.waiting {
+                    let req = PushRequest::unprompted(sku, ch, "channel back", false);
+                    if let Err(e) = self.pushes.request_push(&req).await {
+                        tracing::warn!(error = %e, "catch-up push not sent; the waiting one still comes");
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(channel = %ch, error = %e, "could not end the channel's episode");
+                return;
+            }
+        }
+        let parked = match self.store.parked_orders(ch, 50).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(channel = %ch, error = %e, "could not read the waiting orders");
+                return;
+            }
+        };
+        for ev in &parked {
+            match self.apply(ev).await {
+                Ok(()) => {
+                    if let Err(e) = self.store.unpark_order(ev).await {
+                        tracing::warn!(error = %e, "applied order still parked; applying it again changes nothing");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %ch, delivery = %ev.delivery_id, error = %e, "a waiting order failed again; it stays parked");
+                    return;
+                }
+            }
+        }
+        episodes::mark(ch, parked.len() >= 50);
+    }
+
+    async fn apply(&self, ev: &OrderEvent) -> Result<(), Failure> {
         // A blip was tried again once already, in the HTTP layer.
         let fetched = match &ev.action {
             Action::Fetch { pointer } => self.fetcher.fetch(ev.channel, pointer).await,
@@ -235,6 +320,7 @@ where
             Ok(Action::Sale { lines, .. }) => Ok(lines),
             Ok(_) => Ok(Vec::new()),
             Err(FetchError::Transient(why)) => Err(Failure::Transient(why)),
+            Err(FetchError::Unauthorized(why)) => Err(Failure::Unauthorized(why)),
             Err(FetchError::Permanent(why)) => {
                 tracing::warn!(channel = %ch, order = %order, error = %why, "order could not be read");
                 Ok(Vec::new())
@@ -245,6 +331,7 @@ where
     async fn fetch_failed(&self, ev: &OrderEvent, e: FetchError) -> Result<(), Failure> {
         match e {
             FetchError::Transient(why) => Err(Failure::Transient(why)),
+            FetchError::Unauthorized(why) => Err(Failure::Unauthorized(why)),
             FetchError::Permanent(why) => {
                 // Keep the event and say so; the message completes.
                 let body = serde_json::to_vec(ev).unwrap_or_default();
@@ -422,6 +509,7 @@ where
                 requested_at,
                 origin_at: Some(origin_at),
                 force: false,
+                waits: 0,
             })
             .collect();
         for sent in join_all(reqs.iter().map(|r| self.pushes.request_push(r))).await {

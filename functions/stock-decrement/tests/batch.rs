@@ -40,8 +40,9 @@ impl AlertSink for Alerts {
 
 /// Etsy receipt "2" is throttled; receipt "gone" is not found (404), asked once: blips
 /// are retried in the HTTP layer (`onecount::channels::http`), never here.
+/// Receipts `r-…` sell one unit of listing 2, unless Etsy refuses the token (`.1`).
 #[derive(Default)]
-struct Fetch(AtomicU32);
+struct Fetch(AtomicU32, AtomicBool);
 #[async_trait]
 impl OrderFetcher for Fetch {
     async fn fetch(&self, channel: Channel, pointer: &str) -> Result<Action, FetchError> {
@@ -49,6 +50,22 @@ impl OrderFetcher for Fetch {
             return Err(FetchError::Permanent("ebay is not configured".into()));
         }
         let receipt = pointer.rsplit('/').next().unwrap_or("");
+        if receipt.starts_with("r-") {
+            if self.1.load(Ordering::SeqCst) {
+                return Err(FetchError::Unauthorized(
+                    "etsy receipt: HTTP 401: invalid_token".into(),
+                ));
+            }
+            return Ok(Action::Sale {
+                order: OrderId::parse(receipt).unwrap(),
+                lines: vec![InLine {
+                    line: LineId::parse("1").unwrap(),
+                    qty: 1,
+                    candidates: vec![Candidate::Ref("listing:2".parse().unwrap())],
+                }],
+                placed_at: None,
+            });
+        }
         if receipt != "gone" {
             return Err(FetchError::Transient("etsy 429, retry after 1 s".into()));
         }
@@ -250,4 +267,70 @@ async fn a_throttled_fetch_is_left_to_the_queue_and_a_missing_order_is_kept_once
     assert_eq!(failed(&r), vec!["t".to_string()]);
     assert_eq!(d.fetcher.0.load(Ordering::SeqCst), 1);
     assert_eq!(d.alerts.0.lock().unwrap().len(), 1);
+}
+
+fn etsy_receipt(receipt: &str) -> String {
+    serde_json::to_string(&OrderEvent {
+        channel: Channel::Etsy,
+        delivery_id: format!("d-{receipt}"),
+        topic: "order.paid".into(),
+        received_at: 0,
+        action: Action::Fetch {
+            pointer: format!("shops/1/receipts/{receipt}"),
+        },
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn orders_that_need_a_refused_channel_wait_parked_and_apply_when_it_is_back() {
+    use onecount::ports::{ChannelHealth, Inbox};
+    let d = decrement().await;
+    let sku = Sku::parse("MUG").unwrap();
+    d.fetcher.1.store(true, Ordering::SeqCst);
+    let r = d
+        .handle_batch(event(vec![
+            msg("a", &etsy_receipt("r-1")),
+            msg("b", &etsy_receipt("r-2")),
+        ]))
+        .await;
+    assert!(failed(&r).is_empty(), "parked, not retried into the DLQ");
+    assert!(
+        d.store.quarantined(10).await.unwrap().is_empty(),
+        "not quarantined"
+    );
+    let alerts = d.alerts.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].kind,
+        onecount::alerts::AlertKind::ChannelAuthFailed
+    );
+    assert_eq!(
+        d.store
+            .parked_orders(Channel::Etsy, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(d.store.get_stock(&sku).await.unwrap().unwrap().on_hand, 5);
+    // Connected again: the next receipt read ends the episode and applies the two waiting.
+    d.fetcher.1.store(false, Ordering::SeqCst);
+    let r = d
+        .handle_batch(event(vec![msg("c", &etsy_receipt("r-3"))]))
+        .await;
+    assert!(failed(&r).is_empty());
+    assert_eq!(d.store.get_stock(&sku).await.unwrap().unwrap().on_hand, 2);
+    assert!(
+        d.store
+            .parked_orders(Channel::Etsy, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(d.store.episode(Channel::Etsy).await.unwrap().is_none());
+    // Applying a parked order twice changes nothing (exactly once per line).
+    d.handle_batch(event(vec![msg("d", &etsy_receipt("r-1"))]))
+        .await;
+    assert_eq!(d.store.get_stock(&sku).await.unwrap().unwrap().on_hand, 2);
 }

@@ -72,11 +72,17 @@ impl SqsQueues {
     }
 
     async fn send(&self, url: &str, body: String) -> Result<(), SendError> {
-        self.client
-            .send_message()
-            .queue_url(url)
-            .message_body(body)
-            .send()
+        self.send_later(url, body, 0).await
+    }
+
+    async fn send_later(&self, url: &str, body: String, secs: u32) -> Result<(), SendError> {
+        let req = self.client.send_message().queue_url(url).message_body(body);
+        let req = if secs > 0 {
+            req.delay_seconds(secs.min(900) as i32)
+        } else {
+            req
+        };
+        req.send()
             .await
             .map(|_| ())
             .map_err(|e| fail("SQS send failed", &e))
@@ -102,6 +108,12 @@ impl PushQueue for SqsQueues {
         let url = self.urls.require_push(req.channel).map_err(SendError)?;
         let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
         self.send(url, body).await
+    }
+
+    async fn request_push_later(&self, req: &PushRequest, secs: u32) -> Result<(), SendError> {
+        let url = self.urls.require_push(req.channel).map_err(SendError)?;
+        let body = serde_json::to_string(req).map_err(|e| SendError(e.to_string()))?;
+        self.send_later(url, body, secs).await
     }
 }
 

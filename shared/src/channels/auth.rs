@@ -345,7 +345,20 @@ impl Credentials {
     }
 
     async fn call_refresher(&self, current: &Tokens) -> Result<Tokens, HttpError> {
-        let t = self.refresher.refresh(current).await?;
+        // A token endpoint that refuses (400 invalid_grant, 401) means the grant is gone:
+        // revoked, expired, or its app changed. The channel is disconnected.
+        let t = self.refresher.refresh(current).await.map_err(|e| match e {
+            HttpError::Permanent {
+                what,
+                status,
+                detail,
+            } if status < 500 => HttpError::Permanent {
+                what,
+                status: 401,
+                detail: format!("the refresh was refused (HTTP {status}): {detail}"),
+            },
+            e => e,
+        })?;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         tracing::info!(channel = %self.channel, "access token refreshed");
         Ok(t)

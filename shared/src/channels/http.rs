@@ -28,6 +28,17 @@ impl HttpError {
     pub fn is_transient(&self) -> bool {
         matches!(self, HttpError::Transient { .. })
     }
+
+    /// The channel refused the credentials (401) or their scopes (403).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Permanent {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
 }
 
 /// A client with a 2 s connect and 10 s overall timeout.

@@ -35,6 +35,9 @@ pub enum FetchError {
     /// Throttled, 5xx, timed out (a blip was already tried again once, in the HTTP
     /// layer): the message's retry handles it.
     Transient(String),
+    /// The channel refused onecount's credentials (after a refresh and a retry): the
+    /// order waits for the channel to be connected again.
+    Unauthorized(String),
     /// Not configured, not found, unreadable: keep the event and alert.
     Permanent(String),
 }
@@ -43,6 +46,7 @@ impl From<HttpError> for FetchError {
     fn from(e: HttpError) -> Self {
         match &e {
             HttpError::Transient { .. } => FetchError::Transient(e.to_string()),
+            _ if e.is_unauthorized() => FetchError::Unauthorized(e.to_string()),
             HttpError::Permanent { .. } => FetchError::Permanent(e.to_string()),
         }
     }

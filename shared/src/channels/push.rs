@@ -66,7 +66,12 @@ pub enum PushError {
     /// The mapping is wrong: listing gone, not tracked, SKU not on it. No retry helps.
     #[error("{0}")]
     Mismatch(String),
-    /// Anything else retrying will not fix (credentials, validation).
+    /// The channel refused our credentials (401/403) after a refresh and a retry:
+    /// revoked, expired, or short of a scope. Nothing about this listing is wrong; the
+    /// whole channel waits until it is connected again.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Anything else retrying will not fix (validation).
     #[error("{0}")]
     Permanent(String),
 }
@@ -88,6 +93,7 @@ impl From<HttpError> for PushError {
                 what,
                 detail,
             } => PushError::Mismatch(format!("{what}: not found ({detail})")),
+            e if e.is_unauthorized() => PushError::Unauthorized(e.to_string()),
             e @ HttpError::Permanent { .. } => PushError::Permanent(e.to_string()),
         }
     }

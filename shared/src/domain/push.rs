@@ -237,6 +237,14 @@ pub fn retry_delay_secs(
     (with_jitter.div_ceil(1000)).clamp(1, CAP_SECS) as u32
 }
 
+/// How long a push waiting for its channel (the `waits`-th time it was sent again) stays
+/// away: `base_ms` × 2^(waits + 2), from 8 s at the default base up to SQS's 900 s
+/// longest delay, so an episode of hours costs a few calls per SKU per quarter hour.
+pub fn wait_delay_secs(waits: u32, base_ms: u64) -> u32 {
+    let ms = base_ms.saturating_mul(1u64 << (waits.saturating_add(2)).min(20));
+    ms.div_ceil(1000).clamp(1, 900) as u32
+}
+
 /// Seconds until the next UTC midnight, and the UTC day number, at `now`.
 pub fn utc_day(now: Millis) -> (i64, u32) {
     let secs = now.div_euclid(1000);
@@ -248,6 +256,14 @@ pub fn utc_day(now: Millis) -> (i64, u32) {
 mod tests {
     use super::*;
     use crate::domain::{Sku, UNHEARD_TTL_MS};
+
+    #[test]
+    fn a_waiting_push_waits_longer_each_time_up_to_the_queue_limit() {
+        let d: Vec<u32> = (1..=9).map(|w| wait_delay_secs(w, 1000)).collect();
+        assert_eq!(d, vec![8, 16, 32, 64, 128, 256, 512, 900, 900]);
+        assert_eq!(wait_delay_secs(u32::MAX, u64::MAX), 900);
+        assert_eq!(wait_delay_secs(1, 1), 1);
+    }
     use proptest::prelude::*;
 
     fn rec(qty: u32, sold: i64) -> PushRecord {

@@ -24,6 +24,8 @@ pub struct MemoryStore {
     quarantine: Mutex<Vec<super::Quarantined>>,
     pushes: Mutex<BTreeMap<(Sku, Channel), PushRecord>>,
     leases: Mutex<BTreeMap<String, (String, Millis)>>,
+    health: Mutex<BTreeMap<Channel, super::Episode>>,
+    parked: Mutex<BTreeMap<(Channel, Millis, String), crate::channels::OrderEvent>>,
 }
 
 impl MemoryStore {
@@ -300,6 +302,74 @@ impl PushStore for MemoryStore {
         if all.get(key).is_some_and(|(h, _)| h == holder) {
             all.remove(key);
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl super::ChannelHealth for MemoryStore {
+    async fn open_episode(
+        &self,
+        channel: Channel,
+        kind: super::EpisodeKind,
+        sku: Option<&Sku>,
+        error: &str,
+    ) -> Result<bool, LedgerError> {
+        use super::EpisodeKind::Auth;
+        let mut all = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let was = all.get(&channel).map(|e| e.kind);
+        let e = all.entry(channel).or_insert_with(|| super::Episode {
+            channel,
+            kind,
+            since: now(),
+            error: String::new(),
+            waiting: Vec::new(),
+        });
+        let opened = match kind {
+            Auth => was != Some(Auth),
+            super::EpisodeKind::Down => was.is_none(),
+        };
+        if kind == Auth {
+            e.kind = Auth;
+        }
+        e.error = error.to_string();
+        if let Some(sku) = sku.filter(|s| !e.waiting.contains(s)) {
+            e.waiting.push(sku.clone());
+        }
+        Ok(opened)
+    }
+    async fn close_episode(&self, channel: Channel) -> Result<Option<super::Episode>, LedgerError> {
+        let mut all = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.remove(&channel))
+    }
+    async fn episode(&self, channel: Channel) -> Result<Option<super::Episode>, LedgerError> {
+        let all = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.get(&channel).cloned())
+    }
+    async fn park_order(&self, ev: &crate::channels::OrderEvent) -> Result<(), LedgerError> {
+        let mut all = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(
+            (ev.channel, ev.received_at, ev.delivery_id.clone()),
+            ev.clone(),
+        );
+        Ok(())
+    }
+    async fn parked_orders(
+        &self,
+        channel: Channel,
+        limit: u32,
+    ) -> Result<Vec<crate::channels::OrderEvent>, LedgerError> {
+        let all = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
+            .iter()
+            .filter(|((c, _, _), _)| *c == channel)
+            .take(limit as usize)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+    async fn unpark_order(&self, ev: &crate::channels::OrderEvent) -> Result<(), LedgerError> {
+        let mut all = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(&(ev.channel, ev.received_at, ev.delivery_id.clone()));
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The narrow traits that functions and the CLI depend on. One trait per capability;
 //! the DynamoDB adapter implements them all, [`memory::MemoryStore`] is the test fake.
 
+pub mod episodes;
 pub mod memory;
 
 use async_trait::async_trait;
@@ -148,6 +149,10 @@ pub struct PushRequest {
     /// sets it after reconciling the channel's orders).
     #[serde(default)]
     pub force: bool,
+    /// How many times it was sent again to wait for its channel to come back (the next
+    /// wait is longer).
+    #[serde(default)]
+    pub waits: u32,
 }
 
 impl PushRequest {
@@ -162,6 +167,7 @@ impl PushRequest {
             requested_at: crate::clock::now_ms(),
             origin_at: None,
             force,
+            waits: 0,
         }
     }
 }
@@ -328,6 +334,75 @@ pub trait DriftStore: Send + Sync {
 #[async_trait]
 pub trait PushQueue: Send + Sync {
     async fn request_push(&self, req: &PushRequest) -> Result<(), SendError>;
+    /// The same, delivered `secs` from now (at most 900: SQS's longest delay). A request
+    /// sent again is a new message: it starts its receive count afresh, so a push waiting
+    /// for a channel to come back never reaches the dead-letter queue.
+    async fn request_push_later(&self, req: &PushRequest, secs: u32) -> Result<(), SendError> {
+        let _ = secs;
+        self.request_push(req).await
+    }
+}
+
+/// Why a channel is unreachable for now: the subject of one alert, however many SKUs
+/// and functions run into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpisodeKind {
+    /// 401/403 after a refresh and a retry: revoked, expired, or missing a scope.
+    /// `onecount connect` ends it.
+    Auth,
+    /// 5xx, timeouts or throttling past every retry: the channel is down.
+    Down,
+}
+
+impl EpisodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpisodeKind::Auth => "auth",
+            EpisodeKind::Down => "down",
+        }
+    }
+}
+
+/// A channel's open episode: since when, the last error, and the SKUs waiting on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Episode {
+    pub channel: Channel,
+    pub kind: EpisodeKind,
+    pub since: Millis,
+    pub error: String,
+    /// SKUs whose pushes are waiting (pushed again when the episode ends).
+    pub waiting: Vec<Sku>,
+}
+
+/// Each channel's health: at most one open episode per channel, shared by every function.
+#[async_trait]
+pub trait ChannelHealth: Send + Sync {
+    /// Join or open `channel`'s episode of `kind` for `sku`. `true`: this call opened it
+    /// (or turned a `Down` one into `Auth`): the one caller that alerts. An open `Auth`
+    /// episode stays `Auth`.
+    async fn open_episode(
+        &self,
+        channel: Channel,
+        kind: EpisodeKind,
+        sku: Option<&Sku>,
+        error: &str,
+    ) -> Result<bool, LedgerError>;
+    /// End `channel`'s episode: `Some` for the one caller that ended it.
+    async fn close_episode(&self, channel: Channel) -> Result<Option<Episode>, LedgerError>;
+    /// The open episode, if any.
+    async fn episode(&self, channel: Channel) -> Result<Option<Episode>, LedgerError>;
+    /// Keep an order event that needs a read from `channel` until the channel is back
+    /// (idempotent per delivery).
+    async fn park_order(&self, event: &OrderEvent) -> Result<(), LedgerError>;
+    /// Up to `limit` parked order events of `channel`, oldest first.
+    async fn parked_orders(
+        &self,
+        channel: Channel,
+        limit: u32,
+    ) -> Result<Vec<OrderEvent>, LedgerError>;
+    /// Forget a parked event once it was applied.
+    async fn unpark_order(&self, event: &OrderEvent) -> Result<(), LedgerError>;
 }
 
 /// Backoff for a received queue message: it reappears after `secs`.

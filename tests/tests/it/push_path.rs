@@ -254,6 +254,7 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
                 requested_at: k as i64,
                 origin_at: None,
                 force: false,
+                waits: 0,
             })
             .unwrap(),
         );

@@ -89,7 +89,7 @@ async fn etsy_tokens_expire_and_rotate_and_a_cold_start_carries_on_from_the_tabl
     let forgetful = EtsyClient::new(cfg);
     let r = forgetful.read(std::slice::from_ref(&t)).await.remove(0);
     assert!(
-        matches!(&r, Err(PushError::Permanent(m)) if m.contains("etsy token refresh")),
+        matches!(&r, Err(PushError::Unauthorized(m)) if m.contains("etsy token refresh")),
         "{r:?}"
     );
 }
@@ -158,7 +158,7 @@ async fn shopify_dev_dashboard_tokens_come_from_the_client_credentials_grant() {
         .await
         .remove(0);
     assert!(
-        matches!(&r, Err(PushError::Permanent(m)) if m.contains("client credentials")),
+        matches!(&r, Err(PushError::Unauthorized(m)) if m.contains("client credentials")),
         "{r:?}"
     );
 }

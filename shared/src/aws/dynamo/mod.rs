@@ -7,6 +7,7 @@
 
 mod bulk;
 mod codec;
+mod health;
 mod inbox;
 mod push;
 mod requests;
