@@ -42,6 +42,29 @@ pub enum Command {
     /// Map a SKU to its listing on a channel (ids, buffer, max, pause).
     #[command(subcommand)]
     Listings(ListingsCmd),
+    /// Give onecount access to a shop, once per channel: checks the access, names the
+    /// shop, and saves what it got (tokens in the table's token store, the rest in the
+    /// channels file or the stack's secret). Run it again when access was revoked.
+    #[command(
+        long_about = "Give onecount access to a shop, once per channel.\n\n\
+        shopify: a Dev Dashboard app (--client-id, secret in ONECOUNT_CLIENT_SECRET; onecount takes a \
+        new day-long token before each ends) or a legacy custom app's static token \
+        (ONECOUNT_SHOPIFY_ACCESS_TOKEN). Checks the scopes read_orders, read_inventory, \
+        write_inventory, read_products, read_locations and picks the location.\n\
+        etsy: OAuth with PKCE. Prints a consent URL; Etsy sends the browser back to the loopback \
+        --redirect-uri, where onecount listens (or paste the URL with --paste). Scopes listings_r \
+        listings_w transactions_r.\n\
+        ebay: OAuth with the app's RuName (--redirect-uri). Prints a consent URL; paste the URL the \
+        browser lands on.\n\n\
+        Secrets come from the environment (or a prompt), never from flags: ONECOUNT_CLIENT_SECRET, \
+        ONECOUNT_WEBHOOK_SECRET, ONECOUNT_VERIFICATION_TOKEN, ONECOUNT_SHOPIFY_ACCESS_TOKEN.\n\
+        Saves to ONECOUNT_CHANNELS_FILE (locally) or the secret ONECOUNT_CHANNELS_SECRET_ARN, and \
+        the tokens to the table (--table / ONECOUNT_TABLE).",
+        after_help = "Examples:\n  onecount connect shopify --shop my-store.myshopify.com --client-id 1a2b3c\n  \
+        onecount connect etsy --client-id <keystring>\n  \
+        onecount connect ebay --client-id <App ID> --redirect-uri <RuName> --endpoint-url https://…/webhooks/ebay"
+    )]
+    Connect(ConnectArgs),
     /// Run onecount on this machine: the webhook routes and the handlers, against moto.
     Local(LocalArgs),
     /// Webhooks and order lines kept because onecount could not use them.
@@ -101,6 +124,41 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// shopify, etsy or ebay.
+    pub channel: Channel,
+    /// Shopify: the store's `*.myshopify.com` domain.
+    #[arg(long)]
+    pub shop: Option<String>,
+    /// The app's id: Shopify client id, Etsy keystring, eBay App ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Etsy: the loopback callback URL registered with the app
+    /// (default http://localhost:3003/etsy/callback). eBay: the RuName.
+    #[arg(long)]
+    pub redirect_uri: Option<String>,
+    /// Shopify: the id of the location onecount sets quantities at (asked for when the
+    /// store has several).
+    #[arg(long)]
+    pub location: Option<String>,
+    /// eBay: the public URL of onecount's `/webhooks/ebay` (the notification endpoint).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// Read the URL the browser landed on from standard input instead of listening.
+    #[arg(long)]
+    pub paste: bool,
+    /// How long to wait for the browser to come back (seconds).
+    #[arg(long, default_value_t = 600)]
+    pub wait_secs: u64,
+    /// The channel's API (default: the channel's own; a sandbox locally).
+    #[arg(long, hide = true)]
+    pub api_base: Option<String>,
+    /// Where the consent page is (default: the channel's own).
+    #[arg(long, hide = true)]
+    pub auth_base: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -62,6 +62,9 @@ pub fn offer_id(item_id: u64) -> String {
     format!("{}", 8_000_000_000u64 + item_id % 1_000_000_000)
 }
 
+/// Where the sandbox's RuName sends the seller after consent (a page of the merchant's).
+pub const ACCEPT_URL: &str = "https://onecount.invalid/ebay/accepted";
+
 pub struct Ebay {
     /// The sandbox's OAuth tokens (`tokens.set_ttl`, `tokens.revoke`).
     pub tokens: crate::tokens::TokenAuthority,
@@ -201,6 +204,34 @@ impl Ebay {
             .values()
             .find(|l| l.sku == sku)
             .map(|l| l.item_id)
+    }
+
+    /// `GET /oauth2/authorize` (on auth.ebay.com): the consent page, approved at once by
+    /// the sandbox's seller. eBay's rules: the app's `client_id`, the RuName as
+    /// `redirect_uri`, `response_type=code`, `scope`. eBay then sends the browser to the
+    /// RuName's "auth accepted" URL (here [`ACCEPT_URL`]) with `state`, `code` and
+    /// `expires_in`.
+    fn consent(&self, q: &BTreeMap<String, String>) -> axum::response::Response {
+        let field = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+        if field("client_id") != self.cfg.ebay_client_id {
+            return err(400, "invalid client_id");
+        }
+        if field("response_type") != "code" || field("redirect_uri").is_empty() {
+            return err(
+                400,
+                "response_type=code and redirect_uri (the RuName) are required",
+            );
+        }
+        let code = self.tokens.authorize(field("redirect_uri"), None);
+        let to = format!(
+            "{ACCEPT_URL}?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("state", field("state"))
+                .append_pair("code", &code)
+                .append_pair("expires_in", "299")
+                .finish()
+        );
+        axum::response::Redirect::to(&to).into_response()
     }
 
     /// Bearer token and faults for one Inventory API call.
@@ -499,6 +530,16 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 Some("refresh_token") => f.get("refresh_token").and_then(|r| s.tokens.refresh(r)),
                 // An application token (getPublicKey).
                 Some("client_credentials") => Some(s.tokens.issue()),
+                // The seller's consent: a user token and the refresh token (~18 months).
+                Some("authorization_code") => {
+                    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+                    match s.tokens.exchange(field("code"), field("redirect_uri"), None) {
+                        Ok(i) => return Json(json!({"access_token": i.access, "expires_in": i.expires_in,
+                            "refresh_token": i.refresh, "refresh_token_expires_in": 47_304_000,
+                            "token_type": "User Access Token"})).into_response(),
+                        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant", "error_description": e}))).into_response(),
+                    }
+                }
                 _ => None,
             };
             match issued {
@@ -506,6 +547,16 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 None => (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant",
                     "error_description": "the provided authorization refresh token is invalid or was issued to another client"}))).into_response(),
             }
+        }))
+        .route("/oauth2/authorize", get(|State(s): State<Arc<Ebay>>, Query(q): Query<BTreeMap<String, String>>| async move {
+            s.consent(&q)
+        }))
+        .route("/commerce/identity/v1/user/", get(|State(s): State<Arc<Ebay>>, headers: HeaderMap| async move {
+            if !s.bearer_ok(&headers) {
+                return err(401, "Invalid access token");
+            }
+            Json(json!({"userId": "nY8mXcGJ0yP", "username": "onecount_sandbox_seller",
+                        "accountType": "BUSINESS", "registrationMarketplaceId": "EBAY_US"})).into_response()
         }))
         .route("/commerce/notification/v1/public_key/{kid}", get(|State(s): State<Arc<Ebay>>, Path(kid): Path<String>, headers: HeaderMap| async move {
             if !s.bearer_ok(&headers) {

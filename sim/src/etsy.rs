@@ -654,8 +654,64 @@ impl Etsy {
         None
     }
 
-    /// `POST /v3/public/oauth/token`, `grant_type=refresh_token`: a new access token and
-    /// a new refresh token; the one used stops working.
+    /// `GET /oauth/connect` (on www.etsy.com): the consent page, approved at once by the
+    /// sandbox's seller. Etsy's rules: `response_type=code`, the app's keystring as
+    /// `client_id`, a `state`, and PKCE with `code_challenge_method=S256`. Redirects to
+    /// `redirect_uri` with the code and the state.
+    fn consent(&self, q: &BTreeMap<String, String>) -> axum::response::Response {
+        let field = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+        let problem = if field("response_type") != "code" {
+            Some("response_type must be code")
+        } else if field("client_id") != self.cfg.etsy_keystring {
+            Some("client_id is not an app's keystring")
+        } else if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
+            Some("PKCE is required: code_challenge with code_challenge_method=S256")
+        } else if field("state").is_empty() || field("redirect_uri").is_empty() {
+            Some("state and redirect_uri are required")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            return err(400, p);
+        }
+        let code = self
+            .tokens
+            .authorize(field("redirect_uri"), Some(field("code_challenge")));
+        let to = format!(
+            "{}?{}",
+            field("redirect_uri"),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", &code)
+                .append_pair("state", field("state"))
+                .finish()
+        );
+        axum::response::Redirect::to(&to).into_response()
+    }
+
+    /// `getShopByOwnerUserId`: needs only the API key.
+    fn user_shop(&self, user: &str, headers: &HeaderMap) -> axum::response::Response {
+        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        if key
+            != Some(&format!(
+                "{}:{}",
+                self.cfg.etsy_keystring, self.cfg.etsy_shared_secret
+            ))
+        {
+            return err(403, "Shared secret is required in x-api-key header.");
+        }
+        if user != "5550001" {
+            return err(404, "user has no shop");
+        }
+        Json(
+            json!({"shop_id": SHOP_ID.parse::<u64>().unwrap_or(0), "user_id": 5550001,
+                    "shop_name": "OnecountSandbox", "currency_code": "USD"}),
+        )
+        .into_response()
+    }
+
+    /// `POST /v3/public/oauth/token`: `grant_type=refresh_token` gives a new access token
+    /// and a new refresh token (the one used stops working); `authorization_code` trades
+    /// a consent's code (with its PKCE verifier) for the first pair.
     fn token(&self, form: &BTreeMap<String, String>) -> axum::response::Response {
         let bad = |d: &str| {
             (
@@ -664,17 +720,26 @@ impl Etsy {
             )
                 .into_response()
         };
-        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
-            return bad("unsupported grant_type");
-        }
         if form.get("client_id") != Some(&self.cfg.etsy_keystring) {
             return bad("client_id is invalid");
         }
-        let Some(i) = form
-            .get("refresh_token")
-            .and_then(|r| self.tokens.refresh(r))
-        else {
-            return bad("refresh_token is revoked");
+        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+        let i = match field("grant_type") {
+            "refresh_token" => match self.tokens.refresh(field("refresh_token")) {
+                Some(i) => i,
+                None => return bad("refresh_token is revoked"),
+            },
+            "authorization_code" => {
+                let verifier = form.get("code_verifier").map(String::as_str);
+                match self
+                    .tokens
+                    .exchange(field("code"), field("redirect_uri"), verifier)
+                {
+                    Ok(i) => i,
+                    Err(e) => return bad(e),
+                }
+            }
+            _ => return bad("unsupported grant_type"),
         };
         Json(
             json!({"access_token": i.access, "token_type": "Bearer", "expires_in": i.expires_in,
@@ -688,6 +753,12 @@ pub fn router(s: Arc<Etsy>) -> Router {
     Router::new()
         .route("/v3/public/oauth/token", post(|State(s): State<Arc<Etsy>>, axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| async move {
             s.token(&f)
+        }))
+        .route("/oauth/connect", get(|State(s): State<Arc<Etsy>>, Query(q): Query<BTreeMap<String, String>>| async move {
+            s.consent(&q)
+        }))
+        .route("/v3/application/users/{user}/shops", get(|State(s): State<Arc<Etsy>>, Path(user): Path<String>, headers: HeaderMap| async move {
+            s.user_shop(&user, &headers)
         }))
         .route("/_sim/listings", post(|State(s): State<Arc<Etsy>>, Json(ls): Json<Vec<SimListing>>| async move {
             for l in ls {

@@ -51,6 +51,8 @@ struct Order {
 
 #[derive(Default)]
 struct St {
+    /// Scopes the app was given (`None`: every scope onecount asks for).
+    scopes: Option<Vec<String>>,
     listings: BTreeMap<u64, SimListing>,
     orders: BTreeMap<u64, Order>,
     next: u64,
@@ -254,8 +256,50 @@ impl Shopify {
         } else {
             i.expires_in
         };
-        Json(json!({"access_token": i.access, "scope": "read_orders,read_inventory,write_inventory,read_products,read_locations", "expires_in": expires_in}))
+        Json(json!({"access_token": i.access, "scope": self.scopes().join(","), "expires_in": expires_in}))
             .into_response()
+    }
+
+    /// The scopes the app was given.
+    fn scopes(&self) -> Vec<String> {
+        self.st().scopes.clone().unwrap_or_else(|| {
+            [
+                "read_orders",
+                "read_inventory",
+                "write_inventory",
+                "read_products",
+                "read_locations",
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+    }
+
+    /// Give the app only these scopes (a merchant who missed some).
+    pub fn set_scopes(&self, scopes: &[&str]) {
+        self.st().scopes = Some(scopes.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The admin REST reads `onecount connect` makes: `GET /admin/oauth/access_scopes.json`,
+    /// `shop.json` and `locations.json`, shaped as the Admin REST API answers them.
+    fn admin_read(&self, headers: &HeaderMap, what: &str) -> axum::response::Response {
+        if !self.token_ok(headers) {
+            return err(
+                401,
+                "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            );
+        }
+        let location = |id: u64, name: &str| {
+            json!({"id": id, "name": name, "active": true, "country_code": "US",
+                   "admin_graphql_api_id": format!("gid://shopify/Location/{id}")})
+        };
+        match what {
+            "access_scopes" => Json(json!({"access_scopes": self.scopes().iter().map(|h| json!({"handle": h})).collect::<Vec<_>>()})),
+            "shop" => Json(json!({"shop": {"id": 548380009, "name": "onecount sandbox",
+                "myshopify_domain": "onecount-sandbox.myshopify.com", "currency": "USD"}})),
+            _ => Json(json!({"locations": [location(HOME_LOCATION, "Warehouse"), location(OTHER_LOCATION, "Shop floor")]})),
+        }
+        .into_response()
     }
 
     /// The GraphQL documents and variables received, in order.
@@ -887,6 +931,15 @@ pub fn router(s: Arc<Shopify>) -> Router {
         }))
         .route("/admin/oauth/access_token", post(|State(s): State<Arc<Shopify>>, axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| async move {
             s.grant(&f)
+        }))
+        .route("/admin/oauth/access_scopes.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap| async move {
+            s.admin_read(&headers, "access_scopes")
+        }))
+        .route("/admin/api/{version}/shop.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap| async move {
+            s.admin_read(&headers, "shop")
+        }))
+        .route("/admin/api/{version}/locations.json", get(|State(s): State<Arc<Shopify>>, headers: HeaderMap| async move {
+            s.admin_read(&headers, "locations")
         }))
         .route("/admin/api/{version}/graphql.json", post(|State(s): State<Arc<Shopify>>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
             s.graphql(&headers, &body).await

@@ -14,6 +14,11 @@ struct State {
     ttl: Option<Duration>,
     issued: u64,
     refused: u64,
+    /// Authorization codes given at consent: code → (redirect URI, PKCE challenge,
+    /// when given). One use each, for five minutes.
+    codes: BTreeMap<String, (String, Option<String>, Instant)>,
+    /// Consents given (each `onecount connect` run that reached the consent page).
+    consents: u64,
 }
 
 /// What a refresh gave: the access token, its lifetime in seconds, and the refresh token
@@ -115,6 +120,61 @@ impl TokenAuthority {
             None
         };
         Some(self.issue_locked(&mut st, next))
+    }
+
+    /// The seller approved the app on the consent page: a one-use code for `redirect_uri`
+    /// (with PKCE, for the verifier whose S256 challenge is `challenge`).
+    pub fn authorize(&self, redirect_uri: &str, challenge: Option<&str>) -> String {
+        let mut st = self.st();
+        st.consents += 1;
+        let code = format!("code-{}", uuid::Uuid::new_v4().simple());
+        st.codes.insert(
+            code.clone(),
+            (
+                redirect_uri.to_string(),
+                challenge.map(str::to_string),
+                Instant::now(),
+            ),
+        );
+        code
+    }
+
+    /// Trade a consent's code for an access token and a new refresh token: the code
+    /// must be live and unused, the redirect URI the consent's, and (with PKCE) the
+    /// verifier's S256 hash the challenge (RFC 7636 §4.6).
+    pub fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> Result<Issued, &'static str> {
+        use base64::Engine;
+        use sha2::Digest;
+        let mut st = self.st();
+        let Some((redirect, challenge, at)) = st.codes.remove(code) else {
+            return Err("code is invalid or was used");
+        };
+        if at.elapsed() > Duration::from_secs(300) {
+            return Err("code expired");
+        }
+        if redirect != redirect_uri {
+            return Err("redirect_uri does not match the consent's");
+        }
+        if let Some(c) = challenge {
+            let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.unwrap_or("").as_bytes()));
+            if hashed != c {
+                return Err("code_verifier does not match the code_challenge");
+            }
+        }
+        let refresh = format!("{}r{}", self.prefix, uuid::Uuid::new_v4().simple());
+        st.refresh.insert(refresh.clone());
+        Ok(self.issue_locked(&mut st, Some(refresh)))
+    }
+
+    /// Consent pages approved so far.
+    pub fn consents(&self) -> u64 {
+        self.st().consents
     }
 
     /// The seller revoked the app (or changed their password): every token stops working.

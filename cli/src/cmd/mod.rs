@@ -3,6 +3,7 @@
 //! get — which `main` prints once. Commands that run until stopped (`local`, `demo`,
 //! `bench`) print as they go.
 
+mod connect;
 mod cost;
 mod dlq;
 mod flash;
@@ -133,6 +134,7 @@ async fn on_the_ledger(store: &DynamoStore, command: Command) -> Result<Reply> {
         Command::OversellCost(a) => cost::run(store, &a).await?,
         Command::Quarantine(cmd) => quarantine::run(store, cmd).await?,
         Command::Timeline { sku, limit } => timeline::run(store, &sku, limit).await?,
+        Command::Connect(args) => connect::run(store, args).await?,
         Command::Local(_) | Command::Demo(_) | Command::Bench(_) | Command::Dlq(_) => {
             anyhow::bail!("not a ledger command")
         }

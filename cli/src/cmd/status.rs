@@ -12,7 +12,7 @@ use onecount::aws::sqs::depth;
 use onecount::domain::ops::{self, ListingState};
 use onecount::domain::push::listed_for;
 use onecount::domain::{StockItem, TimelineEntry};
-use onecount::ports::StockLedger;
+use onecount::ports::{ChannelHealth, Episode, EpisodeKind, StockLedger};
 
 use super::dlq::{queue_label, queues};
 use super::{Reply, all_views, global_last_units, now_ms};
@@ -28,8 +28,15 @@ pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<
     let (listings, behind) = behind(store, now, (lag_secs, stuck_secs)).await?;
     let dlqs = dlq_depths().await?;
     let oversells = store.oversells(now - 7 * 86_400_000, 10).await?;
+    let episodes = episodes(store).await?;
     let value = json!({
         "skus": stocks.len(), "listings": listings,
+        "channels": Channel::CONNECTED.iter().map(|ch| {
+            let ep = episodes.iter().find(|e| e.channel == *ch);
+            json!({"channel": ch, "state": ep.map_or("connected", |e| state_of(e.kind)),
+                   "since": ep.map(|e| e.since), "error": ep.map(|e| e.error.clone()),
+                   "waiting_skus": ep.map_or(0, |e| e.waiting.len())})
+        }).collect::<Vec<_>>(),
         "low_stock": low.iter().map(|s| json!({"sku": s.sku, "on_hand": s.on_hand, "threshold": s.low_stock_threshold})).collect::<Vec<_>>(),
         "listings_behind": behind.iter().map(|(sku, ch, t, st)| json!({"sku": sku, "channel": ch, "expected": t, "state": st})).collect::<Vec<_>>(),
         "dlq": dlqs.iter().map(|(q, d)| json!({"queue": q, "depth": d})).collect::<Vec<_>>(),
@@ -45,11 +52,62 @@ pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<
         behind.len(),
         oversells.len()
     );
+    out.push_str(&episodes_text(&episodes, now));
     out.push_str(&low_text(&low));
     out.push_str(&behind_text(&behind));
     out.push_str(&dlq_text(&dlqs));
     out.push_str(&oversells_text(&oversells));
     Ok(Reply::new(&value, out))
+}
+
+/// The channels in an episode (refused credentials, or down).
+async fn episodes(store: &DynamoStore) -> Result<Vec<Episode>> {
+    let mut out = Vec::new();
+    for ch in Channel::CONNECTED {
+        if let Some(e) = store.episode(ch).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn state_of(kind: EpisodeKind) -> &'static str {
+    match kind {
+        EpisodeKind::Auth => "disconnected",
+        EpisodeKind::Down => "down",
+    }
+}
+
+fn episodes_text(episodes: &[Episode], now: i64) -> String {
+    let mut out = String::new();
+    if !episodes.is_empty() {
+        let mut t = output::table(&["channel", "state", "for", "SKUs waiting", "last error"]);
+        for e in episodes {
+            t.add_row(vec![
+                e.channel.to_string(),
+                state_of(e.kind).to_string(),
+                format!("{} min", (now - e.since).max(0) / 60_000),
+                e.waiting.len().to_string(),
+                e.error.chars().take(80).collect(),
+            ]);
+        }
+        let _ = writeln!(out, "\n{t}");
+        for e in episodes {
+            let _ = match e.kind {
+                EpisodeKind::Auth => writeln!(
+                    out,
+                    "{0} refuses onecount's credentials: run `onecount connect {0}`. Its pushes and orders wait meanwhile.",
+                    e.channel
+                ),
+                EpisodeKind::Down => writeln!(
+                    out,
+                    "{0}'s API keeps failing: check its status page; pushes wait and catch up when it answers.",
+                    e.channel
+                ),
+            };
+        }
+    }
+    out
 }
 
 async fn all_stock(store: &DynamoStore) -> Result<Vec<StockItem>> {

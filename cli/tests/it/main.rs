@@ -1,6 +1,7 @@
 //! The `onecount` binary end to end, one module per feature, in one test binary.
 
 mod cli;
+mod connect;
 mod flash_sale;
 mod official;
 mod operator;

@@ -65,6 +65,10 @@ impl Tokens {
     }
 }
 
+/// The `origin` of tokens `onecount connect` stored: they win over tokens written in the
+/// configuration by hand, whatever their fingerprint (connecting is the newer consent).
+pub const CONNECTED: &str = "connect";
+
 /// Where tokens live between processes (a DynamoDB item per channel in a deployment).
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -231,11 +235,16 @@ impl Credentials {
             .await
             .map_err(|e| self.store_error(e))?;
         Ok(match stored {
-            Some((t, v)) if t.origin.as_deref() == Some(self.origin.as_str()) => Held {
-                tokens: t,
-                version: v,
-                unsaved: false,
-            },
+            Some((t, v))
+                if t.origin.as_deref() == Some(self.origin.as_str())
+                    || t.origin.as_deref() == Some(CONNECTED) =>
+            {
+                Held {
+                    tokens: t,
+                    version: v,
+                    unsaved: false,
+                }
+            }
             // Re-authorised in the configuration since: start from there (the next save
             // replaces the stored tokens).
             Some((_, v)) => configured(v),
@@ -310,7 +319,13 @@ impl Credentials {
             version: latest.version,
             unsaved: true,
         };
-        next.tokens.origin = Some(self.origin.clone());
+        // The chain keeps its origin: the configuration's fingerprint, or `connect`.
+        next.tokens.origin = latest
+            .tokens
+            .origin
+            .clone()
+            .filter(|o| o == CONNECTED)
+            .or(Some(self.origin.clone()));
         // A rotated refresh token is kept before the access token is used: the old one
         // stops working now. A store that fails keeps it in this process until it saves.
         self.save_again(&mut next).await;

@@ -113,12 +113,64 @@ impl ChannelsConfig {
         serde_json::from_value(v.clone()).map_err(|e| format!("the \"{channel}\" section: {e}"))
     }
 
-    /// From `ONECOUNT_CHANNELS_FILE`, else Secrets Manager `ONECOUNT_CHANNELS_SECRET_ARN`.
-    pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Self, String> {
+    /// The whole document, sections unchecked (for `onecount connect`, which rewrites one).
+    pub fn sections(&self) -> &BTreeMap<Channel, serde_json::Value> {
+        &self.sections
+    }
+
+    /// Like [`load`](Self::load), but a channels file that does not exist yet is an empty
+    /// configuration; sections are not checked (one may be half-written by hand).
+    pub async fn load_for_update(sdk: &aws_config::SdkConfig) -> Result<Self, String> {
+        if let Ok(path) = std::env::var("ONECOUNT_CHANNELS_FILE")
+            && !std::path::Path::new(&path).exists()
+        {
+            return Ok(ChannelsConfig::default());
+        }
+        let text = Self::read(sdk).await?;
+        let doc: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|e| format!("channels configuration is not valid: {e}"))?;
+        let mut cfg = ChannelsConfig::default();
+        for (name, section) in doc.into_iter().filter(|(_, v)| !v.is_null()) {
+            if let Ok(c) = name.parse::<Channel>() {
+                cfg.sections.insert(c, section);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Write the document back where [`load`](Self::load) reads it: the channels file
+    /// (readable by its owner only), or a new version of the Secrets Manager secret.
+    /// Returns where it went.
+    pub async fn save(&self, sdk: &aws_config::SdkConfig) -> Result<String, String> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
         if let Ok(path) = std::env::var("ONECOUNT_CHANNELS_FILE") {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read ONECOUNT_CHANNELS_FILE {path}: {e}"))?;
-            return Self::parse(&text);
+            write_private(&path, &text)
+                .map_err(|e| format!("cannot write ONECOUNT_CHANNELS_FILE {path}: {e}"))?;
+            return Ok(path);
+        }
+        let arn = std::env::var("ONECOUNT_CHANNELS_SECRET_ARN").map_err(|_| {
+            "set ONECOUNT_CHANNELS_SECRET_ARN (a stack output) or ONECOUNT_CHANNELS_FILE"
+                .to_string()
+        })?;
+        aws_sdk_secretsmanager::Client::new(sdk)
+            .put_secret_value()
+            .secret_id(&arn)
+            .secret_string(text)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot update the channels secret: {}",
+                    crate::aws::describe_sdk_error(&e)
+                )
+            })?;
+        Ok(arn)
+    }
+
+    async fn read(sdk: &aws_config::SdkConfig) -> Result<String, String> {
+        if let Ok(path) = std::env::var("ONECOUNT_CHANNELS_FILE") {
+            return std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read ONECOUNT_CHANNELS_FILE {path}: {e}"));
         }
         let arn = std::env::var("ONECOUNT_CHANNELS_SECRET_ARN").map_err(|_| {
             "set ONECOUNT_CHANNELS_SECRET_ARN (or ONECOUNT_CHANNELS_FILE locally)".to_string()
@@ -135,11 +187,29 @@ impl ChannelsConfig {
                     crate::aws::describe_sdk_error(&e)
                 )
             })?;
-        Self::parse(
-            out.secret_string()
-                .ok_or("the channels secret has no SecretString")?,
-        )
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| "the channels secret has no SecretString".to_string())
     }
+
+    /// From `ONECOUNT_CHANNELS_FILE`, else Secrets Manager `ONECOUNT_CHANNELS_SECRET_ARN`.
+    pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Self, String> {
+        Self::parse(&Self::read(sdk).await?)
+    }
+}
+
+/// Write a file only its owner can read (it holds secrets).
+fn write_private(path: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ async fn send_once(
 }
 
 /// application/x-www-form-urlencoded, for the few token calls.
-pub(crate) fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+pub fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str) -> String {
         s.bytes()
             .map(|b| match b {

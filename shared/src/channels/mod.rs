@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connect;
 pub mod ebay;
 pub mod etsy;
 pub mod http;
@@ -81,6 +82,16 @@ pub fn build_with(
         registry.insert(kit);
     }
     Ok(registry)
+}
+
+/// The registry of channel modules: how a merchant connects each channel.
+pub fn connector(channel: Channel) -> Result<Box<dyn connect::Connector>, String> {
+    Ok(match channel {
+        Channel::Shopify => Box::new(shopify::connect::ShopifyConnect),
+        Channel::Etsy => Box::new(etsy::connect::EtsyConnect),
+        Channel::Ebay => Box::new(ebay::connect::EbayConnect),
+        Channel::Offline => return Err("the offline channel has nothing to connect".into()),
+    })
 }
 
 /// Whether every section reads as its channel's configuration (without building the

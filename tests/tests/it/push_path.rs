@@ -317,7 +317,8 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
+async fn etsy_down_backs_off_then_waits_alerts_once_and_catches_up_by_itself() {
+    use onecount::ports::{ChannelHealth, EpisodeKind};
     let h = stack::start(|c| {
         c.max_receive_count = 4;
         c.push_backoff_base_ms = 300;
@@ -335,10 +336,14 @@ async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
     stack::converge(&h, 4, [8, 10, 8], 20).await;
     assert!(
         eventually(60, || async {
-            h.dead_pushes(Channel::Etsy).await.unwrap() >= 1
+            h.store
+                .episode(Channel::Etsy)
+                .await
+                .unwrap()
+                .is_some_and(|e| e.kind == EpisodeKind::Down && e.waiting.contains(&sku))
         })
         .await,
-        "the failing Etsy push reached the DLQ"
+        "past its last receive the push waits in an episode for Etsy"
     );
     let tl = h.store.timeline(&sku, 200).await.unwrap();
     let delays: Vec<i64> = tl
@@ -353,24 +358,44 @@ async fn etsy_down_backs_off_dead_letters_alerts_and_heals_after_redrive() {
         delays.windows(2).all(|w| w[1] >= w[0]) && delays.last() > delays.first(),
         "backoff grows: {delays:?}"
     );
+    // One more wait, still down: still one alert.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let alerts = published_alerts(&h.resources.topic_arn).await;
     let failing: Vec<_> = alerts
         .iter()
         .filter(|a| a.attributes.get("type").map(String::as_str) == Some("push_failing"))
         .collect();
-    assert!(!failing.is_empty(), "push_failing published: {alerts:#?}");
+    assert_eq!(
+        failing.len(),
+        1,
+        "one push_failing for the channel: {alerts:#?}"
+    );
     assert_eq!(failing[0].attributes["channel"], "etsy");
+    assert!(
+        !failing[0].attributes.contains_key("sku"),
+        "about the channel, not a SKU"
+    );
     assert!(failing[0].sms.chars().count() <= 140);
     assert!(failing[0].body.contains("What to do:"));
+    assert_eq!(
+        h.dead_pushes(Channel::Etsy).await.unwrap(),
+        0,
+        "nothing dead-lettered"
+    );
     assert_eq!(sb.etsy.quantity(ids(4).listing), Some(10), "still stale");
     // Shopify and eBay were never held up.
     assert_eq!(stack::shows(&h, 4)[2], Some(8));
 
-    // Etsy recovers; a redrive of its DLQ brings it to the right quantity.
+    // Etsy recovers: the waiting push comes back by itself and ends the episode.
     sb.etsy.faults.set(Faults::default());
-    let moved = h.redrive_pushes(Channel::Etsy).await.unwrap();
-    assert!(moved >= 1);
-    stack::converge(&h, 4, [8, 8, 8], 30).await;
+    stack::converge(&h, 4, [8, 8, 8], 40).await;
+    assert!(
+        eventually(10, || async {
+            h.store.episode(Channel::Etsy).await.unwrap().is_none()
+        })
+        .await
+    );
+    assert_eq!(h.dead_pushes(Channel::Etsy).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,8 @@ pub struct EbayConfig {
     pub client_id: String,
     pub client_secret: Secret,
     /// The seller's refresh token (user token for the Fulfillment and Inventory APIs).
+    /// Empty once `onecount connect ebay` keeps it in the token store.
+    #[serde(default)]
     pub refresh_token: Secret,
     /// The verification token given when the notification destination was created.
     pub verification_token: Secret,

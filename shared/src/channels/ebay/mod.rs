@@ -31,6 +31,7 @@ use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines}
 use crate::domain::{Channel, Millis, OrderId};
 
 mod config;
+pub mod connect;
 
 pub use config::EbayConfig;
 

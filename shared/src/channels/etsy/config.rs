@@ -14,7 +14,9 @@ pub struct EtsyConfig {
     pub api_base: String,
     pub keystring: String,
     pub shared_secret: Secret,
-    /// `<user id>.<token>`
+    /// `<user id>.<token>`. Empty once `onecount connect etsy` keeps the tokens in the
+    /// token store.
+    #[serde(default)]
     pub access_token: Secret,
     #[serde(default)]
     pub refresh_token: Secret,

@@ -22,6 +22,7 @@ use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_te
 use crate::domain::{Channel, Millis, OrderId};
 
 mod config;
+pub mod connect;
 pub mod inventory;
 
 pub use config::EtsyConfig;

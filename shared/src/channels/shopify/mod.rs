@@ -25,6 +25,7 @@ use super::push::{
 use crate::domain::{Channel, LineId, Millis, OrderId};
 
 mod config;
+pub mod connect;
 
 pub use config::ShopifyConfig;
 
