@@ -45,25 +45,7 @@ pub enum Command {
     /// Give onecount access to a shop, once per channel: checks the access, names the
     /// shop, and saves what it got (tokens in the table's token store, the rest in the
     /// channels file or the stack's secret). Run it again when access was revoked.
-    #[command(
-        long_about = "Give onecount access to a shop, once per channel.\n\n\
-        shopify: a Dev Dashboard app (--client-id, secret in ONECOUNT_CLIENT_SECRET; onecount takes a \
-        new day-long token before each ends) or a legacy custom app's static token \
-        (ONECOUNT_SHOPIFY_ACCESS_TOKEN). Checks the scopes read_orders, read_inventory, \
-        write_inventory, read_products, read_locations and picks the location.\n\
-        etsy: OAuth with PKCE. Prints a consent URL; Etsy sends the browser back to the loopback \
-        --redirect-uri, where onecount listens (or paste the URL with --paste). Scopes listings_r \
-        listings_w transactions_r.\n\
-        ebay: OAuth with the app's RuName (--redirect-uri). Prints a consent URL; paste the URL the \
-        browser lands on.\n\n\
-        Secrets come from the environment (or a prompt), never from flags: ONECOUNT_CLIENT_SECRET, \
-        ONECOUNT_WEBHOOK_SECRET, ONECOUNT_VERIFICATION_TOKEN, ONECOUNT_SHOPIFY_ACCESS_TOKEN.\n\
-        Saves to ONECOUNT_CHANNELS_FILE (locally) or the secret ONECOUNT_CHANNELS_SECRET_ARN, and \
-        the tokens to the table (--table / ONECOUNT_TABLE).",
-        after_help = "Examples:\n  onecount connect shopify --shop my-store.myshopify.com --client-id 1a2b3c\n  \
-        onecount connect etsy --client-id <keystring>\n  \
-        onecount connect ebay --client-id <App ID> --redirect-uri <RuName> --endpoint-url https://…/webhooks/ebay"
-    )]
+    #[command(long_about = crate::cmd::connect::help().0, after_help = crate::cmd::connect::help().1)]
     Connect(ConnectArgs),
     /// Run onecount on this machine: the webhook routes and the handlers, against moto.
     Local(LocalArgs),
@@ -128,23 +110,24 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// shopify, etsy or ebay.
+    /// The channel to connect.
     pub channel: Channel,
-    /// Shopify: the store's `*.myshopify.com` domain.
+    /// The store's domain, where the channel's API lives on it (`*.myshopify.com`).
     #[arg(long)]
     pub shop: Option<String>,
-    /// The app's id: Shopify client id, Etsy keystring, eBay App ID.
+    /// The app's id (client id, keystring, App ID: each channel's name for it is above).
     #[arg(long)]
     pub client_id: Option<String>,
-    /// Etsy: the loopback callback URL registered with the app
-    /// (default http://localhost:3003/etsy/callback). eBay: the RuName.
+    /// Where the consent page sends the browser back: the loopback callback URL
+    /// registered with the app, or the registered redirect's name (see above).
     #[arg(long)]
     pub redirect_uri: Option<String>,
-    /// Shopify: the id of the location onecount sets quantities at (asked for when the
-    /// store has several).
+    /// The id of the location onecount sets quantities at (asked for when the shop has
+    /// several).
     #[arg(long)]
     pub location: Option<String>,
-    /// eBay: the public URL of onecount's `/webhooks/ebay` (the notification endpoint).
+    /// The public URL of onecount's webhook route, for a channel that checks its
+    /// notification endpoint before it sends to it.
     #[arg(long)]
     pub endpoint_url: Option<String>,
     /// Read the URL the browser landed on from standard input instead of listening.

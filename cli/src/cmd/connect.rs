@@ -23,6 +23,15 @@ use super::Reply;
 use crate::args::ConnectArgs;
 use crate::output;
 
+/// `connect --help`'s text and examples, from every channel's connector.
+pub fn help() -> (String, String) {
+    let connectors: Vec<_> = Channel::CONNECTED
+        .iter()
+        .filter_map(|&c| onecount::channels::connector(c).ok())
+        .collect();
+    onecount::channels::connect::help(&connectors)
+}
+
 fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name)
         .ok()
@@ -36,7 +45,7 @@ fn input(args: &ConnectArgs, existing: Option<serde_json::Value>) -> Input {
         shop: args.shop.clone(),
         client_id: args.client_id.clone(),
         client_secret: env_secret("ONECOUNT_CLIENT_SECRET"),
-        access_token: env_secret("ONECOUNT_SHOPIFY_ACCESS_TOKEN"),
+        access_token: env_secret("ONECOUNT_ACCESS_TOKEN"),
         redirect_uri: args.redirect_uri.clone(),
         location: args.location.clone(),
         api_base: args.api_base.clone(),
@@ -255,8 +264,8 @@ mod tests {
     #[test]
     fn loopback_redirects_split_into_address_and_path() {
         assert_eq!(
-            super::split_loopback("http://localhost:3003/etsy/callback").unwrap(),
-            ("127.0.0.1:3003".into(), "/etsy/callback".into())
+            super::split_loopback("http://localhost:3003/a/callback").unwrap(),
+            ("127.0.0.1:3003".into(), "/a/callback".into())
         );
         assert_eq!(
             super::split_loopback("http://127.0.0.1").unwrap(),

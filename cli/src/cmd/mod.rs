@@ -3,7 +3,7 @@
 //! get — which `main` prints once. Commands that run until stopped (`local`, `demo`,
 //! `bench`) print as they go.
 
-mod connect;
+pub mod connect;
 mod cost;
 mod dlq;
 mod flash;

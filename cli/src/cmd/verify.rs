@@ -32,7 +32,7 @@ pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
         .await
         .map_err(anyhow::Error::msg)?;
     // The deployment's tokens: a client of its own would refresh from the configured
-    // token, which a rotating channel (Etsy) has long replaced.
+    // token, which a channel that rotates refresh tokens has long replaced.
     let kits =
         onecount::channels::build_with(&cfg, Some(store.tokens())).map_err(anyhow::Error::msg)?;
     let mut rows: Vec<Checked> = Vec::new();

@@ -18,23 +18,25 @@ use super::config::Secret;
 #[derive(Debug, Clone, Default)]
 pub struct Input {
     pub existing: Option<Value>,
-    /// The shop: a Shopify `*.myshopify.com` domain.
+    /// The shop's domain, for a channel whose API lives on it.
     pub shop: Option<String>,
-    /// The app's id: Shopify client id, Etsy keystring, eBay App ID.
+    /// The app's id (each channel's guide says what the channel calls it).
     pub client_id: Option<String>,
-    /// The app's secret: Shopify client secret, Etsy shared secret, eBay Cert ID.
+    /// The app's secret.
     pub client_secret: Option<Secret>,
-    /// A legacy Shopify app's static admin token.
+    /// A static admin token, for a channel whose older apps have one.
     pub access_token: Option<Secret>,
-    /// Etsy: the loopback URL registered as the app's callback. eBay: the RuName.
+    /// Where the consent page sends the browser back: a loopback URL registered as the
+    /// app's callback, or the channel's name for a registered redirect.
     pub redirect_uri: Option<String>,
-    /// Shopify: the location onecount sets quantities at.
+    /// The location onecount sets quantities at, for a channel with several.
     pub location: Option<String>,
     pub api_base: Option<String>,
     /// Where the consent page is (the channel's, or a sandbox's).
     pub auth_base: Option<String>,
     pub webhook_secret: Option<Secret>,
-    /// eBay: the notification endpoint's verification token and public URL.
+    /// The notification endpoint's verification token and public URL, for a channel
+    /// that checks the endpoint before it sends to it.
     pub verification_token: Option<Secret>,
     pub endpoint_url: Option<String>,
 }
@@ -106,6 +108,8 @@ pub struct Connected {
 pub trait Connector: Send + Sync {
     /// Where to click in the channel's developer console, and which scopes to grant.
     fn guide(&self) -> &'static str;
+    /// One `onecount connect …` command line, for `--help`.
+    fn example(&self) -> &'static str;
     /// The browser step, if the channel has one for what was given.
     fn consent(&self, input: &Input) -> Result<Option<Consent>, String>;
     /// Exchange the code (if any), check access, call the channel once.
@@ -115,6 +119,26 @@ pub trait Connector: Send + Sync {
         code: Option<&str>,
         consent: Option<&Consent>,
     ) -> Result<Connected, String>;
+}
+
+/// `onecount connect --help`: every channel's guide, and one example each.
+pub fn help(connectors: &[Box<dyn Connector>]) -> (String, String) {
+    let mut about = String::from(
+        "Give onecount access to a shop, once per channel: it says where to click, runs the \
+         consent step, checks the access with one call to the channel, and saves what it got.\n",
+    );
+    let mut examples = String::from("Examples:");
+    for c in connectors {
+        about.push_str(&format!("\n{}\n", c.guide()));
+        examples.push_str(&format!("\n  {}", c.example()));
+    }
+    about.push_str(
+        "\nSecrets come from the environment (or a prompt), never from flags: \
+         ONECOUNT_CLIENT_SECRET, ONECOUNT_WEBHOOK_SECRET, ONECOUNT_VERIFICATION_TOKEN, \
+         ONECOUNT_ACCESS_TOKEN. Saves to ONECOUNT_CHANNELS_FILE (locally) or the secret \
+         ONECOUNT_CHANNELS_SECRET_ARN, and the tokens to the table (--table / ONECOUNT_TABLE).",
+    );
+    (about, examples)
 }
 
 fn b64url(bytes: &[u8]) -> String {

@@ -57,6 +57,10 @@ impl Connector for EbayConnect {
         GUIDE
     }
 
+    fn example(&self) -> &'static str {
+        "onecount connect ebay --client-id <App ID> --redirect-uri <RuName> --endpoint-url https://…/webhooks/ebay"
+    }
+
     fn consent(&self, input: &Input) -> Result<Option<Consent>, String> {
         let client_id = input.need(&input.client_id, "client_id", "--client-id <App ID>")?;
         let ru = ru_name(input)?;

@@ -57,6 +57,10 @@ impl Connector for EtsyConnect {
         GUIDE
     }
 
+    fn example(&self) -> &'static str {
+        "onecount connect etsy --client-id <keystring>"
+    }
+
     fn consent(&self, input: &Input) -> Result<Option<Consent>, String> {
         let client_id = keystring(input)?;
         let redirect = redirect_uri(input);

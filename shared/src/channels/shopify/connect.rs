@@ -23,7 +23,7 @@ Versions > Access give it the scopes read_orders, read_inventory, write_inventor
 read_locations; release the version and install the app on your store. Pass the store's \
 *.myshopify.com domain (--shop) and the app's client id (--client-id), with its secret in \
 ONECOUNT_CLIENT_SECRET. A store with a legacy custom app made in its admin gives its Admin API \
-token (shpat_…) in ONECOUNT_SHOPIFY_ACCESS_TOKEN instead.";
+token (shpat_…) in ONECOUNT_ACCESS_TOKEN instead.";
 
 pub struct ShopifyConnect;
 
@@ -170,6 +170,10 @@ impl Connector for ShopifyConnect {
         GUIDE
     }
 
+    fn example(&self) -> &'static str {
+        "onecount connect shopify --shop my-store.myshopify.com --client-id 1a2b3c"
+    }
+
     fn consent(&self, _input: &Input) -> Result<Option<Consent>, String> {
         Ok(None)
     }
@@ -195,7 +199,7 @@ impl Connector for ShopifyConnect {
         let access = match (&id, &secret, &input.access_token) {
             (_, _, Some(t)) => static_token(&base, t).await?,
             (Some(id), Some(secret), None) => grant(&base, id, secret).await?,
-            _ => return Err("give the app's --client-id with ONECOUNT_CLIENT_SECRET (a Dev Dashboard app), or a legacy app's token in ONECOUNT_SHOPIFY_ACCESS_TOKEN".into()),
+            _ => return Err("give the app's --client-id with ONECOUNT_CLIENT_SECRET (a Dev Dashboard app), or a legacy app's token in ONECOUNT_ACCESS_TOKEN".into()),
         };
         let missing = missing_scopes(SCOPES, &access.scopes);
         if !missing.is_empty() {
