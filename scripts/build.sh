@@ -14,8 +14,11 @@ args=()
 for f in "${functions[@]}"; do args+=(-p "$f"); done
 echo "==> cargo lambda build --release --arm64 (a cold build takes several minutes)" >&2
 scripts/tools.sh run cargo lambda build --release --arm64 --locked "${args[@]}"
+# Where cargo put them: the workspace's target/, or CARGO_TARGET_DIR when set.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 for f in "${functions[@]}"; do
-  b="target/lambda/$f/bootstrap"
+  b="$target_dir/lambda/$f/bootstrap"
   [ -f "$b" ] || { echo "missing $b" >&2; exit 1; }
   # ELF e_machine (bytes 18-19) is 0xb7 for aarch64.
   [ "$(od -An -tx1 -j18 -N2 "$b" | tr -d ' ')" = "b700" ] || { echo "$b is not an arm64 binary" >&2; exit 1; }
