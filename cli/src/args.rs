@@ -45,7 +45,7 @@ pub enum Command {
     /// Give onecount access to a shop, once per channel: checks the access, names the
     /// shop, and saves what it got (tokens in the table's token store, the rest in the
     /// channels file or the stack's secret). Run it again when access was revoked.
-    #[command(long_about = crate::cmd::connect::help().0, after_help = crate::cmd::connect::help().1)]
+    #[command(long_about = crate::cmd::connect::HELP.0.as_str(), after_help = crate::cmd::connect::HELP.1.as_str())]
     Connect(ConnectArgs),
     /// Run onecount on this machine: the webhook routes and the handlers, against moto.
     Local(LocalArgs),

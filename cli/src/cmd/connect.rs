@@ -23,14 +23,29 @@ use super::Reply;
 use crate::args::ConnectArgs;
 use crate::output;
 
-/// `connect --help`'s text and examples, from every channel's connector.
-pub fn help() -> (String, String) {
+/// `connect --help`'s text and examples, from every channel's connector; built once.
+pub static HELP: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
     let connectors: Vec<_> = Channel::CONNECTED
         .iter()
         .filter_map(|&c| onecount::channels::connector(c).ok())
         .collect();
-    onecount::channels::connect::help(&connectors)
-}
+    let (guides, examples) = onecount::channels::connect::guides(&connectors);
+    let about = format!(
+        "Give onecount access to a shop, once per channel: it says where to click, runs the \
+         consent step, checks the access with one call to the channel, and saves what it got.\n\
+         {guides}\n\
+         Secrets come from the environment (or a prompt), never from flags: \
+         {CLIENT_SECRET}, {WEBHOOK_SECRET}, {VERIFICATION_TOKEN}, {ACCESS_TOKEN}. Saves to \
+         ONECOUNT_CHANNELS_FILE (locally) or the secret ONECOUNT_CHANNELS_SECRET_ARN, and the \
+         tokens to the table (--table / ONECOUNT_TABLE)."
+    );
+    (about, examples)
+});
+
+const CLIENT_SECRET: &str = "ONECOUNT_CLIENT_SECRET";
+const WEBHOOK_SECRET: &str = "ONECOUNT_WEBHOOK_SECRET";
+const VERIFICATION_TOKEN: &str = "ONECOUNT_VERIFICATION_TOKEN";
+const ACCESS_TOKEN: &str = "ONECOUNT_ACCESS_TOKEN";
 
 fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name)
@@ -44,14 +59,14 @@ fn input(args: &ConnectArgs, existing: Option<serde_json::Value>) -> Input {
         existing,
         shop: args.shop.clone(),
         client_id: args.client_id.clone(),
-        client_secret: env_secret("ONECOUNT_CLIENT_SECRET"),
-        access_token: env_secret("ONECOUNT_ACCESS_TOKEN"),
+        client_secret: env_secret(CLIENT_SECRET),
+        access_token: env_secret(ACCESS_TOKEN),
         redirect_uri: args.redirect_uri.clone(),
         location: args.location.clone(),
         api_base: args.api_base.clone(),
         auth_base: args.auth_base.clone(),
-        webhook_secret: env_secret("ONECOUNT_WEBHOOK_SECRET"),
-        verification_token: env_secret("ONECOUNT_VERIFICATION_TOKEN"),
+        webhook_secret: env_secret(WEBHOOK_SECRET),
+        verification_token: env_secret(VERIFICATION_TOKEN),
         endpoint_url: args.endpoint_url.clone(),
     }
 }

@@ -121,23 +121,14 @@ pub trait Connector: Send + Sync {
     ) -> Result<Connected, String>;
 }
 
-/// `onecount connect --help`: every channel's guide, and one example each.
-pub fn help(connectors: &[Box<dyn Connector>]) -> (String, String) {
-    let mut about = String::from(
-        "Give onecount access to a shop, once per channel: it says where to click, runs the \
-         consent step, checks the access with one call to the channel, and saves what it got.\n",
-    );
+/// Every channel's guide, and one example each (for `onecount connect --help`).
+pub fn guides(connectors: &[Box<dyn Connector>]) -> (String, String) {
+    let mut about = String::new();
     let mut examples = String::from("Examples:");
     for c in connectors {
         about.push_str(&format!("\n{}\n", c.guide()));
         examples.push_str(&format!("\n  {}", c.example()));
     }
-    about.push_str(
-        "\nSecrets come from the environment (or a prompt), never from flags: \
-         ONECOUNT_CLIENT_SECRET, ONECOUNT_WEBHOOK_SECRET, ONECOUNT_VERIFICATION_TOKEN, \
-         ONECOUNT_ACCESS_TOKEN. Saves to ONECOUNT_CHANNELS_FILE (locally) or the secret \
-         ONECOUNT_CHANNELS_SECRET_ARN, and the tokens to the table (--table / ONECOUNT_TABLE).",
-    );
     (about, examples)
 }
 
