@@ -130,6 +130,16 @@ pub struct ConnectArgs {
     /// notification endpoint before it sends to it.
     #[arg(long)]
     pub endpoint_url: Option<String>,
+    /// Turn the seller's out-of-stock control on or off, for a channel that has one:
+    /// on, a listing at 0 stays alive, hidden from search, and comes back on restock;
+    /// off, the channel takes no 0 and onecount keeps 1 listed. Only with the seller's
+    /// consent: it applies to all their listings.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub out_of_stock_control: Option<String>,
+    /// The marketplace site of the listings, for a channel whose calls name it
+    /// (0 US, 3 UK, 77 DE, 15 AU, 2 CA…).
+    #[arg(long)]
+    pub site_id: Option<u32>,
     /// Read the URL the browser landed on from standard input instead of listening.
     #[arg(long)]
     pub paste: bool,

@@ -33,6 +33,10 @@ pub struct FlashArgs {
     /// SKUs per Etsy listing: colours of one listing with variations, written together.
     #[arg(long)]
     pub etsy_variations: Option<u32>,
+    /// How the eBay listings were made: `inventory` (Inventory API offers) or `trading`
+    /// (Seller Hub listings, through the Trading API).
+    #[arg(long, value_enum)]
+    pub ebay_kind: Option<crate::EbayKind>,
     /// Added to every eBay API call (ms).
     #[arg(long)]
     pub ebay_latency_ms: Option<u64>,
@@ -86,7 +90,7 @@ impl FlashArgs {
                 if let Some(v) = a.$arg { sc.$field = v; sc.name = if a.quick { "standard+".into() } else { "custom".into() }; }
             )*};
         }
-        set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps, etsy_variations => etsy_variations,
+        set!(duration => duration_s, rate => rate, skus => skus, seed => seed, etsy_qps => etsy_qps, etsy_variations => etsy_variations, ebay_kind => ebay_kind,
             ebay_latency_ms => ebay_latency_ms, error_rate => error_rate,
             duplicate_rate => duplicate_rate, late_rate => late_rate, lost_webhooks => lost_webhooks,
             time_scale => time_scale, interval_minutes => interval_minutes, last_units => last_units,

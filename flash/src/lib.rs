@@ -95,6 +95,9 @@ pub struct Scenario {
     pub etsy_qps: u32,
     /// SKUs per Etsy listing (colours of one listing with variations); 1: one each.
     pub etsy_variations: u32,
+    /// How the eBay listings were made: through the Inventory API, or in Seller Hub
+    /// (served through the Trading API).
+    pub ebay_kind: EbayKind,
     /// Added to every eBay API call.
     pub ebay_latency_ms: u64,
     /// Share of channel API calls answered 500.
@@ -138,6 +141,7 @@ impl Scenario {
             channel_mix: [0.5, 0.25, 0.25],
             etsy_qps: 10,
             etsy_variations: 1,
+            ebay_kind: EbayKind::Inventory,
             ebay_latency_ms: 400,
             error_rate: 0.02,
             duplicate_rate: 0.05,
@@ -227,6 +231,20 @@ pub struct Ids {
     pub item: u64,
 }
 
+/// How a sale's eBay listings were made (`--ebay-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EbayKind {
+    /// Inventory API listings: an offer per SKU (`item:` and `offer:` refs).
+    Inventory,
+    /// Seller Hub listings: the Trading API's `GetItem` and `ReviseInventoryStatus`
+    /// (an `item:` ref alone).
+    Trading,
+}
+
+/// The eBay kind of this process's sale: true for Seller Hub (Trading API) listings.
+static EBAY_TRADING: AtomicBool = AtomicBool::new(false);
+
 /// SKUs per Etsy listing in this process's sale (`--etsy-variations`): entries `k·n` to
 /// `k·n + k − 1` are the products (colours) of one listing.
 static ETSY_VARIATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -248,10 +266,14 @@ pub fn refs(i: u64) -> [Vec<ChannelRef>; 3] {
     [
         p(&[format!("variant:{}", id.variant)]),
         p(&[format!("listing:{}", id.listing)]),
-        p(&[
-            format!("item:{}", id.item),
-            format!("offer:{}", onecount_sim::ebay::offer_id(id.item)),
-        ]),
+        if EBAY_TRADING.load(Ordering::Relaxed) {
+            p(&[format!("item:{}", id.item)])
+        } else {
+            p(&[
+                format!("item:{}", id.item),
+                format!("offer:{}", onecount_sim::ebay::offer_id(id.item)),
+            ])
+        },
     ]
 }
 
@@ -269,11 +291,16 @@ pub fn list_on_sandboxes(sb: &Sandboxes, i: u64, sku: &str, shows: i64) {
         sku: sku.into(),
         qty: shows,
     });
-    sb.ebay.add_listing(onecount_sim::ebay::SimListing {
+    let on_ebay = onecount_sim::ebay::SimListing {
         item_id: id.item,
         sku: sku.into(),
         qty: shows,
-    });
+    };
+    if EBAY_TRADING.load(Ordering::Relaxed) {
+        sb.ebay.add_seller_hub_listing(on_ebay);
+    } else {
+        sb.ebay.add_listing(on_ebay);
+    }
 }
 
 /// Create `sku` in onecount and map it on all three channels with `policies`.
@@ -809,6 +836,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 /// Play the sale `sc` against every strategy it names; `progress` hears about once a second.
 pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome> {
     ETSY_VARIATIONS.store(u64::from(sc.etsy_variations), Ordering::Relaxed);
+    EBAY_TRADING.store(sc.ebay_kind == EbayKind::Trading, Ordering::Relaxed);
     sc.check()?;
     let wall = Instant::now();
     // Units the buyers will want: attempts × 1.1 units each.

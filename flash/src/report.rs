@@ -170,10 +170,14 @@ fn scenario_text(o: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "Etsy limited to {} requests/s ({} SKU(s) per listing), eBay +{} ms per call, \
+        "Etsy limited to {} requests/s ({} SKU(s) per listing), eBay {} listings +{} ms per call, \
          {:.0}% of API calls fail, {:.0}% duplicate and {:.0}% late ({} s) webhooks, {} lost.",
         sc.etsy_qps,
         sc.etsy_variations,
+        match sc.ebay_kind {
+            crate::EbayKind::Inventory => "Inventory API",
+            crate::EbayKind::Trading => "Seller Hub (Trading API)",
+        },
         sc.ebay_latency_ms,
         sc.error_rate * 100.0,
         sc.duplicate_rate * 100.0,

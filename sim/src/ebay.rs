@@ -23,6 +23,8 @@ use crate::{
     DeliveryKnobs, DeliveryRecord, FaultGate, SimConfig, WriteRecord, err, now_ms, post as send,
 };
 
+mod trading;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimListing {
     pub item_id: u64,
@@ -52,6 +54,15 @@ struct St {
     /// Inventory API request bodies, by operation id, for contract checks.
     requests: Vec<(String, serde_json::Value)>,
     calls: u64,
+    /// Listings made in Seller Hub (keys): served by the Trading API only, unknown to
+    /// the Inventory API.
+    seller_hub: std::collections::BTreeSet<u64>,
+    /// Units sold per key (the Trading API's `QuantitySold`).
+    sold: BTreeMap<u64, i64>,
+    /// Keys whose Trading revisions fail with this error code (a per-item failure).
+    trading_failures: BTreeMap<u64, u64>,
+    /// Trading API request bodies, by call name, for contract checks.
+    trading_requests: Vec<(String, String)>,
 }
 
 /// eBay's revision limit per listing per calendar day.
@@ -136,6 +147,61 @@ impl Ebay {
         st.listings.insert(v.item_id, v);
     }
 
+    /// A single-SKU listing made in Seller Hub (the Trading API serves it).
+    pub fn add_seller_hub_listing(&self, l: SimListing) {
+        let mut st = self.st();
+        st.seller_hub.insert(l.item_id);
+        st.listings.insert(l.item_id, l);
+    }
+
+    /// A variation of the Seller Hub multi-variation listing `item_id`: `v.item_id` is
+    /// the variation's key here (also its `legacyVariationId`), `v.sku` its SKU.
+    pub fn add_seller_hub_variation(&self, item_id: u64, v: SimListing) {
+        let mut st = self.st();
+        st.seller_hub.insert(v.item_id);
+        st.variation_of.insert(v.item_id, item_id);
+        st.listings.insert(v.item_id, v);
+    }
+
+    /// Make every Trading revision of `key` fail with `code` (10007: eBay's internal
+    /// error, a system error to retry).
+    pub fn fail_trading_revisions(&self, key: u64, code: Option<u64>) {
+        let mut st = self.st();
+        match code {
+            Some(c) => st.trading_failures.insert(key, c),
+            None => st.trading_failures.remove(&key),
+        };
+    }
+
+    /// Trading API requests received: (call name, XML body), in order.
+    pub fn trading_requests(&self) -> Vec<(String, String)> {
+        self.st().trading_requests.clone()
+    }
+
+    /// Whether the listing of `key` is hidden from search (out-of-stock control on, and
+    /// nothing left on any of its variations).
+    pub fn hidden(&self, key: u64) -> bool {
+        let st = self.st();
+        let item = Ebay::listing_of(&st, key);
+        let keys: Vec<u64> = Ebay::keys_of(&st, item);
+        !st.no_oos_control
+            && !keys.iter().any(|k| st.ended.contains(k))
+            && keys
+                .iter()
+                .all(|k| st.listings.get(k).is_none_or(|l| l.qty <= 0))
+    }
+
+    /// Every key shown under the listing `item` (its variations, or itself).
+    fn keys_of(st: &St, item: u64) -> Vec<u64> {
+        let v: Vec<u64> = st
+            .variation_of
+            .iter()
+            .filter(|(_, p)| **p == item)
+            .map(|(k, _)| *k)
+            .collect();
+        if v.is_empty() { vec![item] } else { v }
+    }
+
     /// The eBay listing (item id) an entry shows under.
     fn listing_of(st: &St, key: u64) -> u64 {
         st.variation_of.get(&key).copied().unwrap_or(key)
@@ -182,15 +248,26 @@ impl Ebay {
         self.st().no_oos_control = !on;
     }
 
+    /// The seller's out-of-stock control preference.
+    pub fn out_of_stock_control(&self) -> bool {
+        !self.st().no_oos_control
+    }
+
     /// Whether eBay ended the listing (it reached 0 without out-of-stock control).
     pub fn ended(&self, item_id: u64) -> bool {
         self.st().ended.contains(&item_id)
     }
 
-    /// End the listing if it is at 0 and the seller has out-of-stock control off.
+    /// End the listing if it is at 0 and the seller has out-of-stock control off; a
+    /// multi-variation listing ends when none of its variations has any left.
     fn end_at_zero(st: &mut St, item_id: u64) {
-        if st.no_oos_control && st.listings.get(&item_id).is_some_and(|l| l.qty <= 0) {
-            st.ended.insert(item_id);
+        let keys = Ebay::keys_of(st, Ebay::listing_of(st, item_id));
+        if st.no_oos_control
+            && keys
+                .iter()
+                .all(|k| st.listings.get(k).is_none_or(|l| l.qty <= 0))
+        {
+            st.ended.extend(keys);
         }
     }
 
@@ -199,10 +276,11 @@ impl Ebay {
         self.st().revisions.insert(item_id, n);
     }
 
+    /// The inventory item of `sku` (Seller Hub listings have none).
     fn by_sku(st: &St, sku: &str) -> Option<u64> {
         st.listings
             .values()
-            .find(|l| l.sku == sku)
+            .find(|l| l.sku == sku && !st.seller_hub.contains(&l.item_id))
             .map(|l| l.item_id)
     }
 
@@ -395,6 +473,7 @@ impl Ebay {
                 let x = st.listings.get_mut(i).expect("checked");
                 x.qty -= q;
                 let sku = x.sku.clone();
+                *st.sold.entry(*i).or_default() += q;
                 Ebay::end_at_zero(&mut st, *i);
                 let mut line = json!({"lineItemId": format!("{}", 10_071_000_000_000u64 + n * 10 + k as u64), "legacyItemId": Ebay::listing_of(&st, *i).to_string(),
                                   "sku": sku, "title": "Sandbox item", "quantity": q, "lineItemFulfillmentStatus": "NOT_STARTED"});
@@ -442,12 +521,18 @@ impl Ebay {
         o["lastModifiedDate"] = json!(rfc3339(now_ms()));
         let items = o["lineItems"].as_array().cloned().unwrap_or_default();
         for li in items {
-            if let Some(l) = li["legacyItemId"]
+            // The line's key: its variation, else its listing.
+            let key = li["legacyVariationId"]
                 .as_str()
-                .and_then(|i| i.parse::<u64>().ok())
-                .and_then(|i| st.listings.get_mut(&i))
+                .or(li["legacyItemId"].as_str())
+                .and_then(|i| i.parse::<u64>().ok());
+            let q = li["quantity"].as_i64().unwrap_or(0);
+            if let Some(k) = key
+                && let Some(l) = st.listings.get_mut(&k)
             {
-                l.qty += li["quantity"].as_i64().unwrap_or(0);
+                l.qty += q;
+                let sold = st.sold.entry(k).or_default();
+                *sold = (*sold - q).max(0);
             }
         }
         Ok(())
@@ -600,6 +685,9 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 }
                 None => ebay_err(404, 25713, "This Offer is not available."),
             }
+        }))
+        .route("/ws/api.dll", post(|State(s): State<Arc<Ebay>>, headers: HeaderMap, body: String| async move {
+            s.trading(&headers, &body).await
         }))
         .route("/_sim/faults", post(|State(s): State<Arc<Ebay>>, Json(f): Json<crate::Faults>| async move {
             s.faults.set(f);

@@ -215,6 +215,7 @@ impl Sandboxes {
                     refresh_token: Secret::new(&sim.ebay_refresh_token),
                     verification_token: Secret::new("onecount-local-verification-token-0123456789"),
                     endpoint_url: format!("{webhook_base}/webhooks/ebay"),
+                    site_id: 0,
                 },
             )
     }

@@ -372,6 +372,70 @@ pub mod contracts {
         out
     }
 
+    /// An XML document as JSON, to hold it to an example with [`off_example`]: each
+    /// element an object of its attributes (`@name`) and its children, every child name an
+    /// array (one or many), an element with neither its text; `xmlns` left out. Values stay
+    /// text: the element tree is what is compared.
+    pub fn xml_json(xml: &str) -> serde_json::Value {
+        use quick_xml::events::Event;
+        use serde_json::{Map, Value};
+        type Open = (String, Map<String, Value>, String);
+        let mut stack: Vec<Open> = vec![(String::new(), Map::new(), String::new())];
+        let open = |e: &quick_xml::events::BytesStart| -> Open {
+            let mut m = Map::new();
+            for a in e.attributes().flatten() {
+                if a.key.as_ref() != "xmlns" {
+                    m.insert(
+                        format!("@{}", a.key.as_ref()),
+                        Value::String(a.value.to_string()),
+                    );
+                }
+            }
+            (e.name().as_ref().to_string(), m, String::new())
+        };
+        fn close(stack: &mut Vec<Open>) {
+            let (name, mut m, text) = stack.pop().expect("an open element");
+            let v = if m.is_empty() {
+                Value::String(text)
+            } else {
+                if !text.trim().is_empty() {
+                    m.insert("$text".into(), Value::String(text));
+                }
+                Value::Object(m)
+            };
+            let parent = &mut stack.last_mut().expect("a parent").1;
+            if let Value::Array(a) = parent.entry(name).or_insert_with(|| Value::Array(vec![])) {
+                a.push(v);
+            }
+        }
+        let mut r = quick_xml::Reader::from_str(xml);
+        loop {
+            match r.read_event().expect("well-formed XML") {
+                Event::Start(e) => stack.push(open(&e)),
+                Event::Empty(e) => {
+                    stack.push(open(&e));
+                    close(&mut stack);
+                }
+                Event::End(_) => close(&mut stack),
+                Event::Text(t) => {
+                    let text = t.as_ref().to_string();
+                    stack.last_mut().expect("open").2.push_str(&text);
+                }
+                Event::GeneralRef(g) => {
+                    let name = g.as_ref().to_string();
+                    stack
+                        .last_mut()
+                        .expect("open")
+                        .2
+                        .push_str(&format!("&{name};"));
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        Value::Object(stack.remove(0).1)
+    }
+
     /// Serve fixed answers: each key, a path with its query (`/offer?sku=A`) or a bare
     /// path (any query), answers 200 with its JSON; anything else 404. The base URL.
     pub async fn replay(answers: Vec<(&str, serde_json::Value)>) -> String {

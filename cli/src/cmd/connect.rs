@@ -68,6 +68,8 @@ fn input(args: &ConnectArgs, existing: Option<serde_json::Value>) -> Input {
         webhook_secret: env_secret(WEBHOOK_SECRET),
         verification_token: env_secret(VERIFICATION_TOKEN),
         endpoint_url: args.endpoint_url.clone(),
+        out_of_stock_control: args.out_of_stock_control.as_deref().map(|v| v == "on"),
+        site_id: args.site_id,
     }
 }
 

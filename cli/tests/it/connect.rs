@@ -235,6 +235,8 @@ async fn ebay_connects_by_pasted_url_and_shopify_by_client_credentials() {
     // eBay: consent through the RuName; the browser lands on the app's accept page and
     // the merchant pastes that URL.
     let ebay = base(&h, Channel::Ebay);
+    // The seller has out-of-stock control off and agrees to turn it on while connecting.
+    sb.ebay.set_out_of_stock_control(false);
     let mut child = connect(
         &h,
         &file,
@@ -251,6 +253,8 @@ async fn ebay_connects_by_pasted_url_and_shopify_by_client_credentials() {
             &ebay,
             "--wait-secs",
             "60",
+            "--out-of-stock-control",
+            "on",
         ],
     );
     let (url, rest) = consent_url(&mut child);
@@ -269,6 +273,15 @@ async fn ebay_connects_by_pasted_url_and_shopify_by_client_credentials() {
     let (ok, out, err) = finished(child, rest).await;
     assert!(ok, "connect failed: {out}\n{err}");
     assert!(out.contains("onecount_sandbox_seller"), "{out}");
+    assert!(
+        sb.ebay.out_of_stock_control(),
+        "SetUserPreferences turned it on"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("out-of-stock control") && l.contains("on")),
+        "{out}"
+    );
     let (t, _) = h.store.load_tokens(Channel::Ebay).await.unwrap().unwrap();
     let days = (t.refresh_expires_at.unwrap() - onecount::clock::now_ms()) / 86_400_000;
     assert!((545..=548).contains(&days), "about 18 months: {days} days");

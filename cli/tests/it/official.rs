@@ -15,9 +15,10 @@ const LISTED: &[(&str, &str, &str, u32)] = &[
     // Shopify: two variants at the configured location.
     ("MUG-BLUE", "shopify", "variant:43729076", 7),
     ("MUG-RED", "shopify", "variant:43729077", 0),
-    // eBay: an offer named in the mapping, and one found through getOffers.
+    // eBay: an offer named in the mapping, and one found through getOffers (an Inventory
+    // API SKU named without its item: an `item:` alone is a Seller Hub listing).
     ("MUG-BLUE", "ebay", "item:110553781234 offer:5005317010", 7),
-    ("MUG-RED", "ebay", "item:110553781235", 0),
+    ("MUG-RED", "ebay", "sku:MUG-RED", 0),
 ];
 
 /// getOffers as eBay answers it for MUG-RED: the fixture's (MUG-BLUE's) offer, moved to

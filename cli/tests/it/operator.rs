@@ -59,7 +59,7 @@ fn ten_thousand_rows() -> (String, Vec<(usize, &'static str)>) {
                     "unknown channel"
                 }
                 1 => {
-                    refs = "sku:1".into();
+                    refs = "color:1".into();
                     "refs must include"
                 }
                 2 => {

@@ -39,6 +39,11 @@ pub struct Input {
     /// that checks the endpoint before it sends to it.
     pub verification_token: Option<Secret>,
     pub endpoint_url: Option<String>,
+    /// Set the seller's out-of-stock control (listings at 0 stay alive, hidden), for a
+    /// channel that has one; `None`: leave it as it is, and report it.
+    pub out_of_stock_control: Option<bool>,
+    /// The marketplace site, for a channel whose calls name it.
+    pub site_id: Option<u32>,
 }
 
 impl Input {

@@ -90,6 +90,25 @@ pub async fn send(
     what: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
+    let (text, headers) = send_text(what, req).await?;
+    if text.trim().is_empty() {
+        return Ok((serde_json::Value::Null, headers));
+    }
+    serde_json::from_str(&text)
+        .map(|v| (v, headers))
+        .map_err(|_| HttpError::Permanent {
+            what: what.to_string(),
+            status: 200,
+            detail: "response is not JSON".into(),
+        })
+}
+
+/// [`send`] for a body that is not JSON (the eBay Trading API's XML): the text of a
+/// successful answer and its headers, failures classified and blips retried the same way.
+pub async fn send_text(
+    what: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(String, reqwest::header::HeaderMap), HttpError> {
     let again = req.try_clone();
     match (send_once(what, req).await, again) {
         (Err(e), Some(again)) if e.is_blip() => {
@@ -104,7 +123,7 @@ pub async fn send(
 async fn send_once(
     what: &str,
     req: reqwest::RequestBuilder,
-) -> Result<(serde_json::Value, reqwest::header::HeaderMap), HttpError> {
+) -> Result<(String, reqwest::header::HeaderMap), HttpError> {
     let resp = req.send().await.map_err(|e| HttpError::Transient {
         what: what.to_string(),
         status: None,
@@ -125,16 +144,7 @@ async fn send_once(
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
     if status.is_success() {
-        if text.trim().is_empty() {
-            return Ok((serde_json::Value::Null, headers));
-        }
-        return serde_json::from_str(&text)
-            .map(|v| (v, headers))
-            .map_err(|_| HttpError::Permanent {
-                what: what.to_string(),
-                status: status.as_u16(),
-                detail: "response is not JSON".into(),
-            });
+        return Ok((text, headers));
     }
     // Error bodies are the channel's words about our request; keep them short in errors.
     let detail = format!(

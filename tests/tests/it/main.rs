@@ -7,5 +7,6 @@ mod drift;
 mod ledger_moto;
 mod order_path;
 mod push_path;
+mod seller_hub;
 mod tokens;
 mod variations;

@@ -90,6 +90,7 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
         refresh_token: Secret::new("r"),
         verification_token: Secret::new("v"),
         endpoint_url: "https://x/webhooks/ebay".into(),
+        site_id: 0,
     };
     let cfg = ChannelsConfig::default()
         .with(

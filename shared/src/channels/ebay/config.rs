@@ -19,4 +19,8 @@ pub struct EbayConfig {
     pub verification_token: Secret,
     /// The exact public URL of `/webhooks/ebay`, as registered with eBay.
     pub endpoint_url: String,
+    /// The Trading API site of the seller's listings (`X-EBAY-API-SITEID`): 0 US, 3 UK,
+    /// 77 DE, 15 AU…
+    #[serde(default)]
+    pub site_id: u32,
 }

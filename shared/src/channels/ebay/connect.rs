@@ -30,6 +30,14 @@ Scopes: sell.inventory, sell.fulfillment.readonly, commerce.identity.readonly.";
 
 pub struct EbayConnect;
 
+/// What `connect ebay` tells a seller whose out-of-stock control is off.
+pub const OUT_OF_STOCK_CONTROL_OFF: &str = "Out-of-stock control is off. For listings made in Seller \
+Hub, eBay takes no 0 on a live listing, so when a SKU sells out elsewhere onecount keeps it at 1 \
+(it never ends a listing) and alerts you: that last unit can be sold twice. Either turn it on \
+(`onecount connect ebay --out-of-stock-control on`: it applies to all your listings; a listing \
+at 0 is hidden from search, not ended, and comes back when you restock), or keep 1 listed and \
+give those SKUs an eBay buffer of 1 so eBay stops at the last real unit.";
+
 fn api_base(input: &Input) -> String {
     input
         .pick(&input.api_base, "api_base")
@@ -116,34 +124,37 @@ impl Connector for EbayConnect {
         )?;
         let base = api_base(input);
         let tokens = exchange(&base, &client_id, &secret, code, &consent.redirect_uri).await?;
-        let http = client();
-        let me = send_json(
-            "ebay getUser",
-            http.get(format!(
-                "{}/commerce/identity/v1/user/",
-                identity_base(&base)
-            ))
-            .bearer_auth(tokens.access.expose()),
-        )
-        .await
-        .map_err(|e| format!("asking eBay who the seller is failed: {e}"))?;
+        let me = who_is_the_seller(&base, &tokens).await?;
         let username = me.get("username").and_then(Value::as_str).unwrap_or("?");
         let ends = tokens
             .refresh_expires_at
             .map_or("unknown".to_string(), |e| {
                 crate::channels::push::rfc3339(e)[..10].to_string()
             });
-        let section = merged(
-            input.existing.as_ref(),
-            vec![
-                ("api_base", json!(base)),
-                ("client_id", json!(client_id)),
-                ("client_secret", json!(secret.expose())),
-                ("verification_token", json!(verification.expose())),
-                ("endpoint_url", json!(endpoint)),
-                ("refresh_token", Value::Null),
-            ],
-        );
+        let site_id = input.site_id.or_else(|| {
+            let existing = input.existing.as_ref()?.get("site_id")?.as_u64()?;
+            u32::try_from(existing).ok()
+        });
+        let mut fields = vec![
+            ("api_base", json!(base)),
+            ("client_id", json!(client_id)),
+            ("client_secret", json!(secret.expose())),
+            ("verification_token", json!(verification.expose())),
+            ("endpoint_url", json!(endpoint)),
+            ("refresh_token", Value::Null),
+        ];
+        if let Some(site) = site_id {
+            fields.push(("site_id", json!(site)));
+        }
+        let section = merged(input.existing.as_ref(), fields);
+        let mut notes = vec!["onecount warns 14 days before the refresh token ends; run `onecount connect ebay` again then.".to_string()];
+        let mut cfg: super::EbayConfig = serde_json::from_value(section.clone())
+            .map_err(|e| format!("ebay: the new section does not read back: {e}"))?;
+        cfg.refresh_token = tokens.refresh.clone().unwrap_or_default();
+        let (oos_text, off) = out_of_stock_control(cfg, input.out_of_stock_control).await?;
+        if off {
+            notes.push(OUT_OF_STOCK_CONTROL_OFF.into());
+        }
         Ok(Connected {
             section,
             tokens: Some(tokens),
@@ -151,13 +162,52 @@ impl Connector for EbayConnect {
                 ("seller".into(), username.to_string()),
                 (
                     "account".into(),
-                    me.get("accountType").and_then(Value::as_str).unwrap_or("?").into(),
+                    me.get("accountType")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .into(),
                 ),
                 ("refresh token ends".into(), ends),
+                ("out-of-stock control".into(), oos_text),
             ],
-            notes: vec!["onecount warns 14 days before the refresh token ends; run `onecount connect ebay` again then.".into()],
+            notes,
         })
     }
+}
+
+/// Identity `getUser` with the new token: the seller's account.
+async fn who_is_the_seller(base: &str, tokens: &Tokens) -> Result<Value, String> {
+    send_json(
+        "ebay getUser",
+        client()
+            .get(format!(
+                "{}/commerce/identity/v1/user/",
+                identity_base(base)
+            ))
+            .bearer_auth(tokens.access.expose()),
+    )
+    .await
+    .map_err(|e| format!("asking eBay who the seller is failed: {e}"))
+}
+
+/// The seller's out-of-stock control, set first when they asked (`set`): what to show,
+/// and whether it is off. It decides what a sell-out does to a Seller Hub listing.
+async fn out_of_stock_control(
+    cfg: super::EbayConfig,
+    set: Option<bool>,
+) -> Result<(String, bool), String> {
+    let trading = super::EbayClient::new(cfg);
+    if let Some(on) = set {
+        trading
+            .set_out_of_stock_control(on)
+            .await
+            .map_err(|e| format!("setting out-of-stock control failed: {e}"))?;
+    }
+    Ok(match trading.out_of_stock_control().await {
+        Ok(true) => ("on".into(), false),
+        Ok(false) => ("off".into(), true),
+        Err(e) => (format!("unknown ({e})"), false),
+    })
 }
 
 /// `POST /identity/v1/oauth2/token`, `grant_type=authorization_code`, with the app's

@@ -32,6 +32,7 @@ use crate::domain::{Channel, Millis, OrderId};
 
 mod config;
 pub mod connect;
+pub mod trading;
 
 pub use config::EbayConfig;
 
@@ -41,7 +42,9 @@ pub const PROFILE: super::Profile = super::Profile {
         max_listed: None,
         daily_revisions: Some(250),
     },
-    required_refs: &["item", "offer"],
+    // `item:` alone is a Seller Hub (Trading API) listing; `offer:`, or `sku:` alone (its
+    // offers found by getOffers), an Inventory API one.
+    required_refs: &["item", "offer", "sku"],
     // A multi-variation listing: each variation has its own SKU and offer.
     shared_refs: &["item"],
     // A transaction defect: seller level, fees, search placement.
@@ -334,6 +337,8 @@ pub struct EbayClient {
     user: Credentials,
     keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
     offer_cache: Mutex<HashMap<String, Vec<String>>>,
+    /// The seller's out-of-stock control, and when it was read (Trading API).
+    oos: Mutex<Option<(bool, Instant)>>,
     calls: AtomicU64,
 }
 
@@ -359,6 +364,7 @@ impl EbayClient {
             app_token: Mutex::new(None),
             keys: Mutex::new(HashMap::new()),
             offer_cache: Mutex::new(HashMap::new()),
+            oos: Mutex::new(None),
             calls: AtomicU64::new(0),
         }
     }
@@ -652,6 +658,36 @@ pub fn order_filter_time(since: Millis, now: Millis) -> String {
     )
 }
 
+/// `a` on the items `is_a` picks and `b` on the others (each only if it has any), the
+/// answers put back in the items' order.
+async fn split<T: Clone, R, FA, FB>(
+    items: &[T],
+    is_a: impl Fn(&T) -> bool,
+    a: impl FnOnce(Vec<T>) -> FA,
+    b: impl FnOnce(Vec<T>) -> FB,
+) -> Vec<R>
+where
+    FA: std::future::Future<Output = Vec<R>>,
+    FB: std::future::Future<Output = Vec<R>>,
+{
+    let (ia, ib): (Vec<usize>, Vec<usize>) = (0..items.len()).partition(|&i| is_a(&items[i]));
+    let pick = |ix: &[usize]| ix.iter().map(|&i| items[i].clone()).collect::<Vec<_>>();
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    if !ia.is_empty() {
+        for (i, r) in ia.iter().zip(a(pick(&ia)).await) {
+            out[*i] = Some(r);
+        }
+    }
+    if !ib.is_empty() {
+        for (i, r) in ib.iter().zip(b(pick(&ib)).await) {
+            out[*i] = Some(r);
+        }
+    }
+    out.into_iter()
+        .map(|r| r.expect("each side answers once per item"))
+        .collect()
+}
+
 /// A per-item `statusCode` (and its errors) in a bulk answer, classified.
 fn item_status(r: &Value) -> Result<(), PushError> {
     let code = r.get("statusCode").and_then(Value::as_u64).unwrap_or(0);
@@ -700,8 +736,46 @@ impl ChannelApi for EbayClient {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// `bulkGetInventoryItem` (25 per call); offers from the mapping or `getOffers`.
+    /// Seller Hub listings through the Trading API, the others through the Inventory API.
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        split(
+            targets,
+            trading::is_trading,
+            |t| async move { self.trading_read(&t).await },
+            |t| async move { self.inventory_read(&t).await },
+        )
+        .await
+    }
+
+    /// eBay inventory items are one per SKU: with the offer ids in the mapping, a zero
+    /// write needs nothing from a read; a Seller Hub variation needs its item and SKU.
+    fn zero_without_read(&self, target: &Target) -> Option<Seen> {
+        if trading::is_trading(target) {
+            return trading::zero_state(target);
+        }
+        let offers: Vec<String> = target.references("offer").map(str::to_string).collect();
+        (!offers.is_empty()).then(|| Seen {
+            qty: -1,
+            state: serde_json::json!({"sku": ebay_sku(target), "offers": offers}),
+        })
+    }
+
+    /// `ReviseInventoryStatus` for Seller Hub listings, `bulkUpdatePriceQuantity` for the
+    /// others; by what the read (or the zero-without-read state) found.
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        split(
+            writes,
+            |w| w.seen.state.get("kind").and_then(Value::as_str) == Some("trading"),
+            |w| async move { self.trading_write(&w).await },
+            |w| async move { self.inventory_write(&w).await },
+        )
+        .await
+    }
+}
+
+impl EbayClient {
+    /// `bulkGetInventoryItem` (25 per call); offers from the mapping or `getOffers`.
+    async fn inventory_read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         let body = serde_json::json!({
             "requests": targets.iter().map(|t| serde_json::json!({"sku": ebay_sku(t)})).collect::<Vec<_>>()
         });
@@ -757,17 +831,7 @@ impl ChannelApi for EbayClient {
 
     /// `bulkUpdatePriceQuantity` (25 per call): the total and every offer's quantity;
     /// each item's own `statusCode` decides its outcome.
-    /// eBay inventory items are one per SKU: with the offer ids in the mapping, a zero
-    /// write needs nothing from a read.
-    fn zero_without_read(&self, target: &Target) -> Option<Seen> {
-        let offers: Vec<String> = target.references("offer").map(str::to_string).collect();
-        (!offers.is_empty()).then(|| Seen {
-            qty: -1,
-            state: serde_json::json!({"sku": ebay_sku(target), "offers": offers}),
-        })
-    }
-
-    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+    async fn inventory_write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
         let requests: Vec<Value> = writes
             .iter()
             .map(|w| {
