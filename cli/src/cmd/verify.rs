@@ -36,10 +36,13 @@ pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
     let kits =
         onecount::channels::build_with(&cfg, Some(store.tokens())).map_err(anyhow::Error::msg)?;
     let mut rows: Vec<Checked> = Vec::new();
+    let mut cautions: Vec<(Channel, String)> = Vec::new();
     let last_units = global_last_units();
     for api in kits.kits().map(|k| k.api()) {
         if only.is_none_or(|c| c == api.channel()) {
-            rows.extend(check(store, api.as_ref(), last_units).await?);
+            let (checked, said) = check(store, api.as_ref(), last_units).await?;
+            rows.extend(checked);
+            cautions.extend(said.into_iter().map(|c| (api.channel(), c)));
         }
     }
     let problems: Vec<&Checked> = rows
@@ -51,20 +54,28 @@ pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
             )
         })
         .collect();
-    let value = json!({"checked": rows.len(), "problems": problems.len(), "listings": rows});
+    let value = json!({"checked": rows.len(), "problems": problems.len(), "listings": rows,
+        "cautions": cautions.iter().map(|(ch, c)| json!({"channel": ch, "caution": c})).collect::<Vec<_>>()});
     let code = u8::from(!problems.is_empty());
-    Ok(Reply::new(&value, verify_text(&rows, &problems)).code(code))
+    let mut text = verify_text(&rows, &problems);
+    for (ch, c) in &cautions {
+        let _ = writeln!(text, "{ch}: {c}");
+    }
+    Ok(Reply::new(&value, text).code(code))
 }
 
-/// Read every listing of one channel and compare it with what onecount lists.
+/// Read every listing of one channel and compare it with what onecount lists; and what
+/// the channel says about the seller's account (its cautions).
 async fn check(
     store: &DynamoStore,
     api: &dyn ChannelApi,
     last_units: Option<u32>,
-) -> Result<Vec<Checked>> {
+) -> Result<(Vec<Checked>, Vec<String>)> {
     let ch = api.channel();
     let mut rows = Vec::new();
     let views = all_views(store, ch).await?;
+    let all: Vec<Target> = views.iter().map(PushView::target).collect();
+    let cautions = api.cautions(&all).await;
     let bar = Bar::new(&format!("checking {ch}"), views.len());
     let mut done = 0;
     for chunk in views.chunks(api.read_batch().max(1)) {
@@ -76,7 +87,7 @@ async fn check(
         done += chunk.len();
         bar.set(done);
     }
-    Ok(rows)
+    Ok((rows, cautions))
 }
 
 fn checked(v: &PushView, ch: Channel, r: Result<Seen, PushError>, expected: u32) -> Checked {

@@ -337,6 +337,8 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     sb.ebay.remove_listing(onecount_flash::ids(1).item);
     sb.etsy.remove_listing(onecount_flash::ids(2).listing);
     sb.shopify.set_quantity(onecount_flash::ids(0).variant, 3);
+    // The seller's eBay out-of-stock control is off: verify says what that means.
+    sb.ebay.set_out_of_stock_control(false);
     let channels = std::env::temp_dir().join(format!("{}-channels.json", h.resources.table));
     std::fs::write(&channels, serde_json::to_string(&h.channels).unwrap()).unwrap();
     let r = &h.resources;
@@ -389,6 +391,15 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     assert_eq!(status_of("VER-0", "shopify"), "drift");
     assert_eq!(status_of("VER-0", "etsy"), "ok");
     assert_eq!(j["problems"], 2);
+    let cautions = j["cautions"].as_array().unwrap();
+    assert!(
+        cautions.iter().any(|c| c["channel"] == "ebay"
+            && c["caution"]
+                .as_str()
+                .unwrap()
+                .contains("--out-of-stock-control on")),
+        "{cautions:#?}"
+    );
 
     // A push the pusher gave up on, in the Shopify DLQ.
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -135,6 +135,12 @@ pub trait ChannelApi: Send + Sync {
     fn budget_left(&self) -> Option<f64> {
         None
     }
+    /// What in the seller's account changes what pushes to `targets` do (a preference
+    /// that decides what a listing at 0 becomes, say), one line each with what to do; for
+    /// `onecount listings verify`. Empty: nothing to say.
+    async fn cautions(&self, _targets: &[Target]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Writes as write calls of up to `batch` writes each, lowest `order` first (the pusher
@@ -206,6 +212,9 @@ macro_rules! delegate_channel_api {
             }
             fn budget_left(&self) -> Option<f64> {
                 (**self).budget_left()
+            }
+            async fn cautions(&self, targets: &[Target]) -> Vec<String> {
+                (**self).cautions(targets).await
             }
         }
     };

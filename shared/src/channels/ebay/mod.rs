@@ -747,6 +747,21 @@ impl ChannelApi for EbayClient {
         .await
     }
 
+    /// The seller's out-of-stock control, when it is off: Seller Hub listings are then
+    /// kept at 1 instead of 0, and Inventory API listings end at 0.
+    async fn cautions(&self, targets: &[Target]) -> Vec<String> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        match self.out_of_stock_control().await {
+            Ok(true) => Vec::new(),
+            Ok(false) => vec![connect::OUT_OF_STOCK_CONTROL_OFF.to_string()],
+            Err(e) => vec![format!(
+                "ebay: could not read the seller's out-of-stock control ({e}); it decides what a sell-out does to a listing"
+            )],
+        }
+    }
+
     /// eBay inventory items are one per SKU: with the offer ids in the mapping, a zero
     /// write needs nothing from a read; a Seller Hub variation needs its item and SKU.
     fn zero_without_read(&self, target: &Target) -> Option<Seen> {
