@@ -96,7 +96,10 @@ pub async fn run(store: &DynamoStore, args: ConnectArgs) -> Result<Reply> {
         save_tokens(store, ch, t).await?;
     }
     let saved_to = cfg.save(&sdk).await.map_err(|e| anyhow!(e))?;
-    let caught = catch_up(store, ch, &sdk).await?;
+    let mut caught = catch_up(store, ch, &sdk).await?;
+    if let Some(n) = recheck_broken(store, ch, &sdk).await? {
+        caught = Some(caught.map_or(n.clone(), |c| format!("{c}\n{n}")));
+    }
     let value = json!({
         "channel": ch, "found": done.found.iter().map(|(k, v)| json!({"what": k, "value": v})).collect::<Vec<_>>(),
         "saved_to": saved_to, "tokens_stored": done.tokens.is_some(), "caught_up": caught,
@@ -273,6 +276,45 @@ async fn catch_up(
         "{ch} was disconnected for {} min; {pushed} of {} waiting SKU(s) pushed now and {resent} waiting order(s) sent on (the rest catch up by themselves within 15 minutes).",
         (super::now_ms() - ep.since).max(0) / 60_000,
         ep.waiting.len()
+    )))
+}
+
+/// Clear the channel's listings marked broken and push them again: what made them
+/// broken may have been the account (a seller preference, a scope) that connecting just
+/// changed. Those still broken are marked again by their push, with one alert each.
+async fn recheck_broken(
+    store: &DynamoStore,
+    ch: Channel,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<String>> {
+    use onecount::ports::{DriftStore, ListingFlag};
+    let broken: Vec<_> = super::all_views(store, ch)
+        .await?
+        .into_iter()
+        .filter(|v| v.broken.is_some())
+        .collect();
+    if broken.is_empty() {
+        return Ok(None);
+    }
+    let urls = QueueUrls::from_env();
+    let q = SqsQueues::new(sdk, urls.clone());
+    for v in &broken {
+        store
+            .set_listing_flag(&v.stock.sku, ch, ListingFlag::Mismatch, None)
+            .await?;
+        if urls.push(ch).is_some() {
+            let req = PushRequest::unprompted(v.stock.sku.clone(), ch, "channel connected", false);
+            q.request_push(&req).await.map_err(|e| anyhow!("{e}"))?;
+        }
+    }
+    Ok(Some(format!(
+        "{} listing(s) marked broken on {ch} are checked again{}.",
+        broken.len(),
+        if urls.push(ch).is_some() {
+            " (pushed now)"
+        } else {
+            " at the next sale or drift check"
+        }
     )))
 }
 

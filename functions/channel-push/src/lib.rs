@@ -609,7 +609,11 @@ where
                     },
                 )
                 .await;
-                self.alert(Alert::sku_mismatch(ch, sku, m)).await;
+                // Pushes to it stop until it is fixed; the owner hears once (a store
+                // error: tell them anyway).
+                if self.store.mark_broken(sku, ch, m).await.unwrap_or(true) {
+                    self.alert(Alert::sku_mismatch(ch, sku, m)).await;
+                }
             }
             PushError::Permanent(m) => {
                 tracing::error!(channel = %ch, sku = %sku, error = %m, "push refused");

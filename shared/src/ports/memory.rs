@@ -26,6 +26,7 @@ pub struct MemoryStore {
     leases: Mutex<BTreeMap<String, (String, Millis)>>,
     health: Mutex<BTreeMap<Channel, super::Episode>>,
     parked: Mutex<BTreeMap<(Channel, Millis, String), crate::channels::OrderEvent>>,
+    broken: Mutex<BTreeMap<(Sku, Channel), String>>,
 }
 
 impl MemoryStore {
@@ -213,6 +214,20 @@ impl super::Inbox for MemoryStore {
 
 #[async_trait]
 impl PushStore for MemoryStore {
+    async fn mark_broken(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        problem: &str,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((sku.clone(), channel), problem.to_string())
+            .is_none())
+    }
+
     async fn push_views(
         &self,
         skus: &[Sku],
@@ -220,6 +235,7 @@ impl PushStore for MemoryStore {
     ) -> Result<Vec<PushView>, LedgerError> {
         let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
         let pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        let broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.with(|s| {
             skus.iter()
                 .filter_map(|sku| {
@@ -228,7 +244,7 @@ impl PushStore for MemoryStore {
                         stock: s.stock.get(sku)?.clone(),
                         listing: listings.get(&key)?.clone(),
                         record: pushes.get(&key).cloned(),
-                        broken: None,
+                        broken: broken.get(&key).cloned(),
                         lag_alerted: false,
                     })
                 })

@@ -199,6 +199,15 @@ pub struct PushView {
 /// The pusher's state: the last confirmed push per listing, which never moves backwards.
 #[async_trait]
 pub trait PushStore: Send + Sync {
+    /// Mark the listing's mapping broken (`problem`): pushes to it stop until `listings
+    /// set`, `connect` or a drift check that finds it in sync clears it. `true` when it was
+    /// not marked yet (say so once).
+    async fn mark_broken(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        problem: &str,
+    ) -> Result<bool, LedgerError>;
     /// Stock item, listing and last push for each SKU on `channel`, in one batched read.
     /// SKUs with no stock item or no listing on `channel` are left out.
     async fn push_views(

@@ -8,7 +8,7 @@
 use onecount::channels::ebay::{EbayClient, EbayConfig};
 use onecount::channels::push::{ChannelApi, PushError, Target, Write};
 use onecount::domain::Event;
-use onecount::ports::{ListingStore, StockLedger, TimelineStore};
+use onecount::ports::{DriftStore, ListingFlag, ListingStore, StockLedger, TimelineStore};
 use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
 use onecount_local::LocalHost;
 use onecount_sim::ebay::{OrderReq, SimListing};
@@ -199,14 +199,47 @@ async fn each_entry_of_a_revision_has_its_own_outcome() {
         out[2]
     );
     assert_eq!(out[3], Ok(()), "the entry after two failures still landed");
-    assert!(
-        matches!(&out[4], Err(PushError::Mismatch(m)) if m.contains("offer:")),
-        "an Inventory API listing names how to map it: {:?}",
-        out[4]
+    // An Inventory API listing mapped by its item alone (onecount's older mappings): eBay
+    // refuses the Trading revision, and the client writes it through the Inventory API.
+    assert_eq!(out[4], Ok(()), "{:?}", out[4]);
+    assert_eq!(sb.ebay.quantity(110_200_000_005), Some(2));
+    let gets = |sb: &Sandboxes| {
+        sb.ebay
+            .trading_requests()
+            .iter()
+            .filter(|(c, b)| c == "GetItem" && b.contains("110200000005"))
+            .count()
+    };
+    let before = gets(&sb);
+    c.read(&ts[4..]).await.remove(0).unwrap();
+    assert_eq!(
+        gets(&sb),
+        before,
+        "read through the Inventory API from then on"
     );
     assert_eq!(sb.ebay.quantity(110_200_000_001), Some(2));
     assert_eq!(sb.ebay.quantity(110_200_000_002), Some(3));
     assert_eq!(sb.ebay.quantity(110_200_000_004), Some(2));
+
+    // Two SKUs mapped to one listing: one write, the other named as a mapping to fix.
+    let twice = target("OK-1-COPY", &["item:110200000001"]);
+    let seen = c.read(&[ts[0].clone(), twice.clone()]).await;
+    let writes: Vec<Write> = [ts[0].clone(), twice]
+        .into_iter()
+        .zip(seen)
+        .map(|(t, s)| Write {
+            target: t,
+            seen: s.unwrap(),
+            qty: 1,
+        })
+        .collect();
+    let out = c.write(&writes).await;
+    assert_eq!(out[0], Ok(()));
+    assert!(
+        matches!(&out[1], Err(PushError::Mismatch(m)) if m.contains("mapped to both")),
+        "{:?}",
+        out[1]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +251,7 @@ async fn without_out_of_stock_control_zero_is_never_written_and_nothing_ends() {
     let t = target("LAST", &["item:110300000001"]);
     let r = set(&c, &t, 0).await;
     assert!(
-        matches!(&r, Err(PushError::Mismatch(m)) if m.contains("--out-of-stock-control on") && m.contains("--buffer 1")),
+        matches!(&r, Err(PushError::Mismatch(m)) if m.contains("--out-of-stock-control on") && m.contains("end the listing")),
         "the seller is told both choices: {r:?}"
     );
     assert_eq!(sb.ebay.quantity(110_300_000_001), Some(1), "kept at 1");
@@ -263,6 +296,15 @@ async fn on_seller_hub(
     // Replace the Inventory API listing `add_sku` made.
     sb.ebay.remove_listing(ids(i).item);
     let refs = match parent {
+        // The medium's SKU on eBay differs from onecount's: mapped with `sku:`.
+        Some(p) if sku == "TEE-M" => {
+            sb.ebay
+                .add_seller_hub_variation(p, listing(key, "TM-0002", i64::from(qty)));
+            vec![
+                ChannelRef::new("item", &p.to_string()).unwrap(),
+                ChannelRef::new("sku", "TM-0002").unwrap(),
+            ]
+        }
         Some(p) => {
             sb.ebay
                 .add_seller_hub_variation(p, listing(key, sku, i64::from(qty)));
@@ -364,6 +406,18 @@ async fn seller_hub_listings_follow_sales_on_shopify_and_etsy_and_report_their_o
     );
     assert_eq!(sb.ebay.quantity(VARIATIONS[0].1), Some(3));
     assert_eq!(on_hand(&h, &single).await, 4);
+    // The medium sold on eBay under its eBay SKU: found through the `sku:` ref.
+    sb.ebay
+        .place_order(&OrderReq {
+            lines: vec![(VARIATIONS[1].1, 1)],
+            knobs: DeliveryKnobs::default(),
+        })
+        .unwrap();
+    assert!(
+        eventually(20, || async { on_hand(&h, &sizes[1]).await == 3 }).await,
+        "the medium's eBay sale (SKU TM-0002) reached TEE-M: {}",
+        on_hand(&h, &sizes[1]).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,10 +490,36 @@ async fn without_out_of_stock_control_a_sell_out_ends_nothing_and_the_seller_is_
         )),
         "on the SKU's timeline"
     );
-    // The seller turns it on; the next push lists 0 and the listing is hidden, alive.
+    // Asked once: the listing is marked broken, so neither the drift check nor the next
+    // pushes keep writing 1 and alerting.
+    let revisions = || {
+        sb.ebay
+            .trading_requests()
+            .iter()
+            .filter(|(c, _)| c == "ReviseInventoryStatus")
+            .count()
+    };
+    let before = revisions();
+    h.drift.run().await;
+    h.drift.run().await;
+    stack::request_push(&h, &sku, Channel::Ebay, "another push").await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(revisions(), before, "no write loop");
+    let asked_times = published_alerts(&h.resources.topic_arn)
+        .await
+        .iter()
+        .filter(|a| a.body.contains("--out-of-stock-control on") && a.body.contains("LAMP-SH"))
+        .count();
+    assert_eq!(asked_times, 1, "asked once");
+    // The seller turns it on (what `connect ebay --out-of-stock-control on` does, and it
+    // clears the channel's broken marks); the next push lists 0: hidden, alive.
     let cfg: EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     EbayClient::new(cfg)
         .set_out_of_stock_control(true)
+        .await
+        .unwrap();
+    h.store
+        .set_listing_flag(&sku, Channel::Ebay, ListingFlag::Mismatch, None)
         .await
         .unwrap();
     stack::request_push(&h, &sku, Channel::Ebay, "out-of-stock control on").await;

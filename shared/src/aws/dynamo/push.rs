@@ -98,6 +98,16 @@ impl DynamoStore {
 
 #[async_trait]
 impl PushStore for DynamoStore {
+    async fn mark_broken(
+        &self,
+        sku: &Sku,
+        channel: Channel,
+        problem: &str,
+    ) -> Result<bool, LedgerError> {
+        self.set_listing_flag(sku, channel, ListingFlag::Mismatch, Some(problem))
+            .await
+    }
+
     async fn push_views(
         &self,
         skus: &[Sku],

@@ -30,13 +30,14 @@ Scopes: sell.inventory, sell.fulfillment.readonly, commerce.identity.readonly.";
 
 pub struct EbayConnect;
 
-/// What `connect ebay` tells a seller whose out-of-stock control is off.
-pub const OUT_OF_STOCK_CONTROL_OFF: &str = "Out-of-stock control is off. For listings made in Seller \
-Hub, eBay takes no 0 on a live listing, so when a SKU sells out elsewhere onecount keeps it at 1 \
-(it never ends a listing) and alerts you: that last unit can be sold twice. Either turn it on \
-(`onecount connect ebay --out-of-stock-control on`: it applies to all your listings; a listing \
-at 0 is hidden from search, not ended, and comes back when you restock), or keep 1 listed and \
-give those SKUs an eBay buffer of 1 so eBay stops at the last real unit.";
+/// What `connect ebay` (and `listings verify`) tells a seller whose out-of-stock control
+/// is off.
+pub const OUT_OF_STOCK_CONTROL_OFF: &str = "Out-of-stock control is off. When a SKU sells out \
+elsewhere, eBay takes no 0 on a live listing made in Seller Hub, so onecount keeps it at 1 (it \
+never ends a listing) and alerts you: that last unit can be sold twice; a listing made through \
+the Inventory API ends at 0 instead and must be relisted by hand. Turn it on with `onecount \
+connect ebay --out-of-stock-control on` (it applies to all your listings): a listing at 0 is \
+then hidden from search, not ended, and comes back when you restock.";
 
 fn api_base(input: &Input) -> String {
     input

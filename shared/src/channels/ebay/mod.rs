@@ -301,7 +301,13 @@ pub fn order_action(order: &Value) -> Result<Action, String> {
     const LINE: LineShape = LineShape {
         id: "lineItemId",
         qty: "quantity",
-        keys: &[Key::Ref("item", "legacyItemId"), Key::Sku("sku")],
+        // A Seller Hub variation mapped with `sku:` (eBay's SKU differs from ours) is
+        // found by that ref; otherwise the line's SKU is ours.
+        keys: &[
+            Key::Ref("item", "legacyItemId"),
+            Key::Ref("sku", "sku"),
+            Key::Sku("sku"),
+        ],
     };
     let lines = parse_lines(order.get("lineItems"), "lineItems", &LINE)?;
     let cancelled = order
@@ -339,6 +345,8 @@ pub struct EbayClient {
     offer_cache: Mutex<HashMap<String, Vec<String>>>,
     /// The seller's out-of-stock control, and when it was read (Trading API).
     oos: Mutex<Option<(bool, Instant)>>,
+    /// Items mapped without an offer that eBay said are Inventory API listings.
+    inventory_items: Mutex<std::collections::HashSet<String>>,
     calls: AtomicU64,
 }
 
@@ -365,6 +373,7 @@ impl EbayClient {
             keys: Mutex::new(HashMap::new()),
             offer_cache: Mutex::new(HashMap::new()),
             oos: Mutex::new(None),
+            inventory_items: Mutex::new(Default::default()),
             calls: AtomicU64::new(0),
         }
     }
@@ -740,7 +749,7 @@ impl ChannelApi for EbayClient {
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         split(
             targets,
-            trading::is_trading,
+            |t| self.is_seller_hub(t),
             |t| async move { self.trading_read(&t).await },
             |t| async move { self.inventory_read(&t).await },
         )
@@ -765,7 +774,7 @@ impl ChannelApi for EbayClient {
     /// eBay inventory items are one per SKU: with the offer ids in the mapping, a zero
     /// write needs nothing from a read; a Seller Hub variation needs its item and SKU.
     fn zero_without_read(&self, target: &Target) -> Option<Seen> {
-        if trading::is_trading(target) {
+        if self.is_seller_hub(target) {
             return trading::zero_state(target);
         }
         let offers: Vec<String> = target.references("offer").map(str::to_string).collect();
@@ -778,13 +787,71 @@ impl ChannelApi for EbayClient {
     /// `ReviseInventoryStatus` for Seller Hub listings, `bulkUpdatePriceQuantity` for the
     /// others; by what the read (or the zero-without-read state) found.
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
-        split(
+        let mut out = split(
             writes,
             |w| w.seen.state.get("kind").and_then(Value::as_str) == Some("trading"),
             |w| async move { self.trading_write(&w).await },
             |w| async move { self.inventory_write(&w).await },
         )
-        .await
+        .await;
+        // An Inventory API listing mapped by its item alone (as onecount once mapped
+        // them): eBay refuses its Trading revision (21919474). Remember it and write it
+        // the Inventory API's way.
+        let moved: Vec<usize> = (0..writes.len())
+            .filter(|&i| {
+                matches!(&out[i], Err(PushError::Mismatch(m)) if m.contains(trading::INVENTORY_LISTING))
+            })
+            .collect();
+        if moved.is_empty() {
+            return out;
+        }
+        let targets: Vec<Target> = moved.iter().map(|&i| writes[i].target.clone()).collect();
+        {
+            let mut known = self
+                .inventory_items
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            known.extend(
+                targets
+                    .iter()
+                    .filter_map(|t| t.reference("item"))
+                    .map(str::to_string),
+            );
+        }
+        let seen = self.inventory_read(&targets).await;
+        let mut again = Vec::new();
+        for (&i, s) in moved.iter().zip(seen) {
+            match s {
+                Ok(seen) => again.push((
+                    i,
+                    Write {
+                        target: writes[i].target.clone(),
+                        seen,
+                        qty: writes[i].qty,
+                    },
+                )),
+                Err(e) => out[i] = Err(e),
+            }
+        }
+        let ws: Vec<Write> = again.iter().map(|(_, w)| w.clone()).collect();
+        for ((i, _), r) in again.iter().zip(self.inventory_write(&ws).await) {
+            out[*i] = r;
+        }
+        out
+    }
+}
+
+impl EbayClient {
+    /// Whether `t` goes through the Trading API: an `item:` without an `offer:`, unless
+    /// eBay already said that item is an Inventory API listing.
+    fn is_seller_hub(&self, t: &Target) -> bool {
+        trading::is_trading(t)
+            && !t.reference("item").is_some_and(|i| {
+                self.inventory_items
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(i)
+            })
     }
 }
 

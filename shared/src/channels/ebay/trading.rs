@@ -31,6 +31,10 @@ const PREFERENCE_TTL: Duration = Duration::from_secs(600);
 /// Error 518 (the day's call quota) clears at midnight Pacific; look again in 15 minutes.
 const QUOTA_RETRY_S: u64 = 900;
 
+/// What a 21919474 answer says of an item (the eBay client writes it the Inventory API's
+/// way instead).
+pub const INVENTORY_LISTING: &str = "is managed through the Inventory API";
+
 /// Whether `t` is a Seller Hub (Trading API) listing: it names an item and no offer.
 pub fn is_trading(t: &Target) -> bool {
     t.reference("item").is_some() && t.reference("offer").is_none()
@@ -261,15 +265,15 @@ pub fn classify(e: &ApiError, item: &str) -> PushError {
         291 | 21916750 | 17 | 231 => PushError::Mismatch(ended_item(item, &text)),
         // An Inventory API listing (made or migrated there): the REST path serves it.
         21919474 => PushError::Mismatch(format!(
-            "ebay: item {item} is managed through the Inventory API ({text}); map its offer \
-             (offer:ID, from getOffers or `onecount listings discover`) instead of the item"
+            "ebay: item {item} {INVENTORY_LISTING} ({text}); map its offer (offer:ID, from \
+             getOffers) beside the item, or the eBay SKU alone (sku:EBAY-SKU)"
         )),
         // A multi-variation item written without a variation SKU, or with a wrong one.
         21916635 | 21916735 | 21916286 => PushError::Mismatch(format!(
             "ebay: item {item} cannot be revised as mapped ({text}); a multi-variation item \
              needs the variation's SKU (sku:VARIATION-SKU)"
         )),
-        515 => PushError::Mismatch(out_of_stock_control_off(item, "SKU")),
+        515 => PushError::Mismatch(out_of_stock_control_off(item, "this SKU")),
         518 => PushError::Transient {
             detail: format!("ebay trading call limit: {text}"),
             retry_after: Some(QUOTA_RETRY_S),
@@ -278,6 +282,25 @@ pub fn classify(e: &ApiError, item: &str) -> PushError {
         10007 => transient(&text),
         _ if e.error_classification == "SystemError" => transient(&text),
         _ => PushError::Permanent(format!("ebay trading: {text}")),
+    }
+}
+
+/// An error answer to a call about the account (not one listing), as an HTTP error: a
+/// system error is worth retrying, anything else is not.
+fn call_error(what: &str, e: &ApiError) -> HttpError {
+    if e.error_classification == "SystemError" || e.code() == 10007 {
+        HttpError::Transient {
+            what: what.into(),
+            status: None,
+            detail: e.text(),
+            retry_after: None,
+        }
+    } else {
+        HttpError::Permanent {
+            what: what.into(),
+            status: 200,
+            detail: e.text(),
+        }
     }
 }
 
@@ -298,14 +321,13 @@ fn ended_item(item: &str, text: &str) -> String {
 /// Why a Seller Hub listing that should show 0 shows 1, and the seller's choices.
 pub fn out_of_stock_control_off(item: &str, sku: &str) -> String {
     format!(
-        "ebay: item {item} should show 0, but the seller's out-of-stock control is off: eBay \
-         takes no 0 on a live fixed-price listing (error 515) and onecount never ends a \
-         listing on its own, so it shows 1 and can sell a unit that is gone. Choose: turn \
-         out-of-stock control on (`onecount connect ebay --out-of-stock-control on`: listings \
-         at 0 are hidden, not ended, and come back on restock), or keep 1 listed and give \
-         {sku} an eBay buffer (`onecount listings set --sku {sku} --channel ebay --ref \
-         item:{item} --buffer 1`) so eBay stops at the last real unit, or end the listing in \
-         Seller Hub"
+        "ebay: item {item} ({sku}) should show 0, but the seller's out-of-stock control is \
+         off: eBay takes no 0 on a live fixed-price listing (error 515) and onecount never \
+         ends a listing on its own, so it shows 1 and its last unit can be sold twice. \
+         Choose: turn out-of-stock control on (`onecount connect ebay --out-of-stock-control \
+         on`: listings at 0 are hidden, not ended, and come back on restock; pushes resume \
+         then), or end the listing in Seller Hub while the SKU is out (onecount pushes to it \
+         again after `onecount listings set`)"
     )
 }
 
@@ -390,10 +412,26 @@ impl EbayClient {
     /// no list of ids), then each target's listing or variation.
     pub(super) async fn trading_read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         let mut items: BTreeMap<&str, Result<Item, PushError>> = BTreeMap::new();
+        // A failure of the account, not the item (the token refused, the day's quota):
+        // the other items would meet it too, so they are not called.
+        let mut stop: Option<PushError> = None;
         for t in targets {
             let id = t.reference("item").unwrap_or_default();
             if !items.contains_key(id) {
-                let got = self.get_item(id).await;
+                let got = match &stop {
+                    Some(e) => Err(e.clone()),
+                    None => self.get_item(id).await,
+                };
+                if let Err(
+                    e @ (PushError::Unauthorized(_)
+                    | PushError::Transient {
+                        retry_after: Some(_),
+                        ..
+                    }),
+                ) = &got
+                {
+                    stop = Some(e.clone());
+                }
                 items.insert(id, got);
             }
         }
@@ -429,11 +467,19 @@ impl EbayClient {
 
     /// `ReviseInventoryStatus`, four entries a call; each entry's outcome is its echo
     /// (`InventoryStatus`) or the error naming it, never the call's `Ack` alone. A zero is
-    /// written only while the seller's out-of-stock control is on.
+    /// written only while the seller's out-of-stock control is on; off (or refused with
+    /// 515 because it just went off), the listing is set to 1 and the write answers the
+    /// seller's choice as a mismatch.
     pub(super) async fn trading_write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
         let mut out: Vec<Option<Result<(), PushError>>> = vec![None; writes.len()];
         let mut ready: Vec<(usize, Entry, i64)> = Vec::new();
         let mut kept_at_one: Vec<usize> = Vec::new();
+        // Read at most once for the batch, and only when a zero is in it.
+        let oos = if writes.iter().any(|w| w.qty == 0) {
+            Some(self.out_of_stock_control().await)
+        } else {
+            None
+        };
         for (i, w) in writes.iter().enumerate() {
             let Some(e) = entry(&w.seen.state) else {
                 out[i] = Some(Err(PushError::Permanent(
@@ -441,25 +487,69 @@ impl EbayClient {
                 )));
                 continue;
             };
+            // eBay warns against one listing twice in a call: two SKUs mapped to one
+            // listing (or variation) is a mapping to fix, not a write to guess.
+            if let Some((j, _, _)) = ready.iter().find(|(_, x, _)| *x == e) {
+                out[i] = Some(Err(mapped_twice(&e, &writes[*j].target, &w.target)));
+                continue;
+            }
             let mut qty = i64::from(w.qty);
-            if qty == 0 {
-                match self.out_of_stock_control().await {
-                    Ok(true) => {}
-                    // eBay takes no 0 on a live listing: show the least it takes, and
-                    // tell the seller (below) instead of ending anything.
-                    Ok(false) => {
-                        qty = 1;
-                        kept_at_one.push(i);
-                    }
-                    Err(err) => {
-                        out[i] = Some(Err(err.into()));
-                        continue;
-                    }
+            match (&oos, qty) {
+                (_, 1..) | (Some(Ok(true)), _) => {}
+                (Some(Err(err)), _) => {
+                    out[i] = Some(Err(err.clone().into()));
+                    continue;
+                }
+                // eBay takes no 0 on a live listing: show the least it takes, and
+                // tell the seller instead of ending anything.
+                _ => {
+                    qty = 1;
+                    kept_at_one.push(i);
                 }
             }
             ready.push((i, e, qty));
         }
-        for chunk in ready.chunks(REVISE_BATCH) {
+        let mut refused_zero = Vec::new();
+        for (i, r, zero_refused) in self.revise(&ready).await {
+            if zero_refused {
+                refused_zero.push(i);
+            }
+            out[i] = Some(r);
+        }
+        if !refused_zero.is_empty() {
+            // The preference went off since it was read: eBay said so. Keep 1 listed.
+            *self.oos.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            let again: Vec<(usize, Entry, i64)> = ready
+                .iter()
+                .filter(|(i, _, _)| refused_zero.contains(i))
+                .map(|(i, e, _)| (*i, e.clone(), 1))
+                .collect();
+            for (i, r, _) in self.revise(&again).await {
+                out[i] = Some(r);
+            }
+            kept_at_one.extend(refused_zero);
+        }
+        for i in kept_at_one {
+            if let (Some(Ok(())), Some(e)) = (&out[i], entry(&writes[i].seen.state)) {
+                out[i] = Some(Err(PushError::Mismatch(out_of_stock_control_off(
+                    &e.item,
+                    writes[i].target.sku.as_str(),
+                ))));
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(transient("no answer"))))
+            .collect()
+    }
+
+    /// `ReviseInventoryStatus` for `entries` (index, entry, quantity), four a call: each
+    /// index's outcome, and whether eBay refused its zero (515).
+    async fn revise(
+        &self,
+        entries: &[(usize, Entry, i64)],
+    ) -> Vec<(usize, Result<(), PushError>, bool)> {
+        let mut out = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(REVISE_BATCH) {
             let req = ReviseRequest {
                 xmlns: NS,
                 entries: chunk
@@ -476,37 +566,20 @@ impl EbayClient {
                 .await
             {
                 Ok((resp, _, errors)) => {
-                    for (i, e, _) in chunk {
-                        out[*i] = Some(revised(e, &resp, &errors, chunk.len()));
+                    for (i, e, q) in chunk {
+                        let r = revised(e, &resp, &errors, chunk.len());
+                        let zero_refused =
+                            *q == 0 && errors_of(e, &errors).any(|x| x.code() == 515);
+                        out.push((*i, r, zero_refused));
                     }
                 }
                 Err(err) => {
                     let err: PushError = err.into();
-                    for (i, _, _) in chunk {
-                        out[*i] = Some(Err(err.clone()));
-                    }
+                    out.extend(chunk.iter().map(|(i, _, _)| (*i, Err(err.clone()), false)));
                 }
             }
         }
-        for i in kept_at_one {
-            if let (Some(Ok(())), Some(e)) = (&out[i], entry(&writes[i].seen.state)) {
-                out[i] = Some(Err(PushError::Mismatch(out_of_stock_control_off(
-                    &e.item,
-                    writes[i].target.sku.as_str(),
-                ))));
-            }
-        }
-        if out
-            .iter()
-            .flatten()
-            .any(|r| matches!(r, Err(PushError::Mismatch(m)) if m.contains("error 515")))
-        {
-            // eBay said what the preference is: do not trust an older read of it.
-            *self.oos.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-        out.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(transient("no answer"))))
-            .collect()
+        out
     }
 
     /// The seller's out-of-stock control (`GetUserPreferences`). On is kept for ten
@@ -528,11 +601,7 @@ impl EbayClient {
             )
             .await?;
         if let Some(e) = errors.iter().find(|e| e.is_error()) {
-            return Err(HttpError::Permanent {
-                what: "ebay GetUserPreferences".into(),
-                status: 200,
-                detail: e.text(),
-            });
+            return Err(call_error("ebay GetUserPreferences", e));
         }
         let on = p.out_of_stock_control.unwrap_or(false);
         *self.oos.lock().unwrap_or_else(|p| p.into_inner()) = Some((on, Instant::now()));
@@ -546,13 +615,10 @@ impl EbayClient {
             .trading::<_, Preferences>("SetUserPreferences", &SetPreferences { xmlns: NS, on })
             .await?;
         if let Some(e) = errors.iter().find(|e| e.is_error()) {
-            return Err(HttpError::Permanent {
-                what: "ebay SetUserPreferences".into(),
-                status: 200,
-                detail: e.text(),
-            });
+            return Err(call_error("ebay SetUserPreferences", e));
         }
-        *self.oos.lock().unwrap_or_else(|p| p.into_inner()) = Some((on, Instant::now()));
+        // Read it back from eBay next time, not from what was asked.
+        *self.oos.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 }
@@ -597,6 +663,35 @@ pub fn seen(item: &Item, t: &Target) -> Result<Seen, PushError> {
     })
 }
 
+/// Two targets of one write naming one listing (or variation): eBay warns against one
+/// listing twice in a call, and two SKUs on one listing is a mapping to fix, not a write
+/// to guess.
+fn mapped_twice(e: &Entry, first: &Target, second: &Target) -> PushError {
+    PushError::Mismatch(format!(
+        "ebay: item {}{} is mapped to both {} and {}; map each SKU to its own listing or \
+         variation (sku:VARIATION-SKU)",
+        e.item,
+        e.sku
+            .as_deref()
+            .map(|s| format!(" SKU {s}"))
+            .unwrap_or_default(),
+        first.sku,
+        second.sku
+    ))
+}
+
+/// The errors and warnings about `e`: for a variation those naming its SKU (a sibling's
+/// error names the same item), else those naming its item.
+fn errors_of<'a>(e: &'a Entry, errors: &'a [ApiError]) -> impl Iterator<Item = &'a ApiError> + 'a {
+    errors.iter().filter(move |x| match &e.sku {
+        Some(s) => {
+            x.names(s)
+                || (x.names(&e.item) && !x.error_parameters.iter().any(|p| p.param_id == "SKU"))
+        }
+        None => x.names(&e.item),
+    })
+}
+
 /// One entry's outcome in a `ReviseInventoryStatus` answer of `entries` entries.
 pub fn revised(
     e: &Entry,
@@ -607,29 +702,33 @@ pub fn revised(
     let echoed = resp.revised.iter().any(|r| {
         r.item_id == e.item
             && match &e.sku {
-                Some(s) => r.sku.as_deref() == Some(s.as_str()),
+                Some(s) => r.sku.as_deref().map(str::trim) == Some(s.as_str()),
                 None => true,
             }
     });
-    let mine = errors
-        .iter()
-        .filter(|x| x.is_error())
-        .find(|x| x.names(&e.item) || e.sku.as_deref().is_some_and(|s| x.names(s)));
-    match (echoed, mine) {
-        (true, _) => Ok(()),
-        (false, Some(x)) => Err(classify(x, &e.item)),
-        // An error naming no entry: it is this one's if it is the only one.
-        (false, None) => match errors.iter().find(|x| x.is_error()) {
-            Some(x) if entries == 1 || x.error_parameters.is_empty() => Err(classify(x, &e.item)),
-            _ => Err(transient(&format!(
-                "no InventoryStatus for item {}{}",
-                e.item,
-                e.sku
-                    .as_deref()
-                    .map(|s| format!(" SKU {s}"))
-                    .unwrap_or_default()
-            ))),
-        },
+    if echoed {
+        return Ok(());
+    }
+    if let Some(x) = errors_of(e, errors).find(|x| x.is_error()) {
+        return Err(classify(x, &e.item));
+    }
+    // "Requested StartPrice and Quantity revision is redundant": it already showed that.
+    if errors_of(e, errors).any(|x| x.code() == 21917091)
+        || (entries == 1 && errors.iter().any(|x| x.code() == 21917091))
+    {
+        return Ok(());
+    }
+    // An error naming no entry: it is this one's if it is the only entry, or names none.
+    match errors.iter().find(|x| x.is_error()) {
+        Some(x) if entries == 1 || x.error_parameters.is_empty() => Err(classify(x, &e.item)),
+        _ => Err(transient(&format!(
+            "no InventoryStatus for item {}{}",
+            e.item,
+            e.sku
+                .as_deref()
+                .map(|s| format!(" SKU {s}"))
+                .unwrap_or_default()
+        ))),
     }
 }
 
