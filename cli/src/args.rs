@@ -352,6 +352,10 @@ pub struct DemoArgs {
     /// Seed of the buyers and the catalog (same seed, same sale).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How the eBay listings were made: `inventory` (Inventory API offers, the default)
+    /// or `trading` (Seller Hub listings, through the Trading API).
+    #[arg(long, value_enum)]
+    pub ebay_kind: Option<onecount_flash::EbayKind>,
 }
 
 #[derive(Debug, Subcommand)]

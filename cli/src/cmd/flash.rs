@@ -18,6 +18,9 @@ fn demo_scenario(a: &DemoArgs) -> Scenario {
     if let Some(s) = a.seed {
         sc.seed = s;
     }
+    if let Some(k) = a.ebay_kind {
+        sc.ebay_kind = k;
+    }
     sc
 }
 

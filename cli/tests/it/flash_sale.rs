@@ -19,7 +19,17 @@ fn a_short_demo_then_the_standard_benchmark() {
         "flash-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
-    let demo = onecount(&["demo", "--duration", "12", "--out", out.to_str().unwrap()]);
+    // The short demo with Seller Hub listings on eBay (the Trading API path); the
+    // standard benchmark below keeps Inventory API listings.
+    let demo = onecount(&[
+        "demo",
+        "--duration",
+        "12",
+        "--ebay-kind",
+        "trading",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let report = String::from_utf8_lossy(&demo.stdout).into_owned();
     assert!(
         demo.status.success(),
@@ -28,6 +38,7 @@ fn a_short_demo_then_the_standard_benchmark() {
     );
     println!("{report}");
     for part in [
+        "eBay Seller Hub (Trading API) listings",
         "orders taken",
         "oversold units",
         "p95 sale → all channels",

@@ -347,6 +347,9 @@ pub struct EbayClient {
     oos: Mutex<Option<(bool, Instant)>>,
     /// Items mapped without an offer that eBay said are Inventory API listings.
     inventory_items: Mutex<std::collections::HashSet<String>>,
+    /// How a Seller Hub target is written (its item, and variation if any), by item and
+    /// SKU, as the last read found it: a sell-out then needs no read first.
+    trading_states: Mutex<HashMap<String, Value>>,
     calls: AtomicU64,
 }
 
@@ -374,6 +377,7 @@ impl EbayClient {
             offer_cache: Mutex::new(HashMap::new()),
             oos: Mutex::new(None),
             inventory_items: Mutex::new(Default::default()),
+            trading_states: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
         }
     }
@@ -775,7 +779,15 @@ impl ChannelApi for EbayClient {
     /// write needs nothing from a read; a Seller Hub variation needs its item and SKU.
     fn zero_without_read(&self, target: &Target) -> Option<Seen> {
         if self.is_seller_hub(target) {
-            return trading::zero_state(target);
+            return trading::zero_state(target).or_else(|| {
+                let state = self
+                    .trading_states
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&trading::state_key(target))
+                    .cloned()?;
+                Some(Seen { qty: -1, state })
+            });
         }
         let offers: Vec<String> = target.references("offer").map(str::to_string).collect();
         (!offers.is_empty()).then(|| Seen {

@@ -26,6 +26,10 @@ pub const NS: &str = "urn:ebay:apis:eBLBaseComponents";
 pub const COMPATIBILITY_LEVEL: &str = "1451";
 /// Items or variations per `ReviseInventoryStatus` ("the limit ... is four").
 pub const REVISE_BATCH: usize = 4;
+/// `GetItem` calls in flight at once for one batch read (one item each).
+const READ_CONCURRENCY: usize = 5;
+/// `ReviseInventoryStatus` calls in flight at once for one batch write.
+const WRITE_CONCURRENCY: usize = 3;
 /// How long a read of the seller's out-of-stock preference is trusted.
 const PREFERENCE_TTL: Duration = Duration::from_secs(600);
 /// Error 518 (the day's call quota) clears at midnight Pacific; look again in 15 minutes.
@@ -411,31 +415,36 @@ impl EbayClient {
     /// `GetItem` for each distinct item of `targets` (one item per call: the schema has
     /// no list of ids), then each target's listing or variation.
     pub(super) async fn trading_read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let mut ids: Vec<&str> = targets
+            .iter()
+            .map(|t| t.reference("item").unwrap_or_default())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // A few at a time (each is one item), stopping at a failure of the account, not
+        // the item (the token refused, the day's quota): the others would meet it too.
         let mut items: BTreeMap<&str, Result<Item, PushError>> = BTreeMap::new();
-        // A failure of the account, not the item (the token refused, the day's quota):
-        // the other items would meet it too, so they are not called.
-        let mut stop: Option<PushError> = None;
-        for t in targets {
-            let id = t.reference("item").unwrap_or_default();
-            if !items.contains_key(id) {
-                let got = match &stop {
-                    Some(e) => Err(e.clone()),
-                    None => self.get_item(id).await,
-                };
-                if let Err(
+        for wave in ids.chunks(READ_CONCURRENCY) {
+            let got = futures::future::join_all(wave.iter().map(|id| self.get_item(id))).await;
+            let stop = got.iter().find_map(|r| match r {
+                Err(
                     e @ (PushError::Unauthorized(_)
                     | PushError::Transient {
                         retry_after: Some(_),
                         ..
                     }),
-                ) = &got
-                {
-                    stop = Some(e.clone());
+                ) => Some(e.clone()),
+                _ => None,
+            });
+            items.extend(wave.iter().copied().zip(got));
+            if let Some(e) = stop {
+                for id in &ids {
+                    items.entry(id).or_insert_with(|| Err(e.clone()));
                 }
-                items.insert(id, got);
+                break;
             }
         }
-        targets
+        let out: Vec<Result<Seen, PushError>> = targets
             .iter()
             .map(|t| {
                 let id = t.reference("item").unwrap_or_default();
@@ -444,7 +453,17 @@ impl EbayClient {
                     Err(e) => Err(e.clone()),
                 }
             })
-            .collect()
+            .collect();
+        let mut states = self
+            .trading_states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (t, r) in targets.iter().zip(&out) {
+            if let Ok(s) = r {
+                states.insert(state_key(t), s.state.clone());
+            }
+        }
+        out
     }
 
     async fn get_item(&self, id: &str) -> Result<Item, PushError> {
@@ -548,38 +567,59 @@ impl EbayClient {
         &self,
         entries: &[(usize, Entry, i64)],
     ) -> Vec<(usize, Result<(), PushError>, bool)> {
+        let calls: Vec<&[(usize, Entry, i64)]> = entries.chunks(REVISE_BATCH).collect();
         let mut out = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(REVISE_BATCH) {
-            let req = ReviseRequest {
-                xmlns: NS,
-                entries: chunk
-                    .iter()
-                    .map(|(_, e, q)| InventoryStatus {
-                        item_id: &e.item,
-                        sku: e.sku.as_deref(),
-                        quantity: *q,
-                    })
-                    .collect(),
-            };
-            match self
-                .trading::<_, ReviseResponse>("ReviseInventoryStatus", &req)
-                .await
-            {
-                Ok((resp, _, errors)) => {
-                    for (i, e, q) in chunk {
-                        let r = revised(e, &resp, &errors, chunk.len());
-                        let zero_refused =
-                            *q == 0 && errors_of(e, &errors).any(|x| x.code() == 515);
-                        out.push((*i, r, zero_refused));
-                    }
-                }
-                Err(err) => {
-                    let err: PushError = err.into();
-                    out.extend(chunk.iter().map(|(i, _, _)| (*i, Err(err.clone()), false)));
-                }
+        for wave in calls.chunks(WRITE_CONCURRENCY) {
+            let mut pending = Vec::with_capacity(wave.len());
+            for chunk in wave {
+                pending.push(self.revise_call(chunk));
             }
+            out.extend(
+                futures::future::join_all(pending)
+                    .await
+                    .into_iter()
+                    .flatten(),
+            );
         }
         out
+    }
+
+    /// One `ReviseInventoryStatus` of up to four entries.
+    async fn revise_call(
+        &self,
+        chunk: &[(usize, Entry, i64)],
+    ) -> Vec<(usize, Result<(), PushError>, bool)> {
+        let req = ReviseRequest {
+            xmlns: NS,
+            entries: chunk
+                .iter()
+                .map(|(_, e, q)| InventoryStatus {
+                    item_id: &e.item,
+                    sku: e.sku.as_deref(),
+                    quantity: *q,
+                })
+                .collect(),
+        };
+        match self
+            .trading::<_, ReviseResponse>("ReviseInventoryStatus", &req)
+            .await
+        {
+            Ok((resp, _, errors)) => chunk
+                .iter()
+                .map(|(i, e, q)| {
+                    let r = revised(e, &resp, &errors, chunk.len());
+                    let zero_refused = *q == 0 && errors_of(e, &errors).any(|x| x.code() == 515);
+                    (*i, r, zero_refused)
+                })
+                .collect(),
+            Err(err) => {
+                let err: PushError = err.into();
+                chunk
+                    .iter()
+                    .map(|(i, _, _)| (*i, Err(err.clone()), false))
+                    .collect()
+            }
+        }
     }
 
     /// The seller's out-of-stock control (`GetUserPreferences`). On is kept for ten
@@ -730,6 +770,11 @@ pub fn revised(
                 .unwrap_or_default()
         ))),
     }
+}
+
+/// The key of a target's write state in the client's memory (item and our SKU).
+pub fn state_key(t: &Target) -> String {
+    format!("{}|{}", t.reference("item").unwrap_or_default(), t.sku)
 }
 
 /// A Seller Hub target that needs no read before a zero: a variation named in the
