@@ -418,6 +418,24 @@ async fn seller_hub_listings_follow_sales_on_shopify_and_etsy_and_report_their_o
         "the medium's eBay sale (SKU TM-0002) reached TEE-M: {}",
         on_hand(&h, &sizes[1]).await
     );
+    // A variation sale whose notification is lost: reconciliation (getOrders, in the
+    // drift check) finds it.
+    sb.ebay
+        .place_order(&OrderReq {
+            lines: vec![(VARIATIONS[0].1, 1)],
+            knobs: DeliveryKnobs {
+                lose: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    h.drift.run().await;
+    assert!(
+        eventually(20, || async { on_hand(&h, &sizes[0]).await == 2 }).await,
+        "reconciliation applied the small's unheard eBay sale: {}",
+        on_hand(&h, &sizes[0]).await
+    );
+    assert_eq!(on_hand(&h, &sizes[1]).await, 3, "and only the small's");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
