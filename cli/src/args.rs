@@ -99,6 +99,11 @@ pub enum Command {
     },
     /// What the recorded oversells cost, and what they would cost at another sync lag.
     OversellCost(CostArgs),
+    /// One SKU on one screen: its count, what each channel shows right now (read live),
+    /// what it should show and why (buffer, max, pause, protection, units held back), the
+    /// last push per channel with its latency, and what is open about it.
+    #[command(subcommand)]
+    Sku(SkuCmd),
     /// Everything that happened to a SKU, oldest first.
     Timeline {
         sku: Sku,
@@ -152,6 +157,12 @@ pub struct ConnectArgs {
     /// Where the consent page is (default: the channel's own).
     #[arg(long, hide = true)]
     pub auth_base: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkuCmd {
+    /// One screen for one SKU (`--json` for scripts).
+    Show { sku: Sku },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,7 @@ mod pause;
 mod push;
 mod quarantine;
 mod sale;
+mod sku;
 mod status;
 mod stock;
 mod timeline;
@@ -114,6 +115,7 @@ async fn on_the_ledger(store: &DynamoStore, command: Command) -> Result<Reply> {
     Ok(match command {
         Command::Init => init::run(store).await?,
         Command::Stock(cmd) => stock::run(store, cmd).await?,
+        Command::Sku(crate::args::SkuCmd::Show { sku }) => sku::show(store, &sku).await?,
         Command::Sale(cmd) => sale::run(store, cmd).await?,
         Command::Listings(ListingsCmd::Import { file, dry_run }) => {
             import::run(store, &file, dry_run).await?
@@ -146,6 +148,25 @@ pub(crate) fn global_last_units() -> Option<u32> {
     std::env::var("ONECOUNT_LAST_UNIT_LEVEL")
         .ok()
         .and_then(|v| v.parse().ok())
+}
+
+/// A listing's channel ids as one line (`item:316… sku:TM-2`).
+pub(crate) fn refs_text(refs: &[onecount::ChannelRef]) -> String {
+    refs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The deployment's channel clients, with the deployment's tokens: a client of its own
+/// would refresh from the configured token, which a channel that rotates refresh tokens
+/// has long replaced.
+pub(crate) async fn channel_kits(store: &DynamoStore) -> Result<onecount::channels::Registry> {
+    let sdk = onecount::aws::load_sdk_config().await;
+    let cfg = onecount::channels::ChannelsConfig::load(&sdk)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    onecount::channels::build_with(&cfg, Some(store.tokens())).map_err(anyhow::Error::msg)
 }
 
 /// Every listing on `channel`, with its stock and last push, page by page.

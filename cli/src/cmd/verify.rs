@@ -27,14 +27,7 @@ struct Checked {
 }
 
 pub async fn run(store: &DynamoStore, only: Option<Channel>) -> Result<Reply> {
-    let sdk = onecount::aws::load_sdk_config().await;
-    let cfg = onecount::channels::ChannelsConfig::load(&sdk)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    // The deployment's tokens: a client of its own would refresh from the configured
-    // token, which a channel that rotates refresh tokens has long replaced.
-    let kits =
-        onecount::channels::build_with(&cfg, Some(store.tokens())).map_err(anyhow::Error::msg)?;
+    let kits = super::channel_kits(store).await?;
     let mut rows: Vec<Checked> = Vec::new();
     let mut cautions: Vec<(Channel, String)> = Vec::new();
     let last_units = global_last_units();
@@ -110,13 +103,7 @@ fn checked(v: &PushView, ch: Channel, r: Result<Seen, PushError>, expected: u32)
     Checked {
         sku: v.stock.sku.to_string(),
         channel: ch,
-        refs: v
-            .listing
-            .refs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" "),
+        refs: super::refs_text(&v.listing.refs),
         status,
         shows,
         expected,

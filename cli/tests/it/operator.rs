@@ -306,6 +306,111 @@ fn status_pause_resume_and_what_oversells_cost() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--other-share"));
 }
 
+/// What the CLI needs to work on a local stack `h` (moto at `ep`): its table, its channels
+/// (written to a file), the order queue and Shopify's push queue.
+fn stack_env(h: &onecount_local::LocalHost, ep: &str) -> Vec<(String, String)> {
+    let channels = std::env::temp_dir().join(format!("{}-channels.json", h.resources.table));
+    std::fs::write(&channels, serde_json::to_string(&h.channels).unwrap()).unwrap();
+    let r = &h.resources;
+    vec![
+        ("AWS_ENDPOINT_URL".into(), ep.to_string()),
+        ("ONECOUNT_TABLE".into(), r.table.clone()),
+        (
+            "ONECOUNT_CHANNELS_FILE".into(),
+            channels.display().to_string(),
+        ),
+        ("ONECOUNT_ORDER_QUEUE_URL".into(), r.order_queue.clone()),
+        ("ONECOUNT_ORDER_DLQ_URL".into(), r.order_dlq.clone()),
+        (
+            "ONECOUNT_PUSH_QUEUE_URL_SHOPIFY".into(),
+            r.push_queues[0].1.clone(),
+        ),
+        (
+            "ONECOUNT_PUSH_DLQ_URL_SHOPIFY".into(),
+            r.push_queues[0].2.clone(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sku_show_reads_every_channel_and_says_why() {
+    let ep = shared_moto();
+    let sdk = onecount::aws::load_sdk_config().await;
+    let mut cfg = onecount_local::LocalConfig::new(&unique("show-stack"));
+    cfg.sandbox = true;
+    let h = onecount_local::LocalHost::start(&sdk, cfg)
+        .await
+        .expect("local host");
+    let sb = h.sandboxes.as_ref().unwrap();
+    let sku = onecount::Sku::parse("SHOW-1").unwrap();
+    let plain = onecount::ListingPolicy::default();
+    let etsy = onecount::ListingPolicy {
+        buffer: 2,
+        ..plain.clone()
+    };
+    let ebay = onecount::ListingPolicy {
+        max_qty: Some(3),
+        ..plain.clone()
+    };
+    onecount_flash::add_to_onecount(&h.store, 7, &sku, 8, 1, [plain, etsy, ebay])
+        .await
+        .unwrap();
+    // Shopify shows 8; Etsy and eBay show what they should (6 and 3) but eBay by hand 5.
+    onecount_flash::list_on_sandboxes(sb, 7, sku.as_str(), 8);
+    sb.etsy.set_quantity(onecount_flash::ids(7).listing, 6);
+    sb.ebay.set_quantity(onecount_flash::ids(7).item, 5);
+    let env = stack_env(&h, &ep);
+    let out = tokio::task::spawn_blocking(move || {
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        (
+            onecount(&e, &["sku", "show", "SHOW-1", "--json"]),
+            onecount(&e, &["sku", "show", "SHOW-1"]),
+            onecount(&e, &["sku", "show", "NOPE-1"]),
+        )
+    })
+    .await
+    .unwrap();
+    let j = json_of(&out.0);
+    assert_eq!(j["on_hand"], 8);
+    let row = |ch: &str| {
+        j["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["channel"] == ch)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("shopify")["shows"], 8);
+    assert_eq!(row("shopify")["in_sync"], true);
+    assert_eq!(row("etsy")["should_show"], 6);
+    assert!(
+        row("etsy")["why"][0]
+            .as_str()
+            .unwrap()
+            .contains("buffer: 2")
+    );
+    assert_eq!(
+        (
+            row("ebay")["shows"].clone(),
+            row("ebay")["should_show"].clone()
+        ),
+        (5.into(), 3.into())
+    );
+    assert_eq!(
+        row("ebay")["in_sync"],
+        false,
+        "read live, not from the record"
+    );
+    let text = String::from_utf8_lossy(&out.1.stdout);
+    assert!(
+        text.contains("5 (differs)") && text.contains("onecount timeline SHOW-1"),
+        "{text}"
+    );
+    assert_ne!(out.2.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.2.stderr).contains("unknown SKU 'NOPE-1'"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     use onecount::ports::ListingStore;
@@ -339,27 +444,8 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
     sb.shopify.set_quantity(onecount_flash::ids(0).variant, 3);
     // The seller's eBay out-of-stock control is off: verify says what that means.
     sb.ebay.set_out_of_stock_control(false);
-    let channels = std::env::temp_dir().join(format!("{}-channels.json", h.resources.table));
-    std::fs::write(&channels, serde_json::to_string(&h.channels).unwrap()).unwrap();
+    let env = stack_env(&h, &ep);
     let r = &h.resources;
-    let env: Vec<(String, String)> = vec![
-        ("AWS_ENDPOINT_URL".into(), ep.clone()),
-        ("ONECOUNT_TABLE".into(), r.table.clone()),
-        (
-            "ONECOUNT_CHANNELS_FILE".into(),
-            channels.display().to_string(),
-        ),
-        ("ONECOUNT_ORDER_QUEUE_URL".into(), r.order_queue.clone()),
-        ("ONECOUNT_ORDER_DLQ_URL".into(), r.order_dlq.clone()),
-        (
-            "ONECOUNT_PUSH_QUEUE_URL_SHOPIFY".into(),
-            r.push_queues[0].1.clone(),
-        ),
-        (
-            "ONECOUNT_PUSH_DLQ_URL_SHOPIFY".into(),
-            r.push_queues[0].2.clone(),
-        ),
-    ];
     let run = |args: Vec<&'static str>| {
         let e: Vec<(String, String)> = env.clone();
         tokio::task::spawn_blocking(move || {
@@ -461,5 +547,5 @@ async fn verify_finds_broken_mappings_and_the_dlq_goes_back_to_its_queue() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(onecount_flash::displayed(sb, 0)[0], 3);
-    let _ = std::fs::remove_file(&channels);
+    let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}-channels.json", r.table)));
 }

@@ -64,17 +64,65 @@ pub fn listed_for(
     global_last_units: Option<u32>,
     now: Millis,
 ) -> u32 {
+    listed_why(stock, policy, channel, global_last_units, now).0
+}
+
+/// [`listed_for`], with why: each rule that moved the quantity, in the order applied, in
+/// words an operator reads (`onecount sku show`).
+pub fn listed_why(
+    stock: &StockItem,
+    policy: &ListingPolicy,
+    channel: Channel,
+    global_last_units: Option<u32>,
+    now: Millis,
+) -> (u32, Vec<String>) {
+    let mut why = Vec::new();
     let left = stock.available(now);
-    if channel != stock.guard.primary() {
-        if stock.guard.auto_paused {
-            return 0;
-        }
-        let level = stock.guard.last_units.or(global_last_units);
-        if level.is_some_and(|l| left <= l) {
-            return 0;
+    for c in Channel::CONNECTED {
+        let u = stock.unheard_on(c, now);
+        if u > 0 {
+            why.push(format!(
+                "{u} held back: sold on {c}, order not heard yet (comes back when it arrives)"
+            ));
         }
     }
-    target_quantity(policy, left, channel)
+    let primary = stock.guard.primary();
+    if channel != primary {
+        if stock.guard.auto_paused {
+            why.push(format!(
+                "auto-paused: a channel is stuck while stock is low, so only {primary} lists"
+            ));
+            return (0, why);
+        }
+        let level = stock.guard.last_units.or(global_last_units);
+        if let Some(l) = level.filter(|l| left <= *l) {
+            why.push(format!(
+                "last-unit protection: at {l} or fewer only {primary} lists"
+            ));
+            return (0, why);
+        }
+    }
+    if policy.paused {
+        why.push("paused on this channel".into());
+    } else {
+        if policy.buffer > 0 {
+            why.push(format!(
+                "buffer: {} held back from this channel",
+                policy.buffer
+            ));
+        }
+        if let Some(m) = policy
+            .max_qty
+            .filter(|m| *m < left.saturating_sub(policy.buffer))
+        {
+            why.push(format!("max: lists at most {m}"));
+        }
+    }
+    let q = target_quantity(policy, left, channel);
+    if q < policy.listed_quantity(left) {
+        why.push(format!("{channel} takes at most {q}"));
+    }
+    (q, why)
 }
 
 /// The channel's sales as its own count reflects them: those heard plus those its pusher
@@ -286,6 +334,46 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
         }
+    }
+
+    #[test]
+    fn why_names_each_rule_that_moved_the_quantity() {
+        let mut s = stock(3);
+        s.on_hand = 9;
+        s.unheard.insert(
+            Channel::Shopify,
+            Unheard {
+                units: 2,
+                sold_at: 0,
+                at: 0,
+            },
+        );
+        let p = ListingPolicy {
+            buffer: 1,
+            max_qty: Some(4),
+            paused: false,
+        };
+        let (q, why) = listed_why(&s, &p, Channel::Ebay, None, 1);
+        assert_eq!(q, listed_for(&s, &p, Channel::Ebay, None, 1));
+        assert_eq!(q, 4, "9 − 2 unheard − 1 buffer = 6, at most 4");
+        assert!(
+            why[0].contains("2 held back") && why[0].contains("shopify"),
+            "{why:?}"
+        );
+        assert!(why.iter().any(|w| w.contains("buffer: 1")), "{why:?}");
+        assert!(why.iter().any(|w| w.contains("at most 4")), "{why:?}");
+        let (q, why) = listed_why(&s, &ListingPolicy::default(), Channel::Ebay, Some(7), 1);
+        assert_eq!(q, 0);
+        assert!(
+            why.last().unwrap().contains("last-unit protection: at 7"),
+            "{why:?}"
+        );
+        let (q, why) = listed_why(&s, &ListingPolicy::default(), Channel::Shopify, None, 1);
+        assert_eq!(
+            (q, why.len()),
+            (7, 1),
+            "all that is left, less the unheard: {why:?}"
+        );
     }
 
     #[test]
