@@ -1,6 +1,7 @@
 //! The pure domain: no I/O, no AWS, no clocks (time is passed in).
 
 pub mod age;
+pub mod discover;
 pub mod drift;
 mod ids;
 pub mod import;
