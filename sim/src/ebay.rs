@@ -420,6 +420,51 @@ impl Ebay {
         Json(json!({"responses": responses})).into_response()
     }
 
+    /// `getInventoryItems`: the seller's inventory items (Seller Hub listings have none),
+    /// `limit` (1 to 100, default 100) a page, `offset` the page number; `next` while more.
+    fn inventory_items(&self, q: &BTreeMap<String, String>) -> axum::response::Response {
+        // eBay's answer to a limit outside 1..=100 is not in the definition: clamped here.
+        let limit = q
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
+        let page = q
+            .get("offset")
+            .and_then(|o| o.parse::<usize>().ok())
+            .unwrap_or(0);
+        let st = self.st();
+        let all: Vec<&SimListing> = st
+            .listings
+            .values()
+            .filter(|l| !st.seller_hub.contains(&l.item_id))
+            .collect();
+        let items: Vec<serde_json::Value> = all
+            .iter()
+            .skip(page * limit)
+            .take(limit)
+            .map(|l| {
+                json!({"sku": l.sku, "locale": "en_US", "condition": "NEW",
+                       "product": {"title": format!("Sandbox item {}", l.sku)},
+                       "availability": {"shipToLocationAvailability": {"quantity": l.qty}}})
+            })
+            .collect();
+        let href = |p: usize| {
+            format!(
+                "https://api.ebay.com/sell/inventory/v1/inventory_item?offset={p}&limit={limit}"
+            )
+        };
+        let mut v = json!({"href": href(page), "limit": limit, "size": items.len(),
+                           "total": all.len(), "inventoryItems": items});
+        if (page + 1) * limit < all.len() {
+            v["next"] = json!(href(page + 1));
+        }
+        if page > 0 {
+            v["prev"] = json!(href(page - 1));
+        }
+        Json(v).into_response()
+    }
+
     /// Give the listing's SKU an unpublished offer beside its published one.
     pub fn add_unpublished_offer(&self, item_id: u64) {
         self.st().unpublished.insert(item_id);
@@ -664,6 +709,12 @@ pub fn router(s: Arc<Ebay>) -> Router {
                 return r;
             }
             s.bulk_update(&body)
+        }))
+        .route("/sell/inventory/v1/inventory_item", get(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
+            if let Some(r) = s.inventory_gate(&headers).await {
+                return r;
+            }
+            s.inventory_items(&q)
         }))
         .route("/sell/inventory/v1/offer", get(|State(s): State<Arc<Ebay>>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| async move {
             if let Some(r) = s.inventory_gate(&headers).await {

@@ -3,6 +3,7 @@
 
 mod contracts;
 mod deployed_template;
+mod discover;
 mod drift;
 mod ledger_moto;
 mod order_path;
