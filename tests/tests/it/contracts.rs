@@ -20,7 +20,9 @@ fn target(sku: &str, listing: impl ToString) -> Target {
 }
 
 /// Fresh sandboxes, their settings, and channel `ch`'s section of their configuration.
-async fn sandbox<C: serde::de::DeserializeOwned>(ch: Channel) -> (Sandboxes, SimConfig, C) {
+pub(crate) async fn sandbox<C: serde::de::DeserializeOwned>(
+    ch: Channel,
+) -> (Sandboxes, SimConfig, C) {
     let sim = SimConfig::random("http://127.0.0.1:9");
     let sb = Sandboxes::start(sim.clone()).await;
     let cfg = sb

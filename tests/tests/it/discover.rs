@@ -4,17 +4,11 @@
 use onecount::Channel;
 use onecount::channels::ebay::{EbayClient, EbayConfig};
 use onecount_sim::ebay::SimListing;
-use onecount_sim::{Sandboxes, SimConfig};
 use onecount_tests::contracts::Contract;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ebay_inventory_item_is_read_page_by_page_and_fits_the_definition() {
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg: EbayConfig = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section(Channel::Ebay)
-        .unwrap();
+    let (sb, _, cfg): (_, _, EbayConfig) = crate::contracts::sandbox(Channel::Ebay).await;
     for i in 0..230u64 {
         sb.ebay.add_listing(SimListing {
             item_id: 400_000_000_000 + i,

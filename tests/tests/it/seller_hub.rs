@@ -12,7 +12,7 @@ use onecount::ports::{DriftStore, ListingFlag, ListingStore, StockLedger, Timeli
 use onecount::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
 use onecount_local::LocalHost;
 use onecount_sim::ebay::{OrderReq, SimListing};
-use onecount_sim::{DeliveryKnobs, Sandboxes, SimConfig};
+use onecount_sim::{DeliveryKnobs, Sandboxes};
 use onecount_tests::stack::{self, ids};
 use onecount_tests::{contracts, eventually, published_alerts};
 
@@ -32,12 +32,7 @@ fn target(sku: &str, refs: &[&str]) -> Target {
 }
 
 async fn client() -> (Sandboxes, EbayClient) {
-    let sim = SimConfig::random("http://127.0.0.1:9");
-    let sb = Sandboxes::start(sim.clone()).await;
-    let cfg: EbayConfig = sb
-        .channels_config(&sim, "http://127.0.0.1:9")
-        .section(Channel::Ebay)
-        .unwrap();
+    let (sb, _, cfg): (_, _, EbayConfig) = crate::contracts::sandbox(Channel::Ebay).await;
     (sb, EbayClient::new(cfg))
 }
 
