@@ -483,9 +483,7 @@ impl EbayClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, HttpError> {
-        for attempt in 0..2 {
-            let token = self.user_token().await?;
-            self.calls.fetch_add(1, Ordering::Relaxed);
+        self.as_seller(|token| {
             let mut req = self
                 .http
                 .request(method.clone(), self.url(path))
@@ -494,11 +492,24 @@ impl EbayClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            match send_json(what, req).await {
-                // eBay has also answered 403 (errorId 1100) to an expired token.
-                Err(HttpError::Permanent {
-                    status: 401 | 403, ..
-                }) if attempt == 0 => {
+            send_json(what, req)
+        })
+        .await
+    }
+
+    /// A call with the seller's user token (REST or Trading): one fresh token and one
+    /// retry when eBay refuses it (401, or 403 as eBay has also answered, errorId 1100, to
+    /// an expired token); refused again, the caller hears it.
+    async fn as_seller<T, F, Fut>(&self, call: F) -> Result<T, HttpError>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<T, HttpError>>,
+    {
+        for attempt in 0..2 {
+            let token = self.user_token().await?;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            match call(token.clone()).await {
+                Err(e) if e.is_unauthorized() && attempt == 0 => {
                     self.user.refused(&token).await?;
                 }
                 other => return other,
@@ -852,57 +863,13 @@ impl ChannelApi for EbayClient {
     /// `ReviseInventoryStatus` for Seller Hub listings, `bulkUpdatePriceQuantity` for the
     /// others; by what the read (or the zero-without-read state) found.
     async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
-        let mut out = split(
+        split(
             writes,
             |w| w.seen.state.get("kind").and_then(Value::as_str) == Some("trading"),
             |w| async move { self.trading_write(&w).await },
             |w| async move { self.inventory_write(&w).await },
         )
-        .await;
-        // An Inventory API listing mapped by its item alone (as onecount once mapped
-        // them): eBay refuses its Trading revision (21919474). Remember it and write it
-        // the Inventory API's way.
-        let moved: Vec<usize> = (0..writes.len())
-            .filter(|&i| {
-                matches!(&out[i], Err(PushError::Mismatch(m)) if m.contains(trading::INVENTORY_LISTING))
-            })
-            .collect();
-        if moved.is_empty() {
-            return out;
-        }
-        let targets: Vec<Target> = moved.iter().map(|&i| writes[i].target.clone()).collect();
-        {
-            let mut known = self
-                .inventory_items
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            known.extend(
-                targets
-                    .iter()
-                    .filter_map(|t| t.reference("item"))
-                    .map(str::to_string),
-            );
-        }
-        let seen = self.inventory_read(&targets).await;
-        let mut again = Vec::new();
-        for (&i, s) in moved.iter().zip(seen) {
-            match s {
-                Ok(seen) => again.push((
-                    i,
-                    Write {
-                        target: writes[i].target.clone(),
-                        seen,
-                        qty: writes[i].qty,
-                    },
-                )),
-                Err(e) => out[i] = Err(e),
-            }
-        }
-        let ws: Vec<Write> = again.iter().map(|(_, w)| w.clone()).collect();
-        for ((i, _), r) in again.iter().zip(self.inventory_write(&ws).await) {
-            out[*i] = r;
-        }
-        out
+        .await
     }
 }
 

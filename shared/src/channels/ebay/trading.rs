@@ -35,10 +35,6 @@ const PREFERENCE_TTL: Duration = Duration::from_secs(600);
 /// Error 518 (the day's call quota) clears at midnight Pacific; look again in 15 minutes.
 const QUOTA_RETRY_S: u64 = 900;
 
-/// What a 21919474 answer says of an item (the eBay client writes it the Inventory API's
-/// way instead).
-pub const INVENTORY_LISTING: &str = "is managed through the Inventory API";
-
 /// Whether `t` is a Seller Hub (Trading API) listing: it names an item and no offer.
 pub fn is_trading(t: &Target) -> bool {
     t.reference("item").is_some() && t.reference("offer").is_none()
@@ -269,7 +265,7 @@ pub fn classify(e: &ApiError, item: &str) -> PushError {
         291 | 21916750 | 17 | 231 => PushError::Mismatch(ended_item(item, &text)),
         // An Inventory API listing (made or migrated there): the REST path serves it.
         21919474 => PushError::Mismatch(format!(
-            "ebay: item {item} {INVENTORY_LISTING} ({text}); map its offer (offer:ID, from \
+            "ebay: item {item} is managed through the Inventory API ({text}); map its offer (offer:ID, from \
              getOffers) beside the item, or the eBay SKU alone (sku:EBAY-SKU)"
         )),
         // A multi-variation item written without a variation SKU, or with a wrong one.
@@ -328,6 +324,7 @@ pub fn out_of_stock_control_off(item: &str, sku: &str) -> String {
         "ebay: item {item} ({sku}) should show 0, but the seller's out-of-stock control is \
          off: eBay takes no 0 on a live fixed-price listing (error 515) and onecount never \
          ends a listing on its own, so it shows 1 and its last unit can be sold twice. \
+         Until you choose, onecount does not push to this listing, a restock included. \
          Choose: turn out-of-stock control on (`onecount connect ebay --out-of-stock-control \
          on`: listings at 0 are hidden, not ended, and come back on restock; pushes resume \
          then), or end the listing in Seller Hub while the SKU is out (onecount pushes to it \
@@ -336,6 +333,16 @@ pub fn out_of_stock_control_off(item: &str, sku: &str) -> String {
 }
 
 // ----- calls --------------------------------------------------------------------
+
+/// Why eBay refused an entry, where the client acts on it rather than reporting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    No,
+    /// 515: a zero without out-of-stock control (it went off since it was read).
+    Zero,
+    /// 21919474: an Inventory API listing.
+    InventoryListing,
+}
 
 /// How a listing is addressed in `ReviseInventoryStatus`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -370,10 +377,7 @@ impl EbayClient {
     ) -> Result<(Resp, String, Vec<ApiError>), HttpError> {
         let what = format!("ebay {call}");
         let xml = body(&what, req)?;
-        for attempt in 0..2 {
-            let token = self.user_token().await?;
-            self.calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.as_seller(|token| {
             let request = self
                 .http
                 .post(self.trading_url())
@@ -383,33 +387,34 @@ impl EbayClient {
                 .header("X-EBAY-API-IAF-TOKEN", token.expose())
                 .header("Content-Type", "text/xml")
                 .body(xml.clone());
-            let (text, _) = send_text(&what, request).await?;
-            let (resp, ack, errors) = parse::<Resp>(&what, &text)?;
-            let refused = errors
-                .iter()
-                .find(|e| e.is_error() && AUTH_CODES.contains(&e.code()));
-            if let Some(e) = refused {
-                if attempt == 0 {
-                    self.user.refused(&token).await?;
-                    continue;
+            let what = what.clone();
+            async move {
+                let (text, _) = send_text(&what, request).await?;
+                let (resp, ack, errors) = parse::<Resp>(&what, &text)?;
+                // Trading answers a refused token with HTTP 200: as 401 here, so it gets
+                // the same one refresh and retry as a REST call.
+                if let Some(e) = errors
+                    .iter()
+                    .find(|e| e.is_error() && AUTH_CODES.contains(&e.code()))
+                {
+                    return Err(HttpError::Permanent {
+                        what,
+                        status: 401,
+                        detail: e.text(),
+                    });
                 }
-                return Err(HttpError::Permanent {
-                    what,
-                    status: 401,
-                    detail: e.text(),
-                });
+                if let Some(e) = errors.iter().find(|e| e.code() == 518) {
+                    return Err(HttpError::Transient {
+                        what,
+                        status: None,
+                        detail: e.text(),
+                        retry_after: Some(QUOTA_RETRY_S),
+                    });
+                }
+                Ok((resp, ack, errors))
             }
-            if let Some(e) = errors.iter().find(|e| e.code() == 518) {
-                return Err(HttpError::Transient {
-                    what,
-                    status: None,
-                    detail: e.text(),
-                    retry_after: Some(QUOTA_RETRY_S),
-                });
-            }
-            return Ok((resp, ack, errors));
-        }
-        unreachable!("the loop returns on its second pass")
+        })
+        .await
     }
 
     /// `GetItem` for each distinct item of `targets` (one item per call: the schema has
@@ -529,11 +534,17 @@ impl EbayClient {
             ready.push((i, e, qty));
         }
         let mut refused_zero = Vec::new();
-        for (i, r, zero_refused) in self.revise(&ready).await {
-            if zero_refused {
-                refused_zero.push(i);
+        let mut moved = Vec::new();
+        for (i, r, refused) in self.revise(&ready).await {
+            match refused {
+                Refused::Zero => refused_zero.push(i),
+                Refused::InventoryListing => moved.push(i),
+                Refused::No => {}
             }
             out[i] = Some(r);
+        }
+        if !moved.is_empty() {
+            self.inventory_fallback(writes, &moved, &mut out).await;
         }
         if !refused_zero.is_empty() {
             // The preference went off since it was read: eBay said so. Keep 1 listed.
@@ -561,12 +572,51 @@ impl EbayClient {
             .collect()
     }
 
+    /// Writes eBay refused because their item is an Inventory API listing (21919474: an
+    /// item mapped without its offer, as onecount once mapped them): remember the item
+    /// and write them the Inventory API's way, by the SKU's offers.
+    async fn inventory_fallback(
+        &self,
+        writes: &[Write],
+        moved: &[usize],
+        out: &mut [Option<Result<(), PushError>>],
+    ) {
+        let targets: Vec<Target> = moved.iter().map(|&i| writes[i].target.clone()).collect();
+        self.inventory_items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(
+                targets
+                    .iter()
+                    .filter_map(|t| t.reference("item"))
+                    .map(str::to_string),
+            );
+        let mut again: Vec<(usize, Write)> = Vec::new();
+        for (&i, seen) in moved.iter().zip(self.inventory_read(&targets).await) {
+            match seen {
+                Ok(seen) => again.push((
+                    i,
+                    Write {
+                        target: writes[i].target.clone(),
+                        seen,
+                        qty: writes[i].qty,
+                    },
+                )),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        let ws: Vec<Write> = again.iter().map(|(_, w)| w.clone()).collect();
+        for ((i, _), r) in again.iter().zip(self.inventory_write(&ws).await) {
+            out[*i] = Some(r);
+        }
+    }
+
     /// `ReviseInventoryStatus` for `entries` (index, entry, quantity), four a call: each
-    /// index's outcome, and whether eBay refused its zero (515).
+    /// index's outcome, and what eBay refused that the client acts on.
     async fn revise(
         &self,
         entries: &[(usize, Entry, i64)],
-    ) -> Vec<(usize, Result<(), PushError>, bool)> {
+    ) -> Vec<(usize, Result<(), PushError>, Refused)> {
         let calls: Vec<&[(usize, Entry, i64)]> = entries.chunks(REVISE_BATCH).collect();
         let mut out = Vec::with_capacity(entries.len());
         for wave in calls.chunks(WRITE_CONCURRENCY) {
@@ -588,7 +638,7 @@ impl EbayClient {
     async fn revise_call(
         &self,
         chunk: &[(usize, Entry, i64)],
-    ) -> Vec<(usize, Result<(), PushError>, bool)> {
+    ) -> Vec<(usize, Result<(), PushError>, Refused)> {
         let req = ReviseRequest {
             xmlns: NS,
             entries: chunk
@@ -608,15 +658,22 @@ impl EbayClient {
                 .iter()
                 .map(|(i, e, q)| {
                     let r = revised(e, &resp, &errors, chunk.len());
-                    let zero_refused = *q == 0 && errors_of(e, &errors).any(|x| x.code() == 515);
-                    (*i, r, zero_refused)
+                    let code = |c| errors_of(e, &errors).any(|x| x.code() == c);
+                    let refused = if *q == 0 && code(515) {
+                        Refused::Zero
+                    } else if code(21919474) {
+                        Refused::InventoryListing
+                    } else {
+                        Refused::No
+                    };
+                    (*i, r, refused)
                 })
                 .collect(),
             Err(err) => {
                 let err: PushError = err.into();
                 chunk
                     .iter()
-                    .map(|(i, _, _)| (*i, Err(err.clone()), false))
+                    .map(|(i, _, _)| (*i, Err(err.clone()), Refused::No))
                     .collect()
             }
         }
