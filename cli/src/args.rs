@@ -316,6 +316,40 @@ pub enum ListingsCmd {
         #[arg(long)]
         channel: Option<Channel>,
     },
+    /// Read every connected channel's whole catalog (every listing and variation, of
+    /// every kind the channel has), match the listings by SKU and say
+    /// what was found: matched on N channels, on one channel only, one SKU on two
+    /// listings of a channel, SKUs that differ only by case or spaces, listings without a
+    /// SKU, inventory the channel does not track. A dry run unless --apply, which maps the clean
+    /// rows with `listings import`'s checks (a re-run writes nothing).
+    #[command(after_help = "Examples:\n  \
+        onecount listings discover --out plan.csv            # look first\n  \
+        onecount listings discover --apply                   # map the clean rows\n  \
+        onecount listings discover --apply --counts-from shopify\n  \
+        onecount listings import plan.csv                    # after fixing rows by hand\n\n\
+        A new SKU starts at the lowest quantity its listings show (never the highest), or at\n\
+        what the channel named by --counts-from shows; the choice is on its timeline.\n\
+        Exit status: 0 all read and applied, 1 a channel could not be read or a row was refused.")]
+    Discover {
+        /// Only this channel's catalog.
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// Write the plan here as CSV (one line per listing; `listings import` reads it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+        /// Map the clean rows (without it, nothing is written).
+        #[arg(long)]
+        apply: bool,
+        /// Say what would be mapped and write nothing (the default).
+        #[arg(long, conflicts_with = "apply")]
+        dry_run: bool,
+        /// A new SKU's count is what this channel shows (default: the lowest listed).
+        #[arg(long, value_name = "CHANNEL")]
+        counts_from: Option<Channel>,
+        /// Low-stock threshold of each new SKU.
+        #[arg(long, default_value_t = 0)]
+        threshold: u32,
+    },
     /// Which SKU a channel id belongs to.
     Resolve {
         #[arg(long)]

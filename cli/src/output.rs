@@ -165,3 +165,45 @@ impl Bar {
         }
     }
 }
+
+/// A running tally on stderr for reads of unknown length (each channel's count so far;
+/// only on a terminal). Shared by concurrent reads.
+pub struct Tally {
+    label: String,
+    tty: bool,
+    counts: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+}
+
+impl Tally {
+    pub fn new(label: &str) -> Tally {
+        use std::io::IsTerminal;
+        Tally {
+            label: label.to_string(),
+            tty: std::io::stderr().is_terminal(),
+            counts: Default::default(),
+        }
+    }
+
+    pub fn set(&self, what: &str, n: usize) {
+        if !self.tty {
+            return;
+        }
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.insert(what.to_string(), n);
+        let parts: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprint!("\r{}: {} ", self.label, parts.join(", "));
+    }
+
+    /// End the line (when anything was shown).
+    pub fn finish(&self) {
+        if self.tty
+            && !self
+                .counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+        {
+            eprintln!();
+        }
+    }
+}

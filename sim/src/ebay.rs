@@ -61,6 +61,8 @@ struct St {
     sold: BTreeMap<u64, i64>,
     /// Keys whose Trading revisions fail with this error code (a per-item failure).
     trading_failures: BTreeMap<u64, u64>,
+    /// Listing titles by item id (default "Sandbox item ID").
+    titles: BTreeMap<u64, String>,
     /// Trading API request bodies, by call name, for contract checks.
     trading_requests: Vec<(String, String)>,
 }
@@ -145,6 +147,11 @@ impl Ebay {
         let mut st = self.st();
         st.variation_of.insert(v.item_id, listing_id);
         st.listings.insert(v.item_id, v);
+    }
+
+    /// Give a listing its title.
+    pub fn set_title(&self, item_id: u64, title: &str) {
+        self.st().titles.insert(item_id, title.to_string());
     }
 
     /// A single-SKU listing made in Seller Hub (the Trading API serves it).

@@ -38,6 +38,8 @@ struct St {
     deliveries: Vec<DeliveryRecord>,
     public_base: String,
     api_calls: u64,
+    /// Listing titles (default "Sandbox mug").
+    titles: BTreeMap<u64, String>,
     /// Listing states other than `active` (`inactive`, `sold_out`, `expired`, `draft`).
     states: BTreeMap<u64, String>,
     /// Sold-out or expired listings made active again: each one a listing fee on Etsy.
@@ -246,6 +248,11 @@ impl Etsy {
         st.product(listing_id, Some(sku)).map(|l| st.shows(l))
     }
 
+    /// Give a listing its title.
+    pub fn set_title(&self, listing_id: u64, title: &str) {
+        self.st().titles.insert(listing_id, title.to_string());
+    }
+
     /// The listing's `state`.
     pub fn state(&self, listing_id: u64) -> String {
         self.st().state(listing_id).to_string()
@@ -398,7 +405,7 @@ impl Etsy {
             .sum();
         json!({
             "listing_id": listing_id, "user_id": 5550001, "shop_id": SHOP_ID.parse::<u64>().unwrap_or(0),
-            "title": "Sandbox mug", "state": st.state(listing_id), "quantity": qty,
+            "title": st.titles.get(&listing_id).map_or("Sandbox mug", String::as_str), "state": st.state(listing_id), "quantity": qty,
             "listing_type": "physical", "has_variations": true, "url": format!("https://www.etsy.com/listing/{listing_id}"),
         })
     }
@@ -408,6 +415,59 @@ impl Etsy {
         let mut v = Etsy::listing(st, listing_id);
         v["inventory"] = Etsy::inventory(st, listing_id, false);
         v
+    }
+
+    /// `getListingsByShop`: one state's listings (default `active`), `limit` 1–100
+    /// (default 25) from `offset`, in listing id order; `count` is every listing in that
+    /// state. `includes=Inventory` adds each one's inventory.
+    fn listings_by_shop(
+        &self,
+        shop: &str,
+        q: &BTreeMap<String, String>,
+    ) -> Result<serde_json::Value, (u16, String)> {
+        if shop != SHOP_ID {
+            return Err((404, format!("Shop {shop} not found")));
+        }
+        let state = q.get("state").map_or("active", String::as_str);
+        if !["active", "inactive", "sold_out", "draft", "expired"].contains(&state) {
+            return Err((
+                400,
+                format!("state: {state} is not one of the allowed values"),
+            ));
+        }
+        let number = |k: &str, default: usize| -> Result<usize, (u16, String)> {
+            q.get(k).map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| (400, format!("{k} must be an integer")))
+            })
+        };
+        let (limit, offset) = (number("limit", 25)?, number("offset", 0)?);
+        if !(1..=100).contains(&limit) {
+            return Err((400, "limit must be between 1 and 100".into()));
+        }
+        let inventory = q
+            .get("includes")
+            .is_some_and(|i| i.split(',').any(|x| x.trim() == "Inventory"));
+        let st = self.st();
+        let ids: Vec<u64> = st
+            .listings
+            .keys()
+            .copied()
+            .filter(|id| st.state(*id) == state)
+            .collect();
+        let results: Vec<serde_json::Value> = ids
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|id| {
+                if inventory {
+                    Etsy::with_inventory(&st, *id)
+                } else {
+                    Etsy::listing(&st, *id)
+                }
+            })
+            .collect();
+        Ok(json!({"count": ids.len(), "results": results}))
     }
 
     /// `getListingInventory?includes=Listing`: the inventory, the listing under `listing`.
@@ -815,6 +875,17 @@ pub fn router(s: Arc<Etsy>) -> Router {
             let all: Vec<&serde_json::Value> = st.receipts.values().filter(|r| r["updated_timestamp"].as_i64().unwrap_or(0) >= min).collect();
             let page: Vec<serde_json::Value> = all.iter().skip(offset).take(limit).map(|r| (*r).clone()).collect();
             with_headers(Json(json!({"count": all.len(), "results": page})).into_response(), &h)
+        }))
+        .route("/v3/application/shops/{shop}/listings", get(|State(s): State<Arc<Etsy>>, Path(shop): Path<String>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap| async move {
+            let h = match s.gate(&headers).await {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            let r = match s.listings_by_shop(&shop, &q) {
+                Ok(v) => Json(v).into_response(),
+                Err((code, msg)) => err(code, &msg),
+            };
+            with_headers(r, &h)
         }))
         .route("/v3/application/listings/batch/inventory", get(|State(s): State<Arc<Etsy>>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap| async move {
             let h = match s.gate(&headers).await {

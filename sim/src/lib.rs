@@ -11,6 +11,7 @@
 //! - eBay: `ORDER_CONFIRMATION` per line item signed with a real P-256 key
 //!   (SHA1withECDSA), the public key by kid, OAuth tokens and `getOrder`.
 
+pub mod catalog;
 pub mod ebay;
 pub mod etsy;
 pub mod shopify;

@@ -72,8 +72,47 @@ struct St {
     throttled: u64,
     /// GraphQL documents and variables received, for contract checks.
     graphql: Vec<(String, serde_json::Value)>,
+    /// (product title, status) by variant; a variant without one is its SKU's product.
+    products: BTreeMap<u64, (String, String)>,
     /// The legacy static token was revoked (the app uninstalled).
     static_revoked: bool,
+}
+
+impl St {
+    /// A variant as `productVariants` answers it.
+    fn variant_node(&self, v: u64, l: &SimListing, loc: &str) -> serde_json::Value {
+        let (title, status) = self
+            .products
+            .get(&v)
+            .cloned()
+            .unwrap_or_else(|| (format!("Product {}", l.sku), "ACTIVE".into()));
+        let level = if self.unstocked.contains(&v) || !loc.ends_with(&format!("/{HOME_LOCATION}")) {
+            json!(null)
+        } else {
+            json!({"quantities": [{"name": "available", "quantity": l.qty}]})
+        };
+        json!({
+            "id": format!("gid://shopify/ProductVariant/{v}"),
+            "sku": if l.sku.is_empty() { json!(null) } else { json!(l.sku) },
+            "title": "Default Title",
+            "product": {"title": title, "status": status},
+            "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", l.inventory_item_id),
+                              "tracked": !self.untracked.contains(&v), "inventoryLevel": level},
+        })
+    }
+}
+
+/// An opaque page cursor for a variant id, and back.
+fn cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"last_id\":{id}}}"))
+}
+
+fn cursor_id(c: &str) -> Option<u64> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    v.get("last_id")?.as_u64()
 }
 
 /// GraphQL's calculated-cost leaky bucket.
@@ -302,6 +341,46 @@ impl Shopify {
         .into_response()
     }
 
+    /// Name the product a variant belongs to, as the admin shows it (`status`: ACTIVE,
+    /// DRAFT or ARCHIVED).
+    pub fn set_product(&self, variant_id: u64, title: &str, status: &str) {
+        self.st()
+            .products
+            .insert(variant_id, (title.to_string(), status.to_string()));
+    }
+
+    /// One page of `productVariants(first, after)`: variants in id order, the cursor the
+    /// last one's id (opaque to the client, as Shopify's are).
+    fn variants_page(&self, vars: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let first = vars.get("first").and_then(|v| v.as_u64()).unwrap_or(0);
+        if !(1..=250).contains(&first) {
+            return Err("The first argument must be between 1 and 250.".into());
+        }
+        let after = match vars.get("after").and_then(|v| v.as_str()) {
+            None => None,
+            Some(c) => Some(cursor_id(c).ok_or_else(|| format!("Invalid cursor: {c}"))?),
+        };
+        let loc = vars.get("loc").and_then(|v| v.as_str()).unwrap_or("");
+        let st = self.st();
+        let mut page = st
+            .listings
+            .range(after.map_or(0, |a| a + 1)..)
+            .take(first as usize + 1);
+        let nodes: Vec<serde_json::Value> = page
+            .by_ref()
+            .take(first as usize)
+            .map(|(v, l)| st.variant_node(*v, l, loc))
+            .collect();
+        let more = page.next().is_some();
+        let end = nodes
+            .last()
+            .and_then(|n| n["id"].as_str())
+            .map(|id| cursor(id.rsplit('/').next().unwrap_or("")));
+        Ok(
+            json!({"productVariants": {"nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": end}}}),
+        )
+    }
+
     /// The GraphQL documents and variables received, in order.
     pub fn graphql_requests(&self) -> Vec<(String, serde_json::Value)> {
         self.st().graphql.clone()
@@ -355,8 +434,12 @@ impl Shopify {
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
+        let catalog = query.contains("productVariants");
         let cost = if mutation {
             10.0
+        } else if catalog {
+            // A connection: 2 + first × (variant, product, inventory item, level).
+            2.0 + 4.0 * vars.get("first").and_then(|v| v.as_f64()).unwrap_or(0.0)
         } else {
             2.0 + ids.len() as f64
         };
@@ -381,6 +464,16 @@ impl Shopify {
         }
         let data = if mutation {
             match self.set_quantities(query, &vars) {
+                Ok(d) => d,
+                Err(msg) => {
+                    return Json(
+                        json!({"errors": [{"message": msg}], "extensions": {"cost": cost_json}}),
+                    )
+                    .into_response();
+                }
+            }
+        } else if catalog {
+            match self.variants_page(&vars) {
                 Ok(d) => d,
                 Err(msg) => {
                     return Json(

@@ -43,8 +43,8 @@ pub async fn run(store: &DynamoStore, cmd: ListingsCmd) -> Result<Reply> {
                 None => bail!("no SKU is mapped to {channel} {reference}"),
             }
         }
-        ListingsCmd::Import { .. } | ListingsCmd::Verify { .. } => {
-            bail!("listings import and verify are commands of their own")
+        ListingsCmd::Import { .. } | ListingsCmd::Verify { .. } | ListingsCmd::Discover { .. } => {
+            bail!("listings import, verify and discover are commands of their own")
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod connect;
 mod cost;
+mod discover;
 mod dlq;
 mod flash;
 mod import;
@@ -121,6 +122,23 @@ async fn on_the_ledger(store: &DynamoStore, command: Command) -> Result<Reply> {
             import::run(store, &file, dry_run).await?
         }
         Command::Listings(ListingsCmd::Verify { channel }) => verify::run(store, channel).await?,
+        Command::Listings(ListingsCmd::Discover {
+            channel,
+            out,
+            apply,
+            dry_run: _,
+            counts_from,
+            threshold,
+        }) => {
+            let ask = discover::Ask {
+                only: channel,
+                out,
+                apply,
+                counts_from,
+                threshold,
+            };
+            discover::run(store, ask).await?
+        }
         Command::Listings(cmd) => listings::run(store, cmd).await?,
         Command::Push {
             sku,

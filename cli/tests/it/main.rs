@@ -2,6 +2,7 @@
 
 mod cli;
 mod connect;
+mod discover;
 mod flash_sale;
 mod official;
 mod operator;

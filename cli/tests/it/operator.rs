@@ -308,7 +308,7 @@ fn status_pause_resume_and_what_oversells_cost() {
 
 /// What the CLI needs to work on a local stack `h` (moto at `ep`): its table, its channels
 /// (written to a file), the order queue and Shopify's push queue.
-fn stack_env(h: &onecount_local::LocalHost, ep: &str) -> Vec<(String, String)> {
+pub(crate) fn stack_env(h: &onecount_local::LocalHost, ep: &str) -> Vec<(String, String)> {
     let channels = std::env::temp_dir().join(format!("{}-channels.json", h.resources.table));
     std::fs::write(&channels, serde_json::to_string(&h.channels).unwrap()).unwrap();
     let r = &h.resources;

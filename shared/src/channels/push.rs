@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::http::HttpError;
+use crate::domain::discover::Found;
 use crate::domain::{Channel, ChannelRef, Sku};
 
 /// One listing to read or write: our SKU and the channel's ids for it.
@@ -141,6 +142,40 @@ pub trait ChannelApi: Send + Sync {
     async fn cautions(&self, _targets: &[Target]) -> Vec<String> {
         Vec::new()
     }
+    /// Every listing the seller has on the channel, as discovery sees it
+    /// (`onecount listings discover`): read page by page within the channel's rate limit,
+    /// `progress` hearing the listings read so far.
+    async fn catalog(&self, _progress: &Progress<'_>) -> Result<Vec<Found>, PushError> {
+        Err(PushError::Permanent(format!(
+            "{} has no catalog onecount can read",
+            self.channel()
+        )))
+    }
+}
+
+/// Hears how many listings a catalog read has found so far.
+pub type Progress<'a> = dyn Fn(usize) + Send + Sync + 'a;
+
+/// One page of a catalog read, tried again while the channel says "later" (throttled, 5xx),
+/// waiting what it asks or a growing delay, up to 8 tries: a catalog of thousands should
+/// not fail on one throttled page.
+pub(crate) async fn patiently<T, F, Fut>(mut call: F) -> Result<T, PushError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PushError>>,
+{
+    let mut wait_ms = 250u64;
+    for _ in 0..7 {
+        match call().await {
+            Err(PushError::Transient { retry_after, .. }) => {
+                let ms = retry_after.map_or(wait_ms, |s| s.saturating_mul(1000).max(250));
+                tokio::time::sleep(std::time::Duration::from_millis(ms.min(30_000))).await;
+                wait_ms = (wait_ms * 2).min(8_000);
+            }
+            other => return other,
+        }
+    }
+    call().await
 }
 
 /// Writes as write calls of up to `batch` writes each, lowest `order` first (the pusher
@@ -215,6 +250,9 @@ macro_rules! delegate_channel_api {
             }
             async fn cautions(&self, targets: &[Target]) -> Vec<String> {
                 (**self).cautions(targets).await
+            }
+            async fn catalog(&self, progress: &Progress<'_>) -> Result<Vec<Found>, PushError> {
+                (**self).catalog(progress).await
             }
         }
     };

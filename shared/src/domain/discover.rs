@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Channel, ChannelRef};
+use super::import::{BadRow, ImportRow};
+use super::{Channel, ChannelRef, Listing, ListingPolicy, Sku};
 
 /// One listing (or variation) as a channel's catalog shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +40,8 @@ pub enum Finding {
     NearMiss { skus: Vec<String> },
     /// A listing without a SKU: it cannot be matched.
     NoSku,
-    /// A Shopify variant whose inventory is not tracked: onecount cannot set it.
+    /// A Shopify variant whose inventory is not tracked: onecount cannot set it (the
+    /// SKU's other listings wait with it).
     Untracked,
 }
 
@@ -47,6 +49,71 @@ impl Finding {
     /// Whether `--apply` maps this group.
     pub fn applies(&self) -> bool {
         matches!(self, Finding::Matched { .. } | Finding::OneChannel { .. })
+    }
+
+    /// Its kind, as the plan's `finding` column and `--json` name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Finding::Matched { .. } => "matched",
+            Finding::OneChannel { .. } => "one_channel",
+            Finding::Duplicate { .. } => "duplicate",
+            Finding::NearMiss { .. } => "near_miss",
+            Finding::NoSku => "no_sku",
+            Finding::Untracked => "untracked",
+        }
+    }
+
+    /// What it means and what to do, for a person.
+    pub fn says(&self) -> String {
+        let list = |chs: &[Channel]| {
+            chs.iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Finding::Matched { channels } => {
+                format!(
+                    "matched on {} channels ({})",
+                    channels.len(),
+                    list(channels)
+                )
+            }
+            Finding::OneChannel { channel } => {
+                format!("only on {channel}: mapped there; list it elsewhere and discover again")
+            }
+            Finding::Duplicate { channel, listings } => format!(
+                "on {listings} listings of {channel}: give each its own SKU, or end the extra one"
+            ),
+            Finding::NearMiss { skus } => format!(
+                "differs from {} only by {}: make them one SKU on the channels",
+                skus.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                near_how(skus)
+            ),
+            Finding::NoSku => "no SKU: give the listing one on the channel".into(),
+            Finding::Untracked => {
+                "Shopify does not track this variant's inventory: turn on \"Track quantity\"".into()
+            }
+        }
+    }
+}
+
+/// "case", "spaces" or "case and spaces": how SKUs that fold together differ.
+fn near_how(skus: &[String]) -> &'static str {
+    let unspaced: Vec<String> = skus
+        .iter()
+        .map(|s| s.chars().filter(|c| !c.is_whitespace()).collect())
+        .collect();
+    let pairs = || (0..skus.len()).flat_map(|i| (i + 1..skus.len()).map(move |j| (i, j)));
+    let by_space = pairs().any(|(i, j)| unspaced[i] == unspaced[j]);
+    let by_case = pairs().any(|(i, j)| unspaced[i] != unspaced[j]);
+    match (by_case, by_space) {
+        (true, true) => "case and spaces",
+        (false, true) => "spaces",
+        _ => "case",
     }
 }
 
@@ -67,8 +134,8 @@ fn folded(sku: &str) -> String {
         .collect()
 }
 
-/// The plan for everything the channels listed: listings without a SKU and untracked ones
-/// on their own rows; the rest grouped by exact SKU, then each group judged. Rows come
+/// The plan for everything the channels listed: listings without a SKU on their own
+/// rows; the rest grouped by exact SKU, then each group judged. Rows come
 /// in SKU order, problems and matches alike.
 pub fn plan(found: Vec<Found>) -> Vec<PlanRow> {
     let mut rows = Vec::new();
@@ -78,11 +145,6 @@ pub fn plan(found: Vec<Found>) -> Vec<PlanRow> {
             None => rows.push(PlanRow {
                 sku: None,
                 finding: Finding::NoSku,
-                listings: vec![f],
-            }),
-            Some(_) if !f.tracked => rows.push(PlanRow {
-                sku: f.sku.clone(),
-                finding: Finding::Untracked,
                 listings: vec![f],
             }),
             Some(_) => by_sku
@@ -114,8 +176,12 @@ pub fn plan(found: Vec<Found>) -> Vec<PlanRow> {
     rows
 }
 
-/// One SKU's listings (one exact SKU, all tracked).
+/// One SKU's listings (one exact SKU). A SKU with an untracked listing waits whole:
+/// mapping the others would keep them in step with a count one channel ignores.
 fn judge(listings: &[Found]) -> Finding {
+    if listings.iter().any(|l| !l.tracked) {
+        return Finding::Untracked;
+    }
     let mut per: BTreeMap<Channel, usize> = BTreeMap::new();
     for l in listings {
         *per.entry(l.channel).or_default() += 1;
@@ -170,6 +236,102 @@ pub fn starting_count(listings: &[Found], from: CountsFrom) -> (u32, String) {
                 )
             }
         },
+    }
+}
+
+/// The rows `--apply` writes: each clean row's listings as import rows, a new SKU's
+/// count from [`starting_count`] (its source kept for the timeline), every listing with
+/// the default policy (an existing listing keeps its own: see the CLI). `line` is the
+/// row's line in the plan file. A SKU onecount cannot take (too long, a control
+/// character) is a bad row.
+pub fn import_rows(
+    rows: &[PlanRow],
+    from: CountsFrom,
+    threshold: u32,
+) -> (Vec<ImportRow>, Vec<BadRow>) {
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    let mut line = 1;
+    for row in rows {
+        let first = line + 1;
+        line += row.listings.len();
+        if !row.finding.applies() {
+            continue;
+        }
+        let sku = match Sku::parse(row.sku.as_deref().unwrap_or_default()) {
+            Ok(s) => s,
+            Err(e) => {
+                bad.push(BadRow {
+                    line: first,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let (count, source) = starting_count(&row.listings, from);
+        for (i, l) in row.listings.iter().enumerate() {
+            out.push(ImportRow {
+                line: first + i,
+                listing: Listing {
+                    sku: sku.clone(),
+                    channel: l.channel,
+                    refs: l.refs.clone(),
+                    policy: ListingPolicy::default(),
+                },
+                on_hand: Some(count),
+                threshold: Some(threshold),
+                fresh: false,
+                count_source: Some(source.clone()),
+            });
+        }
+    }
+    (out, bad)
+}
+
+/// The plan as a CSV file, one line per listing: what was found, and the columns
+/// `onecount listings import` reads (a row whose problem was fixed by hand is imported
+/// once its `finding` cell is cleared).
+pub fn plan_csv(rows: &[PlanRow], from: CountsFrom, threshold: u32) -> String {
+    let mut out =
+        String::from("finding,sku,channel,refs,shows,on_hand,threshold,count_from,title\n");
+    for row in rows {
+        let (count, source) = starting_count(&row.listings, from);
+        for l in &row.listings {
+            let refs = l
+                .refs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let fields = [
+                row.finding.kind().to_string(),
+                l.sku.clone().unwrap_or_default(),
+                l.channel.to_string(),
+                refs,
+                l.qty.to_string(),
+                count.to_string(),
+                threshold.to_string(),
+                source.clone(),
+                l.title.clone(),
+            ];
+            out.push_str(&fields.map(|f| csv_field(&f)).join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One CSV field, quoted when it must be (RFC 4180), and never read as a formula by a
+/// spreadsheet (a leading `=`, `+`, `-`, `@` gets a `'`).
+fn csv_field(f: &str) -> String {
+    let f = if f.starts_with(['=', '+', '@']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
+        format!("'{f}")
+    } else {
+        f.to_string()
+    };
+    if f.contains([',', '"', '\n', '\r']) || f != f.trim() {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ImportRow {
     pub threshold: Option<u32>,
     /// The listing does not exist yet (set by [`plan`]).
     pub fresh: bool,
+    /// Where `on_hand` came from, for the timeline (discovery's starting count).
+    pub count_source: Option<String>,
 }
 
 /// One bad row and why.
@@ -108,6 +110,8 @@ struct Columns {
     paused: Option<usize>,
     on_hand: Option<usize>,
     threshold: Option<usize>,
+    finding: Option<usize>,
+    count_from: Option<usize>,
 }
 
 const COLUMNS: [&str; 8] = [
@@ -121,13 +125,23 @@ const COLUMNS: [&str; 8] = [
     "threshold",
 ];
 
+/// Columns of a discovery plan (`listings discover --out`) that the import reads past:
+/// `finding` must be `matched`, `one_channel` or empty (a problem the merchant fixed).
+const PLAN_COLUMNS: [&str; 4] = ["finding", "shows", "title", "count_from"];
+
+/// The findings of a plan row that may be imported as they are.
+const CLEAN_FINDINGS: [&str; 3] = ["", "matched", "one_channel"];
+
 impl Columns {
     fn from_header(header: &str) -> Result<Columns, String> {
         let names: Vec<String> = csv_fields(header.trim_start_matches('\u{feff}'))?
             .iter()
             .map(|h| h.trim().to_ascii_lowercase())
             .collect();
-        if let Some(u) = names.iter().find(|n| !COLUMNS.contains(&n.as_str())) {
+        if let Some(u) = names
+            .iter()
+            .find(|n| !COLUMNS.contains(&n.as_str()) && !PLAN_COLUMNS.contains(&n.as_str()))
+        {
             return Err(format!(
                 "unknown column '{u}' in the header (columns: {})",
                 COLUMNS.join(", ")
@@ -148,6 +162,8 @@ impl Columns {
             paused: col("paused"),
             on_hand: col("on_hand"),
             threshold: col("threshold"),
+            finding: col("finding"),
+            count_from: col("count_from"),
         })
     }
 
@@ -162,6 +178,12 @@ impl Columns {
             ));
         }
         let get = |c: Option<usize>| c.map_or("", |c| f[c].trim());
+        let finding = get(self.finding);
+        if !CLEAN_FINDINGS.contains(&finding) {
+            return Err(format!(
+                "discovery found a problem here ({finding}): fix it, then clear the finding cell"
+            ));
+        }
         let sku = Sku::parse(get(Some(self.sku))).map_err(|e| e.to_string())?;
         let channel: Channel = get(Some(self.channel))
             .parse()
@@ -189,6 +211,9 @@ impl Columns {
             on_hand: number(get(self.on_hand), "on_hand")?,
             threshold: number(get(self.threshold), "threshold")?,
             fresh: false,
+            count_source: Some(get(self.count_from))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         })
     }
 }
@@ -232,12 +257,17 @@ impl Taken {
                 l.sku, l.channel
             ));
         }
-        let clash = l.refs.iter().find_map(|r| {
-            self.refs
-                .get(&(l.channel, r.to_string()))
-                .filter(|(sku, _)| *sku != l.sku)
-                .map(|(sku, line)| format!("{r} is given to {sku} on line {line}"))
-        });
+        // An id several SKUs share (one listing's products or variations) is no clash.
+        let clash = l
+            .refs
+            .iter()
+            .filter(|r| !super::shared_ref(l.channel, &r.kind))
+            .find_map(|r| {
+                self.refs
+                    .get(&(l.channel, r.to_string()))
+                    .filter(|(sku, _)| *sku != l.sku)
+                    .map(|(sku, line)| format!("{r} is given to {sku} on line {line}"))
+            });
         if let Some(reason) = clash {
             return Err(reason);
         }
@@ -297,6 +327,8 @@ pub struct Plan {
     pub bad: Vec<BadRow>,
     /// SKUs to create first (from `on_hand`), with their threshold.
     pub create: BTreeMap<Sku, (u32, u32)>,
+    /// Where a created SKU's count came from, when a row said (for its timeline).
+    pub sources: BTreeMap<Sku, String>,
 }
 
 /// Check `rows` against the table: unknown SKUs (without `on_hand`), channel ids mapped to
@@ -310,6 +342,9 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
                 Some(n) => {
                     p.create
                         .insert(l.sku.clone(), (n, row.threshold.unwrap_or(0)));
+                    if let Some(src) = &row.count_source {
+                        p.sources.insert(l.sku.clone(), src.clone());
+                    }
                 }
                 None => {
                     p.bad.push(BadRow {
@@ -364,6 +399,7 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
     // A SKU created for rows that all turned out bad would be created for nothing.
     let wanted: HashSet<&Sku> = p.write.iter().map(|r| &r.listing.sku).collect();
     p.create.retain(|s, _| wanted.contains(s));
+    p.sources.retain(|s, _| p.create.contains_key(s));
     p.bad.sort_by_key(|b| b.line);
     p
 }

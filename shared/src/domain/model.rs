@@ -64,6 +64,7 @@ impl LedgerState {
             Event::StockCreated {
                 on_hand: new.on_hand,
                 threshold: new.low_stock_threshold,
+                source: None,
             },
         );
         Ok(item)

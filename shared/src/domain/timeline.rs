@@ -113,6 +113,9 @@ pub enum Event {
     StockCreated {
         on_hand: u32,
         threshold: u32,
+        /// Where the count came from, when onecount chose it (discovery's starting count).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     SaleApplied {
         #[serde(flatten)]
@@ -391,9 +394,17 @@ impl fmt::Display for Event {
     /// The entry's one-line, human-readable summary.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::StockCreated { on_hand, threshold } => write!(
+            Event::StockCreated {
+                on_hand,
+                threshold,
+                source,
+            } => write!(
                 f,
-                "created with {on_hand} on hand, low-stock threshold {threshold}"
+                "created with {on_hand} on hand{}, low-stock threshold {threshold}",
+                source
+                    .as_deref()
+                    .map(|s| format!(" (from {s})"))
+                    .unwrap_or_default()
             ),
             Event::SaleApplied { line, qty } => write!(f, "-{qty} sold on {line}"),
             Event::SaleOversold {
@@ -543,6 +554,7 @@ mod tests {
             Event::StockCreated {
                 on_hand: 5,
                 threshold: 2,
+                source: Some("shopify, named as the source of truth".into()),
             },
             Event::SaleApplied {
                 line: line(),
@@ -788,7 +800,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                "created with 5 on hand, low-stock threshold 2",
+                "created with 5 on hand (from shopify, named as the source of truth), low-stock threshold 2",
                 "-2 sold on shopify order 1001 line 2",
                 "OVERSOLD by 2 on shopify order 1001 line 2 (ordered 3, took 1)",
                 "order arrived after its cancellation, not applied: shopify order 1001 line 2",

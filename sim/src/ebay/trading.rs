@@ -139,6 +139,28 @@ struct ReqEntry {
 }
 
 #[derive(Deserialize, Default)]
+struct MyeBaySellingReq {
+    #[serde(rename = "ActiveList", default)]
+    active: Option<ActiveListReq>,
+}
+
+#[derive(Deserialize, Default)]
+struct ActiveListReq {
+    #[serde(rename = "Include", default)]
+    include: Option<bool>,
+    #[serde(rename = "Pagination", default)]
+    pagination: Option<PaginationReq>,
+}
+
+#[derive(Deserialize, Default)]
+struct PaginationReq {
+    #[serde(rename = "EntriesPerPage", default)]
+    per_page: Option<usize>,
+    #[serde(rename = "PageNumber", default)]
+    page: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
 struct SetPrefsReq {
     #[serde(rename = "OutOfStockControlPreference", default)]
     on: Option<bool>,
@@ -242,6 +264,66 @@ struct GetItemOut {
     head: Head,
     #[serde(rename = "Item")]
     item: ItemOut,
+}
+
+#[derive(Serialize)]
+struct CurrentPrice {
+    #[serde(rename = "CurrentPrice")]
+    price: Amount,
+}
+
+/// An item as GetMyeBaySelling's ActiveList shows it (a real answer's elements).
+#[derive(Serialize)]
+struct ListedOut {
+    #[serde(rename = "ItemID")]
+    item_id: String,
+    #[serde(rename = "ListingType")]
+    listing_type: &'static str,
+    /// Available plus sold.
+    #[serde(rename = "Quantity")]
+    quantity: i64,
+    #[serde(rename = "SellingStatus")]
+    selling: CurrentPrice,
+    #[serde(rename = "Title")]
+    title: String,
+    #[serde(rename = "QuantityAvailable")]
+    available: i64,
+    #[serde(rename = "SKU", skip_serializing_if = "Option::is_none")]
+    sku: Option<String>,
+    #[serde(rename = "Variations", skip_serializing_if = "Option::is_none")]
+    variations: Option<VariationsOut>,
+}
+
+#[derive(Serialize)]
+struct ItemArrayOut {
+    #[serde(rename = "Item")]
+    items: Vec<ListedOut>,
+}
+
+#[derive(Serialize)]
+struct PaginationOut {
+    #[serde(rename = "TotalNumberOfPages")]
+    pages: usize,
+    #[serde(rename = "TotalNumberOfEntries")]
+    entries: usize,
+}
+
+#[derive(Serialize)]
+struct ActiveListOut {
+    #[serde(rename = "ItemArray", skip_serializing_if = "Option::is_none")]
+    array: Option<ItemArrayOut>,
+    #[serde(rename = "PaginationResult")]
+    pagination: PaginationOut,
+}
+
+#[derive(Serialize)]
+struct MyeBaySellingOut {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(flatten)]
+    head: Head,
+    #[serde(rename = "ActiveList", skip_serializing_if = "Option::is_none")]
+    active: Option<ActiveListOut>,
 }
 
 #[derive(Serialize)]
@@ -392,6 +474,10 @@ impl Ebay {
                     error(5, "XML Parse error.", "ReviseInventoryStatus", &[]),
                 ),
             },
+            "GetMyeBaySelling" => match quick_xml::de::from_str::<MyeBaySellingReq>(body) {
+                Ok(r) => self.my_ebay_selling(r),
+                Err(_) => failure(&call, error(5, "XML Parse error.", "GetMyeBaySelling", &[])),
+            },
             "GetUserPreferences" => {
                 let show = quick_xml::de::from_str::<GetPrefsReq>(body)
                     .ok()
@@ -435,6 +521,65 @@ impl Ebay {
                 ),
             ),
         }
+    }
+
+    /// `GetMyeBaySelling`'s ActiveList: every live listing (Seller Hub and Inventory API
+    /// ones alike, as on eBay), in item id order, `EntriesPerPage` (1–200, default 25) a
+    /// page. No ActiveList element when the seller has none.
+    fn my_ebay_selling(&self, r: MyeBaySellingReq) -> axum::response::Response {
+        let Some(active) = r.active.filter(|a| a.include != Some(false)) else {
+            return xml(
+                "GetMyeBaySellingResponse",
+                &MyeBaySellingOut {
+                    xmlns: NS,
+                    head: head("Success", vec![]),
+                    active: None,
+                },
+            );
+        };
+        let p = active.pagination.unwrap_or_default();
+        let (per_page, page) = (p.per_page.unwrap_or(25), p.page.unwrap_or(1));
+        if !(1..=200).contains(&per_page) || page == 0 {
+            return failure(
+                "GetMyeBaySelling",
+                error(
+                    37,
+                    "Input data is invalid.",
+                    "Input data for tag <Pagination> is invalid or missing.",
+                    &[],
+                ),
+            );
+        }
+        let st = self.st();
+        let mut ids: Vec<u64> = st
+            .listings
+            .keys()
+            .map(|k| st.variation_of.get(k).copied().unwrap_or(*k))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.retain(|id| {
+            item_view(&st, &id.to_string())
+                .is_some_and(|v| !v.keys.iter().all(|k| st.ended.contains(k)))
+        });
+        let items: Vec<ListedOut> = ids
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .filter_map(|id| listed(&st, *id))
+            .collect();
+        let out = MyeBaySellingOut {
+            xmlns: NS,
+            head: head("Success", vec![]),
+            active: (!ids.is_empty()).then(|| ActiveListOut {
+                array: (!items.is_empty()).then_some(ItemArrayOut { items }),
+                pagination: PaginationOut {
+                    pages: ids.len().div_ceil(per_page),
+                    entries: ids.len(),
+                },
+            }),
+        };
+        xml("GetMyeBaySellingResponse", &out)
     }
 
     fn get_item(&self, id: &str) -> axum::response::Response {
@@ -568,6 +713,57 @@ impl Ebay {
 struct ItemView {
     keys: Vec<u64>,
     variations: bool,
+}
+
+/// One ActiveList item: a variation listing's quantities are its variations'.
+fn listed(st: &St, id: u64) -> Option<ListedOut> {
+    let item = item_view(st, &id.to_string())?;
+    let sold = |k: u64| st.sold.get(&k).copied().unwrap_or(0);
+    let listing = |k: u64| st.listings.get(&k);
+    let available: i64 = item
+        .keys
+        .iter()
+        .filter_map(|&k| listing(k))
+        .map(|l| l.qty.max(0))
+        .sum();
+    let total_sold: i64 = item.keys.iter().map(|&k| sold(k)).sum();
+    let first = listing(item.keys[0])?;
+    let variations = item.variations.then(|| VariationsOut {
+        list: item
+            .keys
+            .iter()
+            .filter_map(|&k| listing(k).map(|l| (k, l)))
+            .map(|(k, l)| VariationOut {
+                sku: l.sku.clone(),
+                price: price(),
+                quantity: l.qty.max(0) + sold(k),
+                specifics: Specifics {
+                    list: NameValue {
+                        name: "Size",
+                        value: l.sku.clone(),
+                    },
+                },
+                selling: SellingStatus {
+                    sold: sold(k),
+                    status: None,
+                },
+            })
+            .collect(),
+    });
+    Some(ListedOut {
+        item_id: id.to_string(),
+        listing_type: "FixedPriceItem",
+        quantity: available + total_sold,
+        selling: CurrentPrice { price: price() },
+        title: st
+            .titles
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("Sandbox item {id}")),
+        available,
+        sku: (!item.variations && !first.sku.is_empty()).then(|| first.sku.clone()),
+        variations,
+    })
 }
 
 fn item_view(st: &St, id: &str) -> Option<ItemView> {

@@ -10,7 +10,7 @@ use super::schema::*;
 use super::store::DynamoStore;
 use crate::domain::import::{BadRow, Existing, ImportRow, Plan};
 use crate::domain::{NewStock, Sku};
-use crate::ports::{LedgerError, ListingStore, StockLedger};
+use crate::ports::{LedgerError, ListingStore};
 
 /// Requests in flight at once.
 const IN_FLIGHT: usize = 4;
@@ -93,8 +93,9 @@ impl DynamoStore {
         let created =
             futures::stream::iter(news.chunks(MAX_TX_ITEMS / 2).map(|chunk| async move {
                 let mut tx = Vec::new();
+                let source = |n: &NewStock| plan.sources.get(&n.sku).map(String::as_str);
                 for n in chunk {
-                    tx.extend(self.create_stock_items(n)?.1);
+                    tx.extend(self.create_stock_items(n, source(n))?.1);
                 }
                 if self.transact(tx).await.is_ok() {
                     return Ok::<usize, LedgerError>(chunk.len());
@@ -102,7 +103,7 @@ impl DynamoStore {
                 // Someone created one of them meanwhile: one by one, never overwriting a count.
                 let mut made = 0;
                 for n in chunk {
-                    match self.create_stock(n).await {
+                    match self.create_stock_from(n, source(n)).await {
                         Ok(_) => made += 1,
                         Err(LedgerError::AlreadyExists(_)) => {}
                         Err(e) => return Err(e),

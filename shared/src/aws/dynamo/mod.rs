@@ -15,5 +15,6 @@ pub mod schema;
 mod store;
 mod tokens;
 
+pub use bulk::ImportOutcome;
 pub use requests::RequestCounter;
 pub use store::{DynamoStore, InitReport};

@@ -289,6 +289,7 @@ impl DynamoStore {
     pub(super) fn create_stock_items(
         &self,
         new: &NewStock,
+        source: Option<&str>,
     ) -> Result<(StockItem, Vec<TransactWriteItem>), LedgerError> {
         let at = now();
         let item = StockItem {
@@ -309,10 +310,25 @@ impl DynamoStore {
                 Event::StockCreated {
                     on_hand: new.on_hand,
                     threshold: new.low_stock_threshold,
+                    source: source.map(str::to_string),
                 },
             )?,
         ];
         Ok((item, tx))
+    }
+
+    /// Create a SKU; `source` says where its count came from (on its timeline).
+    pub(super) async fn create_stock_from(
+        &self,
+        new: &NewStock,
+        source: Option<&str>,
+    ) -> Result<StockItem, LedgerError> {
+        let (item, tx) = self.create_stock_items(new, source)?;
+        match self.transact(tx).await {
+            Ok(()) => Ok(item),
+            Err(e) if e.failed(0) => Err(LedgerError::AlreadyExists(new.sku.clone())),
+            Err(e) => Err(e.into_error("create stock")),
+        }
     }
 
     /// A listing as transaction items: the listing, each channel id (only if free or
@@ -830,12 +846,7 @@ impl DynamoStore {
 #[async_trait]
 impl StockLedger for DynamoStore {
     async fn create_stock(&self, new: &NewStock) -> Result<StockItem, LedgerError> {
-        let (item, tx) = self.create_stock_items(new)?;
-        match self.transact(tx).await {
-            Ok(()) => Ok(item),
-            Err(e) if e.failed(0) => Err(LedgerError::AlreadyExists(new.sku.clone())),
-            Err(e) => Err(e.into_error("create stock")),
-        }
+        self.create_stock_from(new, None).await
     }
 
     async fn get_stock(&self, sku: &Sku) -> Result<Option<StockItem>, LedgerError> {

@@ -30,6 +30,7 @@ use super::push::{
 use super::{Action, Key, LineShape, Parsed, SigError, b64, id_text, parse_lines};
 use crate::domain::{Channel, Millis, OrderId};
 
+mod catalog;
 mod config;
 pub mod connect;
 pub mod trading;
@@ -566,59 +567,6 @@ impl EbayClient {
     }
 }
 
-impl EbayClient {
-    /// Every inventory item of the seller (`getInventoryItems`, 100 a page, page after
-    /// page while eBay names a `next`), as discovery sees them: mapped by the eBay SKU
-    /// (`sku:`), the quantity available to ship. Seller Hub listings have no inventory
-    /// item; the Trading API lists those.
-    pub async fn inventory_catalog(
-        &self,
-    ) -> Result<Vec<crate::domain::discover::Found>, HttpError> {
-        let mut out = Vec::new();
-        for page in 0.. {
-            let v = self
-                .inventory_call(
-                    "ebay getInventoryItems",
-                    reqwest::Method::GET,
-                    &format!("/sell/inventory/v1/inventory_item?limit=100&offset={page}"),
-                    None,
-                )
-                .await?;
-            let items = v
-                .get("inventoryItems")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for it in &items {
-                let Some(sku) = it.get("sku").and_then(Value::as_str) else {
-                    continue;
-                };
-                out.push(crate::domain::discover::Found {
-                    channel: Channel::Ebay,
-                    refs: crate::domain::ChannelRef::new("sku", sku)
-                        .into_iter()
-                        .collect(),
-                    sku: Some(sku.to_string()),
-                    qty: it
-                        .pointer("/availability/shipToLocationAvailability/quantity")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    tracked: true,
-                    title: it
-                        .pointer("/product/title")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                });
-            }
-            if items.is_empty() || v.get("next").and_then(Value::as_str).is_none() {
-                break;
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// An offer whose listing has ended (by the seller, at 0, or by eBay): no revision
 /// reaches it. `OUT_OF_STOCK` is alive (hidden from search, out-of-stock control on).
 fn ended(offer: &Value) -> bool {
@@ -802,6 +750,13 @@ fn item_status(r: &Value) -> Result<(), PushError> {
 impl ChannelApi for EbayClient {
     fn channel(&self) -> Channel {
         Channel::Ebay
+    }
+
+    async fn catalog(
+        &self,
+        progress: &super::push::Progress<'_>,
+    ) -> Result<Vec<crate::domain::discover::Found>, PushError> {
+        self.read_catalog(progress).await
     }
     fn read_batch(&self) -> usize {
         25

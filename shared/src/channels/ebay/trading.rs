@@ -69,7 +69,7 @@ pub struct ErrorParameter {
 }
 
 impl ApiError {
-    fn is_error(&self) -> bool {
+    pub(super) fn is_error(&self) -> bool {
         self.severity_code != "Warning"
     }
     fn code(&self) -> u64 {
@@ -287,7 +287,7 @@ pub fn classify(e: &ApiError, item: &str) -> PushError {
 
 /// An error answer to a call about the account (not one listing), as an HTTP error: a
 /// system error is worth retrying, anything else is not.
-fn call_error(what: &str, e: &ApiError) -> HttpError {
+pub(super) fn call_error(what: &str, e: &ApiError) -> HttpError {
     if e.error_classification == "SystemError" || e.code() == 10007 {
         HttpError::Transient {
             what: what.into(),
@@ -370,7 +370,7 @@ impl EbayClient {
     /// One Trading call: the user token in `X-EBAY-API-IAF-TOKEN`, one refresh and retry
     /// when eBay refuses it (HTTP 200, `Ack=Failure`, an auth code), the day's quota
     /// (518) as throttling. Other errors come back with the answer, for each entry.
-    async fn trading<Req: Serialize, Resp: DeserializeOwned + Default>(
+    pub(super) async fn trading<Req: Serialize, Resp: DeserializeOwned + Default>(
         &self,
         call: &'static str,
         req: &Req,

@@ -21,6 +21,7 @@ use super::push::{ChannelApi, FoundOrder, OrderSource, PushError, Seen, Target, 
 use super::{Action, Headers, Key, LineShape, Parsed, SigError, b64, ct_eq, id_text, parse_lines};
 use crate::domain::{Channel, Millis, OrderId};
 
+mod catalog;
 mod config;
 pub mod connect;
 pub mod inventory;
@@ -504,6 +505,13 @@ impl ChannelApi for EtsyClient {
     }
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn catalog(
+        &self,
+        progress: &super::push::Progress<'_>,
+    ) -> Result<Vec<crate::domain::discover::Found>, PushError> {
+        self.read_catalog(progress).await
     }
 
     /// From the last answer's `x-remaining-this-second` / `x-limit-per-second` (or 0

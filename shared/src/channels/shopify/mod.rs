@@ -24,6 +24,7 @@ use super::push::{
 };
 use crate::domain::{Channel, LineId, Millis, OrderId};
 
+mod catalog;
 mod config;
 pub mod connect;
 
@@ -425,6 +426,17 @@ impl ShopifyClient {
     /// as HTTP 429 or as HTTP 200 with `THROTTLED`: both are transient, and the wait is
     /// worked out from `extensions.cost.throttleStatus` when there is one.
     async fn graphql(&self, what: &str, query: &str, variables: Value) -> Result<Value, PushError> {
+        let v = self.graphql_answer(what, query, variables).await?;
+        Ok(v.get("data").cloned().unwrap_or(Value::Null))
+    }
+
+    /// [`graphql`](Self::graphql)'s whole answer: `data` and `extensions` (the cost).
+    async fn graphql_answer(
+        &self,
+        what: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, PushError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!(
             "{}/admin/api/{}/graphql.json",
@@ -461,7 +473,7 @@ impl ShopifyClient {
                 .join("; ");
             return Err(PushError::Permanent(format!("{what}: {msg}")));
         }
-        Ok(v.get("data").cloned().unwrap_or(Value::Null))
+        Ok(v)
     }
 }
 
@@ -527,6 +539,13 @@ impl ChannelApi for ShopifyClient {
     }
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn catalog(
+        &self,
+        progress: &super::push::Progress<'_>,
+    ) -> Result<Vec<crate::domain::discover::Found>, PushError> {
+        self.read_catalog(progress).await
     }
 
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
