@@ -669,18 +669,9 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     let host = LocalHost::start(sdk, cfg).await?;
     let sb = host.sandboxes.as_ref().expect("sandbox host");
     for (i, item) in catalog.iter().enumerate() {
-        let p = ListingPolicy::default();
-        add_to_onecount(
-            &host.store,
-            i as u64,
-            &sku_of(item),
-            item.on_hand,
-            item.threshold,
-            [p.clone(), p.clone(), p],
-        )
-        .await?;
         list_on_sandboxes(sb, i as u64, &item.sku, i64::from(item.on_hand));
     }
+    discover_catalog(&host, catalog).await?;
     warm_up(&host, catalog.len() as u64).await?;
     if strategy == Strategy::OnecountLastUnits {
         protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
@@ -688,6 +679,40 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     apply_faults(sb, sc);
     world.host = Some(host);
     Ok(world)
+}
+
+/// Map the sale's catalog as a merchant would (`onecount listings discover --apply`):
+/// read every sandbox's catalog, match by SKU, start each count at the lowest listed
+/// quantity. Every SKU must come out matched on all three channels.
+async fn discover_catalog(host: &LocalHost, catalog: &[Item]) -> Result<()> {
+    use onecount::domain::discover::{self, CountsFrom, Finding};
+    let read = onecount::discovery::read_catalogs(&host.apis, &|_, _| {}).await;
+    if let Some((ch, e)) = read.failed().first() {
+        bail!("discovery could not read {ch}: {e}");
+    }
+    let plan = discover::plan(read.found);
+    if let Some(r) = plan
+        .iter()
+        .find(|r| !matches!(&r.finding, Finding::Matched { channels } if channels.len() == 3))
+    {
+        bail!("discovery: {:?} {}", r.sku, r.finding.says());
+    }
+    let thresholds: BTreeMap<&str, u32> = catalog
+        .iter()
+        .map(|i| (i.sku.as_str(), i.threshold))
+        .collect();
+    let (mut rows, bad) = onecount::discovery::rows(&plan, CountsFrom::Lowest, 0);
+    for r in &mut rows {
+        r.threshold = thresholds.get(r.listing.sku.as_str()).copied();
+    }
+    let applied = onecount::discovery::apply(&host.store, (rows, bad), false, |_| {}).await?;
+    if applied.created_skus != catalog.len() || !applied.bad.is_empty() {
+        bail!(
+            "discovery mapped {applied:?}, not the {} SKUs listed",
+            catalog.len()
+        );
+    }
+    Ok(())
 }
 
 /// A baseline world: the sandboxes and onecount's own channel clients, so only the

@@ -12,7 +12,7 @@ use crate::aws::dynamo::{DynamoStore, ImportOutcome};
 use crate::channels::push::ChannelApi;
 use crate::domain::Channel;
 use crate::domain::discover::{self, CountsFrom, Found, PlanRow};
-use crate::domain::import::{self, BadRow};
+use crate::domain::import::{self, BadRow, ImportRow};
 use crate::ports::LedgerError;
 
 /// How one channel's catalog read went.
@@ -89,17 +89,21 @@ pub struct Applied {
     pub bad: Vec<BadRow>,
 }
 
-/// Map the plan's clean rows through `listings import`'s checks: new SKUs start at
-/// their [`discover::starting_count`]; a listing already mapped keeps its policy (buffer,
-/// max, pause); nothing already so is written again.
+/// The plan's clean rows as import rows: new SKUs at their
+/// [`discover::starting_count`], each with `threshold`.
+pub fn rows(rows: &[PlanRow], from: CountsFrom, threshold: u32) -> (Vec<ImportRow>, Vec<BadRow>) {
+    discover::import_rows(rows, from, threshold)
+}
+
+/// Map the plan's clean rows ([`rows`]) through `listings import`'s checks: a listing
+/// already mapped keeps its policy (buffer, max, pause); nothing already so is written
+/// again.
 pub async fn apply(
     store: &DynamoStore,
-    rows: &[PlanRow],
-    (from, threshold): (CountsFrom, u32),
+    (mut write, bad): (Vec<ImportRow>, Vec<BadRow>),
     dry_run: bool,
     progress: impl Fn(usize),
 ) -> Result<Applied, LedgerError> {
-    let (mut write, bad) = discover::import_rows(rows, from, threshold);
     let existing = store.import_context(&write).await?;
     for r in &mut write {
         if let Some(now) = existing

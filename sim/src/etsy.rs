@@ -881,6 +881,16 @@ pub fn router(s: Arc<Etsy>) -> Router {
                 Ok(h) => h,
                 Err(r) => return r,
             };
+            // The query as its definition types it (numbers, an array of includes).
+            let typed: serde_json::Map<String, serde_json::Value> = q.iter().map(|(k, v)| {
+                let v = match (k.as_str(), v.parse::<i64>()) {
+                    ("includes", _) => json!(v.split(',').collect::<Vec<_>>()),
+                    (_, Ok(n)) => json!(n),
+                    _ => json!(v),
+                };
+                (k.clone(), v)
+            }).collect();
+            s.log_request("getListingsByShop", serde_json::Value::Object(typed));
             let r = match s.listings_by_shop(&shop, &q) {
                 Ok(v) => Json(v).into_response(),
                 Err((code, msg)) => err(code, &msg),

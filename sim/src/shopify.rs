@@ -438,8 +438,9 @@ impl Shopify {
         let cost = if mutation {
             10.0
         } else if catalog {
-            // A connection: 2 + first × (variant, product, inventory item, level).
-            2.0 + 4.0 * vars.get("first").and_then(|v| v.as_f64()).unwrap_or(0.0)
+            // A connection: 2 + first × (variant, product, inventory item, level,
+            // quantities), as Shopify's published cost rules count it.
+            2.0 + 5.0 * vars.get("first").and_then(|v| v.as_f64()).unwrap_or(0.0)
         } else {
             2.0 + ids.len() as f64
         };

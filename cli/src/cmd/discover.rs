@@ -63,10 +63,8 @@ pub async fn run(store: &DynamoStore, ask: Ask) -> Result<Reply> {
         );
     }
     let bar = Bar::new("mapping", rows.iter().map(|r| r.listings.len()).sum());
-    let applied = discovery::apply(store, &rows, (from, ask.threshold), !ask.apply, |n| {
-        bar.set(n)
-    })
-    .await?;
+    let write = discovery::rows(&rows, from, ask.threshold);
+    let applied = discovery::apply(store, write, !ask.apply, |n| bar.set(n)).await?;
     let value = json!({
         "channels": catalogs.reads,
         "findings": kinds(&rows),

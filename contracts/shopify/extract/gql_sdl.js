@@ -1,4 +1,4 @@
-// Print the Admin GraphQL types onecount's two documents touch, from @shopify/dev-mcp's introspection.
+// Print the Admin GraphQL types onecount's three documents touch, from @shopify/dev-mcp's introspection.
 const fs = require("fs"), zlib = require("zlib"), path = require("path");
 const WORK = process.env.SHOPIFY_WORK || "/tmp/shopify-work";
 const G = require(path.join(WORK, "node_modules/graphql"));
@@ -10,17 +10,21 @@ const intro = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(MCP, "dist/da
 const schema = G.buildClientSchema(intro.data);
 
 const q = schema.getQueryType().name, m = schema.getMutationType().name;
-const only = { [q]: ["nodes", "node"], [m]: ["inventorySetQuantities"] };
+const only = { [q]: ["nodes", "node", "productVariants"], [m]: ["inventorySetQuantities"] };
 const TYPES = [q, m, "Node", "ProductVariant", "InventoryItem", "InventoryLevel", "InventoryQuantity",
   "InventorySetQuantitiesInput", "InventoryQuantityInput", "InventorySetQuantitiesPayload", "InventoryAdjustmentGroup",
-  "InventoryChange", "InventorySetQuantitiesUserError", "DisplayableError", "InventorySetQuantitiesUserErrorCode", "DateTime"];
+  "InventoryChange", "InventorySetQuantitiesUserError", "DisplayableError", "InventorySetQuantitiesUserErrorCode", "DateTime",
+  "ProductVariantConnection", "PageInfo", "Product", "ProductStatus"];
 const DIRECTIVES = ["idempotent"];
 
-// Every type onecount's two documents touch (read from mod.rs now, so a changed document is followed).
+// Every type onecount's three documents touch (read from mod.rs and catalog.rs now, so a changed document
+// is followed).
 const ROOT = path.join(__dirname, "..", "..", "..");
 const rs = fs.readFileSync(path.join(ROOT, "shared/src/channels/shopify/mod.rs"), "utf8");
+const cat = fs.readFileSync(path.join(ROOT, "shared/src/channels/shopify/catalog.rs"), "utf8");
 const docs = [rs.match(/const READ_QUERY: &str = r#"([\s\S]*?)"#;/)[1],
-  rs.match(/fn set_mutation[\s\S]*?format!\(\s*r#"([\s\S]*?)"#/)[1].replace(/\{\{/g, "{").replace(/\}\}/g, "}").replace("{key}", "k")];
+  rs.match(/fn set_mutation[\s\S]*?format!\(\s*r#"([\s\S]*?)"#/)[1].replace(/\{\{/g, "{").replace(/\}\}/g, "}").replace("{key}", "k"),
+  cat.match(/const CATALOG_QUERY: &str = r#"([\s\S]*?)"#;/)[1]];
 const touched = new Set();
 const addInput = (t) => {
   const n = G.getNamedType(t);
@@ -67,7 +71,8 @@ G.visit(G.parse(body), { NamedType(n) { if (!defined.has(n.name.value)) refs.add
 const date = new Date().toISOString().slice(0, 10);
 const header = [
   `Shopify Admin GraphQL API ${VERSION}: the subset onecount's Shopify client relies on`,
-  `(shared/src/channels/shopify/mod.rs: READ_QUERY "query OnecountLevels" and set_mutation "mutation OnecountSet").`,
+  `(shared/src/channels/shopify/mod.rs: READ_QUERY "query OnecountLevels" and set_mutation "mutation OnecountSet";`,
+  ` shared/src/channels/shopify/catalog.rs: CATALOG_QUERY "query OnecountCatalog").`,
   ``,
   `Source: npm package @shopify/dev-mcp@${mcpVersion} (license ISC, Copyright Shopify Inc.),`,
   `file dist/data/admin_${VERSION}.json.gz (an introspection result), loaded with graphql-js ${require(path.join(WORK, "node_modules/graphql/package.json")).version}`,
@@ -76,7 +81,7 @@ const header = [
   `Included, complete as printed (every field, its arguments and types, descriptions, deprecations):`,
   `  directive ${DIRECTIVES.map((d) => "@" + d).join(", ")}`,
   ...wrap(TYPES.map((t) => (only[t] ? `${t} (only ${only[t].join(", ")}, with full arguments)` : t)).join(", ") + ".", 100).map((l) => "  " + l),
-  `(every type the two documents select from, take as input or return, found with graphql-js TypeInfo, plus the`,
+  `(every type the three documents select from, take as input or return, found with graphql-js TypeInfo, plus the`,
   `interfaces DisplayableError and Node and the scalar DateTime).`,
   `The query root type is named ${q} in this schema (not Query); the mutation root is ${m}.`,
   ``,

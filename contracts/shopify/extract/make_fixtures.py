@@ -55,3 +55,23 @@ write("OnecountSet_stale.json", {
                         "field": ["input", "quantities", "0", "changeFromQuantity"],
                         "message": "The changeFromQuantity value does not match persisted value."}]}},
     "extensions": cost(10, 10, 1990)})
+
+# CATALOG_QUERY (catalog.rs), one page of two variants asked with first: 2 (the client asks 100 a
+# page; 2 keeps the page full, so hasNextPage is true). MUG-BLUE is tracked and stocked at the
+# location; the gift card is untracked, has no SKU and is not stocked there (inventoryLevel null).
+# Requested cost: connection 2 + first x (variant 1 + product 1 + inventoryItem 1 + inventoryLevel 1
+# + quantities 1) = 2 + 2 x 5 = 12 (2 + 100 x 5 = 502 for the client's pages); actual: the second
+# variant has no level, so 2 + 5 + 3 = 10.
+write("OnecountCatalog.json", {
+    "data": {"productVariants": {
+        "nodes": [
+            {"id": "gid://shopify/ProductVariant/43729076", "sku": "MUG-BLUE", "title": "Blue",
+             "product": {"title": "Mug", "status": "ACTIVE"},
+             "inventoryItem": {"id": "gid://shopify/InventoryItem/45218911", "tracked": True,
+                               "inventoryLevel": {"quantities": [{"name": "available", "quantity": 7}]}}},
+            {"id": "gid://shopify/ProductVariant/43729090", "sku": None, "title": "Default Title",
+             "product": {"title": "Gift card", "status": "DRAFT"},
+             "inventoryItem": {"id": "gid://shopify/InventoryItem/45218925", "tracked": False,
+                               "inventoryLevel": None}}],
+        "pageInfo": {"hasNextPage": True, "endCursor": "eyJsYXN0X2lkIjo0MzcyOTA5MCwibGFzdF92YWx1ZSI6IjQzNzI5MDkwIn0="}}},
+    "extensions": cost(12, 10, 1990)})

@@ -837,8 +837,11 @@ async fn shopify_graphql_documents_fit_the_pinned_admin_schema() {
         .await
         .remove(0)
         .unwrap();
+    // Discovery's catalog read (OnecountCatalog) too.
+    let found = client.catalog(&|_| {}).await.unwrap();
+    assert_eq!(found.len(), 1);
     let sent = sb.shopify.graphql_requests();
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 3);
     for (doc, vars) in &sent {
         let p = schema.problems(doc, vars);
         assert!(p.is_empty(), "{doc}\n{vars:#}\n{}", p.join("\n"));

@@ -554,13 +554,13 @@ async fn without_out_of_stock_control_a_sell_out_ends_nothing_and_the_seller_is_
 
 // ----- against eBay's own answers -------------------------------------------------
 
-fn sample(name: &str) -> String {
+pub(crate) fn sample(name: &str) -> String {
     let p = contracts::dir().join("ebay/trading").join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// A raw Trading call to the sandbox, as eBay's own documents make it.
-async fn raw_call(sb: &Sandboxes, call: &str, body: &str) -> String {
+pub(crate) async fn raw_call(sb: &Sandboxes, call: &str, body: &str) -> String {
     let token = sb.ebay.tokens.issue().access;
     reqwest::Client::new()
         .post(format!("{}/ws/api.dll", sb.ebay_url))
@@ -577,7 +577,7 @@ async fn raw_call(sb: &Sandboxes, call: &str, body: &str) -> String {
         .unwrap()
 }
 
-fn fits(what: &str, ours: &str, official: &str) {
+pub(crate) fn fits(what: &str, ours: &str, official: &str) {
     let off = contracts::off_example(&contracts::xml_json(ours), &contracts::xml_json(official));
     assert!(off.is_empty(), "{what}: {off:#?}\n{ours}");
 }

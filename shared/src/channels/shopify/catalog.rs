@@ -20,9 +20,9 @@ pub(super) const CATALOG_QUERY: &str = r#"query OnecountCatalog($first: Int!, $a
   }
 }"#;
 
-/// Variants a page: a page costs about 2 + 4 points a variant (the variant, its product,
-/// inventory item and level), 402 for 100, under the 1,000-point limit of one query and
-/// within a standard shop's bucket.
+/// Variants a page: by Shopify's published cost rules a page costs 2 + 5 points a
+/// variant (the variant, its product, inventory item, level and quantities), 502 for 100:
+/// under the 1,000-point limit of one query and within a standard shop's bucket.
 const PAGE: usize = 100;
 
 impl ShopifyClient {
@@ -153,6 +153,22 @@ mod tests {
             "inventoryItem": {"id": "gid://shopify/InventoryItem/2", "tracked": false, "inventoryLevel": null}});
         let f = found(&unstocked).unwrap();
         assert_eq!((f.qty, f.tracked, f.sku), (0, false, None));
+    }
+
+    /// The answer built from the pinned schema (`contracts/shopify/fixtures`).
+    #[test]
+    fn the_schema_built_answer_reads_as_expected() {
+        let v: Value = serde_json::from_str(include_str!(
+            "../../../../contracts/shopify/fixtures/OnecountCatalog.json"
+        ))
+        .unwrap();
+        let nodes = v["data"]["productVariants"]["nodes"].as_array().unwrap();
+        let rows: Vec<Found> = nodes.iter().filter_map(found).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].qty, rows[0].tracked), (7, true));
+        assert_eq!((rows[1].tracked, rows[1].sku.as_deref()), (false, None));
+        assert!(v["data"]["productVariants"]["pageInfo"]["endCursor"].is_string());
+        assert!(refill_wait(&v) < std::time::Duration::from_secs(1));
     }
 
     #[test]
