@@ -13,12 +13,13 @@ demo: ## a local flash sale: onecount against 15-minute sync and FIFO pushes; re
 test: ## set up local AWS (moto) and run every test; works on a fresh clone
 	scripts/test.sh
 
-bench: ## ledger, order-path, push-path and drift-check benchmarks against moto; prints numbers (see docs/benchmarks.md)
+bench: ## ledger, order-path, push-path, drift-check and discovery benchmarks against moto; prints numbers (see docs/benchmarks.md)
 	scripts/moto.sh setup
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ledger_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example ingest_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example push_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example drift_bench
+	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example discover_bench
 	cargo run --locked -q -p onecount-cli -- bench flash-sale --quick --out target/bench
 
 build: ## arm64 Lambda bootstraps for every function (cargo-lambda; what sam build makes)

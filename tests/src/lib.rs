@@ -467,3 +467,31 @@ pub mod contracts {
         format!("http://{addr}")
     }
 }
+
+/// Whether discovery's plan (`listings discover --json`'s `rows`) names the problem
+/// `onecount_sim::catalog` planted: its kind, and the SKU (or for `no_sku` the title) it is
+/// about.
+pub fn reported(rows: &[serde_json::Value], kind: &str, about: &str) -> bool {
+    rows.iter().any(|r| {
+        let sku = r["sku"].as_str().unwrap_or_default();
+        let titles = r["listings"].as_array().unwrap();
+        match kind {
+            "case" | "spaces" => {
+                r["finding"]["kind"] == "near_miss"
+                    && r["finding"]["skus"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|s| s == about)
+            }
+            "no_sku" => {
+                r["finding"]["kind"] == "no_sku"
+                    && titles.iter().any(|l| {
+                        let t = l["title"].as_str().unwrap_or_default();
+                        t == about || t.starts_with(&format!("{about} — "))
+                    })
+            }
+            k => r["finding"]["kind"] == k && sku == about,
+        }
+    })
+}

@@ -4,32 +4,7 @@
 //! plan file read back by `listings import`.
 
 use crate::operator::{json_of, onecount, shared_moto, stack_env, unique};
-
-/// The plan row that names a planted problem.
-fn reported(rows: &[serde_json::Value], kind: &str, about: &str) -> bool {
-    rows.iter().any(|r| {
-        let sku = r["sku"].as_str().unwrap_or_default();
-        let titles = r["listings"].as_array().unwrap();
-        match kind {
-            "case" | "spaces" => {
-                r["finding"]["kind"] == "near_miss"
-                    && r["finding"]["skus"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|s| s == about)
-            }
-            "no_sku" => {
-                r["finding"]["kind"] == "no_sku"
-                    && titles.iter().any(|l| {
-                        let t = l["title"].as_str().unwrap_or_default();
-                        t == about || t.starts_with(&format!("{about} — "))
-                    })
-            }
-            k => r["finding"]["kind"] == k && sku == about,
-        }
-    })
-}
+use onecount_tests::reported;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_names_every_planted_problem_and_maps_the_rest_once() {

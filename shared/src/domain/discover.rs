@@ -423,4 +423,69 @@ mod tests {
             0
         );
     }
+
+    #[test]
+    fn near_misses_say_how_they_differ() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(near_how(&s(&["MUG-1", "mug-1"])), "case");
+        assert_eq!(near_how(&s(&["MUG-1", "MUG-1 "])), "spaces");
+        assert_eq!(near_how(&s(&["MUG-1", "mug-1 "])), "case");
+        assert_eq!(
+            near_how(&s(&["MUG-1", "MUG-1 ", "mug-1"])),
+            "case and spaces"
+        );
+    }
+
+    /// The plan file is what `listings import` reads: the clean rows import as they are,
+    /// every problem row is refused until its finding is cleared; a formula-looking field
+    /// is defused and a comma quoted.
+    #[test]
+    fn the_plan_file_reads_back_through_the_import() {
+        use Channel::{Ebay, Shopify};
+        let on = |ch: Channel, id: u64, sku: &str, qty: i64| {
+            let mut f = found(ch, id, Some(sku), qty);
+            if ch == Shopify {
+                f.refs = vec![ChannelRef::new("variant", &id.to_string()).unwrap()];
+            }
+            f
+        };
+        let mut odd = on(Shopify, 5, "=CMD,1", 2);
+        odd.title = "Mug, blue".into();
+        let rows = plan(vec![
+            on(Shopify, 1, "MUG-1", 5),
+            on(Ebay, 2, "MUG-1", 4),
+            on(Shopify, 3, "PIN-1", 1),
+            on(Shopify, 4, "PIN-1", 1),
+            odd,
+        ]);
+        let csv = plan_csv(&rows, CountsFrom::Lowest, 2);
+        assert!(csv.contains(",\"Mug, blue\"\n"), "{csv}");
+        assert!(csv.contains("\"'=CMD,1\""), "{csv}");
+        let parsed = super::super::import::parse_csv(&csv).unwrap();
+        let good: Vec<_> = parsed
+            .rows
+            .iter()
+            .map(|r| (r.listing.sku.to_string(), r.on_hand, r.count_source.clone()))
+            .collect();
+        assert_eq!(good.len(), 3, "MUG-1 twice and the one-channel SKU: {csv}");
+        assert!(
+            good.iter().any(|g| g.0 == "=CMD,1"),
+            "the quote is the file's, not the SKU's"
+        );
+        assert!(good.contains(&(
+            "MUG-1".into(),
+            Some(4),
+            Some("the lowest quantity listed, ebay's".into())
+        )));
+        assert_eq!(parsed.bad.len(), 2);
+        assert!(parsed.bad.iter().all(|b| b.reason.contains("(duplicate)")));
+
+        // --apply's rows: the same clean rows, with their lines in the plan file.
+        let (apply, bad) = import_rows(&rows, CountsFrom::Channel(Shopify), 2);
+        assert!(bad.is_empty());
+        let lines: Vec<usize> = parsed.rows.iter().map(|r| r.line).collect();
+        assert_eq!(apply.iter().map(|r| r.line).collect::<Vec<_>>(), lines);
+        let mug = apply.iter().find(|r| r.listing.sku.as_str() == "MUG-1");
+        assert_eq!(mug.unwrap().on_hand, Some(5), "shopify, as named");
+    }
 }

@@ -177,7 +177,15 @@ impl Columns {
                 self.count
             ));
         }
-        let get = |c: Option<usize>| c.map_or("", |c| f[c].trim());
+        // A leading `'` before `=`, `+`, `-` or `@` keeps a spreadsheet from reading the
+        // field as a formula (the plan file writes it so); it is not part of the value.
+        let get = |c: Option<usize>| {
+            let v = c.map_or("", |c| f[c].trim());
+            match v.strip_prefix('\'') {
+                Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest,
+                _ => v,
+            }
+        };
         let finding = get(self.finding);
         if !CLEAN_FINDINGS.contains(&finding) {
             return Err(format!(
