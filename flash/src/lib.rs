@@ -374,6 +374,8 @@ struct World {
     interval: Option<Arc<baseline::Interval>>,
     fifo: Option<Arc<baseline::Fifo>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// What `listings discover` found when it mapped this world (rows by kind).
+    discovered: BTreeMap<&'static str, usize>,
 }
 
 impl Drop for World {
@@ -517,6 +519,8 @@ pub struct OnecountDetail {
     /// the world's moto goes away: what `onecount timeline SKU` would have said.
     pub oversold_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     pub dynamodb_requests: u64,
+    /// What `listings discover` found when it mapped the world: plan rows by kind.
+    pub discovered: BTreeMap<&'static str, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -615,6 +619,7 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         interval: None,
         fifo: None,
         tasks: Vec::new(),
+        discovered: BTreeMap::new(),
     };
     if strategy.is_onecount() {
         start_onecount(world, sc, catalog).await
@@ -671,7 +676,9 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     for (i, item) in catalog.iter().enumerate() {
         list_on_sandboxes(sb, i as u64, &item.sku, i64::from(item.on_hand));
     }
-    discover_catalog(&host, catalog).await?;
+    // A shop is never clean: one problem of each kind beside the sale's catalog.
+    onecount_sim::catalog::plant_problems(sb, onecount_sim::catalog::KINDS.len(), 1);
+    world.discovered = discover_catalog(&host, catalog).await?;
     warm_up(&host, catalog.len() as u64).await?;
     if strategy == Strategy::OnecountLastUnits {
         protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
@@ -683,36 +690,41 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
 
 /// Map the sale's catalog as a merchant would (`onecount listings discover --apply`):
 /// read every sandbox's catalog, match by SKU, start each count at the lowest listed
-/// quantity. Every SKU must come out matched on all three channels.
-async fn discover_catalog(host: &LocalHost, catalog: &[Item]) -> Result<()> {
+/// quantity. Every SKU of the sale must come out matched on all three channels; the
+/// planted problems are named and (but for a SKU on one channel) left alone. Returns the
+/// plan's rows by kind.
+async fn discover_catalog(
+    host: &LocalHost,
+    catalog: &[Item],
+) -> Result<BTreeMap<&'static str, usize>> {
     use onecount::domain::discover::{self, CountsFrom, Finding};
     let read = onecount::discovery::read_catalogs(&host.apis, &|_, _| {}).await;
     if let Some((ch, e)) = read.failed().first() {
         bail!("discovery could not read {ch}: {e}");
     }
     let plan = discover::plan(read.found);
-    if let Some(r) = plan
-        .iter()
-        .find(|r| !matches!(&r.finding, Finding::Matched { channels } if channels.len() == 3))
-    {
-        bail!("discovery: {:?} {}", r.sku, r.finding.says());
-    }
     let thresholds: BTreeMap<&str, u32> = catalog
         .iter()
         .map(|i| (i.sku.as_str(), i.threshold))
         .collect();
+    let mut kinds = BTreeMap::new();
+    for r in &plan {
+        *kinds.entry(r.finding.kind()).or_insert(0) += 1;
+        let ours = r.sku.as_deref().is_some_and(|s| thresholds.contains_key(s));
+        if ours && !matches!(&r.finding, Finding::Matched { channels } if channels.len() == 3) {
+            bail!("discovery: {:?} {}", r.sku, r.finding.says());
+        }
+    }
     let (mut rows, bad) = onecount::discovery::rows(&plan, CountsFrom::Lowest, 0);
     for r in &mut rows {
         r.threshold = thresholds.get(r.listing.sku.as_str()).copied();
     }
     let applied = onecount::discovery::apply(&host.store, (rows, bad), false, |_| {}).await?;
-    if applied.created_skus != catalog.len() || !applied.bad.is_empty() {
-        bail!(
-            "discovery mapped {applied:?}, not the {} SKUs listed",
-            catalog.len()
-        );
+    let expected = catalog.len() + kinds.get("one_channel").copied().unwrap_or(0);
+    if applied.created_skus != expected || !applied.bad.is_empty() {
+        bail!("discovery mapped {applied:?}, not the {expected} SKUs listed");
     }
-    Ok(())
+    Ok(kinds)
 }
 
 /// A baseline world: the sandboxes and onecount's own channel clients, so only the
@@ -1038,7 +1050,10 @@ async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResu
     let channel_writes = w.writes();
     let total: usize = channel_writes.iter().sum();
     let onecount = match &w.host {
-        Some(h) => Some(onecount_detail(h, w.endpoint.as_deref()).await?),
+        Some(h) => Some(OnecountDetail {
+            discovered: w.discovered.clone(),
+            ..onecount_detail(h, w.endpoint.as_deref()).await?
+        }),
         None => None,
     };
     let baseline = (w.host.is_none()).then(|| BaselineDetail {
@@ -1172,6 +1187,7 @@ async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<Onecou
         ledger_oversells,
         oversold_timelines,
         dynamodb_requests: h.store.requests(),
+        discovered: BTreeMap::new(),
     })
 }
 

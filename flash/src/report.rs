@@ -1,5 +1,6 @@
 //! The run's report as text (for people), and the hottest SKU's chart as SVG.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::measure::{Lag, Point};
@@ -105,10 +106,30 @@ fn short_label(r: &StrategyResult) -> String {
     }
 }
 
+/// How onecount's worlds were mapped: `listings discover --apply` on the sandboxes, and
+/// what it named besides the sale's SKUs.
+fn discovery_text(kinds: &BTreeMap<&'static str, usize>) -> String {
+    let matched = kinds.get("matched").copied().unwrap_or(0);
+    let others: Vec<String> = kinds
+        .iter()
+        .filter(|(k, _)| **k != "matched")
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    format!(
+        "onecount's listings were mapped by `onecount listings discover --apply`: {matched} SKUs \
+         matched by SKU across the channels, each count the lowest listed; it also named the \
+         problems planted beside them ({}), mapping only the one-channel SKU.\n",
+        others.join(", ")
+    )
+}
+
 /// The whole report, as `make demo` prints it.
 pub fn text(o: &Outcome, chart: Option<&str>) -> String {
     let mut out = String::new();
     out.push_str(&scenario_text(o));
+    if let Some(d) = o.results.iter().find_map(|r| r.onecount.as_ref()) {
+        out.push_str(&discovery_text(&d.discovered));
+    }
     out.push_str(&comparison(o));
     if let Some(v) = verdict(o) {
         let _ = writeln!(out, "\n{v}");

@@ -48,29 +48,9 @@ impl Ids {
 /// Stock the sandboxes with about `listings` listings, `problems` of them planted
 /// problems spread evenly over [`KINDS`]. Quantities come from `seed`.
 pub fn stock(sb: &Sandboxes, listings: usize, problems: usize, seed: u64) -> Stocked {
-    let mut out = Stocked::default();
     let mut ids = Ids { next: 0 };
-    let mut rng = seed.wrapping_mul(6_364_136_223_846_793_005) | 1;
-    let mut qty = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % 40) as i64
-    };
-    for p in 0..problems {
-        let kind = KINDS[p % KINDS.len()];
-        let sku = format!("{}-{p:03}", kind.to_uppercase().replace('_', ""));
-        out.listings += plant(sb, &mut ids, kind, &sku, qty(), p);
-        // A listing without a SKU is known by its title.
-        out.planted.push((
-            kind,
-            if kind == "no_sku" {
-                title(kind, p)
-            } else {
-                sku
-            },
-        ));
-    }
+    let mut qty = quantities(seed);
+    let mut out = plant_with(sb, &mut ids, problems, &mut qty);
     let mut i = 0;
     while out.listings < listings {
         // Every fifth group of four SKUs: variations of one listing on Etsy and eBay.
@@ -89,6 +69,45 @@ pub fn stock(sb: &Sandboxes, listings: usize, problems: usize, seed: u64) -> Sto
             out.clean.insert(sku.clone(), low);
         }
         i += n;
+    }
+    out
+}
+
+/// Quantities from 0 to 39, the same for the same seed.
+fn quantities(seed: u64) -> impl FnMut() -> i64 {
+    let mut rng = seed.wrapping_mul(6_364_136_223_846_793_005) | 1;
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % 40) as i64
+    }
+}
+
+/// Only the planted problems: `problems` of them, spread over [`KINDS`] (for a demo
+/// whose clean catalog is listed by other means).
+pub fn plant_problems(sb: &Sandboxes, problems: usize, seed: u64) -> Stocked {
+    plant_with(sb, &mut Ids { next: 0 }, problems, &mut quantities(seed))
+}
+
+fn plant_with(
+    sb: &Sandboxes,
+    ids: &mut Ids,
+    problems: usize,
+    qty: &mut impl FnMut() -> i64,
+) -> Stocked {
+    let mut out = Stocked::default();
+    for p in 0..problems {
+        let kind = KINDS[p % KINDS.len()];
+        let sku = format!("{}-{p:03}", kind.to_uppercase().replace('_', ""));
+        out.listings += plant(sb, ids, kind, &sku, qty(), p);
+        // A listing without a SKU is known by its title.
+        let about = if kind == "no_sku" {
+            title(kind, p)
+        } else {
+            sku
+        };
+        out.planted.push((kind, about));
     }
     out
 }
