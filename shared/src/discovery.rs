@@ -100,19 +100,11 @@ pub fn rows(rows: &[PlanRow], from: CountsFrom, threshold: u32) -> (Vec<ImportRo
 /// again.
 pub async fn apply(
     store: &DynamoStore,
-    (mut write, bad): (Vec<ImportRow>, Vec<BadRow>),
+    (write, bad): (Vec<ImportRow>, Vec<BadRow>),
     dry_run: bool,
     progress: impl Fn(usize),
 ) -> Result<Applied, LedgerError> {
     let existing = store.import_context(&write).await?;
-    for r in &mut write {
-        if let Some(now) = existing
-            .listings
-            .get(&(r.listing.sku.clone(), r.listing.channel))
-        {
-            r.listing.policy = now.policy.clone();
-        }
-    }
     let mut plan = import::plan(write, &existing);
     plan.bad.extend(bad);
     let mut out = Applied {

@@ -43,6 +43,11 @@ pub async fn run(store: &DynamoStore, ask: Ask) -> Result<Reply> {
                 .unwrap_or_default()
         );
     }
+    if let (Some(c), true, None) = (ask.only, ask.apply, ask.counts_from) {
+        bail!(
+            "--channel {c} --apply would start every new SKU at {c}'s quantity, unchecked against the other channels: discover every channel, or say --counts-from {c}"
+        );
+    }
     let tally = Tally::new("reading catalogs");
     let catalogs = discovery::read_catalogs(&apis, &|ch, n| tally.set(ch.as_str(), n)).await;
     tally.finish();

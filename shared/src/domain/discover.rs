@@ -108,7 +108,7 @@ fn near_how(skus: &[String]) -> &'static str {
         .map(|s| s.chars().filter(|c| !c.is_whitespace()).collect())
         .collect();
     let pairs = || (0..skus.len()).flat_map(|i| (i + 1..skus.len()).map(move |j| (i, j)));
-    let by_space = pairs().any(|(i, j)| unspaced[i] == unspaced[j]);
+    let by_space = skus.iter().zip(&unspaced).any(|(s, u)| s != u);
     let by_case = pairs().any(|(i, j)| unspaced[i] != unspaced[j]);
     match (by_case, by_space) {
         (true, true) => "case and spaces",
@@ -280,6 +280,7 @@ pub fn import_rows(
                 on_hand: Some(count),
                 threshold: Some(threshold),
                 fresh: false,
+                policy_given: false,
                 count_source: Some(source.clone()),
             });
         }
@@ -429,7 +430,7 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(near_how(&s(&["MUG-1", "mug-1"])), "case");
         assert_eq!(near_how(&s(&["MUG-1", "MUG-1 "])), "spaces");
-        assert_eq!(near_how(&s(&["MUG-1", "mug-1 "])), "case");
+        assert_eq!(near_how(&s(&["MUG-1", "mug-1 "])), "case and spaces");
         assert_eq!(
             near_how(&s(&["MUG-1", "MUG-1 ", "mug-1"])),
             "case and spaces"
@@ -487,5 +488,32 @@ mod tests {
         assert_eq!(apply.iter().map(|r| r.line).collect::<Vec<_>>(), lines);
         let mug = apply.iter().find(|r| r.listing.sku.as_str() == "MUG-1");
         assert_eq!(mug.unwrap().on_hand, Some(5), "shopify, as named");
+    }
+
+    /// A mapped listing's buffer, max and pause survive a plan file read back (it has no
+    /// such columns).
+    #[test]
+    fn a_plan_file_keeps_a_mapped_listing_s_policy() {
+        use super::super::import;
+        let mut f = found(Channel::Ebay, 2, Some("MUG-1"), 4);
+        f.refs = vec![ChannelRef::new("item", "2").unwrap()];
+        let csv = plan_csv(&plan(vec![f.clone()]), CountsFrom::Lowest, 0);
+        let sku = Sku::parse("MUG-1").unwrap();
+        let mut ex = import::Existing::default();
+        ex.skus.insert(sku.clone());
+        ex.shared.insert((Channel::Ebay, "item:2".into(), sku.clone()));
+        let mapped = Listing {
+            sku: sku.clone(),
+            channel: Channel::Ebay,
+            refs: f.refs.clone(),
+            policy: ListingPolicy {
+                buffer: 2,
+                max_qty: Some(5),
+                paused: true,
+            },
+        };
+        ex.listings.insert((sku, Channel::Ebay), mapped);
+        let p = import::plan(import::parse_csv(&csv).unwrap().rows, &ex);
+        assert_eq!((p.write.len(), p.unchanged.len()), (0, 1), "{csv}");
     }
 }

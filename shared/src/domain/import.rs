@@ -23,6 +23,9 @@ pub struct ImportRow {
     pub fresh: bool,
     /// Where `on_hand` came from, for the timeline (discovery's starting count).
     pub count_source: Option<String>,
+    /// The row sets the listing's policy (a `buffer`, `max` or `paused` column); without
+    /// one, a listing already mapped keeps its own.
+    pub policy_given: bool,
 }
 
 /// One bad row and why.
@@ -219,6 +222,7 @@ impl Columns {
             on_hand: number(get(self.on_hand), "on_hand")?,
             threshold: number(get(self.threshold), "threshold")?,
             fresh: false,
+            policy_given: self.buffer.is_some() || self.max.is_some() || self.paused.is_some(),
             count_source: Some(get(self.count_from))
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
@@ -385,6 +389,11 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
             continue;
         }
         let now = existing.listings.get(&(l.sku.clone(), l.channel));
+        let mut row = row;
+        if let (false, Some(now)) = (row.policy_given, now) {
+            row.listing.policy = now.policy.clone();
+        }
+        let l = &row.listing;
         // Unchanged only when every channel id is in place too: a re-run after a crash
         // completes whatever was left half-done.
         let ids_in_place = l.refs.iter().all(|r| {
@@ -400,7 +409,6 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> Plan {
             p.unchanged.push(row.line);
             continue;
         }
-        let mut row = row;
         row.fresh = now.is_none();
         p.write.push(row);
     }

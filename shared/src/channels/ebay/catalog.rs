@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::EbayClient;
 use super::trading::{NS, call_error};
-use crate::channels::http::HttpError;
 use crate::channels::push::{Progress, PushError, patiently};
 use crate::domain::discover::Found;
 use crate::domain::{Channel, ChannelRef};
@@ -101,17 +100,16 @@ impl EbayClient {
     /// page while eBay names a `next`), as discovery sees them: mapped by the eBay SKU
     /// (`sku:`), the quantity available to ship. Seller Hub listings have no inventory
     /// item; the Trading API lists those.
-    pub async fn inventory_catalog(&self) -> Result<Vec<Found>, HttpError> {
+    pub async fn inventory_catalog(&self) -> Result<Vec<Found>, PushError> {
         let mut out = Vec::new();
         for page in 0.. {
-            let v = self
-                .inventory_call(
-                    "ebay getInventoryItems",
-                    reqwest::Method::GET,
-                    &format!("/sell/inventory/v1/inventory_item?limit=100&offset={page}"),
-                    None,
-                )
-                .await?;
+            let path = format!("/sell/inventory/v1/inventory_item?limit=100&offset={page}");
+            let v = patiently(|| async {
+                Ok(self
+                    .inventory_call("ebay getInventoryItems", reqwest::Method::GET, &path, None)
+                    .await?)
+            })
+            .await?;
             let items = v
                 .get("inventoryItems")
                 .and_then(Value::as_array)
@@ -143,15 +141,17 @@ impl EbayClient {
                 },
                 hide_variations: false,
             };
-            let (resp, _, errors) = patiently(|| async {
-                Ok(self
+            // An error answer for the call (a system error is worth another try).
+            let resp = patiently(|| async {
+                let (resp, _, errors) = self
                     .trading::<_, MyeBaySelling>("GetMyeBaySelling", &req)
-                    .await?)
+                    .await?;
+                match errors.iter().find(|e| e.is_error()) {
+                    Some(e) => Err(call_error("ebay GetMyeBaySelling", e).into()),
+                    None => Ok(resp),
+                }
             })
             .await?;
-            if let Some(e) = errors.iter().find(|e| e.is_error()) {
-                return Err(call_error("ebay GetMyeBaySelling", e).into());
-            }
             let list = resp.active_list.unwrap_or_default();
             let items = list.item_array.map(|a| a.items).unwrap_or_default();
             out.extend(items.iter().flat_map(listed_found));
@@ -173,7 +173,7 @@ impl EbayClient {
         &self,
         progress: &Progress<'_>,
     ) -> Result<Vec<Found>, PushError> {
-        let mut out = patiently(|| async { Ok(self.inventory_catalog().await?) }).await?;
+        let mut out = self.inventory_catalog().await?;
         progress(out.len());
         let items: HashSet<String> = out.iter().filter_map(|f| f.sku.clone()).collect();
         let before = out.len();
