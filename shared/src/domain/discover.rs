@@ -324,6 +324,11 @@ pub fn plan_csv(rows: &[PlanRow], from: CountsFrom, threshold: u32) -> String {
 /// One CSV field, quoted when it must be (RFC 4180), and never read as a formula by a
 /// spreadsheet (a leading `=`, `+`, `-`, `@` gets a `'`).
 fn csv_field(f: &str) -> String {
+    // One line per listing: the import reads the file line by line.
+    let f: String = f
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let f = if f.starts_with(['=', '+', '@']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
         format!("'{f}")
     } else {
@@ -451,7 +456,7 @@ mod tests {
             f
         };
         let mut odd = on(Shopify, 5, "=CMD,1", 2);
-        odd.title = "Mug, blue".into();
+        odd.title = "Mug,\nblue".into();
         let rows = plan(vec![
             on(Shopify, 1, "MUG-1", 5),
             on(Ebay, 2, "MUG-1", 4),
@@ -460,7 +465,10 @@ mod tests {
             odd,
         ]);
         let csv = plan_csv(&rows, CountsFrom::Lowest, 2);
-        assert!(csv.contains(",\"Mug, blue\"\n"), "{csv}");
+        assert!(
+            csv.contains(",\"Mug, blue\"\n"),
+            "a line break is a space: {csv}"
+        );
         assert!(csv.contains("\"'=CMD,1\""), "{csv}");
         let parsed = super::super::import::parse_csv(&csv).unwrap();
         let good: Vec<_> = parsed
@@ -501,7 +509,8 @@ mod tests {
         let sku = Sku::parse("MUG-1").unwrap();
         let mut ex = import::Existing::default();
         ex.skus.insert(sku.clone());
-        ex.shared.insert((Channel::Ebay, "item:2".into(), sku.clone()));
+        ex.shared
+            .insert((Channel::Ebay, "item:2".into(), sku.clone()));
         let mapped = Listing {
             sku: sku.clone(),
             channel: Channel::Ebay,
