@@ -707,15 +707,14 @@ async fn discover_catalog(
         .iter()
         .map(|i| (i.sku.as_str(), i.threshold))
         .collect();
-    let mut kinds = BTreeMap::new();
+    let kinds = discover::kinds(&plan);
     for r in &plan {
-        *kinds.entry(r.finding.kind()).or_insert(0) += 1;
         let ours = r.sku.as_deref().is_some_and(|s| thresholds.contains_key(s));
         if ours && !matches!(&r.finding, Finding::Matched { channels } if channels.len() == 3) {
             bail!("discovery: {:?} {}", r.sku, r.finding.says());
         }
     }
-    let (mut rows, bad) = onecount::discovery::rows(&plan, CountsFrom::Lowest, 0);
+    let (mut rows, bad) = discover::import_rows(&plan, CountsFrom::Lowest, 0);
     for r in &mut rows {
         r.threshold = thresholds.get(r.listing.sku.as_str()).copied();
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::aws::dynamo::{DynamoStore, ImportOutcome};
 use crate::channels::push::ChannelApi;
 use crate::domain::Channel;
-use crate::domain::discover::{self, CountsFrom, Found, PlanRow};
+use crate::domain::discover::Found;
 use crate::domain::import::{self, BadRow, ImportRow};
 use crate::ports::LedgerError;
 
@@ -89,13 +89,7 @@ pub struct Applied {
     pub bad: Vec<BadRow>,
 }
 
-/// The plan's clean rows as import rows: new SKUs at their
-/// [`discover::starting_count`], each with `threshold`.
-pub fn rows(rows: &[PlanRow], from: CountsFrom, threshold: u32) -> (Vec<ImportRow>, Vec<BadRow>) {
-    discover::import_rows(rows, from, threshold)
-}
-
-/// Map the plan's clean rows ([`rows`]) through `listings import`'s checks: a listing
+/// Map the plan's clean rows ([`crate::domain::discover::import_rows`]) through `listings import`'s checks: a listing
 /// already mapped keeps its policy (buffer, max, pause); nothing already so is written
 /// again.
 pub async fn apply(

@@ -69,10 +69,7 @@ async fn main() {
         .iter()
         .filter(|(k, about)| !onecount_tests::reported(rows_json, k, about))
         .collect();
-    let mut kinds = std::collections::BTreeMap::new();
-    for r in &rows {
-        *kinds.entry(r.finding.kind()).or_insert(0) += 1;
-    }
+    let kinds = discover::kinds(&rows);
     println!(
         "match: {:.2} s; rows by kind {kinds:?}; planted problems reported {}/{}{}",
         t.elapsed().as_secs_f64(),
@@ -87,7 +84,7 @@ async fn main() {
     let t = Instant::now();
     let applied = discovery::apply(
         &h.store,
-        discovery::rows(&rows, CountsFrom::Lowest, 2),
+        discover::import_rows(&rows, CountsFrom::Lowest, 2),
         false,
         |_| {},
     )
@@ -102,7 +99,7 @@ async fn main() {
     );
     let again = discovery::apply(
         &h.store,
-        discovery::rows(&rows, CountsFrom::Lowest, 2),
+        discover::import_rows(&rows, CountsFrom::Lowest, 2),
         true,
         |_| {},
     )

@@ -1,7 +1,6 @@
 //! `onecount listings discover`: read every connected channel's catalog, match the
 //! listings by SKU, say what was found, and (with `--apply`) map the clean part.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
@@ -68,11 +67,11 @@ pub async fn run(store: &DynamoStore, ask: Ask) -> Result<Reply> {
         );
     }
     let bar = Bar::new("mapping", rows.iter().map(|r| r.listings.len()).sum());
-    let write = discovery::rows(&rows, from, ask.threshold);
+    let write = discover::import_rows(&rows, from, ask.threshold);
     let applied = discovery::apply(store, write, !ask.apply, |n| bar.set(n)).await?;
     let value = json!({
         "channels": catalogs.reads,
-        "findings": kinds(&rows),
+        "findings": discover::kinds(&rows),
         "applied": applied,
         "plan": ask.out.as_ref().map(|p| p.display().to_string()),
         "rows": rows,
@@ -80,15 +79,6 @@ pub async fn run(store: &DynamoStore, ask: Ask) -> Result<Reply> {
     let text = text(&catalogs, &rows, &applied, ask.out.as_deref());
     let code = u8::from(!failed.is_empty() || !applied.bad.is_empty());
     Ok(Reply::new(&value, text).code(code))
-}
-
-/// Rows of each kind.
-fn kinds(rows: &[PlanRow]) -> BTreeMap<&'static str, usize> {
-    let mut out = BTreeMap::new();
-    for r in rows {
-        *out.entry(r.finding.kind()).or_default() += 1;
-    }
-    out
 }
 
 fn text(c: &Catalogs, rows: &[PlanRow], a: &Applied, out: Option<&std::path::Path>) -> String {
@@ -105,7 +95,7 @@ fn text(c: &Catalogs, rows: &[PlanRow], a: &Applied, out: Option<&std::path::Pat
     }
     let _ = writeln!(s, "{t}");
     let mut t = output::table(&["finding", "SKUs / listings", "applies"]);
-    for (kind, n) in kinds(rows) {
+    for (kind, n) in discover::kinds(rows) {
         let applies = rows
             .iter()
             .find(|r| r.finding.kind() == kind)

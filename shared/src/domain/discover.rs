@@ -199,6 +199,15 @@ fn judge(listings: &[Found]) -> Finding {
     }
 }
 
+/// The plan's rows of each kind (`matched`, `duplicate`, …).
+pub fn kinds(rows: &[PlanRow]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for r in rows {
+        *out.entry(r.finding.kind()).or_default() += 1;
+    }
+    out
+}
+
 /// Where a new SKU's starting count comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountsFrom {
