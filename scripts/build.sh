@@ -9,14 +9,13 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
     || rustup target add aarch64-unknown-linux-gnu
 fi
-functions=(onecount-webhook-ingest onecount-stock-decrement onecount-channel-push onecount-drift-check)
+functions=(onecount-webhook-ingest onecount-stock-decrement onecount-channel-push onecount-drift-check onecount-alarm-notify)
 args=()
 for f in "${functions[@]}"; do args+=(-p "$f"); done
 echo "==> cargo lambda build --release --arm64 (a cold build takes several minutes)" >&2
 scripts/tools.sh run cargo lambda build --release --arm64 --locked "${args[@]}"
 # Where cargo put them: the workspace's target/, or CARGO_TARGET_DIR when set.
-target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(scripts/target_dir.sh)
 for f in "${functions[@]}"; do
   b="$target_dir/lambda/$f/bootstrap"
   [ -f "$b" ] || { echo "missing $b" >&2; exit 1; }

@@ -13,6 +13,12 @@ checks infra/template.yaml against it:
   DLQ (redrive) and a visibility timeout at least 6x the function's timeout; the queue a
   producer is told to send to is the queue its consumer reads; every DLQ has an alarm;
   alarms go to the alert topic the functions publish to;
+- alarms reach people: each publishes to a topic CloudWatch can use (not encrypted with an
+  AWS-managed key such as alias/aws/sns, whose key policy cannot grant CloudWatch; a
+  customer-managed key's policy grants cloudwatch.amazonaws.com kms:Decrypt and
+  kms:GenerateDataKey*; the topic policy lets CloudWatch publish), that topic is read by
+  the alarm-notify function, which publishes to the alert topic, and each alarm's name
+  is one the function knows;
 - alarms and dashboard use only metric names the code writes.
 
 Usage: infra_check.py CONTRACT.json [TEMPLATE]  (exit 1 with one line per problem)
@@ -42,6 +48,82 @@ def ref(v):
             g = v["Fn::GetAtt"]
             return (g if isinstance(g, list) else g.split("."))[0]
     return None
+
+
+def key_statements(key):
+    doc = key.get("Properties", {}).get("KeyPolicy", {})
+    st = doc.get("Statement", [])
+    return st if isinstance(st, list) else [st]
+
+
+def listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+def check_alarm_topic(res, lid, tid, by_binary, alert_topic, env_of):
+    """CloudWatch can publish to alarm topic `tid`, and what it publishes becomes alerts."""
+    t = res.get(tid, {})
+    if t.get("Type") != "AWS::SNS::Topic":
+        check(False, f"{lid}: alarm action {tid} is not an SNS topic")
+        return
+    kms = t.get("Properties", {}).get("KmsMasterKeyId")
+    if isinstance(kms, str) and kms.startswith("alias/aws/"):
+        check(
+            False,
+            f"{lid}: alarm publishes to {tid}, encrypted with the AWS-managed key {kms}, whose key "
+            "policy cannot grant cloudwatch.amazonaws.com: the alarm would never notify anyone "
+            "(use a customer-managed key)",
+        )
+    elif kms is not None:
+        key = res.get(ref(kms), {})
+        grants = set()
+        for st in key_statements(key):
+            principal = st.get("Principal", {})
+            services = listed(principal.get("Service", [])) if isinstance(principal, dict) else []
+            if st.get("Effect") == "Allow" and "cloudwatch.amazonaws.com" in services:
+                grants |= set(listed(st.get("Action", [])))
+        check(
+            key.get("Type") == "AWS::KMS::Key"
+            and {"kms:Decrypt", "kms:GenerateDataKey*"} <= grants,
+            f"{lid}: the key of {tid} does not let cloudwatch.amazonaws.com use it "
+            "(kms:Decrypt and kms:GenerateDataKey*)",
+        )
+    allowed = False
+    for pol in res.values():
+        if pol["Type"] != "AWS::SNS::TopicPolicy":
+            continue
+        if tid not in [ref(x) for x in pol["Properties"].get("Topics", [])]:
+            continue
+        for st in listed(pol["Properties"]["PolicyDocument"].get("Statement", [])):
+            principal = st.get("Principal", {})
+            services = listed(principal.get("Service", [])) if isinstance(principal, dict) else []
+            if "cloudwatch.amazonaws.com" in services and "sns:Publish" in listed(st.get("Action")):
+                allowed = True
+    check(allowed, f"{lid}: no topic policy lets CloudWatch publish to {tid}")
+    readers = [
+        l
+        for l in by_binary.get("onecount-alarm-notify", [])
+        for ev in res[l]["Properties"].get("Events", {}).values()
+        if ev["Type"] == "SNS" and ref(ev["Properties"].get("Topic")) == tid
+    ]
+    check(readers, f"{lid}: {tid} is not read by the alarm-notify function (alarms would arrive as raw JSON, without severity)")
+    for r in readers:
+        check(ref(env_of[r].get("ONECOUNT_ALERT_TOPIC_ARN")) == alert_topic, f"{r}: does not publish to the alert topic")
+
+
+def check_alarm_name(lid, name, contract):
+    """The alarm-notify function knows the alarm by its name: <stack>-onecount-<key>[-<channel>]."""
+    sub = name.get("Fn::Sub") if isinstance(name, dict) else None
+    m = re.fullmatch(r"\$\{AWS::StackName\}-onecount-([a-z0-9-]+)", sub or "")
+    known = False
+    if m:
+        rest = m.group(1)
+        for a in contract["alarms"]:
+            if not a["per_channel"] and rest == a["key"]:
+                known = True
+            if a["per_channel"] and any(rest == f"{a['key']}-{c}" for c in contract["channels"]):
+                known = True
+    check(known, f"{lid}: AlarmName {name} is not one the alarm-notify function knows (see ALARMS in shared/src/alerts/alarm.rs)")
 
 
 def main():
@@ -191,7 +273,11 @@ def main():
         if a["Type"] != "AWS::CloudWatch::Alarm":
             continue
         p = a["Properties"]
-        check([ref(x) for x in p.get("AlarmActions", [])] == [topic], f"{lid}: alarm not sent to the alert topic")
+        targets = [ref(x) for x in p.get("AlarmActions", [])]
+        check(targets, f"{lid}: alarm notifies no one (no AlarmActions)")
+        for tid in targets:
+            check_alarm_topic(res, lid, tid, by_binary, topic, env_of)
+        check_alarm_name(lid, p.get("AlarmName"), contract)
         if p.get("Namespace") == ns:
             check(p["MetricName"] in names, f"{lid}: metric {p['MetricName']} is not written by the code")
     body = json.dumps(res["Dashboard"]["Properties"]["DashboardBody"])

@@ -28,4 +28,21 @@ if ! grep -q "waits MaximumBatchingWindowInSeconds" <<<"$said"; then
   echo "infra_check.py accepted a template whose SQS consumers wait for fuller batches" >&2
   exit 1
 fi
+# …and alarms sent to a topic CloudWatch cannot use: encrypted with the AWS-managed key
+# alias/aws/sns (the template did this until the alarm topic got a key of its own).
+sed 's#KmsMasterKeyId: !Ref AlarmKey#KmsMasterKeyId: alias/aws/sns#' "$t" >"$contract.bad.yaml"
+said="$(scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$contract.bad.yaml" 2>&1 || true)"
+if ! grep -q "encrypted with the AWS-managed key alias/aws/sns" <<<"$said"; then
+  echo "infra_check.py accepted alarms that publish to a topic encrypted with alias/aws/sns" >&2
+  exit 1
+fi
+# The last template with that mistake, from git history (skipped in a shallow clone).
+if git cat-file -e f9f5e85:infra/template.yaml 2>/dev/null; then
+  git show f9f5e85:infra/template.yaml >"$contract.bad.yaml"
+  said="$(scripts/tools.sh run python3 scripts/infra_check.py "$contract" "$contract.bad.yaml" 2>&1 || true)"
+  if ! grep -q "OrderDLQAlarm: alarm publishes to AlertTopic, encrypted with the AWS-managed key alias/aws/sns" <<<"$said"; then
+    echo "infra_check.py did not catch the alias/aws/sns alarm topic of template f9f5e85" >&2
+    exit 1
+  fi
+fi
 echo "template checks passed" >&2

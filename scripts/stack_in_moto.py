@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Translate the SAM template to CloudFormation offline (aws-sam-translator) and create
-its data plane — the table, queues with their DLQs and redrive, the alert topic — as a
+its data plane — the table, queues with their DLQs and redrive, the alert topic, the alarm
+topic and its key — as a
 stack in moto's CloudFormation. Prints the stack outputs as JSON.
 
 moto cannot run Lambda, API Gateway, Scheduler or CloudWatch resources, so only the
@@ -20,7 +21,7 @@ import boto3
 import yaml
 from samtranslator.translator.transform import transform
 
-KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic"}
+KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::KMS::Key"}
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 

@@ -159,6 +159,26 @@ pub struct ConnectArgs {
     pub auth_base: Option<String>,
 }
 
+/// The most a free text given on the command line may take (it goes onto the timeline:
+/// DynamoDB limits an item to 400 KB, and a person reads it in one line).
+pub const NOTE_MAX_CHARS: usize = 200;
+
+/// A reason, a name or an id given as free text: one line, at most [`NOTE_MAX_CHARS`]
+/// characters.
+fn note(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must be one line, with no control characters".into());
+    }
+    let n = s.chars().count();
+    if n > NOTE_MAX_CHARS {
+        return Err(format!("is {n} characters long; at most {NOTE_MAX_CHARS}"));
+    }
+    Ok(s.to_string())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SkuCmd {
     /// One screen for one SKU (`--json` for scripts).
@@ -184,10 +204,10 @@ pub enum StockCmd {
         sku: Sku,
         on_hand: u32,
         /// Why, for the timeline (e.g. "stock take").
-        #[arg(long)]
+        #[arg(long, value_parser = note)]
         reason: String,
         /// Who, for the timeline (default: $USER).
-        #[arg(long)]
+        #[arg(long, value_parser = note)]
         actor: Option<String>,
     },
     /// Change the count by +N (received) or -N (shrinkage, damage).
@@ -195,9 +215,9 @@ pub enum StockCmd {
         sku: Sku,
         #[arg(allow_negative_numbers = true)]
         delta: i64,
-        #[arg(long)]
+        #[arg(long, value_parser = note)]
         reason: String,
-        #[arg(long)]
+        #[arg(long, value_parser = note)]
         actor: Option<String>,
     },
     /// Which channel keeps selling a SKU's last units, and at what level the others stop
@@ -260,7 +280,7 @@ pub enum SaleCmd {
         #[arg(long)]
         sku: Option<Sku>,
         /// The refund's id (makes the restock idempotent).
-        #[arg(long)]
+        #[arg(long, value_parser = note)]
         refund: String,
         #[arg(long)]
         qty: Qty,
@@ -548,4 +568,165 @@ fn parse_penalty(s: &str) -> Result<(Channel, f64), String> {
         .parse()
         .map_err(|_| format!("'{v}' is not an amount (e.g. ebay=15)"))?;
     Ok((channel, amount))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onecount::alerts::{Alert, examples};
+
+    /// `onecount …` commands in backticks in `text`, and the lines of its shell blocks
+    /// that run onecount (continuation lines joined, leading `VAR=value`s dropped).
+    fn commands(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, span) in text.split('`').enumerate() {
+            if i % 2 == 1 && span.starts_with("onecount ") && !span.contains('\n') {
+                out.push(span.to_string());
+            }
+        }
+        let mut in_block = false;
+        let mut joined = String::new();
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_block = !in_block && (line == "```sh" || line == "```bash");
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            let line = line.split(" # ").next().unwrap_or_default().trim();
+            joined.push_str(line.trim_end_matches('\\'));
+            joined.push(' ');
+            if line.ends_with('\\') {
+                continue;
+            }
+            let cmd: Vec<&str> = joined
+                .split_whitespace()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                .collect();
+            if cmd.first() == Some(&"onecount") {
+                out.push(cmd.join(" "));
+            }
+            joined.clear();
+        }
+        out
+    }
+
+    /// Placeholders as values: `SKU`, `CHANNEL`, `N`, `KIND:ID`, `<x>`, `[optional parts]`.
+    fn filled(cmd: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut depth = 0;
+        for w in cmd.split_whitespace() {
+            depth += w.matches('[').count();
+            if depth == 0 {
+                words.push(w.to_string());
+            }
+            depth -= w.matches(']').count().min(depth);
+        }
+        words
+            .into_iter()
+            // `…` stands for more arguments: the ones written are still checked.
+            .filter(|w| w != "…" && w != "...")
+            .map(|w| match w.as_str() {
+                "CHANNEL" | "C" | "<channel>" => "shopify".to_string(),
+                "N" | "QTY" => "2".to_string(),
+                "+N" | "±N" => "+2".to_string(),
+                "-N" => "-2".to_string(),
+                "KIND:ID" | "kind:id" => "variant:1".to_string(),
+                _ if w.starts_with('<') || w.ends_with('…') => "x1".to_string(),
+                _ => w.trim_matches('"').to_string(),
+            })
+            .collect()
+    }
+
+    /// Parses as a whole command; or, for a command named without all its required
+    /// arguments (a mention like `onecount connect`, a synopsis with `…`), its name and
+    /// every flag written exist (the CLI shows that command's help).
+    fn parses(words: Vec<String>) -> Result<(), clap::error::ErrorKind> {
+        use clap::error::ErrorKind as K;
+        let ok = |k: K| matches!(k, K::DisplayHelp | K::DisplayVersion);
+        match Cli::try_parse_from(&words) {
+            Ok(_) => Ok(()),
+            Err(e) if ok(e.kind()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    K::MissingRequiredArgument
+                        | K::MissingSubcommand
+                        | K::DisplayHelpOnMissingArgumentOrSubcommand
+                ) =>
+            {
+                let mut with_help = words;
+                with_help.push("--help".into());
+                match Cli::try_parse_from(with_help) {
+                    Err(e) if ok(e.kind()) => Ok(()),
+                    Err(e) => Err(e.kind()),
+                    Ok(_) => Ok(()),
+                }
+            }
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    fn unparsed(source: &str, cmds: Vec<String>) -> Vec<String> {
+        cmds.into_iter()
+            .filter_map(|c| {
+                parses(filled(&c))
+                    .err()
+                    .map(|k| format!("{source}: `{c}`: {k}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn free_texts_are_one_short_line() {
+        let long = "x".repeat(NOTE_MAX_CHARS + 1);
+        for bad in [long.as_str(), "two\nlines", " "] {
+            let e =
+                Cli::try_parse_from(["onecount", "stock", "adjust", "MUG", "+1", "--reason", bad])
+                    .unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad:?}");
+        }
+        assert!(
+            Cli::try_parse_from([
+                "onecount",
+                "stock",
+                "adjust",
+                "MUG",
+                "+1",
+                "--reason",
+                "received PO-17"
+            ])
+            .is_ok()
+        );
+    }
+
+    /// Every command an alert or the README tells someone to run is one the CLI takes: a
+    /// runbook step that fails with a usage error is found here, not during an incident.
+    #[test]
+    fn every_command_in_alerts_and_the_readme_parses() {
+        let mut bad = Vec::new();
+        let mut seen = 0;
+        for a in examples() {
+            let Alert { kind, body, .. } = a;
+            let cmds = commands(&body);
+            seen += cmds.len();
+            bad.extend(unparsed(kind.as_str(), cmds));
+        }
+        let readme = include_str!("../../README.md");
+        let cmds = commands(readme);
+        assert!(
+            cmds.len() > 40,
+            "only {} commands found in the README",
+            cmds.len()
+        );
+        seen += cmds.len();
+        bad.extend(unparsed("README", cmds));
+        assert!(
+            bad.is_empty(),
+            "{} of {seen} commands do not parse:\n{}",
+            bad.len(),
+            bad.join("\n")
+        );
+    }
 }

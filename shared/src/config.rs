@@ -114,7 +114,7 @@ pub mod vars {
 
     const COMMON: [&str; 3] = [TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN];
 
-    pub const FUNCTIONS: [FunctionEnv; 4] = [
+    pub const FUNCTIONS: [FunctionEnv; 5] = [
         FunctionEnv {
             binary: "onecount-webhook-ingest",
             required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, ORDER_QUEUE_URL],
@@ -123,7 +123,8 @@ pub mod vars {
         FunctionEnv {
             binary: "onecount-stock-decrement",
             required: &[TABLE, CHANNELS_SECRET_ARN, ALERT_TOPIC_ARN, PUSH_QUEUE_URL_],
-            optional: &[TIMELINE_TTL_DAYS],
+            // Its own queue, for the retry delays of messages that failed for now.
+            optional: &[TIMELINE_TTL_DAYS, ORDER_QUEUE_URL],
         },
         FunctionEnv {
             binary: "onecount-channel-push",
@@ -150,6 +151,12 @@ pub mod vars {
                 AUTO_PAUSE,
                 RECONCILE_EVERY_SECS_,
             ],
+        },
+        // Reads CloudWatch's alarm notifications and publishes them as alerts.
+        FunctionEnv {
+            binary: "onecount-alarm-notify",
+            required: &[ALERT_TOPIC_ARN],
+            optional: &[],
         },
     ];
 

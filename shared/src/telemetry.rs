@@ -38,8 +38,10 @@ pub mod metrics {
     pub const STUCK_LISTINGS: &str = "StuckListings";
     pub const DRIFTED_LISTINGS: &str = "DriftedListings";
     pub const MISMATCHED_LISTINGS: &str = "MismatchedListings";
+    /// Errors in a drift-check run (a channel call that failed, an order not readable).
+    pub const DRIFT_CHECK_ERRORS: &str = "DriftCheckErrors";
     /// Every metric, for the template agreement test.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         SYNC_LAG_MS,
         PUSHES,
         PUSH_FAILURES,
@@ -48,6 +50,7 @@ pub mod metrics {
         STUCK_LISTINGS,
         DRIFTED_LISTINGS,
         MISMATCHED_LISTINGS,
+        DRIFT_CHECK_ERRORS,
     ];
     /// The one dimension metrics carry (or none).
     pub const CHANNEL_DIMENSION: &str = "Channel";

@@ -1,6 +1,6 @@
 //! Prints, as JSON, what the code expects of its deployment: the table's keys, index and
 //! TTL attribute, every function's environment variables, the metric names the alarms
-//! and dashboard may use. `scripts/infra_check.py` compares the SAM template with it.
+//! and dashboard may use, and the alarm names the alarm-notify function knows. `scripts/infra_check.py` compares the SAM template with it.
 
 use onecount::aws::dynamo::schema;
 use onecount::config::vars;
@@ -20,6 +20,7 @@ fn main() {
         },
         "functions": functions,
         "channels": onecount::Channel::CONNECTED,
+        "alarms": onecount::alerts::alarm::ALARMS.iter().map(|(key, _, _, per_channel)| serde_json::json!({"key": key, "per_channel": per_channel})).collect::<Vec<_>>(),
         "metrics": {"namespace": metrics::NAMESPACE, "names": metrics::ALL, "dimension": metrics::CHANNEL_DIMENSION},
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));

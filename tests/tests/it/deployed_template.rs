@@ -1,7 +1,8 @@
 //! The SAM template, translated to CloudFormation offline (aws-sam-translator) and
 //! created in moto's CloudFormation: the table, queues and topic it declares are ones
 //! the code runs against — the table passes `init`'s schema check, and a sale flows
-//! through the stack's queues to every channel.
+//! through the stack's queues to every channel, and a CloudWatch alarm on the stack's
+//! alarm topic reaches its alert topic as an alert with `severity`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,7 +39,11 @@ async fn the_translated_template_creates_what_the_code_runs_on() {
     );
     let outputs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON outputs");
     let kept: Vec<String> = serde_json::from_value(outputs["_resources"].clone()).unwrap();
-    assert_eq!(kept.len(), 10, "table, 4 queues + 4 DLQs, topic: {kept:?}");
+    assert_eq!(
+        kept.len(),
+        12,
+        "table, 4 queues + 4 DLQs, alert and alarm topics, alarm key: {kept:?}"
+    );
     let outputs: BTreeMap<String, String> = outputs
         .as_object()
         .unwrap()
@@ -95,4 +100,35 @@ async fn the_translated_template_creates_what_the_code_runs_on() {
     );
     assert_eq!(h.store.get_stock(&sku).await.unwrap().unwrap().on_hand, 3);
     assert_eq!(h.resources.table, outputs["LedgerTableName"]);
+
+    alarms_arrive_as_alerts(&sdk, &outputs).await;
+}
+
+/// What CloudWatch publishes on the alarm topic, handed to the alarm-notify function, is
+/// published on the alert topic with the attributes the subscriptions filter on: the SMS
+/// subscription takes `severity: critical`.
+async fn alarms_arrive_as_alerts(sdk: &aws_config::SdkConfig, outputs: &BTreeMap<String, String>) {
+    assert_ne!(outputs["AlarmTopicArn"], outputs["AlertTopicArn"]);
+    let alerts = onecount::aws::sns::SnsAlerts::new(sdk, &outputs["AlertTopicArn"]);
+    let notice = onecount::alerts::alarm::example_notice("tpl-x-onecount-push-dlq-ebay", "ALARM");
+    let event = serde_json::json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "TopicArn": outputs["AlarmTopicArn"],
+                "Subject": "ALARM: \"tpl-x-onecount-push-dlq-ebay\" in EU (Ireland)",
+                "Message": notice, "MessageAttributes": {}}
+    }]});
+    assert_eq!(onecount_alarm_notify::handle(&alerts, &event).await, Ok(1));
+    let got = onecount_tests::published_alerts(&outputs["AlertTopicArn"]).await;
+    let a = got
+        .last()
+        .expect("the alert, read back from moto's SNS record");
+    assert_eq!(a.attributes["severity"], "critical");
+    assert_eq!(a.attributes["type"], "push_failing");
+    assert_eq!(a.attributes["channel"], "ebay");
+    assert!(
+        a.body.contains("onecount dlq redrive --queue ebay"),
+        "{}",
+        a.body
+    );
+    assert!(a.sms.len() <= 140 && a.sms.is_ascii(), "{}", a.sms);
 }
