@@ -12,4 +12,5 @@ scripts/moto.sh setup
 echo "==> building the onecount CLI (the first build of the AWS SDK takes a few minutes)" >&2
 cargo build --locked -q -p onecount-cli
 echo "==> a 60-second flash sale on 50 SKUs, on Shopify, Etsy and eBay sandboxes" >&2
-exec target/debug/onecount demo --out target/demo "$@"
+# Run the binary where cargo put it: the workspace's target/, or CARGO_TARGET_DIR when set.
+exec "$(scripts/target_dir.sh)/debug/onecount" demo --out target/demo "$@"

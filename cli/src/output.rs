@@ -110,17 +110,32 @@ pub fn quarantine(items: &[onecount::ports::Quarantined]) -> String {
     if items.is_empty() {
         return "nothing quarantined".into();
     }
-    let mut t = table(&["Received (UTC)", "Id", "Channel", "Reason", "Bytes"]);
+    let mut t = table(&[
+        "Received (UTC)",
+        "Id",
+        "Channel",
+        "Reason",
+        "Bytes",
+        "Ids kept",
+    ]);
     for q in items {
+        let s: serde_json::Value = serde_json::from_slice(&q.body).unwrap_or_default();
+        let kept: Vec<String> = s["kept"]
+            .as_object()
+            .map(|m| m.iter().take(6).map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
         t.add_row(vec![
             time(q.received_at),
             q.id.clone(),
             q.channel.to_string(),
             q.reason.clone(),
-            q.body.len().to_string(),
+            s["bytes"].to_string(),
+            kept.join(" "),
         ]);
     }
-    format!("{t}\nthe whole item, headers and body: onecount quarantine list --json")
+    format!(
+        "{t}\nKept 14 days, redacted: ids, SKUs, quantities, sizes and a SHA-256 of the body (no customer data, no signatures). All of it: onecount quarantine list --json"
+    )
 }
 
 /// A progress bar on stderr for long work (only on a terminal; scripts see nothing).

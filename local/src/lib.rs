@@ -30,7 +30,7 @@ use onecount_channel_push::{PushConfig, Pusher};
 use onecount_drift_check::DriftCheck;
 pub use onecount_drift_check::{DriftConfig, Report as DriftReport, links};
 use onecount_sim::{Sandboxes, SimConfig};
-use onecount_stock_decrement::Decrement;
+use onecount_stock_decrement::{Decrement, OrderRetry};
 use onecount_webhook_ingest::{Ingest, IngestRequest};
 
 pub use onecount::aws::sqs::{depth, redrive};
@@ -274,7 +274,7 @@ fn wire(
 ) -> Result<(Arc<LocalIngest>, Arc<LocalDecrement>, Arc<LocalDrift>)> {
     let kits = || app.kits().map_err(anyhow::Error::msg);
     let ingest = Arc::new(Ingest {
-        channels: app.channels.clone(),
+        channels: onecount::channels::live::LiveChannels::fixed(app.channels.clone()),
         queue: app.queues.clone(),
         inbox: store.clone(),
         alerts: app.alerts.clone(),
@@ -284,6 +284,10 @@ fn wire(
         pushes: app.queues.clone(),
         alerts: app.alerts.clone(),
         fetcher: kits()?,
+        retry: app.order_visibility().map(|v| OrderRetry {
+            visibility: Arc::new(v),
+            base_ms: cfg.push_backoff_base_ms,
+        }),
     });
     let drift = Arc::new(DriftCheck {
         store: store.clone(),

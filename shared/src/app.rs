@@ -74,6 +74,30 @@ impl App {
         crate::channels::build_with(&self.settings.channels, Some(self.store.tokens()))
     }
 
+    /// The channels' kits, their configuration read again every
+    /// [`crate::channels::live::RELOAD_EVERY`] (from the secret, or the local channels
+    /// file), rebuilt when it changed.
+    pub fn live_channels(&self) -> Result<crate::channels::live::LiveChannels, String> {
+        let sdk = self.sdk.clone();
+        let load: crate::channels::live::Loader = std::sync::Arc::new(move || {
+            let sdk = sdk.clone();
+            Box::pin(async move { crate::channels::config::ChannelsConfig::load(&sdk).await })
+        });
+        crate::channels::live::LiveChannels::reloading(
+            self.settings.channels.clone(),
+            Some(self.store.tokens()),
+            load,
+            crate::channels::live::RELOAD_EVERY,
+        )
+    }
+
+    /// Message visibility on the order queue (the order path's backoff), when its URL
+    /// is configured.
+    pub fn order_visibility(&self) -> Option<SqsVisibility> {
+        let url = self.settings.queues.orders.as_ref()?;
+        Some(SqsVisibility::new(&self.sdk, url))
+    }
+
     /// Message visibility on `channel`'s push queue (a pusher's backoff).
     pub fn push_visibility(&self, channel: Channel) -> Result<SqsVisibility, String> {
         let url = self.settings.queues.require_push(channel)?;

@@ -25,6 +25,7 @@ pub mod aws;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod crash;
 pub mod discovery;
 pub mod domain;
 pub mod ports;

@@ -2,7 +2,6 @@
 //! them.
 
 use anyhow::Result;
-use base64::Engine;
 use serde_json::json;
 
 use onecount::aws::dynamo::DynamoStore;
@@ -14,10 +13,12 @@ use crate::output;
 pub async fn run(store: &DynamoStore, cmd: QuarantineCmd) -> Result<Reply> {
     let QuarantineCmd::List { limit } = cmd;
     let items = onecount::ports::Inbox::quarantined(store, limit).await?;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let v: Vec<_> = items
         .iter()
-        .map(|q| json!({"id": q.id, "channel": q.channel, "reason": q.reason, "received_at": q.received_at, "headers": q.headers, "body_base64": b64.encode(&q.body)}))
+        .map(|q| {
+            let summary: serde_json::Value = serde_json::from_slice(&q.body).unwrap_or_default();
+            json!({"id": q.id, "channel": q.channel, "reason": q.reason, "received_at": q.received_at, "headers": q.headers, "body": summary})
+        })
         .collect();
     Ok(Reply::new(&v, output::quarantine(&items)))
 }

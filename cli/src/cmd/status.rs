@@ -27,7 +27,9 @@ pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<
         .collect();
     let (listings, behind) = behind(store, now, (lag_secs, stuck_secs)).await?;
     let dlqs = dlq_depths().await?;
-    let oversells = store.oversells(now - 7 * 86_400_000, 10).await?;
+    let week = now - 7 * 86_400_000;
+    let oversold_lines = store.oversell_count(week).await?;
+    let oversells = store.oversells(week, LATEST_OVERSELLS).await?;
     let episodes = episodes(store).await?;
     let value = json!({
         "skus": stocks.len(), "listings": listings,
@@ -40,23 +42,23 @@ pub async fn run(store: &DynamoStore, lag_secs: u64, stuck_secs: u64) -> Result<
         "low_stock": low.iter().map(|s| json!({"sku": s.sku, "on_hand": s.on_hand, "threshold": s.low_stock_threshold})).collect::<Vec<_>>(),
         "listings_behind": behind.iter().map(|(sku, ch, t, st)| json!({"sku": sku, "channel": ch, "expected": t, "state": st})).collect::<Vec<_>>(),
         "dlq": dlqs.iter().map(|(q, d)| json!({"queue": q, "depth": d})).collect::<Vec<_>>(),
+        "oversells_7d": oversold_lines,
         "recent_oversells": oversells.iter().filter_map(|e| {
             let (line, short) = e.event.oversold()?;
             Some(json!({"sku": e.sku, "at": e.at, "channel": line.channel, "order": line.order, "short": short}))
         }).collect::<Vec<_>>(),
     });
     let mut out = format!(
-        "{} SKUs, {listings} listings — {} low on stock, {} listing(s) behind or broken, {} oversell(s) in the last 7 days\n",
+        "{} SKUs, {listings} listings — {} low on stock, {} listing(s) behind or broken, {oversold_lines} oversold order line(s) in the last 7 days\n",
         stocks.len(),
         low.len(),
         behind.len(),
-        oversells.len()
     );
     out.push_str(&episodes_text(&episodes, now));
     out.push_str(&low_text(&low));
     out.push_str(&behind_text(&behind));
     out.push_str(&dlq_text(&dlqs));
-    out.push_str(&oversells_text(&oversells));
+    out.push_str(&oversells_text(&oversells, oversold_lines));
     Ok(Reply::new(&value, out))
 }
 
@@ -224,7 +226,10 @@ fn dlq_text(dlqs: &[(String, Option<i64>)]) -> String {
     out
 }
 
-fn oversells_text(oversells: &[TimelineEntry]) -> String {
+/// Oversells shown one by one (the count above is of all of them).
+const LATEST_OVERSELLS: usize = 10;
+
+fn oversells_text(oversells: &[TimelineEntry], total: usize) -> String {
     let mut out = String::new();
     if !oversells.is_empty() {
         let mut t = output::table(&["recent oversell", "when", "channel", "order", "short"]);
@@ -241,6 +246,13 @@ fn oversells_text(oversells: &[TimelineEntry]) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
+        if total > oversells.len() {
+            let _ = writeln!(
+                out,
+                "(the latest {} of {total}; each SKU's `onecount timeline SKU` has them all)",
+                oversells.len()
+            );
+        }
         let _ = writeln!(
             out,
             "Cancel or back-order those orders; `onecount oversell-cost` says what they cost."

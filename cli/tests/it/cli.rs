@@ -392,3 +392,35 @@ fn the_local_host_starts_with_its_sandboxes_and_says_where() {
         ok(&format!("{prefix}-ledger"), &["quarantine", "list"]).contains("nothing quarantined")
     );
 }
+
+/// `make demo` and `make build` find the binaries where cargo put them: a Rust user with
+/// `CARGO_TARGET_DIR` set has none in ./target.
+#[test]
+fn scripts_run_binaries_from_cargos_target_directory() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let elsewhere = std::env::temp_dir().join("onecount-elsewhere-target");
+    let out = Command::new(root.join("scripts/target_dir.sh"))
+        .env("CARGO_TARGET_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        elsewhere.display().to_string()
+    );
+    for script in ["demo.sh", "build.sh", "test.sh", "bench.sh"] {
+        let Ok(text) = std::fs::read_to_string(root.join("scripts").join(script)) else {
+            continue;
+        };
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains("target/debug/") && !line.contains("target/release/"),
+                "scripts/{script} runs a binary from ./target: {line}"
+            );
+        }
+    }
+}

@@ -304,6 +304,33 @@ fn status_pause_resume_and_what_oversells_cost() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("unknown SKU 'NOPE'"));
     let bad = onecount(&env, &["oversell-cost", "--other-share", "2"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--other-share"));
+
+    // Past ten oversells, status counts all of them and shows the latest ten.
+    for i in 0..11 {
+        let order = format!("12-{i}");
+        ok(&[
+            "sale",
+            "record",
+            "--channel",
+            "ebay",
+            "--order",
+            &order,
+            "--line",
+            "1",
+            "--sku",
+            "LAMP-1",
+            "--qty",
+            "1",
+        ]);
+    }
+    let s = json_of(&ok(&["status", "--json"]));
+    assert_eq!(s["oversells_7d"], 12);
+    assert_eq!(s["recent_oversells"].as_array().unwrap().len(), 10);
+    let screen = String::from_utf8_lossy(&ok(&["status"]).stdout).into_owned();
+    assert!(
+        screen.contains("12 oversold order line(s)") && screen.contains("the latest 10 of 12"),
+        "{screen}"
+    );
 }
 
 /// What the CLI needs to work on a local stack `h` (moto at `ep`): its table, its channels

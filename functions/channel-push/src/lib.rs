@@ -105,6 +105,16 @@ fn holder() -> String {
 /// that a pusher that died holding one delays that listing briefly.
 const LEASE_MS: Millis = 60_000;
 
+/// Stopped at a crash point: the messages come back (after the retry delay, where a real
+/// crash waits out the queue's visibility timeout; only the wait differs).
+fn crash_outcome(c: &onecount::crash::Crashed) -> Outcome {
+    Outcome::Retry {
+        error: c.to_string(),
+        retry_after: None,
+        quiet: false,
+    }
+}
+
 /// The ledger could not be read: every SKU of the batch tries again.
 fn ledger_unreadable(e: &impl std::fmt::Display) -> Outcome {
     Outcome::Retry {
@@ -236,7 +246,13 @@ where
         let groups = group(ch, event);
         let started = std::time::Instant::now();
         let calls_before = self.api.calls();
-        let outcomes = self.push_all(&groups).await;
+        let mut outcomes = self.push_all(&groups).await;
+        if let Err(c) = onecount::crash::at(onecount::crash::PUSH_AFTER_CONFIRM) {
+            outcomes = groups
+                .keys()
+                .map(|s| (s.clone(), crash_outcome(&c)))
+                .collect();
+        }
         // The channel answered and a push completed: it is reachable and takes our
         // credentials, so any episode it was in is over.
         let reached =
@@ -804,7 +820,9 @@ where
             self.execute(g, v, target, s, work, &mut writes).await;
         }
         self.write_all(groups, writes, work).await;
-        self.release(leased, &work.holder).await;
+        if !work.crashed {
+            self.release(leased, &work.holder).await;
+        }
     }
 
     /// Take the write lease of every shared channel object (a listing with several
@@ -1128,7 +1146,13 @@ where
         work: &mut Work,
     ) {
         let ws: Vec<Write> = chunk.iter().map(|(_, w)| w.clone()).collect();
+        if work.crashed_at(onecount::crash::PUSH_BEFORE_WRITE, chunk) {
+            return;
+        }
         let results = self.api.write(&ws).await;
+        if work.crashed_at(onecount::crash::PUSH_AFTER_WRITE, chunk) {
+            return;
+        }
         let found = self
             .unheard_while_lowering(chunk, &results, &writes.lowered_over, writes.read_at)
             .await;
@@ -1201,11 +1225,26 @@ struct Work {
     next: Vec<Sku>,
     /// The name this invocation's write leases are held under.
     holder: String,
+    /// A crash point stopped this invocation ([`onecount::crash`]): like a process that
+    /// died, it gives back no lease.
+    crashed: bool,
 }
 
 impl Work {
     fn end(&mut self, sku: Sku, outcome: Outcome) {
         self.out.insert(sku, outcome);
+    }
+    /// Stop at crash point `point` if it is armed: every SKU of `chunk` is left
+    /// unacknowledged (SQS delivers it again).
+    fn crashed_at(&mut self, point: &'static str, chunk: &[(PushView, Write)]) -> bool {
+        let Err(c) = onecount::crash::at(point) else {
+            return false;
+        };
+        self.crashed = true;
+        for (v, _) in chunk {
+            self.end(v.stock.sku.clone(), crash_outcome(&c));
+        }
+        true
     }
     fn look_again(&mut self, sku: Sku) {
         self.recheck.insert(sku.clone());

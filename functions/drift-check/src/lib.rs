@@ -38,8 +38,8 @@ use onecount::domain::drift::{
 use onecount::domain::push::listed_for;
 use onecount::domain::{Event, LineId, LineRecord, Millis, OrderId};
 use onecount::ports::{
-    AlertSink, ChannelHealth, DriftStore, EpisodeKind, GuardFlag, ListingFlag, PushQueue,
-    PushRequest, PushStore, PushView, TimelineStore,
+    AlertSink, ChannelHealth, DriftStore, EpisodeKind, GuardFlag, GuardFlags, ListingFlag,
+    PushQueue, PushRequest, PushStore, PushView, TimelineStore,
 };
 use onecount::{Channel, Sku};
 use serde::Serialize;
@@ -58,7 +58,8 @@ where
     S: onecount::StockLedger
         + onecount::ListingStore
         + onecount::ports::Inbox
-        + onecount::ports::ChannelHealth,
+        + onecount::ports::ChannelHealth
+        + GuardFlags,
     P: PushQueue,
     A: AlertSink,
     F: onecount::channels::OrderFetcher,
@@ -234,6 +235,13 @@ pub struct Report {
     pub refused: BTreeMap<Channel, String>,
 }
 
+/// Errors a run logs one by one.
+const LOGGED_ERRORS: usize = 20;
+/// Runs in a row with errors before the `drift_check_failing` alert.
+pub const FAILING_RUNS: u32 = 3;
+/// The checkpoint counting those runs.
+const ERROR_RUNS: &str = "error-runs";
+
 /// One SKU across its channels: a view, what each channel shows, which are stuck.
 type SkuSeen = (PushView, Vec<(Channel, Option<i64>)>, BTreeSet<Channel>);
 
@@ -253,9 +261,22 @@ impl Report {
                 (metrics::STUCK_LISTINGS, self.stuck as f64),
                 (metrics::DRIFTED_LISTINGS, self.drift as f64),
                 (metrics::MISMATCHED_LISTINGS, self.mismatch as f64),
+                (metrics::DRIFT_CHECK_ERRORS, self.errors.len() as f64),
             ],
         );
+        // One line per error, at error level (a run with hundreds of failed reads logs
+        // the first ones and how many more).
+        for e in self.errors.iter().take(LOGGED_ERRORS) {
+            tracing::error!(error = %e, "drift check error");
+        }
+        if self.errors.len() > LOGGED_ERRORS {
+            tracing::error!(
+                more = self.errors.len() - LOGGED_ERRORS,
+                "drift check errors not logged one by one"
+            );
+        }
         tracing::info!(
+            errors = self.errors.len(),
             listings = self.listings,
             in_sync = self.in_sync,
             pending = self.pending,
@@ -274,7 +295,7 @@ impl Report {
 
 impl<S, P, A, O> DriftCheck<S, P, A, O>
 where
-    S: DriftStore + PushStore + TimelineStore + ChannelHealth + TokenStore,
+    S: DriftStore + GuardFlags + PushStore + TimelineStore + ChannelHealth + TokenStore,
     P: PushQueue,
     A: AlertSink,
     O: OrderSink,
@@ -310,6 +331,7 @@ where
         self.judge(observed, &mut report).await;
         let calls_after: u64 = self.channels.iter().map(|c| c.api.calls()).sum();
         report.channel_calls = calls_after - calls_before;
+        self.error_streak(&mut report).await;
         report.millis = started.elapsed().as_millis() as u64;
         report.publish();
         report
@@ -560,6 +582,33 @@ where
             }
         }
         failed
+    }
+
+    /// Counts the runs in a row with errors; the run that makes it [`FAILING_RUNS`] sends
+    /// `drift_check_failing` (once per streak); a clean run ends the streak.
+    async fn error_streak(&self, report: &mut Report) {
+        let before: u32 = match self.store.checkpoint(ERROR_RUNS).await {
+            Ok(v) => v.and_then(|v| v.parse().ok()).unwrap_or(0),
+            Err(e) => {
+                report.errors.push(format!("reading the error streak: {e}"));
+                return;
+            }
+        };
+        let errors = report.errors.len();
+        let runs = if errors == 0 { 0 } else { before + 1 };
+        if runs != before
+            && let Err(e) = self
+                .store
+                .set_checkpoint(ERROR_RUNS, &runs.to_string())
+                .await
+        {
+            report.errors.push(format!("saving the error streak: {e}"));
+        }
+        if runs == FAILING_RUNS {
+            let first = report.errors[0].clone();
+            self.alert(report, Alert::drift_check_failing(runs, errors, &first))
+                .await;
+        }
     }
 
     async fn alert(&self, report: &mut Report, a: Alert) {
@@ -937,11 +986,14 @@ where
             .await
         {
             Ok(true) => {
-                if engage {
+                let a = if engage {
                     report.auto_paused += 1;
+                    Alert::auto_paused(sku, &names.join(", "), primary, v.stock.on_hand)
                 } else {
                     report.auto_released += 1;
-                }
+                    Alert::auto_resumed(sku, primary)
+                };
+                self.alert(report, a).await;
                 let cause = if engage {
                     "auto-pause"
                 } else {

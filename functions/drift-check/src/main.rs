@@ -1,6 +1,7 @@
 //! `onecount-drift-check`: the scheduled Lambda (EventBridge Scheduler, every 5 minutes
 //! by default). Everything is built once by the composition root; each invocation is one
-//! run.
+//! run, with the channels configuration as last read (read again every few minutes, so a
+//! rotated secret or a newly connected shop is used without a cold start).
 
 use std::time::Duration;
 
@@ -14,21 +15,26 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
-    let check = DriftCheck {
-        store: app.store.clone(),
-        pushes: app.queues.clone(),
-        alerts: app.alerts.clone(),
-        channels: onecount_drift_check::links(&app.channels),
-        orders: Decrement {
-            store: app.store,
-            pushes: app.queues,
-            alerts: app.alerts,
-            fetcher: app.channels,
-        },
-        cfg: DriftConfig::from_env()?,
-    };
-    let check = &check;
+    let live = app.live_channels()?;
+    let cfg = DriftConfig::from_env()?;
+    let (app, live, cfg) = (&app, &live, &cfg);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let channels = live.current().await;
+        let check = DriftCheck {
+            store: app.store.clone(),
+            pushes: app.queues.clone(),
+            alerts: app.alerts.clone(),
+            channels: onecount_drift_check::links(&channels),
+            orders: Decrement {
+                store: app.store.clone(),
+                pushes: app.queues.clone(),
+                alerts: app.alerts.clone(),
+                fetcher: (*channels).clone(),
+                // In-process: a failure only keeps the checkpoint where it was.
+                retry: None,
+            },
+            cfg: cfg.clone(),
+        };
         // Stay inside the invocation's own deadline, whatever the configured budget.
         let left = event
             .context

@@ -9,17 +9,20 @@
 
 use onecount::clock::now_ms;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use onecount::alerts::Alert;
 use onecount::channels::{Action, Candidate, InLine, OrderEvent};
 pub use onecount::channels::{FetchError, OrderFetcher};
+use onecount::crash;
+use onecount::domain::drift::{LowStock, low_stock};
+use onecount::domain::push::retry_delay_secs;
 use onecount::domain::{
-    LineId, Millis, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
+    Event, LineId, Millis, OrderId, RestockKind, RestockOutcome, RestockRequest, SaleOutcome,
 };
 use onecount::ports::{
-    AlertSink, ChannelHealth, EpisodeKind, Inbox, LedgerError, ListingStore, PushQueue,
-    PushRequest, Quarantined, StockLedger, episodes,
+    AlertSink, ChannelHealth, EpisodeKind, GuardFlag, GuardFlags, Inbox, LedgerError, ListingStore,
+    PushQueue, PushRequest, Quarantined, StockLedger, Visibility, episodes,
 };
 use onecount::{Channel, OrderLine, Qty, Sku};
 
@@ -51,6 +54,12 @@ impl From<LedgerError> for Failure {
     }
 }
 
+/// A crash point ([`onecount::crash`]): the message is not acknowledged, as if the
+/// process had stopped here.
+fn crash_at(point: &'static str) -> Result<(), Failure> {
+    crash::at(point).map_err(|c| Failure::Transient(c.to_string()))
+}
+
 /// Quantity added to or removed from order lines by an edit.
 type Deltas<'a> = &'a [(LineId, u32)];
 
@@ -59,11 +68,27 @@ pub struct Decrement<S, P, A, F> {
     pub pushes: P,
     pub alerts: A,
     pub fetcher: F,
+    /// Backoff for messages that failed for now (a channel's order read throttled or
+    /// down): without it a failed message waits out the queue's whole visibility timeout.
+    pub retry: Option<OrderRetry>,
 }
+
+/// How a failed order message comes back: after [`retry_delay_secs`] of its receive count
+/// (`base_ms` doubling, with jitter, like the pushers'), set on the message itself.
+#[derive(Clone)]
+pub struct OrderRetry {
+    pub visibility: std::sync::Arc<dyn Visibility>,
+    pub base_ms: u64,
+}
+
+/// The order path's backoff base in Lambda: 30 s, 60 s, 120 s, 240 s (+ up to 50%), then
+/// the dead-letter queue after the 5th receive, about as long as the queue's own 180 s
+/// visibility timeout took, with the first retries much sooner.
+pub const ORDER_BACKOFF_BASE_MS: u64 = 30_000;
 
 impl<S, P, A, F> Decrement<S, P, A, F>
 where
-    S: StockLedger + ListingStore + Inbox + ChannelHealth,
+    S: StockLedger + ListingStore + Inbox + ChannelHealth + GuardFlags,
     P: PushQueue,
     A: AlertSink,
     F: OrderFetcher,
@@ -77,6 +102,9 @@ where
                 Some(Err(e)) => Err(Failure::BadMessage(format!("not an order event: {e}"))),
                 None => Err(Failure::BadMessage("empty message".into())),
             };
+            if let Err(Failure::Transient(_)) = &outcome {
+                self.back_off(m).await;
+            }
             (id, outcome)
         }))
         .await;
@@ -93,6 +121,26 @@ where
             }
         }
         response
+    }
+
+    /// A message that failed for now comes back after a growing delay instead of the
+    /// queue's whole visibility timeout (best effort: if this fails, the timeout applies).
+    async fn back_off(&self, m: &SqsMessage) {
+        let (Some(retry), Some(receipt)) = (&self.retry, &m.receipt_handle) else {
+            return;
+        };
+        let receives = m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()) % 1001);
+        let secs = retry_delay_secs(receives, None, retry.base_ms, jitter);
+        if let Err(e) = retry.visibility.delay(receipt, secs).await {
+            tracing::warn!(error = %e, "order retry delay not set; the queue's visibility timeout applies");
+        }
     }
 
     /// Apply one order event. One that needs a read from a channel that refuses
@@ -186,6 +234,9 @@ where
             Ok(a) => a,
             Err(e) => return self.fetch_failed(ev, e).await,
         };
+        if matches!(ev.action, Action::Fetch { .. }) {
+            crash_at(crash::ORDER_AFTER_FETCH)?;
+        }
         let ch = ev.channel;
         match &action {
             Action::Sale {
@@ -213,6 +264,7 @@ where
             Action::Restock { order, lines, .. } => {
                 for l in lines {
                     let Ok(qty) = Qty::new(i64::from(l.qty)) else {
+                        tracing::warn!(channel = %ch, order = %order, line = %l.line, qty = l.qty, "refund line with no quantity to restock skipped");
                         continue;
                     };
                     let kind = RestockKind::Refund {
@@ -259,6 +311,7 @@ where
     ) -> Result<(), Failure> {
         for (line, delta) in removals {
             let Ok(qty) = Qty::new(i64::from(*delta)) else {
+                tracing::warn!(channel = %ch, order = %order, line = %line, delta, "order edit removal with no quantity to restock skipped");
                 continue;
             };
             let kind = RestockKind::Refund {
@@ -354,6 +407,35 @@ where
         Ok(self.store.quarantine(&q).await?)
     }
 
+    /// A line whose quantity the count cannot take: kept and alerted.
+    async fn refuse_line(
+        &self,
+        ch: Channel,
+        order: &OrderId,
+        l: &InLine,
+        error: &str,
+    ) -> Result<(), Failure> {
+        let why = format!("order line refused: {error}");
+        let id = self.keep_line(ch, order, l, &why).await?;
+        tracing::warn!(channel = %ch, order = %order, line = %l.line, qty = l.qty, quarantine_id = %id, "order line quantity refused");
+        self.alert(Alert::quarantined_webhook(ch, &why, &id)).await;
+        Ok(())
+    }
+
+    /// Keep an order line onecount could not apply (its ids, SKU and quantity).
+    async fn keep_line(
+        &self,
+        ch: Channel,
+        order: &OrderId,
+        l: &InLine,
+        reason: &str,
+    ) -> Result<String, Failure> {
+        let body =
+            serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l}))
+                .unwrap_or_default();
+        self.keep(ch, reason, body).await
+    }
+
     async fn alert(&self, alert: Alert) {
         if let Err(e) = self.alerts.publish(&alert).await {
             tracing::error!(alert = alert.kind.as_str(), error = %e, "alert could not be published");
@@ -389,6 +471,12 @@ where
         placed_at: Option<Millis>,
         received_at: Millis,
     ) -> Result<(), Failure> {
+        // A quantity no sale has (0, or past Qty::MAX) is kept and told, not skipped:
+        // the count cannot take it, and a person should look at the order.
+        let qty = match Qty::new(i64::from(l.qty)) {
+            Ok(q) => q,
+            Err(e) => return self.refuse_line(ch, order, l, &e.0).await,
+        };
         let Some(sku) = self.resolve(ch, l).await? else {
             let ids: Vec<String> = l
                 .candidates
@@ -398,10 +486,7 @@ where
                     Candidate::Sku(s) => format!("sku:{s}"),
                 })
                 .collect();
-            let body =
-                serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l}))
-                    .unwrap_or_default();
-            let id = self.keep(ch, "unmapped SKU", body).await?;
+            let id = self.keep_line(ch, order, l, "unmapped SKU").await?;
             tracing::warn!(channel = %ch, order = %order, line = %l.line, quarantine_id = %id, "unmapped item");
             self.alert(Alert::unmapped_sku(
                 ch,
@@ -410,9 +495,6 @@ where
                 &ids.join(", "),
             ))
             .await;
-            return Ok(());
-        };
-        let Ok(qty) = Qty::new(i64::from(l.qty)) else {
             return Ok(());
         };
         let line = OrderLine {
@@ -425,6 +507,7 @@ where
         };
         // Where to push does not depend on the sale: look it up while the sale is
         // recorded, so the push requests leave one ledger round trip sooner.
+        crash_at(crash::ORDER_BEFORE_SALE)?;
         let (outcome, listings) = futures::join!(
             self.store.record_sale(&line),
             self.store.listings_for_sku(&sku)
@@ -446,8 +529,60 @@ where
             );
             self.alert(Alert::oversold(ch, order, &sku, short)).await;
         }
-        self.push_to(&listings?, &sku, "sale", Some(ch), Some(order), received_at)
+        crash_at(crash::ORDER_AFTER_SALE)?;
+        let pushed = self
+            .push_to(&listings?, &sku, "sale", Some(ch), Some(order), received_at)
+            .await;
+        if matches!(outcome, SaleOutcome::Applied | SaleOutcome::Oversold { .. }) {
+            self.low_stock_at(&sku, ch, order).await;
+        }
+        pushed?;
+        crash_at(crash::ORDER_AFTER_PUSHES_QUEUED)
+    }
+
+    /// The sale that takes a SKU to or below its threshold sends `low_stock` at once
+    /// (after its pushes are queued), once per crossing: the SKU's `low_alerted` flag,
+    /// which the drift check clears when the count recovers, is set by whoever sees the
+    /// crossing first.
+    async fn low_stock_at(&self, sku: &Sku, ch: Channel, order: &OrderId) {
+        let st = match self.store.get_stock(sku).await {
+            Ok(Some(st)) => st,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(sku = %sku, error = %e, "low-stock check skipped; the drift check will make it");
+                return;
+            }
+        };
+        if low_stock(&st) != LowStock::Crossed {
+            return;
+        }
+        let event = Event::LowStock {
+            on_hand: st.on_hand,
+            threshold: st.low_stock_threshold,
+            recovered: false,
+            listed: Vec::new(),
+            sold_last_hour: None,
+        };
+        match self
+            .store
+            .set_guard_flag(sku, GuardFlag::LowAlerted, true, event)
             .await
+        {
+            Ok(true) => {
+                self.alert(Alert::low_stock_at_sale(
+                    sku,
+                    st.on_hand,
+                    st.low_stock_threshold,
+                    ch,
+                    order,
+                ))
+                .await
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(sku = %sku, error = %e, "low-stock flag not set; the drift check will alert")
+            }
+        }
     }
 
     async fn restock(

@@ -106,6 +106,7 @@ async fn decrement() -> Decrement<MemoryStore, Pushes, Alerts, Fetch> {
         pushes: Pushes::default(),
         alerts: Alerts::default(),
         fetcher: Fetch::default(),
+        retry: None,
     }
 }
 
@@ -333,4 +334,123 @@ async fn orders_that_need_a_refused_channel_wait_parked_and_apply_when_it_is_bac
     d.handle_batch(event(vec![msg("d", &etsy_receipt("r-1"))]))
         .await;
     assert_eq!(d.store.get_stock(&sku).await.unwrap().unwrap().on_hand, 2);
+}
+
+fn kinds(d: &Decrement<MemoryStore, Pushes, Alerts, Fetch>) -> Vec<&'static str> {
+    d.alerts
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.kind.as_str())
+        .collect()
+}
+
+/// A line with a quantity no sale has (0, or past 10⁹) changes nothing, and is kept and
+/// told rather than skipped in silence.
+#[tokio::test]
+async fn a_line_with_an_impossible_quantity_is_kept_and_told() {
+    use onecount::ports::Inbox;
+    let d = decrement().await;
+    let r = d
+        .handle_batch(event(vec![
+            msg("a", &sale("zero", 0)),
+            msg("b", &sale("huge", 2_000_000_000)),
+        ]))
+        .await;
+    assert!(failed(&r).is_empty(), "retrying would not help");
+    let mug = d
+        .store
+        .get_stock(&Sku::parse("MUG").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mug.on_hand, 5);
+    let kept = d.store.quarantined(10).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(
+        kept.iter()
+            .all(|q| q.reason.starts_with("order line refused: quantity")),
+        "{kept:?}"
+    );
+    assert_eq!(kinds(&d), ["quarantined_webhook", "quarantined_webhook"]);
+}
+
+/// The sale that takes a SKU to its threshold says so at once, once per crossing.
+#[tokio::test]
+async fn low_stock_is_told_by_the_sale_that_crosses_the_threshold_once() {
+    let d = decrement().await;
+    d.handle_batch(event(vec![msg("a", &sale("o1", 3))])).await;
+    assert!(kinds(&d).is_empty(), "5 -> 2, above the threshold of 1");
+    d.handle_batch(event(vec![msg("b", &sale("o2", 1))])).await;
+    assert_eq!(kinds(&d), ["low_stock"], "2 -> 1: crossed");
+    let a = d.alerts.0.lock().unwrap()[0].clone();
+    assert!(a.body.contains("shopify order o2"), "{}", a.body);
+    d.handle_batch(event(vec![msg("c", &sale("o3", 1))])).await;
+    assert_eq!(kinds(&d), ["low_stock"], "1 -> 0: the same crossing");
+    let mug = d
+        .store
+        .get_stock(&Sku::parse("MUG").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mug.guard.low_alerted);
+}
+
+#[derive(Default)]
+struct Delays(Mutex<Vec<(String, u32)>>);
+#[async_trait]
+impl onecount::ports::Visibility for Delays {
+    async fn delay(&self, receipt: &str, secs: u32) -> Result<(), SendError> {
+        self.0.lock().unwrap().push((receipt.to_string(), secs));
+        Ok(())
+    }
+}
+
+/// An order read that failed for now (the channel throttled) comes back after a delay
+/// that grows with each receive, like a push's, instead of the queue's whole visibility
+/// timeout; a message that succeeded or can never succeed is not delayed.
+#[tokio::test]
+async fn a_transient_failure_backs_off_growing_with_each_receive() {
+    let delays = std::sync::Arc::new(Delays::default());
+    let mut d = decrement().await;
+    d.retry = Some(onecount_stock_decrement::OrderRetry {
+        visibility: delays.clone(),
+        base_ms: 30_000,
+    });
+    let throttled = serde_json::to_string(&OrderEvent {
+        channel: Channel::Etsy,
+        delivery_id: "e".into(),
+        topic: "order.paid".into(),
+        received_at: 0,
+        action: Action::Fetch {
+            pointer: "shops/1/receipts/2".into(),
+        },
+    })
+    .unwrap();
+    for receives in 1..=4u32 {
+        let mut m = msg("t", &throttled);
+        m.receipt_handle = Some(format!("rh-{receives}"));
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), receives.to_string());
+        let mut ok = msg("s", &sale(&format!("o{receives}"), 1));
+        ok.receipt_handle = Some("rh-ok".into());
+        let r = d.handle_batch(event(vec![m, ok])).await;
+        assert_eq!(failed(&r), ["t"]);
+    }
+    let got = delays.0.lock().unwrap().clone();
+    let secs: Vec<u32> = got.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        got.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+        ["rh-1", "rh-2", "rh-3", "rh-4"],
+        "only the failed message, each time"
+    );
+    for (i, s) in secs.iter().enumerate() {
+        let base = 30 << i;
+        assert!(
+            (base..=base * 3 / 2).contains(s),
+            "receive {}: {s} s",
+            i + 1
+        );
+    }
 }

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use onecount::Channel;
 use onecount::alerts::Alert;
-use onecount::channels::{ChannelKit, OrderEvent, Parsed, Refusal, Registry, Verified};
+use onecount::channels::live::LiveChannels;
+use onecount::channels::{ChannelKit, OrderEvent, Parsed, Refusal, Verified};
 use onecount::ports::{AlertSink, Inbox, OrderQueue, Quarantined};
 
 /// Bodies larger than this are refused with 413.
@@ -42,8 +43,9 @@ fn reply(status: u16, body: serde_json::Value) -> IngestResponse {
 }
 
 pub struct Ingest<Q, I, A> {
-    /// The configured channels; a delivery for any other is answered 404.
-    pub channels: Registry,
+    /// The configured channels, read again every few minutes (a rotated webhook secret is
+    /// used without a cold start); a delivery for any other channel is answered 404.
+    pub channels: LiveChannels,
     pub queue: Q,
     pub inbox: I,
     pub alerts: A,
@@ -55,7 +57,8 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
         let Some(channel) = route(&req.path) else {
             return reply(404, serde_json::json!({"error": "no such route"}));
         };
-        let kit = match self.channels.kit(channel) {
+        let registry = self.channels.current().await;
+        let kit = match registry.kit(channel) {
             Ok(kit) => kit,
             Err(e) => return reply(404, serde_json::json!({"error": e.to_string()})),
         };
@@ -125,6 +128,9 @@ impl<Q: OrderQueue, I: Inbox, A: AlertSink> Ingest<Q, I, A> {
                         503,
                         serde_json::json!({"error": "could not queue the event; please retry"}),
                     );
+                }
+                if let Err(c) = onecount::crash::at(onecount::crash::INGEST_AFTER_QUEUED) {
+                    return reply(500, serde_json::json!({"error": c.to_string()}));
                 }
                 self.mark(channel, &delivery).await;
                 log("queued");

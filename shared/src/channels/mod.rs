@@ -11,6 +11,7 @@ pub mod ebay;
 pub mod etsy;
 pub mod http;
 pub mod kit;
+pub mod live;
 pub mod push;
 pub mod shopify;
 
@@ -352,12 +353,13 @@ pub(crate) fn parse_lines(
                 .keys
                 .iter()
                 .filter_map(|k| match k {
-                    Key::Ref(kind, field) => li.get(*field).and_then(id_text).map(|id| {
-                        Candidate::Ref(ChannelRef {
-                            kind: (*kind).to_string(),
-                            id,
-                        })
-                    }),
+                    // An id no channel id could be (too long, control characters) maps
+                    // to nothing: the line is then unmapped, kept and alerted.
+                    Key::Ref(kind, field) => li
+                        .get(*field)
+                        .and_then(id_text)
+                        .and_then(|id| ChannelRef::new(kind, &id).ok())
+                        .map(Candidate::Ref),
                     Key::Sku(field) => li
                         .get(*field)
                         .and_then(serde_json::Value::as_str)

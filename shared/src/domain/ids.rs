@@ -10,12 +10,23 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct ParseError(pub String);
 
+/// The most UTF-8 bytes an id may take: it goes into DynamoDB keys (`LINE#<line>` as a
+/// sort key, at most 1,024 bytes; `SKU#<sku>`, `REF#<channel>#<kind>:<id>` as partition
+/// keys, at most 2,048), whose limits are in bytes, not characters.
+pub const ID_BYTES_MAX: usize = 1000;
+
 fn check_text(what: &str, s: &str) -> Result<(), ParseError> {
     if s.is_empty() {
         return Err(ParseError(format!("{what} must not be empty")));
     }
     if s.chars().count() > 255 {
         return Err(ParseError(format!("{what} is longer than 255 characters")));
+    }
+    if s.len() > ID_BYTES_MAX {
+        return Err(ParseError(format!(
+            "{what} is longer than {ID_BYTES_MAX} bytes ({} in UTF-8)",
+            s.len()
+        )));
     }
     if s.trim() != s {
         return Err(ParseError(format!(
@@ -258,6 +269,17 @@ mod tests {
         assert!(Sku::parse("").is_err());
         assert!(Sku::parse(" MUG").is_err());
         assert!(Sku::parse("MU\nG").is_err());
+        assert!(Sku::parse("x".repeat(256)).is_err());
+    }
+
+    /// DynamoDB's key limits are in bytes: 255 four-byte characters (1,020 bytes) would
+    /// make a `LINE#` sort key over 1,024.
+    #[test]
+    fn ids_are_limited_in_bytes_as_well_as_characters() {
+        assert!(LineId::parse("€".repeat(255)).is_ok(), "765 bytes");
+        let e = LineId::parse("\u{1F600}".repeat(255)).unwrap_err();
+        assert!(e.0.contains("1000 bytes"), "{e}");
+        assert!(ChannelRef::new("item", &"\u{1F600}".repeat(251)).is_err());
         assert!(Sku::parse("x".repeat(256)).is_err());
     }
 

@@ -11,6 +11,7 @@ pub mod ops;
 mod order;
 pub mod plan;
 pub mod push;
+pub mod redact;
 mod stock;
 mod timeline;
 

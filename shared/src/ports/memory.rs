@@ -125,7 +125,14 @@ impl ListingStore for MemoryStore {
                 });
             }
         }
-        all.insert((listing.sku.clone(), listing.channel), listing.clone());
+        let old = all.insert((listing.sku.clone(), listing.channel), listing.clone());
+        if old.is_some_and(|o| o.policy != listing.policy) {
+            self.with(|s| {
+                if let Some(st) = s.stock.get_mut(&listing.sku) {
+                    st.version += 1;
+                }
+            });
+        }
         Ok(())
     }
     async fn get_listing(
@@ -387,5 +394,35 @@ impl super::ChannelHealth for MemoryStore {
         let mut all = self.parked.lock().unwrap_or_else(|p| p.into_inner());
         all.remove(&(ev.channel, ev.received_at, ev.delivery_id.clone()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl super::GuardFlags for MemoryStore {
+    async fn set_guard_flag(
+        &self,
+        sku: &Sku,
+        flag: super::GuardFlag,
+        value: bool,
+        event: Event,
+    ) -> Result<bool, LedgerError> {
+        self.with(|s| {
+            let Some(st) = s.stock.get_mut(sku) else {
+                return Ok(false);
+            };
+            let f = match flag {
+                super::GuardFlag::AutoPaused => &mut st.guard.auto_paused,
+                super::GuardFlag::LowAlerted => &mut st.guard.low_alerted,
+            };
+            if *f == value {
+                return Ok(false);
+            }
+            *f = value;
+            if flag.changes_targets() {
+                st.version += 1;
+            }
+            s.log(sku, now(), event);
+            Ok(true)
+        })
     }
 }

@@ -290,6 +290,22 @@ impl ListingFlag {
     }
 }
 
+/// A SKU's guard flags: set by the drift check, and by the order path for the low-stock
+/// alert at the sale that crosses the threshold.
+#[async_trait]
+pub trait GuardFlags: Send + Sync {
+    /// Flip a SKU flag to `value` and put `event` on its timeline, unless it already has
+    /// that value (then nothing is written and `false` returned): a change of state is
+    /// acted on once, however many checkers race.
+    async fn set_guard_flag(
+        &self,
+        sku: &Sku,
+        flag: GuardFlag,
+        value: bool,
+        event: Event,
+    ) -> Result<bool, LedgerError>;
+}
+
 /// What the drift checker reads and remembers.
 #[async_trait]
 pub trait DriftStore: Send + Sync {
@@ -303,16 +319,6 @@ pub trait DriftStore: Send + Sync {
     ) -> Result<Page<PushView>, LedgerError>;
     async fn checkpoint(&self, name: &str) -> Result<Option<String>, LedgerError>;
     async fn set_checkpoint(&self, name: &str, value: &str) -> Result<(), LedgerError>;
-    /// Flip a SKU flag to `value` and put `event` on its timeline, unless it already has
-    /// that value (then nothing is written and `false` returned): a change of state is
-    /// acted on once, however many checkers race.
-    async fn set_guard_flag(
-        &self,
-        sku: &Sku,
-        flag: GuardFlag,
-        value: bool,
-        event: Event,
-    ) -> Result<bool, LedgerError>;
     /// Count consecutive runs that found the listing drifted (0 resets); the new count.
     async fn drift_runs(
         &self,
@@ -425,19 +431,27 @@ pub trait AlertSink: Send + Sync {
     async fn publish(&self, alert: &Alert) -> Result<(), SendError>;
 }
 
-/// A webhook (or order line) kept whole because onecount could not use it.
+/// What is kept of a webhook (or order line) onecount could not use: a redacted copy
+/// ([`crate::domain::redact`]): its ids, SKUs and quantities, sizes and a SHA-256 of the
+/// whole, never the customer's data or the signature, for [`QUARANTINE_TTL_SECS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
     pub id: String,
     pub channel: Channel,
     pub reason: String,
     pub received_at: Millis,
+    /// Header names, with the values of [`crate::domain::redact::KEPT_HEADERS`] only.
     pub headers: Vec<(String, String)>,
+    /// The summary ([`crate::domain::redact::summary`]) as JSON.
     pub body: Vec<u8>,
 }
 
+/// How long a quarantine record is kept: 14 days.
+pub const QUARANTINE_TTL_SECS: i64 = 14 * 86_400;
+
 impl Quarantined {
-    /// A new record, received now, with a time-ordered unique id.
+    /// A new record, received now, with a time-ordered unique id: the redacted copy of
+    /// `headers` and `body`.
     pub fn new(
         channel: Channel,
         reason: &str,
@@ -452,8 +466,10 @@ impl Quarantined {
             channel,
             reason: reason.to_string(),
             received_at: now,
-            headers,
-            body,
+            headers: crate::domain::redact::headers(&headers),
+            body: crate::domain::redact::summary(&body)
+                .to_string()
+                .into_bytes(),
         }
     }
 }

@@ -214,34 +214,92 @@ async fn low_stock_alerts_exactly_once_per_crossing() {
     let sku = stack::add_sku(&h, 3, "LOW", 5, 3, plain(), 5).await;
     shopify_sale(&h, 3, 2, false);
     assert!(eventually(20, || async { on_hand(&h, &sku).await == 3 }).await);
-    h.drift.run().await;
-    h.drift.run().await;
+    // The sale that crossed the threshold says so at once: no drift run yet.
+    assert!(
+        eventually(10, || async {
+            alerts_of(&h, "low_stock", "LOW").await.len() == 1
+        })
+        .await,
+        "low_stock at the sale"
+    );
     let a = alerts_of(&h, "low_stock", "LOW").await;
-    assert_eq!(a.len(), 1, "once, not every run");
     assert!(a[0].sms.chars().count() <= 140, "{}", a[0].sms);
     assert!(a[0].body.contains("What to do:"));
-    assert!(
-        a[0].body.contains("shopify 3"),
-        "each channel's listed quantity: {}",
-        a[0].body
-    );
-    assert!(
-        a[0].body.contains("2 sold in the last hour"),
-        "{}",
-        a[0].body
+    assert!(a[0].body.contains("shopify order"), "{}", a[0].body);
+    h.drift.run().await;
+    h.drift.run().await;
+    assert_eq!(
+        alerts_of(&h, "low_stock", "LOW").await.len(),
+        1,
+        "once per crossing: not again from the drift check"
     );
     // Further down: still the same crossing.
     shopify_sale(&h, 3, 1, false);
     assert!(eventually(20, || async { on_hand(&h, &sku).await == 2 }).await);
     h.drift.run().await;
     assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 1);
-    // Restocked above the threshold, then down again: a new crossing.
+    // Restocked above the threshold, then down again by hand (no sale): the drift
+    // check finds the new crossing.
     h.store.adjust(&sku, 10, "received", "test").await.unwrap();
     h.drift.run().await;
     assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 1);
     h.store.adjust(&sku, -9, "damaged", "test").await.unwrap();
     h.drift.run().await;
-    assert_eq!(alerts_of(&h, "low_stock", "LOW").await.len(), 2);
+    let a = alerts_of(&h, "low_stock", "LOW").await;
+    assert_eq!(a.len(), 2);
+    assert!(
+        a[1].body.contains("Listed now: shopify ") && a[1].body.contains(", ebay "),
+        "each channel's listed quantity: {}",
+        a[1].body
+    );
+    assert!(
+        a[1].body.contains("3 sold in the last hour"),
+        "{}",
+        a[1].body
+    );
+}
+
+/// Errors in run after run (a channel down while the drift check reads it) are told
+/// once, as `drift_check_failing`, on the third run in a row; a clean run ends the streak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_check_failing_run_after_run_is_told_once() {
+    use onecount::ports::DriftStore;
+    let h = stack::start(|_| {}).await;
+    let sku = stack::add_sku(&h, 6, "DERR", 5, 0, plain(), 5).await;
+    baseline(&h, &sku).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.ebay.faults.set(Faults {
+        down_for_ms: 600_000,
+        ..Faults::default()
+    });
+    let failing = || async {
+        published_alerts(&h.resources.topic_arn)
+            .await
+            .into_iter()
+            .filter(|a| a.attributes.get("type").map(String::as_str) == Some("drift_check_failing"))
+            .collect::<Vec<_>>()
+    };
+    for run in 1..=4 {
+        let r = h.drift.run().await;
+        assert!(!r.errors.is_empty(), "run {run} had errors: {r:?}");
+        let told = failing().await.len();
+        assert_eq!(told, usize::from(run >= 3), "after run {run}");
+    }
+    let a = failing().await;
+    assert_eq!(a[0].attributes["severity"], "warning");
+    assert!(a[0].body.contains("last 3 runs"), "{}", a[0].body);
+    assert!(
+        a[0].body.contains("ebay"),
+        "names the first error: {}",
+        a[0].body
+    );
+    sb.ebay.faults.set(Faults::default());
+    let r = h.drift.run().await;
+    assert!(r.errors.is_empty(), "{r:?}");
+    assert_eq!(
+        h.store.checkpoint("error-runs").await.unwrap().as_deref(),
+        Some("0")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,6 +329,10 @@ async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
     let stock = h.store.get_stock(&sku).await.unwrap().unwrap();
     assert!(stock.guard.auto_paused);
     assert!(!alerts_of(&h, "sync_lagging", "RISK").await.is_empty());
+    let paused = alerts_of(&h, "auto_paused", "RISK").await;
+    assert_eq!(paused.len(), 1, "auto_paused, once");
+    assert!(paused[0].body.contains("etsy"), "{}", paused[0].body);
+    assert_eq!(paused[0].attributes["severity"], "warning");
     // Etsy comes back; its push goes through (to 0 while paused), then the next check
     // releases the pause and every channel lists the count again.
     sb.etsy.faults.set(Faults::default());
@@ -278,6 +340,13 @@ async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
     let r = h.drift.run().await;
     assert_eq!(r.auto_released, 1, "{r:?}");
     stack::converge(&h, 4, [3, 3, 3], 30).await;
+    assert_eq!(alerts_of(&h, "auto_resumed", "RISK").await.len(), 1);
+    h.drift.run().await;
+    assert_eq!(
+        alerts_of(&h, "auto_paused", "RISK").await.len(),
+        1,
+        "not again"
+    );
     let tl = h.store.timeline(&sku, 300).await.unwrap();
     let pauses: Vec<_> = tl
         .iter()

@@ -710,3 +710,84 @@ async fn a_write_lease_has_one_holder_until_given_back_or_run_out() {
             .unwrap()
     );
 }
+
+/// A pause changes what the channel should list, so it bumps the stock version: a push
+/// computed before it (at the old version) can no longer be confirmed over the pause's
+/// own push, and its pusher reads again instead of leaving the listing unpaused.
+#[tokio::test]
+async fn a_pause_outranks_a_push_computed_before_it() {
+    use onecount::domain::push::PushRecord;
+    let store = fresh_store("pause").await;
+    create(&store, "LAMP", 5).await;
+    let mut l = Listing {
+        sku: sku("LAMP"),
+        channel: Channel::Ebay,
+        refs: vec![ChannelRef::new("item", "31").unwrap()],
+        policy: ListingPolicy::default(),
+    };
+    store.put_listing(&l).await.unwrap();
+    let before = store
+        .get_stock(&sku("LAMP"))
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    // The same policy again changes nothing.
+    store.put_listing(&l).await.unwrap();
+    assert_eq!(
+        store
+            .get_stock(&sku("LAMP"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        before
+    );
+    l.policy.paused = true;
+    store.put_listing(&l).await.unwrap();
+    let paused = store
+        .get_stock(&sku("LAMP"))
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    assert_eq!(paused, before + 1);
+    let pushed = |version: u64, qty: u32| {
+        let rec = PushRecord {
+            version,
+            qty,
+            at: 1,
+            sold: 0,
+            rev_day: 0,
+            revisions: 1,
+        };
+        let event = Event::Pushed {
+            channel: Channel::Ebay,
+            qty,
+            from: 5,
+            wrote: true,
+            version,
+            latency_ms: None,
+            cause: "test".into(),
+            origin_channel: None,
+            origin_order: None,
+        };
+        (rec, event)
+    };
+    // The pause's push (0, at the new version) lands first; the one computed before the
+    // pause (5, at the old version) is refused.
+    let (rec, ev) = pushed(paused, 0);
+    assert!(
+        store
+            .record_push(&sku("LAMP"), Channel::Ebay, &rec, ev)
+            .await
+            .unwrap()
+    );
+    let (rec, ev) = pushed(before, 5);
+    assert!(
+        !store
+            .record_push(&sku("LAMP"), Channel::Ebay, &rec, ev)
+            .await
+            .unwrap()
+    );
+}

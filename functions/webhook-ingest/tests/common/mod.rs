@@ -83,6 +83,11 @@ impl EbayKeys for Keys {
 pub const SHOPIFY_SECRET: &str = "shpss_fixture_secret";
 
 pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
+    ingest_with(kits())
+}
+
+/// The three channels' kits, eBay's public keys from the fake above.
+pub fn kits() -> onecount::channels::Registry {
     let ebay = EbayConfig {
         api_base: "http://127.0.0.1:9".into(),
         client_id: "c".into(),
@@ -128,8 +133,13 @@ pub fn ingest() -> Ingest<Queue, Box_, Alerts> {
         ebay,
         std::sync::Arc::new(Keys),
     ));
+    channels
+}
+
+/// The handler over these kits, with in-memory queue, inbox and alerts.
+pub fn ingest_with(channels: onecount::channels::Registry) -> Ingest<Queue, Box_, Alerts> {
     Ingest {
-        channels,
+        channels: onecount::channels::live::LiveChannels::fixed(channels),
         queue: Queue::default(),
         inbox: Box_::default(),
         alerts: Alerts::default(),

@@ -11,7 +11,7 @@ use super::codec::{Reader, n, s};
 use super::schema::{PK, SK, TTL_ATTRIBUTE};
 use super::store::{DynamoStore, now, store_err};
 use crate::domain::Channel;
-use crate::ports::{Inbox, LedgerError, Quarantined};
+use crate::ports::{Inbox, LedgerError, QUARANTINE_TTL_SECS, Quarantined};
 
 const DELIVERY_TTL_SECS: i64 = 7 * 86_400;
 const QUARANTINE_PK: &str = "QUARANTINE";
@@ -68,7 +68,7 @@ impl Inbox for DynamoStore {
             ("body".into(), AttributeValue::B(Blob::new(q.body.clone()))),
             (
                 TTL_ATTRIBUTE.into(),
-                n(q.received_at / 1000 + self.ttl_secs),
+                n(q.received_at / 1000 + QUARANTINE_TTL_SECS),
             ),
         ]);
         self.client

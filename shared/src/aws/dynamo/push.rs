@@ -9,7 +9,9 @@ use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
 use crate::domain::push::PushRecord;
 use crate::domain::{Channel, Event, LineId, LineRecord, OrderId, Sku, Unheard};
-use crate::ports::{DriftStore, GuardFlag, LedgerError, ListingFlag, Page, PushStore, PushView};
+use crate::ports::{
+    DriftStore, GuardFlag, GuardFlags, LedgerError, ListingFlag, Page, PushStore, PushView,
+};
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
     let r = Reader::new(item, "listing");
@@ -403,59 +405,6 @@ impl DriftStore for DynamoStore {
             .map_err(super::store::store_err)
     }
 
-    async fn set_guard_flag(
-        &self,
-        sku: &Sku,
-        flag: GuardFlag,
-        value: bool,
-        event: Event,
-    ) -> Result<bool, LedgerError> {
-        let attr = flag.attribute();
-        let condition = if value {
-            format!("attribute_exists(pk) AND (attribute_not_exists({attr}) OR {attr} = :no)")
-        } else {
-            format!("{attr} = :yes")
-        };
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(stock_key(sku)))
-            .condition_expression(condition)
-            .expression_attribute_values(
-                ":v",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(value),
-            );
-        let update = if flag.changes_targets() {
-            update
-                .update_expression(format!("SET {attr} = :v, #v = #v + :one"))
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":one", n(1))
-        } else {
-            update.update_expression(format!("SET {attr} = :v"))
-        };
-        let update = if value {
-            update.expression_attribute_values(
-                ":no",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
-            )
-        } else {
-            update.expression_attribute_values(
-                ":yes",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            )
-        };
-        let tx = vec![
-            TransactWriteItem::builder()
-                .update(update.build().map_err(build_err)?)
-                .build(),
-            self.event(sku, now(), event)?,
-        ];
-        match self.transact(tx).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.failed(0) => Ok(false),
-            Err(e) => Err(e.into_error("set SKU flag")),
-        }
-    }
-
     async fn drift_runs(
         &self,
         sku: &Sku,
@@ -604,6 +553,62 @@ impl DynamoStore {
             Ok(()) => Ok(()),
             Err(e) if e.failed(0) => Err(LedgerError::UnknownSku(sku.clone())),
             Err(e) => Err(e.into_error("set protection")),
+        }
+    }
+}
+
+#[async_trait]
+impl GuardFlags for DynamoStore {
+    async fn set_guard_flag(
+        &self,
+        sku: &Sku,
+        flag: GuardFlag,
+        value: bool,
+        event: Event,
+    ) -> Result<bool, LedgerError> {
+        let attr = flag.attribute();
+        let condition = if value {
+            format!("attribute_exists(pk) AND (attribute_not_exists({attr}) OR {attr} = :no)")
+        } else {
+            format!("{attr} = :yes")
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku)))
+            .condition_expression(condition)
+            .expression_attribute_values(
+                ":v",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(value),
+            );
+        let update = if flag.changes_targets() {
+            update
+                .update_expression(format!("SET {attr} = :v, #v = #v + :one"))
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":one", n(1))
+        } else {
+            update.update_expression(format!("SET {attr} = :v"))
+        };
+        let update = if value {
+            update.expression_attribute_values(
+                ":no",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
+        } else {
+            update.expression_attribute_values(
+                ":yes",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+        };
+        let tx = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_err)?)
+                .build(),
+            self.event(sku, now(), event)?,
+        ];
+        match self.transact(tx).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.failed(0) => Ok(false),
+            Err(e) => Err(e.into_error("set SKU flag")),
         }
     }
 }

@@ -140,6 +140,42 @@ impl DynamoStore {
         self.requests.get()
     }
 
+    /// The oversold order lines recorded at or after `since` (epoch ms), through the index.
+    fn oversold_since(
+        &self,
+        since: i64,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#p = :p AND #s >= :since")
+            .expression_attribute_names("#p", GSI1_PK)
+            .expression_attribute_names("#s", GSI1_SK)
+            .expression_attribute_values(":p", s(OVERSOLD_GSI_PK))
+            .expression_attribute_values(":since", s(oversold_gsi_sk(since.max(0), "")))
+    }
+
+    /// How many oversold lines were recorded since `since` (all of them: the index is
+    /// read with `Select::Count`, page by page).
+    pub async fn oversell_count(&self, since: i64) -> Result<usize, LedgerError> {
+        let (mut n, mut start) = (0usize, None);
+        loop {
+            let out = self
+                .oversold_since(since)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_err)?;
+            n += out.count.max(0) as usize;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+
     /// The most recent oversold order lines (newest first), at most `limit`, recorded at
     /// or after `since` (epoch ms): their timeline entries, found through the index.
     pub async fn oversells(
@@ -151,15 +187,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#p = :p AND #s >= :since")
-                .expression_attribute_names("#p", GSI1_PK)
-                .expression_attribute_names("#s", GSI1_SK)
-                .expression_attribute_values(":p", s(OVERSOLD_GSI_PK))
-                .expression_attribute_values(":since", s(oversold_gsi_sk(since.max(0), "")))
+                .oversold_since(since)
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start)
                 .limit(limit.clamp(1, 100) as i32)
@@ -1175,6 +1203,17 @@ impl ListingStore for DynamoStore {
                 .build()
                 .map_err(build_err)?;
             tx.push(TransactWriteItem::builder().delete(d).build());
+        }
+        // A policy change (pause, buffer, max) changes what the channel should list, like
+        // a count change: bump the stock version, so a push computed before it cannot be
+        // confirmed over it (the pusher then reads again and pushes the new target).
+        if old.as_ref().is_some_and(|o| o.policy != listing.policy) {
+            tx.push(self.stock_update(
+                &listing.sku,
+                "SET #v = #v + :one",
+                "attribute_exists(pk)",
+                vec![(":one", n(1))],
+            )?);
         }
         tx.push(event);
         match self.transact(tx).await {

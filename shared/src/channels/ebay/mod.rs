@@ -33,6 +33,7 @@ use crate::domain::{Channel, Millis, OrderId};
 mod catalog;
 mod config;
 pub mod connect;
+pub mod keys;
 pub mod trading;
 
 pub use config::EbayConfig;
@@ -104,9 +105,12 @@ impl ChannelKit for EbayKit {
     ) -> Result<Verified, Refusal> {
         let header = parse_header(super::Headers::get(headers, SIGNATURE_HEADER))
             .map_err(Refusal::Unauthorized)?;
+        if !keys::valid_kid(&header.kid) {
+            return Err(Refusal::Unauthorized(SigError::Malformed(SIGNATURE_HEADER)));
+        }
         let key = match self.keys.key(&header.kid).await {
             Ok(k) => k,
-            Err(HttpError::Permanent { .. }) => {
+            Err(e) if keys::is_unknown_key(&e) => {
                 return Err(Refusal::Unauthorized(SigError::UnknownKey(header.kid)));
             }
             // Cannot verify now: let eBay retry.
@@ -342,7 +346,7 @@ pub struct EbayClient {
     app_token: Mutex<Option<Token>>,
     /// The seller's user token, from the refresh token (stored where a store is given).
     user: Credentials,
-    keys: Mutex<HashMap<String, (PublicKey, Instant)>>,
+    keys: keys::KeyCache,
     offer_cache: Mutex<HashMap<String, Vec<String>>>,
     /// The seller's out-of-stock control, and when it was read (Trading API).
     oos: Mutex<Option<(bool, Instant)>>,
@@ -374,7 +378,7 @@ impl EbayClient {
             cfg,
             http,
             app_token: Mutex::new(None),
-            keys: Mutex::new(HashMap::new()),
+            keys: keys::KeyCache::default(),
             offer_cache: Mutex::new(HashMap::new()),
             oos: Mutex::new(None),
             inventory_items: Mutex::new(Default::default()),
@@ -425,31 +429,33 @@ impl EbayClient {
         Ok(value)
     }
 
-    /// `getPublicKey(kid)`, cached for [`KEY_TTL`].
+    /// `getPublicKey(kid)`, cached for [`KEY_TTL`] (see [`keys::KeyCache`]: misses are
+    /// cached too, one lookup at a time, a capped rate).
     pub async fn public_key(&self, kid: &str) -> Result<PublicKey, HttpError> {
-        if let Some((k, at)) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(kid)
-            && at.elapsed() < KEY_TTL
-        {
-            return Ok(k.clone());
-        }
+        self.keys.get(kid, || self.fetch_public_key(kid)).await
+    }
+
+    async fn fetch_public_key(&self, kid: &str) -> Result<PublicKey, HttpError> {
         let token = self.app_token().await?;
         let v = send_json(
             "ebay getPublicKey",
             self.http
+                // `kid` passed keys::valid_kid: only characters a path takes as they are.
                 .get(self.url(&format!("/commerce/notification/v1/public_key/{kid}")))
                 .bearer_auth(token),
         )
-        .await?;
-        let key: PublicKey = serde_json::from_value(v).map_err(|_| HttpError::Permanent {
+        .await;
+        if let Err(e) = &v
+            && e.is_unauthorized()
+        {
+            // Our application token, not the key: get a new one next time.
+            *self.app_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        serde_json::from_value(v?).map_err(|_| HttpError::Permanent {
             what: "ebay getPublicKey".into(),
             status: 200,
             detail: "unexpected answer".into(),
-        })?;
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(kid.to_string(), (key.clone(), Instant::now()));
-        Ok(key)
+        })
     }
 
     /// `getOrder`.

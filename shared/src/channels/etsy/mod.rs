@@ -151,8 +151,9 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SigError::Malformed(TIMESTAMP_HEADER))?;
-    if (now - ts).abs() > TOLERANCE_SECS {
-        return Err(SigError::Stale(now - ts));
+    // The timestamp comes before the signature is checked: any i64 must be safe here.
+    if now.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
+        return Err(SigError::Stale(now.saturating_sub(ts)));
     }
     let expected = sign(secret, id, ts, body)?;
     let expected = b64().decode(&expected[3..]).expect("we just encoded it");
@@ -934,6 +935,24 @@ mod tests {
             ("webhook-timestamp".into(), ts.into()),
             ("webhook-signature".into(), sig.into()),
         ]
+    }
+
+    /// The timestamp is read before the signature is checked, so a forged one at either
+    /// end of i64 must be refused as stale, not overflow (a panic in a debug build, a
+    /// wrapped difference that passes the check in a release build).
+    #[test]
+    fn an_extreme_timestamp_is_stale_not_an_overflow() {
+        let now = 1_800_000_000;
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1, now - 301] {
+            let hs = h("msg_1", &ts.to_string(), "v1,bm9wZQ==");
+            assert!(
+                matches!(
+                    verify(&hs, b"{}", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", now),
+                    Err(SigError::Stale(_))
+                ),
+                "{ts}"
+            );
+        }
     }
 
     /// The Standard Webhooks specification's published example.
