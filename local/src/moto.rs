@@ -12,6 +12,13 @@ pub struct Moto {
     child: Child,
 }
 
+impl Moto {
+    /// The moto process's id (fault tests stop and continue it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -2,6 +2,7 @@
 //! test binary (one link step instead of five on a 2-core machine).
 
 mod contracts;
+mod crash;
 mod deployed_template;
 mod discover;
 mod drift;
