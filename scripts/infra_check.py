@@ -67,7 +67,8 @@ def check_alarm_topic(res, lid, tid, by_binary, alert_topic, env_of):
         check(False, f"{lid}: alarm action {tid} is not an SNS topic")
         return
     kms = t.get("Properties", {}).get("KmsMasterKeyId")
-    if isinstance(kms, str) and kms.startswith("alias/aws/"):
+    # An AWS-managed key, however written: alias/aws/sns, its alias ARN, or in a !Sub.
+    if kms is not None and "alias/aws/" in json.dumps(kms):
         check(
             False,
             f"{lid}: alarm publishes to {tid}, encrypted with the AWS-managed key {kms}, whose key "
@@ -273,9 +274,13 @@ def main():
         if a["Type"] != "AWS::CloudWatch::Alarm":
             continue
         p = a["Properties"]
-        targets = [ref(x) for x in p.get("AlarmActions", [])]
-        check(targets, f"{lid}: alarm notifies no one (no AlarmActions)")
-        for tid in targets:
+        check(p.get("AlarmActions"), f"{lid}: alarm notifies no one (no AlarmActions)")
+        targets = {
+            ref(x)
+            for k in ("AlarmActions", "OKActions", "InsufficientDataActions")
+            for x in p.get(k, [])
+        }
+        for tid in sorted(t for t in targets if t):
             check_alarm_topic(res, lid, tid, by_binary, topic, env_of)
         check_alarm_name(lid, p.get("AlarmName"), contract)
         if p.get("Namespace") == ns:

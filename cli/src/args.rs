@@ -612,6 +612,24 @@ mod tests {
         out
     }
 
+    /// `onecount <subcommand> …` in an SMS text (no backticks there): from a subcommand
+    /// name up to the end of the clause. "onecount" followed by anything else is the
+    /// sender's name, not a command.
+    fn sms_commands(text: &str) -> Vec<String> {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        text.match_indices("onecount ")
+            .filter_map(|(i, _)| {
+                let rest = &text[i..];
+                let clause = rest.split([',', ';', ':', '(', ')']).next()?;
+                let clause = clause.trim_end_matches('.').trim();
+                let sub = clause.split_whitespace().nth(1)?;
+                names.contains(&sub).then(|| clause.to_string())
+            })
+            .collect()
+    }
+
     /// Placeholders as values: `SKU`, `CHANNEL`, `N`, `KIND:ID`, `<x>`, `[optional parts]`.
     fn filled(cmd: &str) -> Vec<String> {
         let mut words = Vec::new();
@@ -708,8 +726,11 @@ mod tests {
         let mut bad = Vec::new();
         let mut seen = 0;
         for a in examples() {
-            let Alert { kind, body, .. } = a;
-            let cmds = commands(&body);
+            let Alert {
+                kind, body, sms, ..
+            } = a;
+            let mut cmds = commands(&body);
+            cmds.extend(sms_commands(&sms));
             seen += cmds.len();
             bad.extend(unparsed(kind.as_str(), cmds));
         }

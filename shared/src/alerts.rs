@@ -508,7 +508,7 @@ impl Alert {
         )
     }
 
-    /// A signed webhook onecount could not read, kept whole.
+    /// A signed webhook (or order line) onecount could not use, kept redacted.
     pub fn quarantined_webhook(channel: Channel, reason: &str, id: &str) -> Alert {
         Alert::new(
             AlertKind::QuarantinedWebhook,
@@ -518,7 +518,7 @@ impl Alert {
             (
                 format!("{channel} webhook quarantined"),
                 format!(
-                    "A correctly signed {channel} webhook could not be used ({reason}). It is kept whole as quarantine record {id}."
+                    "A correctly signed {channel} webhook could not be used ({reason}). A redacted copy (its ids, SKUs, quantities, size and a hash; no customer data) is kept for 14 days as quarantine record {id}."
                 ),
                 "inspect it with `onecount quarantine list`; if it was an order, record it with `onecount sale record --channel CHANNEL --order ORDER --line LINE --sku SKU --qty N`. The drift checker will also catch any count it missed.",
                 format!(

@@ -252,18 +252,20 @@ struct Observed {
 }
 
 impl Report {
-    /// The run's counts as metrics and one log line.
-    fn publish(&self) {
+    /// The run's metrics: listings stuck, drifted, mismatched, and its errors.
+    pub fn metrics(&self) -> [(&'static str, f64); 4] {
         use onecount::telemetry::metrics;
-        metrics::emit(
-            None,
-            &[
-                (metrics::STUCK_LISTINGS, self.stuck as f64),
-                (metrics::DRIFTED_LISTINGS, self.drift as f64),
-                (metrics::MISMATCHED_LISTINGS, self.mismatch as f64),
-                (metrics::DRIFT_CHECK_ERRORS, self.errors.len() as f64),
-            ],
-        );
+        [
+            (metrics::STUCK_LISTINGS, self.stuck as f64),
+            (metrics::DRIFTED_LISTINGS, self.drift as f64),
+            (metrics::MISMATCHED_LISTINGS, self.mismatch as f64),
+            (metrics::DRIFT_CHECK_ERRORS, self.errors.len() as f64),
+        ]
+    }
+
+    /// The run's counts as metrics and one log line; each error at level ERROR.
+    pub fn publish(&self) {
+        onecount::telemetry::metrics::emit(None, &self.metrics());
         // One line per error, at error level (a run with hundreds of failed reads logs
         // the first ones and how many more).
         for e in self.errors.iter().take(LOGGED_ERRORS) {
@@ -1006,5 +1008,54 @@ where
             Ok(false) => {}
             Err(e) => report.errors.push(format!("{sku}: auto-pause flag: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Captures what the run logs.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A run's errors reach the logs at level ERROR (one line each, the first 20) and the
+    /// `DriftCheckErrors` metric the alarm watches.
+    #[test]
+    fn a_runs_errors_are_logged_at_error_level_and_counted() {
+        let report = Report {
+            errors: (0..25)
+                .map(|i| format!("ebay: listing orders: HTTP 401 ({i})"))
+                .collect(),
+            ..Report::default()
+        };
+        let m = report.metrics();
+        assert!(m.contains(&(onecount::telemetry::metrics::DRIFT_CHECK_ERRORS, 25.0)));
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || report.publish());
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let errors = text.lines().filter(|l| l.contains("ERROR")).count();
+        assert_eq!(
+            errors,
+            LOGGED_ERRORS + 1,
+            "20 one by one, then how many more:\n{text}"
+        );
+        assert!(text.contains("HTTP 401 (0)") && !text.contains("HTTP 401 (24)"));
+        assert!(text.contains("errors=25"), "{text}");
     }
 }

@@ -416,24 +416,38 @@ where
         error: &str,
     ) -> Result<(), Failure> {
         let why = format!("order line refused: {error}");
-        let id = self.keep_line(ch, order, l, &why).await?;
-        tracing::warn!(channel = %ch, order = %order, line = %l.line, qty = l.qty, quarantine_id = %id, "order line quantity refused");
-        self.alert(Alert::quarantined_webhook(ch, &why, &id)).await;
+        if let Some(id) = self.keep_line(ch, order, l, &why).await? {
+            tracing::warn!(channel = %ch, order = %order, line = %l.line, qty = l.qty, quarantine_id = %id, "order line quantity refused");
+            self.alert(Alert::quarantined_webhook(ch, &why, &id)).await;
+        }
         Ok(())
     }
 
-    /// Keep an order line onecount could not apply (its ids, SKU and quantity).
+    /// Keep an order line onecount could not apply (its ids, SKU and quantity), once:
+    /// the line has no line record, so a redelivery or the drift check's reconciliation
+    /// sees it again; `None` when it was kept (and alerted) before.
     async fn keep_line(
         &self,
         ch: Channel,
         order: &OrderId,
         l: &InLine,
         reason: &str,
-    ) -> Result<String, Failure> {
+    ) -> Result<Option<String>, Failure> {
+        let key = format!(
+            "kept:{}",
+            onecount::domain::redact::digest(&format!("{order}\n{}\n{reason}", l.line))
+        );
+        if self.store.delivery_seen(ch, &key).await.unwrap_or(false) {
+            return Ok(None);
+        }
         let body =
             serde_json::to_vec(&serde_json::json!({"channel": ch, "order": order, "line": l}))
                 .unwrap_or_default();
-        self.keep(ch, reason, body).await
+        let id = self.keep(ch, reason, body).await?;
+        if let Err(e) = self.store.mark_delivery(ch, &key).await {
+            tracing::warn!(error = %e, "kept line not marked; a redelivery keeps it again");
+        }
+        Ok(Some(id))
     }
 
     async fn alert(&self, alert: Alert) {
@@ -486,15 +500,16 @@ where
                     Candidate::Sku(s) => format!("sku:{s}"),
                 })
                 .collect();
-            let id = self.keep_line(ch, order, l, "unmapped SKU").await?;
-            tracing::warn!(channel = %ch, order = %order, line = %l.line, quarantine_id = %id, "unmapped item");
-            self.alert(Alert::unmapped_sku(
-                ch,
-                order,
-                l.line.as_str(),
-                &ids.join(", "),
-            ))
-            .await;
+            if let Some(id) = self.keep_line(ch, order, l, "unmapped SKU").await? {
+                tracing::warn!(channel = %ch, order = %order, line = %l.line, quarantine_id = %id, "unmapped item");
+                self.alert(Alert::unmapped_sku(
+                    ch,
+                    order,
+                    l.line.as_str(),
+                    &ids.join(", "),
+                ))
+                .await;
+            }
             return Ok(());
         };
         let line = OrderLine {
@@ -533,7 +548,9 @@ where
         let pushed = self
             .push_to(&listings?, &sku, "sale", Some(ch), Some(order), received_at)
             .await;
-        if matches!(outcome, SaleOutcome::Applied | SaleOutcome::Oversold { .. }) {
+        // A duplicate too: the first delivery may have stopped before telling (the flag
+        // keeps it to once per crossing).
+        if !matches!(outcome, SaleOutcome::CancelledBeforeOrder) {
             self.low_stock_at(&sku, ch, order).await;
         }
         pushed?;

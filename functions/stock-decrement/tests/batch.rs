@@ -374,6 +374,14 @@ async fn a_line_with_an_impossible_quantity_is_kept_and_told() {
         "{kept:?}"
     );
     assert_eq!(kinds(&d), ["quarantined_webhook", "quarantined_webhook"]);
+    // Delivered again (or found again by reconciliation): kept and told once.
+    d.handle_batch(event(vec![
+        msg("a", &sale("zero", 0)),
+        msg("b", &sale("huge", 2_000_000_000)),
+    ]))
+    .await;
+    assert_eq!(d.store.quarantined(10).await.unwrap().len(), 2);
+    assert_eq!(kinds(&d).len(), 2);
 }
 
 /// The sale that takes a SKU to its threshold says so at once, once per crossing.

@@ -30,7 +30,12 @@ pub struct AlarmNotice {
 
 /// The alarms the template declares, by the key in their name: the alert type, its
 /// severity while in alarm, and whether a channel follows the key.
-pub const ALARMS: [(&str, AlertKind, Severity, bool); 6] = [
+/// The oversold alarm is a warning: each oversell already sent its own critical alert
+/// naming the order; the alarm is the count, for the record and as a backstop. The
+/// drift-check alarms are critical: the function's own `drift_check_failing` (a warning)
+/// came first, and these fire only when errors go on for 30 minutes or the function
+/// fails outright.
+pub const ALARMS: [(&str, AlertKind, Severity, bool); 7] = [
     (
         "orders-dlq",
         AlertKind::OrdersFailing,
@@ -38,7 +43,7 @@ pub const ALARMS: [(&str, AlertKind, Severity, bool); 6] = [
         false,
     ),
     ("push-dlq", AlertKind::PushFailing, Severity::Critical, true),
-    ("oversold", AlertKind::Oversold, Severity::Critical, false),
+    ("oversold", AlertKind::Oversold, Severity::Warning, false),
     (
         "ingest-5xx",
         AlertKind::WebhooksFailing,
@@ -48,6 +53,12 @@ pub const ALARMS: [(&str, AlertKind, Severity, bool); 6] = [
     ("sync-lag", AlertKind::SyncLagging, Severity::Warning, true),
     (
         "drift-check-errors",
+        AlertKind::DriftCheckFailing,
+        Severity::Critical,
+        false,
+    ),
+    (
+        "drift-check-crashing",
         AlertKind::DriftCheckFailing,
         Severity::Critical,
         false,
@@ -105,6 +116,12 @@ fn texts(i: usize, ch: &str) -> (String, String, String, String) {
             "Sale-to-{ch} sync lag (p95 over 5 minutes) is above the threshold: {ch} shows old counts for longer than it should.",
             "`onecount status` shows the listings behind. Check {ch}'s status page and its dead-letter queue (`onecount dlq list --queue {ch}`); if stock is low, pause a listing there with `onecount pause SKU --channel {ch}`.",
             "onecount: {ch} sync lagging. See onecount status; check {ch} status page",
+        ),
+        "drift-check-crashing" => (
+            "drift check failing: the function itself fails",
+            "The drift-check function failed outright in its last 3 scheduled runs (it timed out, crashed, or could not start, e.g. the channels secret could not be read). Missed orders and drifted listings are not caught meanwhile.",
+            "read the drift-check function's logs for the error at its start or end; check the channels secret and the function's role. `onecount status` shows each channel's state.",
+            "onecount drift check function failing. Read its logs",
         ),
         _ => (
             "drift check failing: errors in its recent runs",
@@ -246,6 +263,17 @@ mod tests {
                 Severity::Warning,
                 Some(Channel::Shopify)
             )
+        );
+        let over = from_alarm(&notice("x-onecount-oversold", "ALARM")).unwrap();
+        assert_eq!(
+            over.severity,
+            Severity::Warning,
+            "each oversell was already critical"
+        );
+        let crash = from_alarm(&notice("x-onecount-drift-check-crashing", "ALARM")).unwrap();
+        assert_eq!(
+            (crash.kind, crash.severity),
+            (AlertKind::DriftCheckFailing, Severity::Critical)
         );
         let ok = from_alarm(&notice("x-onecount-oversold", "OK")).unwrap();
         assert_eq!(

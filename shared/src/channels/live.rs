@@ -45,6 +45,8 @@ struct Reload {
 pub struct LiveChannels {
     state: tokio::sync::RwLock<State>,
     reload: Option<Reload>,
+    /// Held by the one caller reading the configuration again.
+    reloading: tokio::sync::Mutex<()>,
     reloads: std::sync::atomic::AtomicU64,
 }
 
@@ -58,6 +60,7 @@ impl LiveChannels {
                 read_at: Instant::now(),
             }),
             reload: None,
+            reloading: Default::default(),
             reloads: Default::default(),
         }
     }
@@ -77,6 +80,7 @@ impl LiveChannels {
                 read_at: Instant::now(),
             }),
             reload: Some(Reload { load, tokens, ttl }),
+            reloading: Default::default(),
             reloads: Default::default(),
         })
     }
@@ -86,26 +90,30 @@ impl LiveChannels {
         self.reloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The kits now: read again first when the TTL has passed (one reader at a time;
-    /// the others keep using the kits they have meanwhile).
+    /// The kits now. When the TTL has passed, one caller reads the configuration again
+    /// (holding no lock meanwhile: the others go on with the kits they have) and swaps
+    /// in new kits if it changed.
     pub async fn current(&self) -> Arc<Registry> {
-        let Some(Reload { load, tokens, ttl }) = &self.reload else {
-            return self.state.read().await.registry.clone();
-        };
-        {
+        let (registry, read_at) = {
             let s = self.state.read().await;
-            if s.read_at.elapsed() < *ttl {
-                return s.registry.clone();
-            }
-        }
-        let Ok(mut s) = self.state.try_write() else {
-            return self.state.read().await.registry.clone();
+            (s.registry.clone(), s.read_at)
         };
-        if s.read_at.elapsed() < *ttl {
-            return s.registry.clone();
+        let Some(Reload { load, tokens, ttl }) = &self.reload else {
+            return registry;
+        };
+        if read_at.elapsed() < *ttl {
+            return registry;
         }
+        let Ok(_one) = self.reloading.try_lock() else {
+            return registry;
+        };
+        if self.state.read().await.read_at != read_at {
+            return self.state.read().await.registry.clone();
+        }
+        let loaded = load().await;
+        let mut s = self.state.write().await;
         s.read_at = Instant::now();
-        match load().await {
+        match loaded {
             Ok(config) if config == s.config => {}
             Ok(config) => match super::build_with(&config, tokens.clone()) {
                 Ok(r) => {
@@ -115,16 +123,28 @@ impl LiveChannels {
                     self.reloads
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "the changed channels configuration is not usable; keeping the last one")
-                }
+                Err(e) => tracing::error!(
+                    error = %unquoted(&e),
+                    "the changed channels configuration is not usable; keeping the last one"
+                ),
             },
-            Err(e) => {
-                tracing::warn!(error = %e, "channels configuration not read again; keeping the last one")
-            }
+            Err(e) => tracing::warn!(
+                error = %unquoted(&e),
+                "channels configuration not read again; keeping the last one"
+            ),
         }
         s.registry.clone()
     }
+}
+
+/// `e` without the values it quotes: a parse error of the configuration can quote a
+/// field's value (``invalid type: integer `12345`, expected a string``), and that value
+/// may be a secret.
+fn unquoted(e: &str) -> String {
+    e.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect()
 }
 
 #[async_trait]
@@ -187,5 +207,9 @@ mod tests {
         let kept = live.current().await;
         assert!(kept.get(Channel::Shopify).is_some());
         assert_eq!(live.reloads(), 1);
+        assert_eq!(
+            unquoted("invalid type: integer `12345`, expected a string"),
+            "invalid type: integer …, expected a string"
+        );
     }
 }

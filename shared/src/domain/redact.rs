@@ -82,6 +82,11 @@ fn walk(v: &Value, path: &str, out: &mut Map<String, Value>) {
     }
 }
 
+/// SHA-256 of `text`, hex: a short, stable key for something long.
+pub fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 /// The summary kept of `body`: `{"bytes", "sha256", "json", "kept": {pointer: value}}`.
 pub fn summary(body: &[u8]) -> Value {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();

@@ -161,10 +161,10 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
-/// AWS out of reach for 12 s (past the SDK's 10 s operation timeout) in the middle of a sale (this test's own moto, stopped with
-/// SIGSTOP and continued): ingest answers the channels 503, the pollers' and pushers'
-/// calls time out and are retried, and the sales the channels could not deliver are
-/// found by the drift check's reconciliation. (A moto *restart* loses every table and
+/// AWS out of reach for 12 s (past the SDK's 10 s operation timeout) in the middle of a
+/// sale (this test's own moto, stopped with SIGSTOP and continued): webhooks are not
+/// answered in time, the pollers' and pushers' calls time out and are retried, and the
+/// channels' second deliveries (or the drift check's reconciliation) bring every sale in. (A moto *restart* loses every table and
 /// queue, being in memory: no AWS outage does that, so it is not a case to survive.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_out_of_reach_mid_sale_loses_nothing() {
@@ -201,6 +201,10 @@ async fn aws_out_of_reach_mid_sale_loses_nothing() {
     .map(|d| d.status)
     .collect();
     eprintln!("webhook answers while AWS was out of reach: {statuses:?}");
+    assert!(
+        statuses.iter().any(|s| *s != 200),
+        "the outage reached ingest: some delivery was not answered 200: {statuses:?}"
+    );
     assert!(eventually(60, || async { drained(&h).await }).await);
     let st = h.store.get_stock(&sku).await.unwrap().unwrap();
     assert_eq!(st.on_hand, 7, "each sale applied exactly once");

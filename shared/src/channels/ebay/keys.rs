@@ -3,12 +3,13 @@
 //! The `kid` comes from the `X-EBAY-SIGNATURE` header of a request not yet verified, so
 //! anyone can send any. The cache keeps that from costing eBay calls: a malformed `kid` is
 //! refused without a call, a `kid` eBay does not know is remembered as unknown for
-//! [`MISS_TTL`], one lookup runs at a time (a burst of notifications signed with a new key
-//! makes one call, the others find it cached), and at most [`LOOKUPS_PER_MINUTE`] calls a
-//! minute are made; past that a lookup answers "try later" (eBay sends again).
+//! [`MISS_TTL`], one lookup per `kid` runs at a time (a burst of notifications signed with
+//! a new key makes one call, the others find it cached; a slow lookup of one `kid` holds
+//! up no other), and at most [`LOOKUPS_PER_MINUTE`] calls a minute are made; past that a
+//! lookup answers "try later" (eBay sends again).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::super::http::HttpError;
@@ -55,8 +56,8 @@ pub fn is_unknown_key(e: &HttpError) -> bool {
 pub struct KeyCache {
     found: Mutex<HashMap<String, (PublicKey, Instant)>>,
     missing: Mutex<HashMap<String, Instant>>,
-    /// Held while a lookup calls eBay: one at a time.
-    fetching: tokio::sync::Mutex<()>,
+    /// One lock per `kid` being looked up: one call per `kid` at a time.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The current minute's start and the calls made in it.
     window: Mutex<Option<(Instant, u32)>>,
 }
@@ -115,7 +116,31 @@ impl KeyCache {
         if let Some(r) = self.cached(kid) {
             return r;
         }
-        let _one = self.fetching.lock().await;
+        let lock = self
+            .fetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kid.to_string())
+            .or_default()
+            .clone();
+        let result = {
+            let _one = lock.lock().await;
+            self.fetch_once(kid, fetch).await
+        };
+        let mut locks = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        // The last one out forgets the lock (junk kids must not pile up).
+        if Arc::strong_count(&lock) <= 2 {
+            locks.remove(kid);
+        }
+        result
+    }
+
+    /// The lookup itself, holding `kid`'s lock.
+    async fn fetch_once<F, Fut>(&self, kid: &str, fetch: F) -> Result<PublicKey, HttpError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<PublicKey, HttpError>>,
+    {
         // Another lookup may have fetched it while this one waited.
         if let Some(r) = self.cached(kid) {
             return r;
@@ -156,7 +181,6 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn key() -> PublicKey {
@@ -231,6 +255,30 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), key());
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_lookup_holds_up_no_other_kid() {
+        let cache = Arc::new(KeyCache::default());
+        let slow = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get("slow-key", || async {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        Ok(key())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cache.get("fast-key", || async { Ok(key()) }).await.unwrap();
+        assert!(
+            !slow.is_finished(),
+            "the other kid's lookup did not wait for the slow one"
+        );
+        slow.await.unwrap().unwrap();
+        assert!(cache.fetching.lock().unwrap().is_empty(), "locks forgotten");
     }
 
     #[tokio::test]
