@@ -68,7 +68,8 @@ pub struct FlashArgs {
     /// default); Shopify is then a Dev Dashboard app (client credentials grant).
     #[arg(long)]
     pub token_ttl_s: Option<u64>,
-    /// Only these strategies: onecount, onecount_last_units, interval, fifo (comma-separated).
+    /// Only these strategies: onecount, onecount_last_units, interval, fifo, oracle
+    /// (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Also write flash-sale.svg and flash-sale.json here.
@@ -105,7 +106,7 @@ impl FlashArgs {
                         .find(|x| x.key() == s.trim())
                         .with_context(|| {
                             format!(
-                                "unknown strategy '{s}' (choose from onecount, onecount_last_units, interval, fifo)"
+                                "unknown strategy '{s}' (choose from onecount, onecount_last_units, interval, fifo, oracle)"
                             )
                         })
                 })

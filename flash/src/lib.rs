@@ -48,14 +48,18 @@ pub enum Strategy {
     OnecountLastUnits,
     Interval,
     Fifo,
+    /// The same buyers against channels that always display the true count at once: the
+    /// most that can be sold with no oversell (the yardstick for lost sales).
+    Oracle,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::Onecount,
         Strategy::OnecountLastUnits,
         Strategy::Interval,
         Strategy::Fifo,
+        Strategy::Oracle,
     ];
     /// The key in `--json` output.
     pub fn key(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Strategy {
             Strategy::OnecountLastUnits => "onecount_last_units",
             Strategy::Interval => "interval",
             Strategy::Fifo => "fifo",
+            Strategy::Oracle => "oracle",
         }
     }
     pub fn label(self, sc: &Scenario) -> String {
@@ -72,6 +77,7 @@ impl Strategy {
             Strategy::OnecountLastUnits => format!("onecount + last-unit ({})", sc.last_units),
             Strategy::Interval => format!("interval {} min", sc.interval_minutes),
             Strategy::Fifo => "FIFO deltas".into(),
+            Strategy::Oracle => "oracle (true count, at once)".into(),
         }
     }
     fn is_onecount(self) -> bool {
@@ -387,19 +393,21 @@ impl Drop for World {
 }
 
 impl World {
-    fn sandboxes(&self) -> &Sandboxes {
+    /// The world's channels; none for the oracle, whose channels are the true count.
+    fn sandboxes(&self) -> Option<&Sandboxes> {
         self.host
             .as_ref()
             .and_then(|h| h.sandboxes.as_ref())
             .or(self.own.as_ref())
-            .expect("every world has sandboxes")
     }
 
     /// Put one buyer through checkout on this world's channel; the order id if it sold.
     fn place(&self, a: &Attempt, t_ms: u64, lose_from_ms: u64) -> Option<String> {
-        let sb = self.sandboxes();
-        let id = ids(a.item as u64);
         let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sb) = self.sandboxes() else {
+            return oracle_sale(&mut tracker, a, t_ms);
+        };
+        let id = ids(a.item as u64);
         let lose = a.channel == Channel::Shopify
             && t_ms >= lose_from_ms
             && self.lost_left.load(Ordering::Relaxed) > 0;
@@ -439,7 +447,14 @@ impl World {
                 })
                 .map(|p| p.order_id),
         };
-        let order = placed.ok()?;
+        let Ok(order) = placed else {
+            let k = Channel::CONNECTED
+                .iter()
+                .position(|c| *c == a.channel)
+                .unwrap_or(0);
+            tracker.refused(a.item, a.qty, displayed(sb, a.item as u64)[k]);
+            return None;
+        };
         if lose {
             self.lost_left.fetch_sub(1, Ordering::Relaxed);
         }
@@ -448,42 +463,65 @@ impl World {
         if let Some(f) = &self.fifo
             && !lose
         {
-            let deliveries = if a.delivery.duplicate { 2 } else { 1 };
-            if a.delivery.late_ms == 0 {
-                for _ in 0..deliveries {
-                    f.heard(a.channel, &order, a.item, a.qty);
-                }
-            } else {
-                let (ch, item, qty, order) = (a.channel, a.item, a.qty, order.clone());
-                let late = Duration::from_millis(a.delivery.late_ms);
-                let f = f.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(late).await;
-                    for _ in 0..deliveries {
-                        f.heard(ch, &order, item, qty);
-                    }
-                });
-            }
+            tell_fifo(f, a, &order);
         }
         Some(order)
     }
 
     fn sample(&self, t_ms: u64, items: usize) {
-        let sb = self.sandboxes();
         let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         for i in 0..items {
-            tracker.observe(t_ms, i, displayed(sb, i as u64));
+            let shows = match self.sandboxes() {
+                Some(sb) => displayed(sb, i as u64),
+                None => [tracker.remaining(i).max(0); 3],
+            };
+            tracker.observe(t_ms, i, shows);
         }
     }
 
     fn writes(&self) -> [usize; 3] {
-        let sb = self.sandboxes();
-        [
-            sb.shopify.writes().len(),
-            sb.etsy.writes().len(),
-            sb.ebay.writes().len(),
-        ]
+        self.sandboxes().map_or([0; 3], |sb| {
+            [
+                sb.shopify.writes().len(),
+                sb.etsy.writes().len(),
+                sb.ebay.writes().len(),
+            ]
+        })
     }
+}
+
+/// The oracle's checkout: every channel displays the true count at once, so a buyer is
+/// sold what exists and turned away only when it does not.
+fn oracle_sale(tracker: &mut Tracker, a: &Attempt, t_ms: u64) -> Option<String> {
+    let left = tracker.remaining(a.item);
+    if left < a.qty {
+        tracker.refused(a.item, a.qty, left.max(0));
+        return None;
+    }
+    let order = format!("oracle-{}-{t_ms}", a.item);
+    tracker.sale(t_ms, a.item, a.channel, a.qty, &order);
+    Some(order)
+}
+
+/// The FIFO baseline hears the order's webhook (late, or twice, as the buyer's delivery
+/// says).
+fn tell_fifo(f: &Arc<baseline::Fifo>, a: &Attempt, order: &str) {
+    let deliveries = if a.delivery.duplicate { 2 } else { 1 };
+    if a.delivery.late_ms == 0 {
+        for _ in 0..deliveries {
+            f.heard(a.channel, order, a.item, a.qty);
+        }
+        return;
+    }
+    let (ch, item, qty, order) = (a.channel, a.item, a.qty, order.to_string());
+    let late = Duration::from_millis(a.delivery.late_ms);
+    let f = f.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(late).await;
+        for _ in 0..deliveries {
+            f.heard(ch, &order, item, qty);
+        }
+    });
 }
 
 /// What the engine reports while it runs (about once a second).
@@ -518,6 +556,9 @@ pub struct OnecountDetail {
     /// The whole timeline of every SKU the ledger recorded an oversell of, read before
     /// the world's moto goes away: what `onecount timeline SKU` would have said.
     pub oversold_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
+    /// The same for every SKU with units stranded at the end (existing, displayed on no
+    /// channel): why they were held back.
+    pub stranded_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     pub dynamodb_requests: u64,
     /// What `listings discover` found when it mapped the world: plan rows by kind.
     pub discovered: BTreeMap<&'static str, usize>,
@@ -545,10 +586,51 @@ pub struct StrategyResult {
     pub writes_per_sale: f64,
     /// The orders that sold units which did not exist.
     pub oversold: Vec<measure::Sold>,
+    /// Units sold that existed, as a share of the oracle's (when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_oracle: Option<f64>,
+    /// What the sale cost, by `oversell-cost`'s model.
+    pub cost: SaleCost,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub onecount: Option<OnecountDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineDetail>,
+}
+
+/// What a strategy's sale cost, in the shop's currency, by `onecount oversell-cost`'s
+/// default model: each oversold order is refunded, counts against the channel, loses its
+/// margin and takes support time; each unit the oracle sold and this strategy did not
+/// (a buyer turned away while stock existed) loses its margin.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SaleCost {
+    pub oversells: f64,
+    pub lost_sales: f64,
+    pub total: f64,
+}
+
+/// Units sold that existed.
+fn good_units(s: &Summary) -> i64 {
+    s.units_sold - s.oversold_units
+}
+
+/// Each strategy's share of the oracle's units and the cost of the sales it lost (the
+/// oracle's good units it did not sell, else the units it turned away while stock
+/// existed).
+fn weigh(results: &mut [StrategyResult], m: &onecount::domain::ops::CostModel) {
+    let oracle = results
+        .iter()
+        .find(|r| r.strategy == Strategy::Oracle)
+        .map(|r| good_units(&r.summary));
+    for r in results.iter_mut() {
+        let good = good_units(&r.summary);
+        let lost_units = match oracle {
+            Some(o) => (o - good).max(0),
+            None => r.summary.turned_away_units,
+        };
+        r.share_of_oracle = oracle.filter(|o| *o > 0).map(|o| good as f64 / o as f64);
+        r.cost.lost_sales = m.unit_margin * lost_units as f64;
+        r.cost.total = r.cost.oversells + r.cost.lost_sales;
+    }
 }
 
 /// How loaded moto was: a DynamoDB read timed twice a second through the run.
@@ -614,7 +696,10 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
         endpoint: None,
         _moto: None,
         own: None,
-        tracker: Mutex::new(Tracker::new(&initial)),
+        tracker: Mutex::new(
+            Tracker::new(&initial)
+                .protected_at((strategy == Strategy::OnecountLastUnits).then_some(sc.last_units)),
+        ),
         lost_left: AtomicU32::new(sc.lost_webhooks),
         interval: None,
         fifo: None,
@@ -623,6 +708,8 @@ async fn start_world(strategy: Strategy, sc: &Scenario, catalog: &[Item]) -> Res
     };
     if strategy.is_onecount() {
         start_onecount(world, sc, catalog).await
+    } else if strategy == Strategy::Oracle {
+        Ok(world)
     } else {
         Ok(start_baseline(world, sc, catalog, &initial).await)
     }
@@ -921,8 +1008,9 @@ pub async fn run(sc: &Scenario, progress: impl Fn(&Progress)) -> Result<Outcome>
 
     let mut results = Vec::new();
     for w in worlds.iter() {
-        results.push(world_result(w, sc, end).await?);
+        results.push(world_result(w, sc, &catalog, end).await?);
     }
+    weigh(&mut results, &onecount::domain::ops::CostModel::default());
     let hottest = hottest(&worlds, &catalog);
     let moto = needs_aws.then(|| moto_load(&probes));
     Ok(Outcome {
@@ -1043,29 +1131,40 @@ fn spawn_probers(
 }
 
 /// What one world did.
-async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResult> {
+async fn world_result(
+    w: &World,
+    sc: &Scenario,
+    catalog: &[Item],
+    end: u64,
+) -> Result<StrategyResult> {
     let tracker = w.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let summary = tracker.summary(end);
     let channel_writes = w.writes();
     let total: usize = channel_writes.iter().sum();
+    let stranded: Vec<&str> = tracker
+        .stranded()
+        .iter()
+        .map(|(i, _)| catalog[*i].sku.as_str())
+        .collect();
     let onecount = match &w.host {
         Some(h) => Some(OnecountDetail {
             discovered: w.discovered.clone(),
-            ..onecount_detail(h, w.endpoint.as_deref()).await?
+            ..onecount_detail(h, w.endpoint.as_deref(), &stranded).await?
         }),
         None => None,
     };
-    let baseline = (w.host.is_none()).then(|| BaselineDetail {
-        interval_syncs: w
-            .interval
-            .as_ref()
-            .map_or(0, |i| i.syncs.load(Ordering::Relaxed)),
-        fifo_dropped: w
-            .fifo
-            .as_ref()
-            .map_or(0, |f| f.dropped.load(Ordering::Relaxed)),
-        fifo_backlog_at_end: w.fifo.as_ref().map_or(0, |f| f.backlog()),
-    });
+    let baseline =
+        matches!(w.strategy, Strategy::Interval | Strategy::Fifo).then(|| BaselineDetail {
+            interval_syncs: w
+                .interval
+                .as_ref()
+                .map_or(0, |i| i.syncs.load(Ordering::Relaxed)),
+            fifo_dropped: w
+                .fifo
+                .as_ref()
+                .map_or(0, |f| f.dropped.load(Ordering::Relaxed)),
+            fifo_backlog_at_end: w.fifo.as_ref().map_or(0, |f| f.backlog()),
+        });
     Ok(StrategyResult {
         strategy: w.strategy,
         label: w.strategy.label(sc),
@@ -1074,6 +1173,23 @@ async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResu
         } else {
             total as f64 / summary.orders as f64
         },
+        cost: SaleCost {
+            oversells: onecount::domain::ops::impact(
+                &tracker
+                    .orders
+                    .iter()
+                    .filter(|o| o.short > 0)
+                    .map(|o| onecount::domain::ops::Oversold {
+                        channel: o.channel,
+                        units: o.short as u32,
+                    })
+                    .collect::<Vec<_>>(),
+                &onecount::domain::ops::CostModel::default(),
+            )
+            .total,
+            ..SaleCost::default()
+        },
+        share_of_oracle: None,
         oversold: tracker
             .orders
             .iter()
@@ -1082,8 +1198,8 @@ async fn world_result(w: &World, sc: &Scenario, end: u64) -> Result<StrategyResu
             .collect(),
         summary,
         channel_writes,
-        tokens_issued: w.sandboxes().tokens_issued(),
-        tokens_refused: w.sandboxes().tokens_refused(),
+        tokens_issued: w.sandboxes().map_or([0; 3], |sb| sb.tokens_issued()),
+        tokens_refused: w.sandboxes().map_or([0; 3], |sb| sb.tokens_refused()),
         onecount,
         baseline,
     })
@@ -1138,7 +1254,11 @@ fn moto_load(probes: &Mutex<Vec<f64>>) -> MotoLoad {
     }
 }
 
-async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<OnecountDetail> {
+async fn onecount_detail(
+    h: &LocalHost,
+    endpoint: Option<&str>,
+    stranded: &[&str],
+) -> Result<OnecountDetail> {
     let mut dlq = BTreeMap::new();
     dlq.insert("orders".to_string(), h.dead_orders().await?);
     for c in Channel::CONNECTED {
@@ -1169,22 +1289,16 @@ async fn onecount_detail(h: &LocalHost, endpoint: Option<&str>) -> Result<Onecou
             })
         })
         .collect::<Vec<LedgerOversell>>();
-    let mut oversold_timelines = BTreeMap::new();
-    for o in &ledger_oversells {
-        if oversold_timelines.contains_key(&o.sku) {
-            continue;
-        }
-        let sku = Sku::parse(&o.sku)?;
-        let mut entries = h.store.timeline(&sku, 1_000).await?;
-        entries.sort_by_key(|e| e.at);
-        oversold_timelines.insert(o.sku.clone(), entries);
-    }
+    let oversold: Vec<&str> = ledger_oversells.iter().map(|o| o.sku.as_str()).collect();
+    let oversold_timelines = timelines(h, &oversold).await?;
+    let stranded_timelines = timelines(h, stranded).await?;
     Ok(OnecountDetail {
         table: h.resources.table.clone(),
         dlq,
         alerts,
         ledger_oversells,
         oversold_timelines,
+        stranded_timelines,
         dynamodb_requests: h.store.requests(),
         discovered: BTreeMap::new(),
     })
@@ -1250,4 +1364,21 @@ pub async fn published_alerts(endpoint: Option<&str>, topic_arn: &str) -> Vec<Pu
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The whole timeline of each of `skus`, oldest first, read from the world's ledger.
+async fn timelines(
+    h: &LocalHost,
+    skus: &[&str],
+) -> Result<BTreeMap<String, Vec<onecount::domain::TimelineEntry>>> {
+    let mut out = BTreeMap::new();
+    for sku in skus {
+        if out.contains_key(*sku) {
+            continue;
+        }
+        let mut entries = h.store.timeline(&Sku::parse(*sku)?, 1_000).await?;
+        entries.sort_by_key(|e| e.at);
+        out.insert(sku.to_string(), entries);
+    }
+    Ok(out)
 }

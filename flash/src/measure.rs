@@ -6,6 +6,11 @@
 //!   remaining count (the window in which a buyer can buy what is gone).
 //! - **Sale-to-listed lag**: from a sale until another channel displays no more than
 //!   what remained after it; "all channels" is the slowest of them.
+//! - **Lost sales**, the other side: buyers turned away while stock existed (their
+//!   channel displayed less than they wanted while the true count was enough), and
+//!   under-listed time (listing-seconds in which a channel displayed less than it
+//!   should: the true count, or 0 on a non-primary channel at or below the last-unit
+//!   protection level); units stranded at the end (existing, but displayed nowhere).
 
 use onecount::Channel;
 use serde::Serialize;
@@ -46,6 +51,12 @@ pub struct Tracker {
     shows: Vec<[i64; 3]>,
     seen_at: Vec<u64>,
     stale_ms: [u64; 3],
+    under_ms: [u64; 3],
+    /// Last-unit protection: at or below this count only the primary channel (index 0,
+    /// Shopify) should list the item.
+    protect: Option<i64>,
+    turned_away: usize,
+    turned_away_units: i64,
     pending: Vec<Pending>,
     lags: Vec<(usize, [Option<u64>; 3])>,
     pub orders: Vec<Sold>,
@@ -100,6 +111,10 @@ impl Tracker {
             shows: initial.iter().map(|q| [*q; 3]).collect(),
             seen_at: vec![0; initial.len()],
             stale_ms: [0; 3],
+            under_ms: [0; 3],
+            protect: None,
+            turned_away: 0,
+            turned_away_units: 0,
             pending: Vec::new(),
             lags: Vec::new(),
             orders: Vec::new(),
@@ -114,6 +129,47 @@ impl Tracker {
                 })
                 .collect(),
         }
+    }
+
+    /// Measure under-listing against last-unit protection at `level` (only the primary
+    /// channel should list an item at or below it).
+    pub fn protected_at(mut self, level: Option<u32>) -> Tracker {
+        self.protect = level.map(i64::from);
+        self
+    }
+
+    /// What channel `k` should display for `item` now.
+    fn should(&self, item: usize, k: usize) -> i64 {
+        let left = self.remaining(item).max(0);
+        match self.protect {
+            Some(level) if k != 0 && left <= level => 0,
+            _ => left,
+        }
+    }
+
+    /// A buyer wanting `qty` of `item` on `channel` was turned away: the channel
+    /// displayed `shown`. Counted as a lost sale when the stock to sell it existed.
+    pub fn refused(&mut self, item: usize, qty: i64, shown: i64) {
+        if shown < qty && self.remaining(item) >= qty {
+            self.turned_away += 1;
+            self.turned_away_units += qty;
+        }
+    }
+
+    /// Items with units no channel displays (id, units).
+    pub fn stranded(&self) -> Vec<(usize, i64)> {
+        (0..self.initial.len())
+            .filter_map(|i| {
+                let left = self.remaining(i).max(0);
+                let shown = self.shows[i]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .clamp(0, left);
+                (left > shown).then_some((i, left - shown))
+            })
+            .collect()
     }
 
     /// What is left of `item` (negative once oversold).
@@ -184,9 +240,13 @@ impl Tracker {
     fn advance(&mut self, at_ms: u64, item: usize) {
         let dt = at_ms.saturating_sub(self.seen_at[item]);
         let truth = self.remaining(item).max(0);
-        for (k, shown) in self.shows[item].iter().enumerate() {
-            if *shown > truth {
+        for k in 0..3 {
+            let shown = self.shows[item][k];
+            if shown > truth {
                 self.stale_ms[k] += dt;
+            }
+            if shown < self.should(item, k) {
+                self.under_ms[k] += dt;
             }
         }
         self.seen_at[item] = self.seen_at[item].max(at_ms);
@@ -241,6 +301,11 @@ impl Tracker {
             stale_secs_by_channel: self.stale_ms.map(|ms| ms as f64 / 1000.0),
             lag_by_channel: [per_channel[0], per_channel[1], per_channel[2]],
             lag_all_channels: all_channels,
+            turned_away: self.turned_away,
+            turned_away_units: self.turned_away_units,
+            under_listed_secs: self.under_ms.iter().sum::<u64>() as f64 / 1000.0,
+            under_secs_by_channel: self.under_ms.map(|ms| ms as f64 / 1000.0),
+            stranded_units: self.stranded().iter().map(|(_, u)| u).sum(),
         }
     }
 
@@ -265,6 +330,14 @@ pub struct Summary {
     pub lag_by_channel: [Lag; 3],
     /// Until every channel displayed the sale.
     pub lag_all_channels: Lag,
+    /// Buyers (and their units) turned away while the stock to sell them existed.
+    pub turned_away: usize,
+    pub turned_away_units: i64,
+    /// Listing-seconds with a channel displaying less than it should, all channels.
+    pub under_listed_secs: f64,
+    pub under_secs_by_channel: [f64; 3],
+    /// Units that exist at the end but no channel displays.
+    pub stranded_units: i64,
 }
 
 #[cfg(test)]
@@ -312,6 +385,38 @@ mod tests {
         // Never displayed below zero, so all three sales are "listed" once channels show 0.
         t.observe(200, 0, [0, 0, 0]);
         assert_eq!(t.summary(300).lag_all_channels.unresolved, 0);
+    }
+
+    #[test]
+    fn lost_sales_under_listing_and_stranded_units_are_counted() {
+        let mut t = Tracker::new(&[5]);
+        t.sale(1_000, 0, Shopify, 2, "1"); // 3 left; Shopify shows 3 at once
+        t.observe(1_000, 0, [3, 5, 5]);
+        // Every channel drops to 0 although 3 exist: under-listed, and buyers turned away.
+        t.observe(2_000, 0, [0, 0, 0]);
+        t.refused(0, 1, 0);
+        t.refused(0, 4, 0); // wanted more than exist: not a lost sale
+        t.observe(4_000, 0, [0, 0, 0]);
+        let s = t.summary(4_000);
+        assert_eq!((s.turned_away, s.turned_away_units), (1, 1));
+        assert_eq!(s.under_secs_by_channel, [2.0, 2.0, 2.0]);
+        assert_eq!(s.stranded_units, 3);
+        assert_eq!(t.stranded(), [(0, 3)]);
+        // Over-listed time is the other side, not under-listing.
+        assert_eq!(s.stale_secs_by_channel, [0.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn under_last_unit_protection_only_the_primary_should_list_the_last_units() {
+        let mut t = Tracker::new(&[3]).protected_at(Some(3));
+        t.observe(0, 0, [3, 0, 0]);
+        t.observe(5_000, 0, [3, 0, 0]);
+        let s = t.summary(5_000);
+        assert_eq!(s.under_listed_secs, 0.0, "Etsy and eBay at 0 is right");
+        assert_eq!(s.stranded_units, 0, "Shopify lists them");
+        t.observe(6_000, 0, [0, 0, 0]);
+        t.observe(7_000, 0, [0, 0, 0]);
+        assert_eq!(t.summary(7_000).under_secs_by_channel, [1.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -47,6 +47,35 @@ pub fn verdict(o: &Outcome) -> Option<String> {
             lu.summary.oversold_units
         );
     }
+    // Both sides: what oversells cost, and what the sales turned away cost.
+    let cheapest = o
+        .results
+        .iter()
+        .filter(|r| r.strategy != Strategy::Oracle)
+        .min_by(|a, b| a.cost.total.total_cmp(&b.cost.total))?;
+    let costs: Vec<String> = o
+        .results
+        .iter()
+        .filter(|r| r.strategy != Strategy::Oracle)
+        .map(|r| {
+            let share = r.share_of_oracle.map_or(String::new(), |s| {
+                format!(", {:.1}% of the oracle's units", s * 100.0)
+            });
+            format!(
+                "{} {:.0} ({:.0} oversells + {:.0} lost sales{share})",
+                short_label(r),
+                r.cost.total,
+                r.cost.oversells,
+                r.cost.lost_sales
+            )
+        })
+        .collect();
+    let _ = write!(
+        line,
+        "\nCost of the sale (oversell-cost's model; a lost sale costs its margin): {}. Cheapest: {}.",
+        costs.join("; "),
+        short_label(cheapest)
+    );
     Some(line)
 }
 
@@ -94,6 +123,31 @@ pub fn comparison(o: &Outcome) -> String {
     row(&mut out, "channel writes per sale", &|r| {
         format!("{:.2}", r.writes_per_sale)
     });
+    row(&mut out, "units sold that existed", &|r| {
+        (r.summary.units_sold - r.summary.oversold_units).to_string()
+    });
+    row(&mut out, "… share of the oracle's", &|r| {
+        r.share_of_oracle
+            .map_or("-".into(), |s| format!("{:.1}%", s * 100.0))
+    });
+    row(&mut out, "turned away, stock existed", &|r| {
+        r.summary.turned_away.to_string()
+    });
+    row(&mut out, "under-listed (listing-s)", &|r| {
+        format!("{:.1}", r.summary.under_listed_secs)
+    });
+    row(&mut out, "stranded units at the end", &|r| {
+        r.summary.stranded_units.to_string()
+    });
+    row(&mut out, "cost: oversells", &|r| {
+        format!("{:.0}", r.cost.oversells)
+    });
+    row(&mut out, "cost: lost sales (margin)", &|r| {
+        format!("{:.0}", r.cost.lost_sales)
+    });
+    row(&mut out, "cost of the sale", &|r| {
+        format!("{:.0}", r.cost.total)
+    });
     out
 }
 
@@ -103,6 +157,7 @@ fn short_label(r: &StrategyResult) -> String {
         Strategy::OnecountLastUnits => "onecount+LU".into(),
         Strategy::Interval => "interval".into(),
         Strategy::Fifo => "FIFO".into(),
+        Strategy::Oracle => "oracle".into(),
     }
 }
 
@@ -168,11 +223,11 @@ pub fn text(o: &Outcome, chart: Option<&str>) -> String {
             .results
             .iter()
             .filter_map(|r| r.onecount.as_ref())
-            .any(|d| !d.oversold_timelines.is_empty());
+            .any(|d| !d.oversold_timelines.is_empty() || !d.stranded_timelines.is_empty());
         if oversold {
             let _ = writeln!(
                 out,
-                "Why each oversold SKU sold short: timeline-<strategy>-<SKU>.txt in the same folder."
+                "Why each oversold SKU sold short, or each stranded SKU's units were held back: timeline-<strategy>-<SKU>.txt in the same folder."
             );
         }
     }
@@ -331,11 +386,12 @@ fn panel_svg(s: &mut String, f: &Frame, y0: f64, r: &StrategyResult, h: &Hottest
     let y = |q: i64| y0 + 10.0 + (hi - q as f64) / (hi - lo) * ph;
     let _ = writeln!(
         s,
-        r#"<text x="{left}" y="{}" font-weight="bold">{} — {} oversold, stale {:.1} listing-s</text>"#,
+        r#"<text x="{left}" y="{}" font-weight="bold">{} — {} oversold, stale {:.1} listing-s, under-listed {:.1} listing-s</text>"#,
         y0 + 4.0,
         esc(&r.label),
         r.summary.oversold_units,
-        r.summary.stale_listing_secs
+        r.summary.stale_listing_secs,
+        r.summary.under_listed_secs
     );
     let _ = writeln!(
         s,
@@ -368,6 +424,7 @@ fn panel_svg(s: &mut String, f: &Frame, y0: f64, r: &StrategyResult, h: &Hottest
         let _ = write!(d, " H{:.1}", left + plot_w);
         d
     };
+    under_listed_svg(s, pts, &x, (y0 + 10.0, ph, left + plot_w));
     for (k, colour) in COLOURS.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -386,6 +443,25 @@ fn panel_svg(s: &mut String, f: &Frame, y0: f64, r: &StrategyResult, h: &Hottest
         y0 + 10.0 + ph,
         left + plot_w
     );
+}
+
+/// Shades the spans in which units exist that no channel displays (buyers are turned
+/// away): `band` is the panel's top, height and right edge.
+fn under_listed_svg(s: &mut String, pts: &[Point], x: &dyn Fn(u64) -> f64, band: (f64, f64, f64)) {
+    let (top, height, right) = band;
+    for (i, p) in pts.iter().enumerate() {
+        let shown = p.shows.iter().copied().max().unwrap_or(0);
+        if shown >= p.truth.max(0) {
+            continue;
+        }
+        let until = pts.get(i + 1).map_or(right, |n| x(n.at_ms));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="{top:.1}" width="{:.1}" height="{height:.1}" fill="#d33" opacity="0.12"/>"##,
+            x(p.at_ms),
+            (until - x(p.at_ms)).max(0.5)
+        );
+    }
 }
 
 /// Each strategy's panel: the true count (black) and what each channel displayed, over
@@ -424,7 +500,7 @@ pub fn svg(o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="38" fill="#555">Where a channel's line is above the black line, buyers can buy units that do not exist. Below zero: units oversold.</text>"##
+        r##"<text x="{left}" y="38" fill="#555">Where a channel's line is above the black line, buyers can buy units that do not exist. Below zero: units oversold. Shaded red: units exist that no channel displays.</text>"##
     );
     let frame = Frame {
         left,

@@ -47,6 +47,10 @@ fn a_short_demo_then_the_standard_benchmark() {
         "dead-letter queues:",
         "alerts sent:",
         "Chart of the hottest SKU",
+        "share of the oracle's",
+        "turned away, stock existed",
+        "stranded units at the end",
+        "Cost of the sale",
     ] {
         assert!(report.contains(part), "the report lacks '{part}'");
     }
@@ -56,7 +60,8 @@ fn a_short_demo_then_the_standard_benchmark() {
     let full: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("flash-sale.json")).unwrap())
             .unwrap();
-    assert_eq!(full["results"].as_array().unwrap().len(), 4);
+    assert_eq!(full["results"].as_array().unwrap().len(), 5);
+    assert!(svg.contains("Shaded red"), "the chart marks under-listing");
     let _ = std::fs::remove_dir_all(&out);
 
     let bench = onecount(&["bench", "flash-sale", "--quick", "--json"]);
@@ -68,7 +73,13 @@ fn a_short_demo_then_the_standard_benchmark() {
     let b: serde_json::Value = serde_json::from_slice(&bench.stdout).expect("JSON");
     println!("{}", serde_json::to_string_pretty(&b["verdict"]).unwrap());
     let s = &b["strategies"];
-    for k in ["onecount", "onecount_last_units", "interval", "fifo"] {
+    for k in [
+        "onecount",
+        "onecount_last_units",
+        "interval",
+        "fifo",
+        "oracle",
+    ] {
         let r = &s[k];
         assert!(r["orders"].as_u64().unwrap() > 0, "{k} took no orders");
         for f in [
@@ -76,18 +87,37 @@ fn a_short_demo_then_the_standard_benchmark() {
             "stale_listing_secs",
             "lag_all_channels",
             "writes_per_sale",
+            "share_of_oracle",
+            "turned_away",
+            "under_listed_secs",
+            "stranded_units",
+            "cost",
         ] {
             assert!(!r[f].is_null(), "{k} lacks {f}");
         }
         println!(
-            "{k:>20}: {} orders, {} oversold, stale {:.0} listing-s, p95 {} ms, {:.2} writes/sale",
+            "{k:>20}: {} orders, {} oversold, stale {:.0} listing-s, p95 {} ms, {:.2} writes/sale, \
+             {:.1}% of the oracle's units, {} turned away, under-listed {:.0} listing-s, {} stranded, cost {:.0}",
             r["orders"],
             r["oversold_units"],
             r["stale_listing_secs"].as_f64().unwrap(),
             r["lag_all_channels"]["p95_ms"],
-            r["writes_per_sale"].as_f64().unwrap()
+            r["writes_per_sale"].as_f64().unwrap(),
+            r["share_of_oracle"].as_f64().unwrap() * 100.0,
+            r["turned_away"],
+            r["under_listed_secs"].as_f64().unwrap(),
+            r["stranded_units"],
+            r["cost"]["total"].as_f64().unwrap()
         );
     }
+    // The oracle is the yardstick: no oversell, nobody turned away while stock existed,
+    // nothing under-listed or stranded, and the others measured against it.
+    let oracle = &s["oracle"];
+    assert_eq!(oracle["oversold_units"], 0);
+    assert_eq!(oracle["turned_away"], 0);
+    assert_eq!(oracle["under_listed_secs"].as_f64(), Some(0.0));
+    assert_eq!(oracle["stranded_units"], 0);
+    assert_eq!(oracle["share_of_oracle"].as_f64(), Some(1.0));
     // A 15-minute sync cannot keep up with a flash sale: it always oversells.
     assert!(s["interval"]["oversold_units"].as_i64().unwrap() > 0);
     // The ledger's own record never claims more than the buyers actually took.
