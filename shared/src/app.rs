@@ -74,17 +74,17 @@ impl App {
         crate::channels::build_with(&self.settings.channels, Some(self.store.tokens()))
     }
 
-    /// The channels' kits, their configuration read again every
-    /// [`crate::channels::live::RELOAD_EVERY`] (from the secret, or the local channels
-    /// file), rebuilt when it changed.
-    pub fn live_channels(&self) -> Result<crate::channels::live::LiveChannels, String> {
+    /// The channels' kits (this app's own, not built again), their configuration read
+    /// again every [`crate::channels::live::RELOAD_EVERY`] (from the secret, or the local
+    /// channels file), rebuilt when it changed.
+    pub fn live_channels(&self) -> crate::channels::live::LiveChannels {
         let sdk = self.sdk.clone();
         let load: crate::channels::live::Loader = std::sync::Arc::new(move || {
             let sdk = sdk.clone();
             Box::pin(async move { crate::channels::config::ChannelsConfig::load(&sdk).await })
         });
         crate::channels::live::LiveChannels::reloading(
-            self.settings.channels.clone(),
+            (self.settings.channels.clone(), self.channels.clone()),
             Some(self.store.tokens()),
             load,
             crate::channels::live::RELOAD_EVERY,

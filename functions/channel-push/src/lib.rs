@@ -162,11 +162,7 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             tracing::error!(message_id = %id, channel = %req.channel, "push request for another channel; dropped");
             continue;
         }
-        let receives = m
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        let receives = onecount::aws::sqs::receive_count(&m.attributes);
         let msg = Msg {
             id,
             receipt: m.receipt_handle.clone(),
@@ -389,7 +385,7 @@ where
         response: &mut SqsBatchResponse,
     ) {
         let ch = self.channel();
-        let jitter = (uuid::Uuid::new_v4().as_u128() % 1001) as u64;
+        let jitter = onecount::aws::sqs::backoff_jitter();
         let retry_after = if quiet {
             Some(retry_after.unwrap_or(1))
         } else {

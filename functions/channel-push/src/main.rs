@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         .parse()
         .map_err(|e: onecount::domain::ParseError| e.0)?;
     let app = App::from_env().await?;
-    let live = app.live_channels()?;
+    let live = app.live_channels();
     live.current().await.kit(channel)?;
     let visibility = app.push_visibility(channel)?;
     let cfg = PushConfig::from_env()?;

@@ -15,7 +15,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
-    let live = app.live_channels()?;
+    let live = app.live_channels();
     let cfg = DriftConfig::from_env()?;
     let (app, live, cfg) = (&app, &live, &cfg);
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -129,14 +129,8 @@ where
         let (Some(retry), Some(receipt)) = (&self.retry, &m.receipt_handle) else {
             return;
         };
-        let receives = m
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let jitter = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos()) % 1001);
+        let receives = onecount::aws::sqs::receive_count(&m.attributes);
+        let jitter = onecount::aws::sqs::backoff_jitter();
         let secs = retry_delay_secs(receives, None, retry.base_ms, jitter);
         if let Err(e) = retry.visibility.delay(receipt, secs).await {
             tracing::warn!(error = %e, "order retry delay not set; the queue's visibility timeout applies");

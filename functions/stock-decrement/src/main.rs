@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         base_ms: ORDER_BACKOFF_BASE_MS,
     });
     // Order reads use the channels configuration read again every few minutes.
-    let fetcher = app.live_channels()?;
+    let fetcher = app.live_channels();
     let decrement = Decrement {
         store: app.store,
         pushes: app.queues,

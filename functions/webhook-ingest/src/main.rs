@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let app = App::from_env().await?;
     let ingest = Ingest {
-        channels: app.live_channels()?,
+        channels: app.live_channels(),
         queue: app.queues,
         inbox: app.store,
         alerts: app.alerts,

@@ -16,6 +16,21 @@ fn fail(what: &str, e: &(impl std::error::Error + ?Sized)) -> SendError {
     SendError(format!("{what}: {}", describe_sdk_error(e)))
 }
 
+/// How many times SQS has delivered a message (its `ApproximateReceiveCount` attribute,
+/// as the Lambda event carries it); 1 when absent.
+pub fn receive_count(attributes: &std::collections::HashMap<String, String>) -> u32 {
+    attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A random jitter in 0..=1000 for [`crate::domain::push::retry_delay_secs`], so retries
+/// of messages that failed together do not come back together.
+pub fn backoff_jitter() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() % 1001) as u64
+}
+
 /// Queue URLs, read once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QueueUrls {

@@ -65,15 +65,15 @@ impl LiveChannels {
         }
     }
 
-    /// Kits built from `config` (already read), read again with `load` every `ttl`.
+    /// The kits `registry`, built from `config` (already read), read again with `load`
+    /// every `ttl` and rebuilt (with `tokens`) when it changed.
     pub fn reloading(
-        config: ChannelsConfig,
+        (config, registry): (ChannelsConfig, Registry),
         tokens: Option<Arc<dyn TokenStore>>,
         load: Loader,
         ttl: Duration,
-    ) -> Result<Self, String> {
-        let registry = super::build_with(&config, tokens.clone())?;
-        Ok(LiveChannels {
+    ) -> Self {
+        LiveChannels {
             state: tokio::sync::RwLock::new(State {
                 registry: Arc::new(registry),
                 config,
@@ -82,7 +82,7 @@ impl LiveChannels {
             reload: Some(Reload { load, tokens, ttl }),
             reloading: Default::default(),
             reloads: Default::default(),
-        })
+        }
     }
 
     /// Times the kits were rebuilt from a changed configuration.
@@ -180,8 +180,9 @@ mod tests {
             let v = s2.lock().unwrap().clone();
             Box::pin(async move { v })
         });
+        let kits = super::super::build(&cfg("old")).unwrap();
         let live =
-            LiveChannels::reloading(cfg("old"), None, load, Duration::from_millis(50)).unwrap();
+            LiveChannels::reloading((cfg("old"), kits), None, load, Duration::from_millis(50));
         let first = live.current().await;
         assert!(
             Arc::ptr_eq(&first, &live.current().await),
