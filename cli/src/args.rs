@@ -220,14 +220,17 @@ pub enum StockCmd {
         #[arg(long, value_parser = note)]
         actor: Option<String>,
     },
-    /// Which channel keeps selling a SKU's last units, and at what level the others stop
-    /// (last-unit protection; auto-pause also keeps the primary channel selling).
+    /// A SKU's primary channel, and the level at or below which its units are dealt out
+    /// between the channels (last-unit protection; auto-pause also keeps the primary
+    /// channel selling).
     Protect {
         sku: Sku,
         /// The SKU's primary channel (default: shopify).
         #[arg(long)]
         primary: Option<Channel>,
-        /// At or below this count, list only on the primary channel.
+        /// At or below this count, deal the units out between the channels, the primary
+        /// first, so that together they never list more than exist (1: the last unit on
+        /// the primary only).
         #[arg(long, conflicts_with = "global")]
         last_units: Option<u32>,
         /// Drop the SKU's own level: the global one (ONECOUNT_LAST_UNIT_LEVEL) applies.

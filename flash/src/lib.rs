@@ -119,7 +119,8 @@ pub struct Scenario {
     pub interval_minutes: f64,
     /// Last-unit protection level for `onecount_last_units`.
     pub last_units: u32,
-    /// After the last buyer, how long the channels get to catch up.
+    /// After the last buyer, how long the channels get to catch up (every sale shown
+    /// everywhere, no units held back that no channel lists).
     pub settle_s: f64,
     /// onecount's drift check period in sale minutes (deployed default: 5), time-scaled
     /// like the interval baseline's.
@@ -156,7 +157,7 @@ impl Scenario {
             lost_webhooks: 1,
             time_scale: 60.0,
             interval_minutes: 15.0,
-            last_units: 3,
+            last_units: 1,
             settle_s: 20.0,
             drift_minutes: 5.0,
             token_ttl_s: 0,
@@ -754,6 +755,9 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     // at 60×): each run re-applies that window's orders (idempotently) through the
     // ledger, and at full width that would be the whole sale, every run.
     cfg.drift.overlap_ms = (cfg.drift.overlap_ms as f64 / sc.time_scale).max(2_000.0) as i64;
+    // So is how soon a channel lists a new order (the sandboxes list it at once).
+    let listed = cfg.drift.orders_listed_within_ms as f64 / sc.time_scale;
+    cfg.drift.orders_listed_within_ms = listed.max(1_000.0) as i64;
     if strategy == Strategy::OnecountLastUnits {
         cfg.last_units = Some(sc.last_units);
     }
@@ -895,8 +899,8 @@ async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
     Ok(())
 }
 
-/// With last-unit protection on, SKUs already at or below the level are listed only on
-/// their primary channel before the sale opens (onecount would have pushed that long
+/// With last-unit protection on, the units of SKUs already at or below the level are dealt
+/// out between the channels before the sale opens (onecount would have pushed that long
 /// before any sale; the sandboxes start out showing the whole count everywhere).
 async fn protect_before_opening(
     host: &LocalHost,
@@ -920,26 +924,30 @@ async fn protect_before_opening(
         origin_at: None,
         force: false,
         waits: 0,
+        release_before: None,
     };
     // Asked again every 15 s for what is not there yet (as the drift check would): on a
     // loaded machine a push can spend its retries before it lands.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut pending = low;
+    // Dealt out: the channels together show exactly what exists.
+    let dealt =
+        |i: usize| displayed(sb, i as u64).iter().sum::<i64>() == i64::from(catalog[i].on_hand);
     loop {
         for i in &pending {
-            for channel in [Channel::Etsy, Channel::Ebay] {
+            for channel in Channel::CONNECTED {
                 queues.request_push(&request(*i, channel)).await?;
             }
         }
         let asked = Instant::now();
         while asked.elapsed() < Duration::from_secs(15) {
-            pending.retain(|i| displayed(sb, *i as u64)[1..] != [0, 0]);
+            pending.retain(|i| !dealt(*i));
             if pending.is_empty() {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
-                    "last-unit protection did not list {} SKU(s) at 0 on Etsy and eBay within 120 s",
+                    "last-unit protection did not deal out the units of {} SKU(s) between the channels within 120 s",
                     pending.len()
                 );
             }
@@ -1073,7 +1081,7 @@ async fn play(
     loop {
         let settled = worlds.iter().all(|w| {
             let t = w.tracker.lock().unwrap_or_else(|p| p.into_inner());
-            t.summary(0).lag_all_channels.unresolved == 0
+            t.summary(0).lag_all_channels.unresolved == 0 && t.stranded().is_empty()
         });
         if settled || Instant::now() >= deadline {
             break;

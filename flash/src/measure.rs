@@ -8,9 +8,10 @@
 //!   what remained after it; "all channels" is the slowest of them.
 //! - **Lost sales**, the other side: buyers turned away while stock existed (their
 //!   channel displayed less than they wanted while the true count was enough), and
-//!   under-listed time (listing-seconds in which a channel displayed less than it
-//!   should: the true count, or 0 on a non-primary channel at or below the last-unit
-//!   protection level); units stranded at the end (existing, but displayed nowhere).
+//!   under-listed time (listing-seconds in which a channel displayed less than the true
+//!   count; at or below the last-unit protection level, in which the channels together
+//!   displayed less, counted on the primary); units stranded at the end (existing, but
+//!   displayed nowhere).
 
 use onecount::Channel;
 use serde::Serialize;
@@ -52,8 +53,8 @@ pub struct Tracker {
     seen_at: Vec<u64>,
     stale_ms: [u64; 3],
     under_ms: [u64; 3],
-    /// Last-unit protection: at or below this count only the primary channel (index 0,
-    /// Shopify) should list the item.
+    /// Last-unit protection: at or below this count the channels share the item's units
+    /// (together they should display what is left; the primary, index 0, the rest).
     protect: Option<i64>,
     turned_away: usize,
     turned_away_units: i64,
@@ -131,20 +132,32 @@ impl Tracker {
         }
     }
 
-    /// Measure under-listing against last-unit protection at `level` (only the primary
-    /// channel should list an item at or below it).
+    /// Measure under-listing against last-unit protection at `level` (at or below it the
+    /// channels share an item's units instead of each listing all of them).
     pub fn protected_at(mut self, level: Option<u32>) -> Tracker {
         self.protect = level.map(i64::from);
         self
     }
 
-    /// What channel `k` should display for `item` now.
-    fn should(&self, item: usize, k: usize) -> i64 {
+    /// Whether `item`'s last units are allotted between the channels now (at or below
+    /// the protection level): then they should together display what is left.
+    fn allotted(&self, item: usize) -> bool {
+        self.protect
+            .is_some_and(|level| self.remaining(item).max(0) <= level)
+    }
+
+    /// Units of `item` that exist but no channel displays: under allotment what the
+    /// channels show together falls short of what is left; otherwise the channel showing
+    /// the most does.
+    fn unlisted(&self, item: usize) -> i64 {
         let left = self.remaining(item).max(0);
-        match self.protect {
-            Some(level) if k != 0 && left <= level => 0,
-            _ => left,
-        }
+        let shows = self.shows[item].map(|q| q.max(0));
+        let listed = if self.allotted(item) {
+            shows.iter().sum()
+        } else {
+            shows.iter().copied().max().unwrap_or(0)
+        };
+        (left - listed).max(0)
     }
 
     /// A buyer wanting `qty` of `item` on `channel` was turned away: the channel
@@ -159,16 +172,8 @@ impl Tracker {
     /// Items with units no channel displays (id, units).
     pub fn stranded(&self) -> Vec<(usize, i64)> {
         (0..self.initial.len())
-            .filter_map(|i| {
-                let left = self.remaining(i).max(0);
-                let shown = self.shows[i]
-                    .iter()
-                    .copied()
-                    .max()
-                    .unwrap_or(0)
-                    .clamp(0, left);
-                (left > shown).then_some((i, left - shown))
-            })
+            .map(|i| (i, self.unlisted(i)))
+            .filter(|(_, u)| *u > 0)
             .collect()
     }
 
@@ -240,14 +245,20 @@ impl Tracker {
     fn advance(&mut self, at_ms: u64, item: usize) {
         let dt = at_ms.saturating_sub(self.seen_at[item]);
         let truth = self.remaining(item).max(0);
+        let allotted = self.allotted(item);
         for k in 0..3 {
             let shown = self.shows[item][k];
             if shown > truth {
                 self.stale_ms[k] += dt;
             }
-            if shown < self.should(item, k) {
+            if !allotted && shown < truth {
                 self.under_ms[k] += dt;
             }
+        }
+        // Allotted units no channel shows are under-listed on the primary channel, which
+        // lists whatever the others do not.
+        if allotted && self.unlisted(item) > 0 {
+            self.under_ms[0] += dt;
         }
         self.seen_at[item] = self.seen_at[item].max(at_ms);
     }
@@ -407,16 +418,24 @@ mod tests {
     }
 
     #[test]
-    fn under_last_unit_protection_only_the_primary_should_list_the_last_units() {
+    fn under_last_unit_protection_the_channels_together_should_list_the_last_units() {
         let mut t = Tracker::new(&[3]).protected_at(Some(3));
-        t.observe(0, 0, [3, 0, 0]);
-        t.observe(5_000, 0, [3, 0, 0]);
+        t.observe(0, 0, [1, 1, 1]);
+        t.observe(5_000, 0, [1, 1, 1]);
         let s = t.summary(5_000);
-        assert_eq!(s.under_listed_secs, 0.0, "Etsy and eBay at 0 is right");
-        assert_eq!(s.stranded_units, 0, "Shopify lists them");
-        t.observe(6_000, 0, [0, 0, 0]);
-        t.observe(7_000, 0, [0, 0, 0]);
+        assert_eq!(s.under_listed_secs, 0.0, "one each is all three");
+        assert_eq!(s.stranded_units, 0);
+        // Etsy gave its unit up and Shopify has not listed it yet: 1 unit shown nowhere.
+        t.observe(6_000, 0, [1, 0, 1]);
+        t.observe(7_000, 0, [1, 0, 1]);
         assert_eq!(t.summary(7_000).under_secs_by_channel, [1.0, 0.0, 0.0]);
+        assert_eq!(t.stranded(), [(0, 1)]);
+        // Above the level every channel should show everything.
+        let mut t = Tracker::new(&[5]).protected_at(Some(3));
+        t.observe(0, 0, [5, 5, 2]);
+        t.observe(1_000, 0, [5, 5, 2]);
+        assert_eq!(t.summary(1_000).under_secs_by_channel, [0.0, 0.0, 1.0]);
+        assert!(t.stranded().is_empty());
     }
 
     #[test]

@@ -229,6 +229,7 @@ pub mod stack {
             origin_at: None,
             force: false,
             waits: 0,
+            release_before: None,
         })
         .await
         .expect("push request sent");

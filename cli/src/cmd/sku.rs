@@ -11,8 +11,10 @@ use serde::Serialize;
 use onecount::aws::dynamo::DynamoStore;
 use onecount::channels::push::ChannelApi;
 use onecount::domain::Event;
-use onecount::domain::push::listed_why;
-use onecount::ports::{ChannelHealth, EpisodeKind, PushStore, TimelineStore};
+use onecount::domain::push::{Listed, listed_why};
+use onecount::ports::{
+    ChannelHealth, EpisodeKind, PushStore, TimelineStore, listed_where_allotted,
+};
 use onecount::{Channel, Sku, StockLedger};
 
 use super::{Reply, global_last_units, now_ms};
@@ -62,6 +64,8 @@ pub async fn show(store: &DynamoStore, sku: &Sku) -> Result<Reply> {
     let timeline = store.timeline(sku, 500).await?;
     let mut rows = Vec::new();
     let mut open = Vec::new();
+    let listed = listed_where_allotted(store, [&stock], global_last_units(), now).await?;
+    let listed = listed.get(sku).cloned().unwrap_or_default();
     for ch in Channel::CONNECTED {
         let Some(v) = store
             .push_views(std::slice::from_ref(sku), ch)
@@ -73,7 +77,7 @@ pub async fn show(store: &DynamoStore, sku: &Sku) -> Result<Reply> {
         };
         open.extend(open_on(store, &v, ch).await?);
         let api = kits.kit(ch).map(|k| k.api());
-        rows.push(row(api, &v, ch, &timeline, now).await);
+        rows.push(row(api, &v, (ch, &listed), &timeline, now).await);
     }
     if stock.guard.low_alerted {
         open.push(format!(
@@ -101,11 +105,12 @@ pub async fn show(store: &DynamoStore, sku: &Sku) -> Result<Reply> {
 async fn row(
     api: Result<std::sync::Arc<dyn ChannelApi>, onecount::channels::NotConfigured>,
     v: &onecount::ports::PushView,
-    ch: Channel,
+    (ch, listed): (Channel, &Listed),
     timeline: &[onecount::domain::TimelineEntry],
     now: i64,
 ) -> ChannelRow {
-    let (should_show, why) = listed_why(&v.stock, &v.listing.policy, ch, global_last_units(), now);
+    let policy = &v.listing.policy;
+    let (should_show, why) = listed_why(&v.stock, policy, ch, global_last_units(), now, listed);
     let (shows, read_error) = match api {
         Ok(api) => match api.read(&[v.target()]).await.remove(0) {
             Ok(seen) => (Some(seen.qty), None),

@@ -12,7 +12,7 @@ use onecount::aws::sqs::depth;
 use onecount::domain::ops::{self, ListingState};
 use onecount::domain::push::listed_for;
 use onecount::domain::{StockItem, TimelineEntry};
-use onecount::ports::{ChannelHealth, Episode, EpisodeKind, StockLedger};
+use onecount::ports::{ChannelHealth, Episode, EpisodeKind, StockLedger, listed_where_allotted};
 
 use super::dlq::{queue_label, queues};
 use super::{Reply, all_views, global_last_units, now_ms};
@@ -137,9 +137,14 @@ async fn behind(
     let mut behind = Vec::new();
     let mut listings = 0;
     for ch in Channel::CONNECTED {
-        for v in all_views(store, ch).await? {
+        let views = all_views(store, ch).await?;
+        let stocks = views.iter().map(|v| &v.stock);
+        let listed = listed_where_allotted(store, stocks, last_units, now).await?;
+        for v in views {
             listings += 1;
-            let target = listed_for(&v.stock, &v.listing.policy, ch, last_units, now);
+            let elsewhere = listed.get(&v.stock.sku).cloned().unwrap_or_default();
+            let policy = &v.listing.policy;
+            let target = listed_for(&v.stock, policy, ch, last_units, now, &elsewhere);
             let st = ops::listing_state(
                 &v.stock,
                 v.record.as_ref(),

@@ -10,7 +10,7 @@ use onecount::Channel;
 use onecount::aws::dynamo::DynamoStore;
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target};
 use onecount::domain::push::listed_for;
-use onecount::ports::PushView;
+use onecount::ports::{PushView, listed_where_allotted};
 
 use super::{Reply, all_views, global_last_units, now_ms};
 use crate::output::{self, Bar};
@@ -67,6 +67,8 @@ async fn check(
     let ch = api.channel();
     let mut rows = Vec::new();
     let views = all_views(store, ch).await?;
+    let stocks = views.iter().map(|v| &v.stock);
+    let listed = listed_where_allotted(store, stocks, last_units, now_ms()).await?;
     let all: Vec<Target> = views.iter().map(PushView::target).collect();
     let cautions = api.cautions(&all).await;
     let bar = Bar::new(&format!("checking {ch}"), views.len());
@@ -74,7 +76,9 @@ async fn check(
     for chunk in views.chunks(api.read_batch().max(1)) {
         let targets: Vec<Target> = chunk.iter().map(PushView::target).collect();
         for (v, r) in chunk.iter().zip(api.read(&targets).await) {
-            let expected = listed_for(&v.stock, &v.listing.policy, ch, last_units, now_ms());
+            let elsewhere = listed.get(&v.stock.sku).cloned().unwrap_or_default();
+            let policy = &v.listing.policy;
+            let expected = listed_for(&v.stock, policy, ch, last_units, now_ms(), &elsewhere);
             rows.push(checked(v, ch, r, expected));
         }
         done += chunk.len();

@@ -29,13 +29,14 @@ use onecount::domain::plan::{
     Facts, Prep, Step, before_read, blind_zero, hold_wait, known_after_hold, plan,
 };
 use onecount::domain::push::{
-    PushRecord, budget_gate, listed_for, retry_delay_secs, revision_gate, sold_counted,
-    unheard_to_record, utc_day, wait_delay_secs,
+    Listed, PushRecord, allotting, budget_gate, listed_for, retry_delay_secs, revision_gate,
+    sold_counted, unheard_sales, unheard_to_record, utc_day, wait_delay_secs,
 };
 use onecount::domain::{Event, Held, Millis, Unheard};
 use onecount::ports::episodes;
 use onecount::ports::{
     AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Visibility,
+    listed_where_allotted,
 };
 use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
@@ -51,8 +52,8 @@ pub struct PushConfig {
     pub hold_receives: u32,
     /// Re-read-and-retry rounds per invocation (stale writes, lost record races).
     pub max_rounds: u32,
-    /// Global last-unit protection (off by default): at or below this count a SKU lists
-    /// only on its primary channel. A SKU's own level wins.
+    /// Global last-unit protection (off by default): at or below this count a SKU's units
+    /// are dealt out between its channels, the primary first. A SKU's own level wins.
     pub last_units: Option<u32>,
 }
 
@@ -138,6 +139,10 @@ struct Group {
     origin_at: Option<Millis>,
     last: PushRequest,
     force: bool,
+    /// Units held back as sold unheard that were found at or before this instant are
+    /// released by a forced request (the latest cutoff among them,
+    /// [`PushRequest::release_before`]); those found later wait for their orders.
+    release_before: Millis,
 }
 
 /// A batch's push requests for `ch`, by SKU (a burst of sales becomes one push per SKU).
@@ -173,6 +178,7 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             origin_at: req.origin_at,
             last: req.clone(),
             force: false,
+            release_before: 0,
         });
         g.msgs.push(msg);
         g.receives = g.receives.max(receives);
@@ -181,6 +187,10 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             (a, b) => a.or(b),
         };
         g.force |= req.force;
+        if req.force {
+            let cutoff = req.release_before.unwrap_or(req.requested_at);
+            g.release_before = g.release_before.max(cutoff);
+        }
         if req.requested_at >= g.last.requested_at {
             g.last = req;
         }
@@ -486,6 +496,7 @@ where
                 origin_at: None,
                 force: false,
                 waits: 0,
+                release_before: None,
             })
             .collect();
         let sent = futures::future::join_all(reqs.iter().map(|r| self.queue.request_push(r))).await;
@@ -540,20 +551,22 @@ where
     /// Of the listings just lowered, those whose channel had fallen further than the sales
     /// heard: the units to hold back, with the fresh view to record them on. Another
     /// pusher may have written what we read and not recorded it yet; by now (after our
-    /// own write) its record is there, and a fall it explains is not sales.
+    /// own write) its record is there, and a fall it may explain is not held as sales.
     async fn unheard_while_lowering(
         &self,
         chunk: &[(PushView, Write)],
         results: &[Result<(), PushError>],
-        lowered_over: &HashMap<Sku, i64>,
-        read_at: Millis,
+        writes: &Writes,
     ) -> Vec<(PushView, Unheard, i64)> {
         let ch = self.channel();
         let lowered: Vec<(&PushView, &Write, i64)> = chunk
             .iter()
             .zip(results)
             .filter(|(_, r)| r.is_ok())
-            .filter_map(|((v, w), _)| lowered_over.get(&v.stock.sku).map(|u| (v, w, *u)))
+            .filter_map(|((v, w), _)| {
+                let over = writes.lowered_over.get(&v.stock.sku);
+                over.map(|u| (v, w, *u))
+            })
             .collect();
         if lowered.is_empty() {
             return Vec::new();
@@ -571,13 +584,18 @@ where
             let Some(fresh) = views.iter().find(|f| f.stock.sku == v.stock.sku).cloned() else {
                 continue;
             };
-            let explained = fresh
-                .record
-                .as_ref()
-                .is_some_and(|f| Some(f) != v.record.as_ref() && i64::from(f.qty) == w.seen.qty);
-            if explained {
-                continue;
-            }
+            let read_at = writes.read_at(&v.stock.sku);
+            // Another pusher confirmed a push since our view: its write may explain part
+            // of the fall (it wrote what we read, or we read after its write but judged
+            // from the record before it). Only what its record leaves unexplained too
+            // is held.
+            let unheard = match fresh.record.as_ref() {
+                Some(f) if Some(f) != v.record.as_ref() => {
+                    let sold = sold_counted(&fresh.stock, ch, read_at);
+                    unheard.min(unheard_sales(f, w.seen.qty, sold))
+                }
+                _ => unheard,
+            };
             if let Some(u) =
                 unheard_to_record(&fresh.stock, ch, v.record.as_ref(), unheard, read_at)
             {
@@ -685,6 +703,9 @@ where
                     m.push((metrics::SYNC_LAG_MS, l as f64));
                 }
                 metrics::emit(Some(ch.as_str()), &m);
+                if wrote {
+                    self.hand_over(v, now).await;
+                }
                 Ok(true)
             }
             Ok(false) => Ok(false),
@@ -693,6 +714,22 @@ where
                 retry_after: None,
                 quiet: false,
             }),
+        }
+    }
+
+    /// A channel other than the primary just confirmed a new quantity while the SKU's
+    /// last units are dealt out: the primary lists what the others do not, so ask for
+    /// its push (a pause, buffer or new listing here changes what is left for it).
+    async fn hand_over(&self, v: &PushView, now: Millis) {
+        let primary = v.stock.guard.primary();
+        if self.channel() == primary || !allotting(&v.stock, self.cfg.last_units, now) {
+            return;
+        }
+        let cause = "last_units_dealt_out";
+        let req = PushRequest::unprompted(v.stock.sku.clone(), primary, cause, false);
+        if let Err(e) = self.queue.request_push(&req).await {
+            // The next sale or the drift check asks again.
+            tracing::warn!(channel = %primary, sku = %v.stock.sku, error = %e, "could not request a push");
         }
     }
 
@@ -713,8 +750,12 @@ where
             }
         };
         let now = now_ms();
+        // A blind zero needs nothing left anywhere, where every allotment of the last
+        // units is zero too: what the other channels show does not matter.
+        let nothing = Listed::default();
         let (urgent, rest): (Vec<PushView>, Vec<PushView>) = views.into_iter().partition(|v| {
-            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
+            let policy = &v.listing.policy;
+            let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &nothing);
             v.broken.is_none()
                 && blind_zero(
                     &v.stock,
@@ -801,13 +842,25 @@ where
     /// One round: decide what needs a read, read, execute each listing's [`plan`], write.
     async fn round(&self, groups: &BTreeMap<Sku, Group>, views: Vec<PushView>, work: &mut Work) {
         let now = now_ms();
-        let (to_read, seen) = self.prepare(groups, views, work, now).await;
+        let stocks = views.iter().map(|v| &v.stock);
+        let listed =
+            match listed_where_allotted(&self.store, stocks, self.cfg.last_units, now).await {
+                Ok(l) => l,
+                Err(e) => {
+                    for v in views {
+                        work.end(v.stock.sku.clone(), ledger_unreadable(&e));
+                    }
+                    return;
+                }
+            };
+        let (to_read, seen) = self.prepare(groups, views, work, now, &listed).await;
         let (to_read, mut seen, leased) = self.lease(to_read, seen, work).await;
-        seen.extend(self.read_all(to_read, work).await);
+        let (read, read_at) = self.read_all(to_read, work).await;
+        seen.extend(read);
         let mut writes = Writes {
-            // Units found unheard are dated from before the channel was read: an order
-            // placed after that is a new sale, not one of them (see `hear_sale`).
-            read_at: now,
+            read_at,
+            started: now,
+            listed,
             day: utc_day(now_ms()),
             ..Writes::default()
         };
@@ -893,27 +946,44 @@ where
 
     /// The listings to read, and the sell-outs that go without a read (stating the last
     /// confirmed quantity as what the channel showed: a zero is never a raise). A forced
-    /// push first stops holding back this channel's unheard units: the drift check
-    /// reconciled its orders, so a fall still unexplained is an edit, not sales.
+    /// push first stops holding back this channel's unheard units found before its
+    /// cutoff: the drift check reconciled its orders up to then, so a fall still
+    /// unexplained is an edit, not sales.
     async fn prepare(
         &self,
         groups: &BTreeMap<Sku, Group>,
         views: Vec<PushView>,
         work: &mut Work,
         now: Millis,
+        listed: &HashMap<Sku, Listed>,
     ) -> (Vec<(PushView, u32)>, Vec<(PushView, u32, Seen)>) {
         let ch = self.channel();
         let (mut to_read, mut later, mut seen) = (Vec::new(), Vec::new(), Vec::new());
         for v in views {
             let g = &groups[&v.stock.sku];
+            let held_before = v
+                .stock
+                .unheard
+                .get(&ch)
+                .is_some_and(|u| u.at <= g.release_before);
             if g.force
+                && held_before
                 && v.stock.unheard_on(ch, now) > 0
                 && self.set_unheard(&v, None, None).await.decide_again()
             {
                 work.next.push(v.stock.sku.clone());
                 continue;
             }
-            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
+            let seen_elsewhere = listed.get(&v.stock.sku).cloned().unwrap_or_default();
+            let policy = &v.listing.policy;
+            let target = listed_for(
+                &v.stock,
+                policy,
+                ch,
+                self.cfg.last_units,
+                now,
+                &seen_elsewhere,
+            );
             let rechecked = work.recheck.contains(&v.stock.sku);
             let broken = v.broken.is_some();
             match before_read(
@@ -945,18 +1015,24 @@ where
     }
 
     /// Read what the channel shows, in its batch size; a failed read ends that SKU's push.
+    /// Each listing read comes with when its answer arrived (see [`Writes::read_at`]).
     async fn read_all(
         &self,
         to_read: Vec<(PushView, u32)>,
         work: &mut Work,
-    ) -> Vec<(PushView, u32, Seen)> {
+    ) -> (Vec<(PushView, u32, Seen)>, HashMap<Sku, Millis>) {
         let mut seen = Vec::new();
+        let mut read_at = HashMap::new();
         for chunk in to_read.chunks(self.api.read_batch().max(1)) {
             let targets: Vec<Target> = chunk.iter().map(|(v, _)| v.target()).collect();
             let results = self.api.read(&targets).await;
+            let answered = now_ms();
             for ((v, target), r) in chunk.iter().zip(results) {
                 match r {
-                    Ok(s) => seen.push((v.clone(), *target, s)),
+                    Ok(s) => {
+                        read_at.insert(v.stock.sku.clone(), answered);
+                        seen.push((v.clone(), *target, s));
+                    }
                     Err(e) => {
                         let o = self.give_up(&v.stock.sku, &e).await;
                         work.out.insert(v.stock.sku.clone(), o);
@@ -964,7 +1040,7 @@ where
                 }
             }
         }
-        seen
+        (seen, read_at)
     }
 
     /// Carry out one listing's [`plan`] (writes are queued for [`write_all`](Self::write_all)).
@@ -991,9 +1067,10 @@ where
                 .get(&sku)
                 .is_some_and(|q| i64::from(*q) == s.qty),
             rechecked: work.recheck.contains(&sku),
-            read_at: writes.read_at,
+            read_at: writes.read_at(&sku),
             now: now_ms(),
             last_units: self.cfg.last_units,
+            listed: &writes.listed.get(&sku).cloned().unwrap_or_default(),
         });
         match step {
             Step::Confirm => match self.confirm(&v, g, target, s.qty, false).await {
@@ -1149,9 +1226,7 @@ where
         if work.crashed_at(onecount::crash::PUSH_AFTER_WRITE, chunk) {
             return;
         }
-        let found = self
-            .unheard_while_lowering(chunk, &results, &writes.lowered_over, writes.read_at)
-            .await;
+        let found = self.unheard_while_lowering(chunk, &results, writes).await;
         let confirms = futures::future::join_all(chunk.iter().zip(&results).map(|((v, w), r)| {
             let g = &groups[&v.stock.sku];
             async move {
@@ -1255,12 +1330,27 @@ struct Writes {
     /// Listings being lowered that also fell further than the sales heard: units sold
     /// there that no order has told us of (checked again after the write).
     lowered_over: HashMap<Sku, i64>,
-    read_at: Millis,
+    /// When each listing's read was answered. Units found unheard are dated from then:
+    /// an order placed later is a new sale, not one of them (see `hear_sale`). Dating
+    /// them from when the round started instead took an order placed during a slow read
+    /// (eBay's take ~400 ms), and so counted in it, for a new sale, and its unit stayed
+    /// held back until the hold expired. The other way round, an order placed during
+    /// the read but not counted in it releases a unit early, and the next read finds
+    /// it again.
+    read_at: HashMap<Sku, Millis>,
+    /// When the round started (listings not read: a sell-out written blind).
+    started: Millis,
+    /// For SKUs whose last units are allotted: what each channel listing them may show.
+    listed: HashMap<Sku, Listed>,
     /// The UTC day and the seconds to its end (revision caps).
     day: (i64, u32),
 }
 
 impl Writes {
+    fn read_at(&self, sku: &Sku) -> Millis {
+        self.read_at.get(sku).copied().unwrap_or(self.started)
+    }
+
     /// Queue a write, or end the SKU's push where its gate said wait.
     fn gated(&mut self, sku: Sku, w: Result<(PushView, Write), Outcome>, work: &mut Work) {
         match w {

@@ -227,6 +227,7 @@ fn batch(skus: &[&str], receives: u32) -> SqsEvent {
                 origin_at: Some(1),
                 force: false,
                 waits: 0,
+                release_before: None,
             })
             .unwrap(),
         );
@@ -660,14 +661,24 @@ async fn a_forced_push_after_reconciliation_releases_what_was_held_back() {
         *p.api.writes.lock().unwrap(),
         vec![vec![("MUG".to_string(), 8)]]
     );
+    // A forced push asked for before the units were found (its reconciliation could not
+    // have listed their orders) does not release them.
+    let forced = |requested_at: i64| {
+        let mut ev = batch(&["MUG"], 1);
+        let mut req: PushRequest =
+            serde_json::from_str(ev.records[0].body.as_deref().unwrap()).unwrap();
+        req.force = true;
+        req.requested_at = requested_at;
+        ev.records[0].body = Some(serde_json::to_string(&req).unwrap());
+        ev
+    };
+    let r = p.handle_batch(forced(1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(st.unheard_on(Channel::Ebay, now()), 3, "still held");
     // The drift check reconciled eBay's orders (none missing) and forces the push: the
     // fall was an edit, so nothing is held back any more and eBay is raised to 11.
-    let mut ev = batch(&["MUG"], 1);
-    let mut req: PushRequest =
-        serde_json::from_str(ev.records[0].body.as_deref().unwrap()).unwrap();
-    req.force = true;
-    ev.records[0].body = Some(serde_json::to_string(&req).unwrap());
-    let r = p.handle_batch(ev).await;
+    let r = p.handle_batch(forced(now())).await;
     assert!(r.batch_item_failures.is_empty());
     let st = p.store.get_stock(&mug).await.unwrap().unwrap();
     assert_eq!(

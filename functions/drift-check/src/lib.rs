@@ -22,7 +22,7 @@
 //!    stuck: list only on the primary channel until it catches up).
 
 use onecount::clock::now_ms;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,13 +33,14 @@ use onecount::channels::push::{ChannelApi, FoundOrder, OrderSource, PushError, T
 use onecount::channels::{Action, OrderEvent};
 use onecount::config::vars;
 use onecount::domain::drift::{
-    Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting, low_stock,
+    Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting,
+    hold_outlived, low_stock,
 };
-use onecount::domain::push::listed_for;
+use onecount::domain::push::{Listed, allotting, listed_for};
 use onecount::domain::{Event, LineId, LineRecord, Millis, OrderId};
 use onecount::ports::{
     AlertSink, ChannelHealth, DriftStore, EpisodeKind, GuardFlag, GuardFlags, ListingFlag,
-    PushQueue, PushRequest, PushStore, PushView, TimelineStore,
+    PushQueue, PushRequest, PushStore, PushView, TimelineStore, listed_where_allotted,
 };
 use onecount::{Channel, Sku};
 use serde::Serialize;
@@ -101,6 +102,10 @@ pub struct DriftConfig {
     /// Each reconciliation re-reads this much before its checkpoint (clock skew, late
     /// updates); idempotent, so overlap costs only reads.
     pub overlap_ms: i64,
+    /// How soon after an order is placed its channel's order list shows it. Units held
+    /// back as sold unheard, found this long before a reconciliation that did not bring
+    /// their orders, were no sale and are listed again.
+    pub orders_listed_within_ms: i64,
     /// Minimum time between reconciliations per channel (absent or 0 = every run). Run
     /// the schedule as often as the most frequent one needs.
     pub reconcile_every_ms: BTreeMap<Channel, i64>,
@@ -119,6 +124,7 @@ impl Default for DriftConfig {
             last_units: None,
             first_lookback_ms: 24 * 3_600_000,
             overlap_ms: 600_000,
+            orders_listed_within_ms: 120_000,
             reconcile_every_ms: BTreeMap::new(),
             page: 100,
             budget: Duration::from_secs(240),
@@ -230,6 +236,11 @@ pub struct Report {
     /// Channels whose orders were reconciled in this run (their drops are explained).
     #[serde(skip)]
     pub reconciled: BTreeSet<Channel>,
+    /// When each reconciled channel's orders were listed up to.
+    #[serde(skip)]
+    pub reconciled_at: BTreeMap<Channel, Millis>,
+    /// Listings whose held-back units were released (their orders never came).
+    pub holds_released: usize,
     /// Channels that refused onecount's credentials in this run, with the error.
     #[serde(skip)]
     pub refused: BTreeMap<Channel, String>,
@@ -497,6 +508,7 @@ where
             if first && last.is_some_and(|l| now - l < every) {
                 // Reconciled recently enough: its checkpoint stands for this run.
                 report.reconciled.insert(ch);
+                report.reconciled_at.extend(last.map(|l| (ch, l)));
                 continue;
             }
             let since = last.map_or(now - self.cfg.first_lookback_ms, |l| {
@@ -510,6 +522,7 @@ where
                     }
                     report.errors.push(format!("{ch}: listing orders: {e}"));
                     report.reconciled.remove(&ch);
+                    report.reconciled_at.remove(&ch);
                     continue;
                 }
             };
@@ -517,9 +530,11 @@ where
             report.orders_reconciled += found.len();
             if failed {
                 report.reconciled.remove(&ch);
+                report.reconciled_at.remove(&ch);
                 continue;
             }
             report.reconciled.insert(ch);
+            report.reconciled_at.insert(ch, now);
             // Only move the checkpoint past what was applied; a failure is retried next run.
             if let Err(e) = self.store.set_checkpoint(&name, &now.to_string()).await {
                 report
@@ -630,7 +645,13 @@ where
         cause: &str,
         force: bool,
     ) {
-        let req = PushRequest::unprompted(sku.clone(), channel, cause, force);
+        let mut req = PushRequest::unprompted(sku.clone(), channel, cause, force);
+        // Only the units whose orders the reconciliation would have listed are released.
+        req.release_before = report
+            .reconciled_at
+            .get(&channel)
+            .filter(|_| force)
+            .map(|at| at - self.cfg.orders_listed_within_ms);
         if let Err(e) = self.pushes.request_push(&req).await {
             report
                 .errors
@@ -655,12 +676,19 @@ where
         let suspects: BTreeMap<Channel, Vec<Sku>> = observed
             .iter()
             .filter(|(_, o)| {
+                // Last units allotted between channels: what each lists depends on the
+                // others, so always judged on a fresh read.
+                let stock = &o.view.stock;
+                if allotting(stock, self.cfg.last_units, now) {
+                    return true;
+                }
                 let target = listed_for(
-                    &o.view.stock,
+                    stock,
                     &o.view.listing.policy,
                     o.view.listing.channel,
                     self.cfg.last_units,
                     now,
+                    &Listed::default(),
                 );
                 !matches!(o.read, Ok(q) if q == i64::from(target))
             })
@@ -692,6 +720,15 @@ where
         let now = now_ms();
         report.listings = observed.len();
         let mut fresh = self.fresh_views(&observed, now, report).await;
+        let stocks = fresh.values().map(|v| &v.stock);
+        let listed = listed_where_allotted(&self.store, stocks, self.cfg.last_units, now).await;
+        let listed = listed.unwrap_or_else(|e| {
+            // The SKUs whose last units are dealt out are judged next run.
+            report
+                .errors
+                .push(format!("reading what the channels show: {e}"));
+            HashMap::new()
+        });
         // Per SKU: what each channel shows, and whether any is stuck.
         let mut per_sku: BTreeMap<Sku, SkuSeen> = BTreeMap::new();
         for (ch, o) in observed {
@@ -700,7 +737,14 @@ where
                 .remove(&(ch, stale_view.stock.sku.clone()))
                 .unwrap_or(stale_view);
             let sku = v.stock.sku.clone();
-            let target = listed_for(&v.stock, &v.listing.policy, ch, self.cfg.last_units, now);
+            let Some(elsewhere) = listed.get(&sku).cloned().or_else(|| {
+                let dealt = allotting(&v.stock, self.cfg.last_units, now);
+                (!dealt).then(Listed::default)
+            }) else {
+                continue;
+            };
+            let policy = &v.listing.policy;
+            let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &elsewhere);
             let finding = match &o.read {
                 Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
                 Err(e) => {
@@ -732,6 +776,7 @@ where
                 .or_insert_with(|| (v.clone(), Vec::new(), BTreeSet::new()));
             entry.1.push((ch, shows));
             self.act(report, &v, ch, target, shows, &finding).await;
+            self.release_outlived(report, &v, ch, &finding, now).await;
             if matches!(finding, Finding::Stuck { .. }) {
                 entry.2.insert(ch);
             }
@@ -810,6 +855,32 @@ where
                 self.mismatch(report, sku, ch, problem, d).await;
             }
         }
+    }
+
+    /// Units held back on `ch` whose orders the reconciliation would have listed and did
+    /// not: a forced push stops holding them (the pusher releases only holds found before
+    /// the request), unless drift or a stuck push already forced one.
+    async fn release_outlived(
+        &self,
+        report: &mut Report,
+        v: &PushView,
+        ch: Channel,
+        finding: &Finding,
+        now: Millis,
+    ) {
+        let Some(at) = report.reconciled_at.get(&ch).copied() else {
+            return;
+        };
+        let forced = matches!(finding, Finding::Drift { .. } | Finding::Stuck { .. });
+        if forced
+            || v.broken.is_some()
+            || !hold_outlived(&v.stock, ch, at, self.cfg.orders_listed_within_ms, now)
+        {
+            return;
+        }
+        report.holds_released += 1;
+        let cause = "drift check: held units' orders never came";
+        self.push(report, &v.stock.sku, ch, cause, true).await;
     }
 
     /// Drift: with the channel's orders reconciled before this judgement, what is still

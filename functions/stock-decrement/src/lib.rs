@@ -656,6 +656,7 @@ where
                 origin_at: Some(origin_at),
                 force: false,
                 waits: 0,
+                release_before: None,
             })
             .collect();
         for sent in join_all(reqs.iter().map(|r| self.pushes.request_push(r))).await {

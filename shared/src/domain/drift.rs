@@ -3,7 +3,7 @@
 
 use super::age::{AgeLimits, ListingAge, listing_age, waiting_since};
 use super::push::PushRecord;
-use super::{Millis, StockItem};
+use super::{Channel, Millis, StockItem};
 
 /// How one listing stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,27 @@ impl Finding {
             Finding::Mismatch { .. } => "mismatch",
         }
     }
+}
+
+/// Whether `channel`'s units held back as sold unheard were found long enough before its
+/// orders were last listed in full (`reconciled_at`) that their orders would have been in
+/// that list: a channel lists an order within `listed_within_ms` of its placing. Every
+/// order listed was applied, and each one placed before the units were found releases
+/// them as it is heard (`StockItem::hear_sale`), so units still held were no sale (an
+/// edit on the channel, or a read that raced a write): list them again now, not when the
+/// hold expires.
+pub fn hold_outlived(
+    stock: &StockItem,
+    channel: Channel,
+    reconciled_at: Millis,
+    listed_within_ms: i64,
+    now: Millis,
+) -> bool {
+    stock.unheard_on(channel, now) > 0
+        && stock
+            .unheard
+            .get(&channel)
+            .is_some_and(|u| u.at.saturating_add(listed_within_ms) <= reconciled_at)
 }
 
 /// Classify a listing from what its channel shows now. A push is pending when the ledger
@@ -240,5 +261,29 @@ mod tests {
             None,
             "held until the stuck one converges"
         );
+    }
+
+    #[test]
+    fn held_units_are_released_once_a_reconciliation_would_have_listed_their_orders() {
+        let mut s = stock(5, 7, 1_000);
+        s.sold.insert(Channel::Ebay, 4);
+        s.unheard.insert(
+            Channel::Ebay,
+            crate::domain::Unheard {
+                units: 2,
+                sold_at: 4,
+                at: 10_000,
+            },
+        );
+        let ebay = Channel::Ebay;
+        // Listed 60 s after the units were found, orders listed within 60 s: none came.
+        assert!(hold_outlived(&s, ebay, 70_000, 60_000, 71_000));
+        // Listed too soon after: an order placed just before could still be missing.
+        assert!(!hold_outlived(&s, ebay, 69_999, 60_000, 71_000));
+        // Another channel's reconciliation says nothing about eBay's units.
+        assert!(!hold_outlived(&s, Channel::Etsy, 70_000, 60_000, 71_000));
+        // Their orders arrived: nothing held, nothing to release.
+        s.sold.insert(ebay, 6);
+        assert!(!hold_outlived(&s, ebay, 70_000, 60_000, 71_000));
     }
 }

@@ -4,8 +4,8 @@
 //! (reads, writes, records) and table tests pin every branch.
 
 use super::push::{
-    Decision, PushRecord, already_pushed, decide, listed_for, sold_counted, unheard_sales,
-    unheard_to_record,
+    Decision, Listed, PushRecord, allotting, already_pushed, decide, listed_for, sold_counted,
+    unheard_sales, unheard_to_record,
 };
 use super::{Channel, ListingPolicy, Millis, StockItem, Unheard};
 
@@ -75,11 +75,14 @@ pub struct Facts<'a> {
     pub ours: bool,
     /// Already looked at again once in this invocation.
     pub rechecked: bool,
-    /// When the channel was read: units found unheard are dated from before it.
+    /// When the channel's answer to the read arrived: units found unheard are dated from
+    /// then (an order placed later is a new sale).
     pub read_at: Millis,
     pub now: Millis,
     /// Global last-unit protection.
     pub last_units: Option<u32>,
+    /// What the channels listing the SKU may show (last-unit allotment).
+    pub listed: &'a Listed,
 }
 
 /// What to do with one listing once its channel's quantity is known.
@@ -142,12 +145,24 @@ pub fn plan(f: &Facts<'_>) -> Step {
             match unheard_to_record(f.stock, f.channel, f.record, unheard, f.read_at) {
                 Some(u) => {
                     let known = known_after_hold(f.stock, f.channel, u);
-                    let lower = listed_for(&known, f.policy, f.channel, f.last_units, f.read_at);
+                    // The hold can take the SKU into last-unit protection, where what it
+                    // lists depends on the other channels: without them, decide next
+                    // round on the new version.
+                    let unknown = allotting(&known, f.last_units, f.read_at)
+                        && !f.listed.channels().any(|c| c == f.channel);
+                    let lower = listed_for(
+                        &known,
+                        f.policy,
+                        f.channel,
+                        f.last_units,
+                        f.read_at,
+                        f.listed,
+                    );
                     Step::Hold {
                         unheard: u,
                         found: unheard,
                         shows,
-                        lower: (i64::from(lower) < shows).then_some(lower),
+                        lower: (!unknown && i64::from(lower) < shows).then_some(lower),
                     }
                 }
                 None => Step::Wait { unheard, shows },
@@ -232,7 +247,7 @@ mod tests {
         let mut s = stock(r.on_hand);
         s.sold.insert(Channel::Ebay, r.sold_heard);
         let policy = ListingPolicy::default();
-        let target = listed_for(&s, &policy, Channel::Ebay, None, 1_000);
+        let target = listed_for(&s, &policy, Channel::Ebay, None, 1_000, &Listed::default());
         plan(&Facts {
             channel: Channel::Ebay,
             stock: &s,
@@ -246,6 +261,7 @@ mod tests {
             read_at: 1_000,
             now: 1_000,
             last_units: None,
+            listed: &Listed::default(),
         })
     }
 
@@ -456,6 +472,7 @@ mod tests {
             read_at: 1_000,
             now: 1_000,
             last_units: None,
+            listed: &Listed::default(),
         });
         assert_eq!(
             step,
@@ -470,7 +487,8 @@ mod tests {
                 lower: None
             }
         );
-        let step = plan(&Facts {
+        let all = Listed::of(&s, Channel::CONNECTED.map(|c| (c, Some(&r))), 1_000);
+        let facts = Facts {
             channel: Channel::Ebay,
             stock: &s,
             policy: &policy,
@@ -482,10 +500,12 @@ mod tests {
             rechecked: false,
             read_at: 1_000,
             now: 1_000,
-            // One sold unheard leaves 5; with last-unit protection at 5 this channel (not
-            // the primary) lists nothing: lower it to 0 at once.
+            // One sold unheard leaves 5; with last-unit protection at 5 they are dealt out
+            // (Shopify 2, Etsy 2, eBay 1): lower eBay to its 1 at once.
             last_units: Some(5),
-        });
+            listed: &all,
+        };
+        let step = plan(&facts);
         assert_eq!(
             step,
             Step::Hold {
@@ -496,9 +516,16 @@ mod tests {
                 },
                 found: 1,
                 shows: 5,
-                lower: Some(0)
+                lower: Some(1)
             }
         );
+        // Without what the other channels show, the share is not known: no lower now,
+        // decide again next round (when the pusher reads them for the new version).
+        let step = plan(&Facts {
+            listed: &Listed::default(),
+            ..facts
+        });
+        assert!(matches!(step, Step::Hold { lower: None, .. }), "{step:?}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! how long to wait after a failure. Pure; the pusher brings the facts (the stock item,
 //! the listing, the last confirmed push, what the channel shows now).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, ListingPolicy, Millis, StockItem, Unheard};
@@ -52,19 +54,120 @@ pub fn target_quantity(policy: &ListingPolicy, on_hand: u32, channel: Channel) -
     channel.rules().max_listed.map_or(q, |m| q.min(m))
 }
 
+/// What the channels listing a SKU may show at most, as far as the ledger knows: each
+/// one's last confirmed push less the sales heard from it since (a channel only lowers its
+/// own count as it sells; onecount is the one that raises it). `None`: a listing never
+/// pushed, whose count is unknown. Last-unit protection allots the last units by it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed(BTreeMap<Channel, Option<u32>>);
+
+impl Listed {
+    /// From each channel's last confirmed push (every channel with a listing of the SKU).
+    pub fn of<'a>(
+        stock: &StockItem,
+        records: impl IntoIterator<Item = (Channel, Option<&'a PushRecord>)>,
+        now: Millis,
+    ) -> Listed {
+        Listed(
+            records
+                .into_iter()
+                .map(|(c, r)| (c, r.map(|r| may_show(stock, c, r, now))))
+                .collect(),
+        )
+    }
+
+    /// The channels with a listing.
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.0.keys().copied()
+    }
+}
+
+/// What `channel` may show at most: its last confirmed push less the sales it made since,
+/// heard or found unheard.
+pub fn may_show(stock: &StockItem, channel: Channel, record: &PushRecord, now: Millis) -> u32 {
+    let since = (sold_counted(stock, channel, now) - record.sold).max(0);
+    (i64::from(record.qty) - since).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// The last `left` units dealt out one at a time: the primary channel first (when it lists
+/// the SKU), then each other channel listing it in turn. `channel`'s share.
+pub fn share_of_last(channel: Channel, primary: Channel, listed: &Listed, left: u32) -> u32 {
+    let mut order: Vec<Channel> = listed.channels().chain([channel]).collect();
+    order.sort_by_key(|c| (*c != primary, *c));
+    order.dedup();
+    let n = order.len() as u32;
+    let i = order.iter().position(|c| *c == channel).unwrap_or(0) as u32;
+    left / n + u32::from(i < left % n)
+}
+
+/// At or below the last-unit level, the units left are dealt out so that the channels
+/// together never list more than exist, whatever they sell before onecount hears of it:
+/// every other channel lists its share ([`share_of_last`]), never raised (it keeps no more
+/// than it may show already: raised, it could sell a unit that another channel sold
+/// meanwhile); the primary channel lists the rest. Only while a channel is being lowered
+/// to its share (its push on the way) can the channels show more than exist together,
+/// as they do above the level.
+fn allotted(stock: &StockItem, channel: Channel, listed: &Listed, left: u32) -> (u32, String) {
+    let primary = stock.guard.primary();
+    let listed_by = |c: Channel| {
+        let share = share_of_last(c, primary, listed, left);
+        let may = listed.0.get(&c).copied().flatten().unwrap_or(share);
+        (share, share.min(may))
+    };
+    if channel == primary {
+        let elsewhere = listed
+            .channels()
+            .filter(|c| *c != primary)
+            .fold(0u32, |sum, c| sum.saturating_add(listed_by(c).1));
+        let q = left.saturating_sub(elsewhere);
+        let why =
+            format!("the other channels list {elsewhere} of the {left} left; {channel} the rest");
+        return (q, why);
+    }
+    if !listed.0.contains_key(&channel) {
+        // Called without what the channels show: list nothing here until it is known.
+        return (
+            0,
+            "its share is not known yet (the channels' pushes are read first)".into(),
+        );
+    }
+    let (share, q) = listed_by(channel);
+    let why = if q < share {
+        format!(
+            "its share is {share} of the {left} left, but it may show only {q} (never raised here)"
+        )
+    } else {
+        format!("its share is {share} of the {left} left, the rest on the other channels")
+    };
+    (q, why)
+}
+
+/// Whether the SKU's last units are being allotted between its channels at `now`: at or
+/// below the last-unit level (the SKU's own, else `global_last_units`), not auto-paused.
+pub fn allotting(stock: &StockItem, global_last_units: Option<u32>, now: Millis) -> bool {
+    !stock.guard.auto_paused
+        && stock
+            .guard
+            .last_units
+            .or(global_last_units)
+            .is_some_and(|l| stock.available(now) <= l)
+}
+
 /// The quantity `channel` should list for this SKU at `now`, all rules applied: what is
 /// really left (the count less every channel's sales found but not heard yet), the
-/// listing's policy and the channel's cap, then the SKU's guard — while auto-paused, or at
-/// or below the last-unit level (the SKU's own, else `global_last_units`), only the
-/// primary channel lists anything.
+/// listing's policy and the channel's cap, then the SKU's guard — while auto-paused only
+/// the primary channel lists anything; at or below the last-unit level (the SKU's own,
+/// else `global_last_units`) the units left are allotted between the channels `listed`
+/// (see [`allotted`]).
 pub fn listed_for(
     stock: &StockItem,
     policy: &ListingPolicy,
     channel: Channel,
     global_last_units: Option<u32>,
     now: Millis,
+    listed: &Listed,
 ) -> u32 {
-    listed_why(stock, policy, channel, global_last_units, now).0
+    listed_why(stock, policy, channel, global_last_units, now, listed).0
 }
 
 /// [`listed_for`], with why: each rule that moved the quantity, in the order applied, in
@@ -75,9 +178,10 @@ pub fn listed_why(
     channel: Channel,
     global_last_units: Option<u32>,
     now: Millis,
+    listed: &Listed,
 ) -> (u32, Vec<String>) {
     let mut why = Vec::new();
-    let left = stock.available(now);
+    let mut left = stock.available(now);
     for c in Channel::CONNECTED {
         let u = stock.unheard_on(c, now);
         if u > 0 {
@@ -87,20 +191,22 @@ pub fn listed_why(
         }
     }
     let primary = stock.guard.primary();
-    if channel != primary {
-        if stock.guard.auto_paused {
+    if stock.guard.auto_paused {
+        if channel != primary {
             why.push(format!(
                 "auto-paused: a channel is stuck while stock is low, so only {primary} lists"
             ));
             return (0, why);
         }
-        let level = stock.guard.last_units.or(global_last_units);
-        if let Some(l) = level.filter(|l| left <= *l) {
-            why.push(format!(
-                "last-unit protection: at {l} or fewer only {primary} lists"
-            ));
-            return (0, why);
-        }
+    } else if let Some(l) = stock
+        .guard
+        .last_units
+        .or(global_last_units)
+        .filter(|l| left <= *l)
+    {
+        let (q, how) = allotted(stock, channel, listed, left);
+        why.push(format!("last-unit protection at {l}: {how}"));
+        left = q;
     }
     if policy.paused {
         why.push("paused on this channel".into());
@@ -353,8 +459,11 @@ mod tests {
             max_qty: Some(4),
             paused: false,
         };
-        let (q, why) = listed_why(&s, &p, Channel::Ebay, None, 1);
-        assert_eq!(q, listed_for(&s, &p, Channel::Ebay, None, 1));
+        let (q, why) = listed_why(&s, &p, Channel::Ebay, None, 1, &Listed::default());
+        assert_eq!(
+            q,
+            listed_for(&s, &p, Channel::Ebay, None, 1, &Listed::default())
+        );
         assert_eq!(q, 4, "9 − 2 unheard − 1 buffer = 6, at most 4");
         assert!(
             why[0].contains("2 held back") && why[0].contains("shopify"),
@@ -362,13 +471,37 @@ mod tests {
         );
         assert!(why.iter().any(|w| w.contains("buffer: 1")), "{why:?}");
         assert!(why.iter().any(|w| w.contains("at most 4")), "{why:?}");
-        let (q, why) = listed_why(&s, &ListingPolicy::default(), Channel::Ebay, Some(7), 1);
-        assert_eq!(q, 0);
+        let all = pushed(
+            &s,
+            &[
+                (Channel::Shopify, 9),
+                (Channel::Etsy, 9),
+                (Channel::Ebay, 9),
+            ],
+        );
+        let (q, why) = listed_why(
+            &s,
+            &ListingPolicy::default(),
+            Channel::Ebay,
+            Some(7),
+            1,
+            &all,
+        );
+        assert_eq!(q, 2, "7 dealt out: shopify 3, etsy 2, ebay 2");
         assert!(
-            why.last().unwrap().contains("last-unit protection: at 7"),
+            why.last()
+                .unwrap()
+                .contains("last-unit protection at 7: its share is 2 of the 7 left"),
             "{why:?}"
         );
-        let (q, why) = listed_why(&s, &ListingPolicy::default(), Channel::Shopify, None, 1);
+        let (q, why) = listed_why(
+            &s,
+            &ListingPolicy::default(),
+            Channel::Shopify,
+            None,
+            1,
+            &Listed::default(),
+        );
         assert_eq!(
             (q, why.len()),
             (7, 1),
@@ -376,29 +509,145 @@ mod tests {
         );
     }
 
+    /// What the channels may show after a push of `qty` each, confirmed on `s` as it is.
+    fn pushed(s: &StockItem, qtys: &[(Channel, u32)]) -> Listed {
+        let recs: Vec<(Channel, PushRecord)> = qtys
+            .iter()
+            .map(|(c, q)| {
+                let r = PushRecord {
+                    version: s.version,
+                    qty: *q,
+                    sold: sold_counted(s, *c, 0),
+                    ..Default::default()
+                };
+                (*c, r)
+            })
+            .collect();
+        Listed::of(s, recs.iter().map(|(c, r)| (*c, Some(r))), 0)
+    }
+
+    /// Pushes of `qty` confirmed on `s` as it is (`None` qty: a listing never pushed).
+    fn records(
+        s: &StockItem,
+        qtys: &[(Channel, Option<u32>)],
+    ) -> Vec<(Channel, Option<PushRecord>)> {
+        qtys.iter()
+            .map(|(c, q)| {
+                let r = q.map(|qty| PushRecord {
+                    version: s.version,
+                    qty,
+                    sold: sold_counted(s, *c, 0),
+                    ..Default::default()
+                });
+                (*c, r)
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_last_units_and_an_auto_pause_stay_on_the_primary_channel() {
+    fn the_last_units_are_dealt_out_so_the_channels_never_show_more_than_exist() {
+        use Channel::{Ebay, Etsy, Shopify};
+        let p = ListingPolicy::default();
+        let mut s = stock(3);
+        s.on_hand = 3;
+        // What each channel should list, with what the ledger knows of them now.
+        let all3 = |s: &StockItem, recs: &[(Channel, Option<PushRecord>)]| {
+            let listed = Listed::of(s, recs.iter().map(|(c, r)| (*c, r.as_ref())), 0);
+            [Shopify, Etsy, Ebay].map(|c| listed_for(s, &p, c, Some(3), 0, &listed))
+        };
+        // Every channel shows 4 from before: 3 left are dealt out one each (the others
+        // are lowered to their share; Shopify, the primary, lists the rest).
+        let before = records(&s, &[(Shopify, Some(4)), (Etsy, Some(4)), (Ebay, Some(4))]);
+        assert_eq!(all3(&s, &before), [1, 1, 1]);
+        let none = Listed::of(&s, before.iter().map(|(c, r)| (*c, r.as_ref())), 0);
+        assert_eq!(
+            listed_for(&s, &p, Etsy, None, 0, &none),
+            3,
+            "off by default"
+        );
+        let dealt = records(&s, &[(Shopify, Some(1)), (Etsy, Some(1)), (Ebay, Some(1))]);
+        assert_eq!(all3(&s, &dealt), [1, 1, 1]);
+        // Etsy sells its unit: 2 left, dealt to Shopify and Etsy. Etsy is not raised
+        // again (it could sell a unit twice before onecount hears back); eBay gives its
+        // unit up; Shopify lists both.
+        let mut etsy_sold = s.clone();
+        etsy_sold.on_hand = 2;
+        etsy_sold.sold.insert(Etsy, 1);
+        assert_eq!(all3(&etsy_sold, &dealt), [2, 0, 0]);
+        // Shopify sells instead: eBay gives its unit up to Shopify.
+        let mut shopify_sold = s.clone();
+        shopify_sold.on_hand = 2;
+        shopify_sold.sold.insert(Shopify, 1);
+        assert_eq!(all3(&shopify_sold, &dealt), [1, 1, 0]);
+        // Whatever the order of sales, together they never list more than is left.
+        for sold in [Shopify, Etsy, Ebay] {
+            let mut one_sold = s.clone();
+            one_sold.on_hand = 2;
+            one_sold.sold.insert(sold, 1);
+            assert_eq!(
+                all3(&one_sold, &dealt).iter().sum::<u32>(),
+                2,
+                "{sold} sold"
+            );
+        }
+        // A channel without a listing gets no share; one never pushed gets its share.
+        let two = records(&s, &[(Shopify, Some(0)), (Ebay, Some(0))]);
+        let listed = Listed::of(&s, two.iter().map(|(c, r)| (*c, r.as_ref())), 0);
+        assert_eq!(
+            [Shopify, Ebay].map(|c| listed_for(&s, &p, c, Some(3), 0, &listed)),
+            [3, 0]
+        );
+        assert_eq!(
+            listed_for(&s, &p, Etsy, Some(3), 0, &listed),
+            0,
+            "asked without its own listing in `listed`: nothing until it is known"
+        );
+        let unknown = records(&s, &[(Shopify, Some(0)), (Etsy, None), (Ebay, Some(0))]);
+        assert_eq!(all3(&s, &unknown), [2, 1, 0]);
+    }
+
+    #[test]
+    fn the_skus_own_level_and_primary_win_and_an_auto_pause_lists_only_the_primary() {
+        use Channel::{Ebay, Etsy, Shopify};
         let p = ListingPolicy::default();
         let mut s = stock(3);
         s.on_hand = 2;
-        assert_eq!(
-            listed_for(&s, &p, Channel::Ebay, None, 0),
-            2,
-            "off by default"
-        );
-        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 0), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2), 0), 2);
-        s.guard.primary = Some(Channel::Ebay);
+        s.guard.primary = Some(Ebay);
         s.guard.last_units = Some(1);
-        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 0), 2);
+        let all = pushed(&s, &[(Shopify, 2), (Etsy, 2), (Ebay, 2)]);
         assert_eq!(
-            listed_for(&s, &p, Channel::Shopify, Some(2), 0),
+            listed_for(&s, &p, Shopify, Some(2), 0, &all),
             2,
             "the SKU's level wins"
         );
+        s.guard.last_units = Some(2);
+        let dealt = pushed(&s, &[(Shopify, 1), (Etsy, 0), (Ebay, 0)]);
+        assert_eq!(
+            [Ebay, Shopify, Etsy].map(|c| listed_for(&s, &p, c, None, 0, &dealt)),
+            [1, 1, 0],
+            "eBay first, then Shopify"
+        );
         s.guard.auto_paused = true;
-        assert_eq!(listed_for(&s, &p, Channel::Shopify, None, 0), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Ebay, None, 0), 2);
+        assert_eq!(listed_for(&s, &p, Shopify, None, 0, &all), 0);
+        assert_eq!(
+            listed_for(&s, &p, Ebay, None, 0, &all),
+            2,
+            "all of it, as before"
+        );
+    }
+
+    #[test]
+    fn shares_deal_every_unit_once() {
+        use Channel::{Ebay, Etsy, Shopify};
+        let s = stock(3);
+        for n in 0..10 {
+            let all = pushed(&s, &[(Shopify, 0), (Etsy, 0), (Ebay, 0)]);
+            let total: u32 = [Shopify, Etsy, Ebay]
+                .map(|c| share_of_last(c, Ebay, &all, n))
+                .iter()
+                .sum();
+            assert_eq!(total, n);
+        }
     }
 
     fn unheard(units: u32, sold_at: i64, at: Millis) -> Unheard {
@@ -415,12 +664,19 @@ mod tests {
         s.unheard.insert(Channel::Ebay, unheard(1, 0, 1_000));
         assert_eq!(s.available(2_000), 7);
         for ch in Channel::CONNECTED {
-            assert_eq!(listed_for(&s, &p, ch, None, 2_000), 7, "{ch}");
+            assert_eq!(
+                listed_for(&s, &p, ch, None, 2_000, &Listed::default()),
+                7,
+                "{ch}"
+            );
         }
-        // The last-unit level looks at what is really left.
+        // The last-unit level looks at what is really left: 2, dealt to Shopify and Etsy.
         s.on_hand = 5;
-        assert_eq!(listed_for(&s, &p, Channel::Ebay, Some(2), 2_000), 0);
-        assert_eq!(listed_for(&s, &p, Channel::Shopify, Some(2), 2_000), 2);
+        let lowered = pushed(&s, &[(Channel::Etsy, 1), (Channel::Ebay, 0)]);
+        assert_eq!(
+            Channel::CONNECTED.map(|c| listed_for(&s, &p, c, Some(2), 2_000, &lowered)),
+            [1, 1, 0]
+        );
         // One Shopify order arrives (sold 4 -> 5): one unit less pending.
         s.sold.insert(Channel::Shopify, 5);
         assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 1);
@@ -451,7 +707,11 @@ mod tests {
         // list the unit the late buyer already has).
         assert_eq!(s.unheard_on(Channel::Shopify, 2_000), 1);
         for ch in &Channel::CONNECTED[1..] {
-            assert_eq!(listed_for(&s, &p, *ch, None, 2_000), 0, "{ch}");
+            assert_eq!(
+                listed_for(&s, &p, *ch, None, 2_000, &Listed::default()),
+                0,
+                "{ch}"
+            );
         }
         // The late order (placed t=900) arrives: it was the unheard unit.
         s.on_hand -= 1;

@@ -51,8 +51,8 @@ pub const UNHEARD_TTL_MS: Millis = 15 * 60 * 1000;
 pub struct Guard {
     /// The channel that keeps selling when the others are paused (default: Shopify).
     pub primary: Option<Channel>,
-    /// Last-unit protection for this SKU: at or below this count, list only on the
-    /// primary channel (overrides the global level).
+    /// Last-unit protection for this SKU: at or below this count, the units are dealt out
+    /// between the channels, the primary first (overrides the global level).
     pub last_units: Option<u32>,
     /// Set by the drift check while a channel is stuck and stock is low: every channel
     /// but the primary lists 0.

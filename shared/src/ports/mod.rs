@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Alert;
 use crate::channels::OrderEvent;
-use crate::domain::push::PushRecord;
+use crate::domain::push::{Listed, PushRecord, allotting};
 use crate::domain::{
     Channel, ChannelRef, Event, LineId, LineRecord, Listing, Millis, NewStock, OrderId, OrderLine,
     RestockOutcome, RestockRequest, SaleOutcome, Sku, StockChange, StockItem, TimelineEntry,
@@ -153,6 +153,11 @@ pub struct PushRequest {
     /// wait is longer).
     #[serde(default)]
     pub waits: u32,
+    /// A forced push releases the units held back on the channel as sold unheard that
+    /// were found at or before this instant (the drift check: its reconciliation listed
+    /// every order placed by then); `None`: those found before the request.
+    #[serde(default)]
+    pub release_before: Option<Millis>,
 }
 
 impl PushRequest {
@@ -168,6 +173,7 @@ impl PushRequest {
             origin_at: None,
             force,
             waits: 0,
+            release_before: None,
         }
     }
 }
@@ -486,4 +492,50 @@ pub trait Inbox: Send + Sync {
     async fn quarantine(&self, q: &Quarantined) -> Result<String, LedgerError>;
     /// The most recent quarantined items, newest first.
     async fn quarantined(&self, limit: u32) -> Result<Vec<Quarantined>, LedgerError>;
+}
+
+/// For the SKUs among `stocks` whose last units are dealt out between channels at `now`
+/// (see `domain::push::allotting`): what every channel listing them may show, from each
+/// channel's confirmed push (one batched ledger read per channel, only for those SKUs).
+/// A failed read fails the whole: a share computed without one channel's listing would
+/// differ from what the other channels' pushers compute.
+pub async fn listed_where_allotted<'a, S: PushStore + ?Sized>(
+    store: &S,
+    stocks: impl IntoIterator<Item = &'a StockItem>,
+    global_last_units: Option<u32>,
+    now: Millis,
+) -> Result<std::collections::HashMap<Sku, Listed>, LedgerError> {
+    let zone: std::collections::BTreeMap<Sku, &StockItem> = stocks
+        .into_iter()
+        .filter(|s| allotting(s, global_last_units, now))
+        .map(|s| (s.sku.clone(), s))
+        .collect();
+    if zone.is_empty() {
+        return Ok(Default::default());
+    }
+    let skus: Vec<Sku> = zone.keys().cloned().collect();
+    let read = futures::future::join_all(
+        Channel::CONNECTED
+            .into_iter()
+            .map(|c| store.push_views(&skus, c)),
+    )
+    .await;
+    let mut records: std::collections::BTreeMap<Sku, Vec<(Channel, Option<PushRecord>)>> =
+        Default::default();
+    for (c, r) in Channel::CONNECTED.into_iter().zip(read) {
+        for v in r? {
+            records
+                .entry(v.stock.sku.clone())
+                .or_default()
+                .push((c, v.record));
+        }
+    }
+    Ok(zone
+        .into_iter()
+        .map(|(sku, stock)| {
+            let all = records.remove(&sku).unwrap_or_default();
+            let l = Listed::of(stock, all.iter().map(|(c, r)| (*c, r.as_ref())), now);
+            (sku, l)
+        })
+        .collect())
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use onecount::domain::{Event, EventKind, Held};
-use onecount::ports::{StockLedger, TimelineStore};
+use onecount::ports::{PushStore, StockLedger, TimelineStore};
 use onecount::{Channel, ListingPolicy, Sku};
 use onecount_local::LocalHost;
 use onecount_sim::{DeliveryKnobs, Faults};
@@ -356,25 +356,85 @@ async fn auto_pause_engages_while_a_channel_is_stuck_and_releases_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn last_unit_protection_lists_the_last_units_on_the_primary_channel_only() {
+async fn last_unit_protection_deals_the_last_units_out_between_the_channels() {
     let h = stack::start(|_| {}).await;
     let sku = stack::add_sku(&h, 5, "LAST", 3, 0, plain(), 3).await;
     h.store
         .set_guard(&sku, Some(Channel::Etsy), Some(Some(2)), "test")
         .await
         .unwrap();
-    h.sandboxes
-        .as_ref()
-        .unwrap()
-        .ebay
+    let sb = h.sandboxes.as_ref().unwrap();
+    sb.ebay
         .place_order(&onecount_sim::ebay::OrderReq {
             lines: vec![(ids(5).item, 1)],
             knobs: DeliveryKnobs::default(),
         })
         .unwrap();
-    // 2 left, at the protection level: only Etsy (the primary) lists them.
-    stack::converge(&h, 5, [0, 2, 0], 30).await;
+    // 2 left, at the protection level: dealt out one at a time, Etsy (the primary)
+    // first, then Shopify; eBay lists none. Together the channels list exactly 2.
+    stack::converge(&h, 5, [1, 1, 0], 30).await;
     assert_eq!(on_hand(&h, &sku).await, 2);
+    // Shopify sells its unit: the last one stays on Etsy alone.
+    shopify_sale(&h, 5, 1, false);
+    assert!(eventually(20, || async { on_hand(&h, &sku).await == 1 }).await);
+    stack::converge(&h, 5, [0, 1, 0], 30).await;
+    let v = h
+        .store
+        .push_views(std::slice::from_ref(&sku), Channel::Etsy)
+        .await
+        .unwrap();
+    let listed = onecount::ports::listed_where_allotted(&h.store, [&v[0].stock], None, now_ms())
+        .await
+        .unwrap();
+    let (q, why) = onecount::domain::push::listed_why(
+        &v[0].stock,
+        &v[0].listing.policy,
+        Channel::Etsy,
+        None,
+        now_ms(),
+        &listed[&sku],
+    );
+    assert_eq!(q, 1);
+    assert!(
+        why.iter().any(|w| w.contains("last-unit protection at 2")),
+        "{why:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_held_for_orders_that_never_come_are_listed_again_after_reconciliation() {
+    // Orders show in a channel's list at once here (the deployed default allows 2 min).
+    let h = stack::start(|c| c.drift.orders_listed_within_ms = 0).await;
+    let sku = stack::add_sku(&h, 7, "HELD", 10, 1, plain(), 10).await;
+    baseline(&h, &sku).await;
+    // Someone lowers eBay by hand to 7: to the pusher, 3 units sold there unheard. A
+    // Shopify sale makes it look: the 3 are held back on every channel.
+    h.sandboxes
+        .as_ref()
+        .unwrap()
+        .ebay
+        .set_quantity(ids(7).item, 7);
+    shopify_sale(&h, 7, 1, false);
+    stack::converge(&h, 7, [6, 6, 6], 30).await;
+    let st = h.store.get_stock(&sku).await.unwrap().unwrap();
+    assert_eq!(st.unheard_on(Channel::Ebay, now_ms()), 3);
+    // The drift check lists eBay's orders: none of them is one of the 3, so they were no
+    // sale, and every channel lists them again — not 15 minutes later.
+    let r = h.drift.run().await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.holds_released, 1, "{r:?}");
+    stack::converge(&h, 7, [9, 9, 9], 30).await;
+    let st = h.store.get_stock(&sku).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.unheard_on(Channel::Ebay, now_ms())), (9, 0));
+    let tl = h.store.timeline(&sku, 100).await.unwrap();
+    assert!(tl.iter().any(|e| matches!(
+        &e.event,
+        Event::PushHeld {
+            channel: Channel::Ebay,
+            held: Held::Recorded { held_back: 0 },
+            ..
+        }
+    )));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

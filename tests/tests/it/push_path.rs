@@ -255,6 +255,7 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
                 origin_at: None,
                 force: false,
                 waits: 0,
+                release_before: None,
             })
             .unwrap(),
         );
