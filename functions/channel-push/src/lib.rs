@@ -11,8 +11,10 @@
 //!    hold also records those units on the stock item as sold-unheard, and asks the other
 //!    channels to list them as gone at once instead of when (or if) the order arrives,
 //! 4. writes in the channel's batch size, zero and low quantities first,
-//! 5. records each confirmed push with a condition that never lets it move backwards —
-//!    a pusher that loses that race re-reads and pushes the newest state again.
+//! 5. records each confirmed push with a condition that never lets it move backwards; a
+//!    pusher that loses that race, or finds it recorded over a push another pusher
+//!    confirmed since its read (that write may have landed after its own), reads the
+//!    channel again and pushes the newest state.
 //!
 //! Transient failures back off through the message's visibility (Retry-After when the
 //! channel gave one) and are reported as batch item failures; on the last receive before
@@ -35,8 +37,8 @@ use onecount::domain::push::{
 use onecount::domain::{Event, Held, Millis, Unheard};
 use onecount::ports::episodes;
 use onecount::ports::{
-    AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Visibility,
-    listed_where_allotted,
+    AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Recorded,
+    Visibility, listed_where_allotted,
 };
 use onecount::telemetry::metrics;
 use onecount::{Channel, Sku};
@@ -670,7 +672,7 @@ where
         qty: u32,
         from: i64,
         wrote: bool,
-    ) -> Result<bool, Outcome> {
+    ) -> Result<Recorded, Outcome> {
         let ch = self.channel();
         let now = now_ms();
         let (day, _) = utc_day(now);
@@ -695,8 +697,14 @@ where
             origin_channel: g.last.origin_channel,
             origin_order: g.last.origin_order.clone(),
         };
-        match self.store.record_push(&v.stock.sku, ch, &rec, event).await {
-            Ok(true) => {
+        let read = v.record.as_ref();
+        match self
+            .store
+            .record_push(&v.stock.sku, ch, &rec, read, event)
+            .await
+        {
+            Ok(Recorded::Newer) => Ok(Recorded::Newer),
+            Ok(recorded) => {
                 tracing::info!(channel = %ch, sku = %v.stock.sku, qty, from, wrote, version = v.stock.version, latency_ms = latency, "pushed");
                 let mut m = vec![(metrics::PUSHES, f64::from(u8::from(wrote)))];
                 if let Some(l) = latency {
@@ -706,9 +714,8 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
-                Ok(true)
+                Ok(recorded)
             }
-            Ok(false) => Ok(false),
             Err(e) => Err(Outcome::Retry {
                 error: format!("recording the push: {e}"),
                 retry_after: None,
@@ -1074,8 +1081,9 @@ where
         });
         match step {
             Step::Confirm => match self.confirm(&v, g, target, s.qty, false).await {
-                Ok(true) => {}
-                Ok(false) => work.look_again(sku),
+                Ok(Recorded::Over) => {}
+                // Another pusher's write may have landed after our read.
+                Ok(_) => work.look_again(sku),
                 Err(o) => work.end(sku, o),
             },
             Step::Recheck => work.look_again(sku),
@@ -1258,15 +1266,16 @@ where
         sku: &Sku,
         w: &Write,
         written: Result<(), PushError>,
-        confirmed: Option<Result<bool, Outcome>>,
+        confirmed: Option<Result<Recorded, Outcome>>,
         work: &mut Work,
     ) {
         let sku = sku.clone();
         match (written, confirmed) {
-            (Ok(()), Some(Ok(true)) | None) => {}
-            // A newer push was recorded while we wrote: ours may have overwritten it.
-            // Read again and push the newest state.
-            (Ok(()), Some(Ok(false))) => {
+            (Ok(()), Some(Ok(Recorded::Over)) | None) => {}
+            // Another pusher confirmed a push while we wrote: either write may have
+            // landed last (a newer one under ours, or an older one over ours). Read
+            // again and push the newest state.
+            (Ok(()), Some(Ok(Recorded::OverAnother | Recorded::Newer))) => {
                 work.overwrote.insert(sku.clone(), w.qty);
                 work.look_again(sku);
             }
@@ -1289,7 +1298,7 @@ struct Work {
     /// Listings looked at again after a race: they read, and a fall unexplained twice is
     /// taken for sales.
     recheck: HashSet<Sku>,
-    /// What we wrote on an older version than the one recorded meanwhile: if the channel
+    /// What we wrote while another pusher confirmed a push of the listing: if the channel
     /// shows it, that fall is our own write, not sales to hold back for.
     overwrote: HashMap<Sku, u32>,
     /// SKUs for the next round.

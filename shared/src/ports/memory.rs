@@ -264,16 +264,21 @@ impl PushStore for MemoryStore {
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
+        read: Option<&PushRecord>,
         event: Event,
-    ) -> Result<bool, LedgerError> {
+    ) -> Result<super::Recorded, LedgerError> {
         let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
         let key = (sku.clone(), channel);
         if pushes.get(&key).is_some_and(|r| r.version > rec.version) {
-            return Ok(false);
+            return Ok(super::Recorded::Newer);
         }
-        pushes.insert(key, rec.clone());
+        let over = pushes.insert(key, rec.clone());
         self.with(|s| s.log(sku, rec.at, event));
-        Ok(true)
+        Ok(if over.as_ref() == read {
+            super::Recorded::Over
+        } else {
+            super::Recorded::OverAnother
+        })
     }
 
     async fn set_unheard(

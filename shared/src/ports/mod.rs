@@ -188,6 +188,20 @@ impl PushView {
     }
 }
 
+/// What [`PushStore::record_push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded over the record the pusher read before its write.
+    Over,
+    /// Recorded over a push another pusher confirmed since that read. No channel orders
+    /// two writes by the versions they carry: the other's write, though older, may have
+    /// landed after this one, so the pusher reads the channel again. (The record is kept
+    /// all the same: it explains this write to whichever pusher reads the channel next.)
+    OverAnother,
+    /// A newer version was recorded meanwhile: nothing written.
+    Newer,
+}
+
 /// Everything a push needs about one listing, read together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushView {
@@ -221,15 +235,18 @@ pub trait PushStore: Send + Sync {
         skus: &[Sku],
         channel: Channel,
     ) -> Result<Vec<PushView>, LedgerError>;
-    /// Record a confirmed push and its timeline entry (`event`), unless a
-    /// newer version was recorded meanwhile: then nothing is written and `false` returned.
+    /// Record a confirmed push and its timeline entry (`event`), unless a newer version
+    /// was recorded meanwhile. `read` is the record the pusher read before its write
+    /// (`None`: none yet): the answer says whether the push went over that one or over
+    /// a push another pusher confirmed since.
     async fn record_push(
         &self,
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
+        read: Option<&PushRecord>,
         event: Event,
-    ) -> Result<bool, LedgerError>;
+    ) -> Result<Recorded, LedgerError>;
     /// Remember (`Some`) or forget (`None`) units `channel` sold that the ledger has not
     /// heard of, if the stock item is still at `version`; the version then rises by one, so
     /// a push computed without them cannot be recorded over one computed with them.

@@ -717,6 +717,7 @@ async fn a_write_lease_has_one_holder_until_given_back_or_run_out() {
 #[tokio::test]
 async fn a_pause_outranks_a_push_computed_before_it() {
     use onecount::domain::push::PushRecord;
+    use onecount::ports::Recorded;
     let store = fresh_store("pause").await;
     create(&store, "LAMP", 5).await;
     let mut l = Listing {
@@ -776,18 +777,32 @@ async fn a_pause_outranks_a_push_computed_before_it() {
     };
     // The pause's push (0, at the new version) lands first; the one computed before the
     // pause (5, at the old version) is refused.
-    let (rec, ev) = pushed(paused, 0);
-    assert!(
-        store
-            .record_push(&sku("LAMP"), Channel::Ebay, &rec, ev)
-            .await
-            .unwrap()
-    );
+    let (first, ev) = pushed(paused, 0);
+    let record = |rec: PushRecord, read: Option<PushRecord>, ev: Event| {
+        let store = &store;
+        async move {
+            store
+                .record_push(&sku("LAMP"), Channel::Ebay, &rec, read.as_ref(), ev)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(record(first.clone(), None, ev).await, Recorded::Over);
     let (rec, ev) = pushed(before, 5);
-    assert!(
-        !store
-            .record_push(&sku("LAMP"), Channel::Ebay, &rec, ev)
-            .await
-            .unwrap()
+    assert_eq!(record(rec, None, ev).await, Recorded::Newer);
+    // Over the record its pusher read: `Over`. Over one another pusher confirmed since
+    // (whose write may have landed after this one's): recorded, and said.
+    let (mut second, ev) = pushed(paused, 0);
+    second.at = 2;
+    assert_eq!(
+        record(second, Some(first.clone()), ev).await,
+        Recorded::Over
     );
+    let (newer, ev) = pushed(paused + 1, 0);
+    assert_eq!(record(newer, Some(first), ev).await, Recorded::OverAnother);
+    let v = store
+        .push_views(&[sku("LAMP")], Channel::Ebay)
+        .await
+        .unwrap();
+    assert_eq!(v[0].record.as_ref().map(|r| r.version), Some(paused + 1));
 }

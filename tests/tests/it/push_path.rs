@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use onecount::aws::sns::SnsAlerts;
 use onecount::aws::sqs::SqsQueues;
 use onecount::channels::ebay::EbayClient;
+use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::Event;
 use onecount::ports::{
     ListingStore, PushRequest, SendError, StockLedger, TimelineStore, Visibility,
@@ -315,6 +316,127 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
         "no channel call for an old request"
     );
     assert_eq!(sb.ebay.writes().len(), writes);
+}
+
+/// Holds a call after it reached the channel and before its answer: the first time,
+/// says `reached` and waits for `go`. Two invocations' race, staged exactly.
+struct Gate {
+    reached: std::sync::Arc<tokio::sync::Notify>,
+    go: std::sync::Arc<tokio::sync::Notify>,
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    fn new(
+        reached: &std::sync::Arc<tokio::sync::Notify>,
+        go: &std::sync::Arc<tokio::sync::Notify>,
+    ) -> Option<Self> {
+        Some(Gate {
+            reached: reached.clone(),
+            go: go.clone(),
+            used: Default::default(),
+        })
+    }
+
+    async fn pass(gate: &Option<Self>) {
+        let Some(g) = gate else { return };
+        if !g.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            g.reached.notify_one();
+            g.go.notified().await;
+        }
+    }
+}
+
+/// eBay's real client, with its first read's or first write's answer held at a gate.
+struct Staged {
+    inner: EbayClient,
+    read: Option<Gate>,
+    write: Option<Gate>,
+}
+
+#[async_trait]
+impl ChannelApi for Staged {
+    fn channel(&self) -> Channel {
+        self.inner.channel()
+    }
+    fn read_batch(&self) -> usize {
+        self.inner.read_batch()
+    }
+    fn write_batch(&self) -> usize {
+        self.inner.write_batch()
+    }
+    fn calls(&self) -> u64 {
+        self.inner.calls()
+    }
+    async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
+        let r = self.inner.read(targets).await;
+        Gate::pass(&self.read).await;
+        r
+    }
+    async fn write(&self, writes: &[Write]) -> Vec<Result<(), PushError>> {
+        let r = self.inner.write(writes).await;
+        Gate::pass(&self.write).await;
+        r
+    }
+}
+
+/// No channel orders two writes by the versions they carry: an invocation that read the
+/// ledger first can write last. Here A reads 9 to push, B reads 7 and writes it, then A's
+/// 9 lands over B's 7 and A confirms; B hears back last. B must not record its 7 over
+/// A's confirmation as if eBay showed it: it reads eBay again and writes 7 once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_write_overtaken_by_an_older_one_is_found_and_written_again() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+    let h = stack::start(|c| c.push_concurrency.clear()).await;
+    let sku = stack::add_sku(&h, 6, "SCARF", 10, 1, [plain(), plain(), plain()], 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let sdk = onecount::aws::load_sdk_config().await;
+    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
+    let pusher = |read: Option<Gate>, write: Option<Gate>| Pusher {
+        store: h.store.clone(),
+        alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
+        api: Staged {
+            inner: EbayClient::new(cfg.clone()),
+            read,
+            write,
+        },
+        visibility: NoDelay,
+        queue: SqsQueues::new(&sdk, h.resources.queue_urls()),
+        cfg: PushConfig::default(),
+    };
+    // A first push, so eBay's 10 is on record.
+    let r = pusher(None, None)
+        .handle_batch(event(&sku, Channel::Ebay, 1))
+        .await;
+    assert!(r.batch_item_failures.is_empty());
+    let (a_read, b_wrote, a_done) = (
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
+    let a = pusher(Gate::new(&a_read, &b_wrote), None);
+    let b = pusher(None, Gate::new(&b_wrote, &a_done));
+    h.store.adjust(&sku, -1, "test", "race").await.unwrap();
+    let first = async {
+        let r = a.handle_batch(event(&sku, Channel::Ebay, 1)).await;
+        a_done.notify_one();
+        r
+    };
+    let second = async {
+        a_read.notified().await;
+        h.store.adjust(&sku, -2, "test", "race").await.unwrap();
+        b.handle_batch(event(&sku, Channel::Ebay, 1)).await
+    };
+    let (ra, rb) = tokio::join!(first, second);
+    assert!(ra.batch_item_failures.is_empty() && rb.batch_item_failures.is_empty());
+    let written: Vec<u32> = sb.ebay.writes().iter().map(|w| w.qty as u32).collect();
+    assert!(
+        written.ends_with(&[7, 9, 7]),
+        "B's 7, A's 9 over it, B's 7 again: {written:?}"
+    );
+    assert_eq!(on_hand(&h, &sku).await, 7);
+    assert_eq!(sb.ebay.quantity(ids(6).item), Some(7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

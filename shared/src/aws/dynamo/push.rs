@@ -1,9 +1,10 @@
 //! [`PushStore`] on DynamoDB: the last confirmed push lives on the listing item
 //! (`pushed_version`, `pushed_qty`, `pushed_at`, `pushed_sold`, `rev_day`, `revisions`,
-//! `last_error`), written with a condition so racing pushers never move it backwards.
+//! `last_error`), written with a condition so racing pushers never move it backwards; the
+//! values it replaced tell a pusher whether another confirmed a push since its read.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
 use super::codec::*;
 use super::store::{DynamoStore, build_err, now};
@@ -11,6 +12,7 @@ use crate::domain::push::PushRecord;
 use crate::domain::{Channel, Event, LineId, LineRecord, OrderId, Sku, Unheard};
 use crate::ports::{
     DriftStore, GuardFlag, GuardFlags, LedgerError, ListingFlag, Page, PushStore, PushView,
+    Recorded,
 };
 
 fn record_from_item(item: &Item) -> Result<Option<PushRecord>, LedgerError> {
@@ -123,11 +125,14 @@ impl PushStore for DynamoStore {
         sku: &Sku,
         channel: Channel,
         rec: &PushRecord,
+        read: Option<&PushRecord>,
         event: Event,
-    ) -> Result<bool, LedgerError> {
+    ) -> Result<Recorded, LedgerError> {
         // Two plain writes, not a transaction: half the write units on the path every
         // sale takes three times. The condition keeps the record from moving backwards;
-        // if the timeline write after it fails, a line of history is lost, never a count.
+        // the old values it returns tell whether another pusher confirmed a push since
+        // `read`. If the timeline write after it fails, a line of history is lost, never
+        // a count.
         let update = self
             .client
             .update_item()
@@ -140,17 +145,18 @@ impl PushStore for DynamoStore {
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(pushed_version) OR pushed_version <= :v)",
             )
+            .return_values(ReturnValue::AllOld)
             .expression_attribute_values(":v", n(rec.version))
             .expression_attribute_values(":q", n(rec.qty))
             .expression_attribute_values(":at", n(rec.at))
             .expression_attribute_values(":s", n(rec.sold))
             .expression_attribute_values(":d", n(rec.rev_day))
             .expression_attribute_values(":r", n(rec.revisions));
-        match update.send().await {
-            Ok(_) => {}
-            Err(e) if condition_failed(&e) => return Ok(false),
+        let over = match update.send().await {
+            Ok(out) => record_from_item(&out.attributes.unwrap_or_default())?,
+            Err(e) if condition_failed(&e) => return Ok(Recorded::Newer),
             Err(e) => return Err(super::store::store_err(e)),
-        }
+        };
         let entry = crate::domain::TimelineEntry {
             sku: sku.clone(),
             at: rec.at,
@@ -167,7 +173,11 @@ impl PushStore for DynamoStore {
         {
             tracing::warn!(sku = %sku, error = %crate::aws::describe_sdk_error(&e), "push recorded; its timeline entry was not written");
         }
-        Ok(true)
+        Ok(if over.as_ref() == read {
+            Recorded::Over
+        } else {
+            Recorded::OverAnother
+        })
     }
 
     async fn set_unheard(
