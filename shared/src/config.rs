@@ -75,6 +75,7 @@ pub mod vars {
     pub const DRIFT_LAG_THRESHOLD_SECS: &str = "ONECOUNT_DRIFT_LAG_THRESHOLD_SECS";
     pub const DRIFT_ALERT_UNITS: &str = "ONECOUNT_DRIFT_ALERT_UNITS";
     pub const DRIFT_BUDGET_SECS: &str = "ONECOUNT_DRIFT_BUDGET_SECS";
+    pub const DRIFT_ORDERS_LISTED_WITHIN_SECS: &str = "ONECOUNT_DRIFT_ORDERS_LISTED_WITHIN_SECS";
     pub const AUTO_PAUSE: &str = "ONECOUNT_AUTO_PAUSE";
     /// One per connected channel, like [`PUSH_QUEUE_URL_`].
     pub const RECONCILE_EVERY_SECS_: &str = "ONECOUNT_RECONCILE_EVERY_SECS_";
@@ -148,6 +149,7 @@ pub mod vars {
                 DRIFT_LAG_THRESHOLD_SECS,
                 DRIFT_ALERT_UNITS,
                 DRIFT_BUDGET_SECS,
+                DRIFT_ORDERS_LISTED_WITHIN_SECS,
                 AUTO_PAUSE,
                 RECONCILE_EVERY_SECS_,
             ],

@@ -471,6 +471,11 @@ async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
 }
 
 async fn ebay_sale(p: &TestPusher, order: &str) {
+    ebay_sale_placed(p, order, None).await;
+}
+
+/// An eBay order for one MUG, placed at `placed_at` (when the channel says it was).
+async fn ebay_sale_placed(p: &TestPusher, order: &str, placed_at: Option<i64>) {
     p.store
         .record_sale(&OrderLine {
             channel: Channel::Ebay,
@@ -478,10 +483,43 @@ async fn ebay_sale(p: &TestPusher, order: &str) {
             line: LineId::parse("1").unwrap(),
             sku: Sku::parse("MUG").unwrap(),
             qty: Qty::new(1).unwrap(),
-            placed_at: None,
+            placed_at,
         })
         .await
         .unwrap();
+}
+
+/// Units found unheard are dated from when the channel answered the read, not from when
+/// the round began: an order placed while a slow read was on its way is counted in what
+/// the channel showed, and releases its unit when it arrives; one placed after the
+/// answer is a new sale and releases nothing.
+#[tokio::test]
+async fn units_found_unheard_are_dated_from_the_channels_answer() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // A shop sale (target 9); eBay sold 2 unheard (shows 8), and its reads take 300 ms.
+    sold_in_shop(&p, "MUG", 9).await;
+    channel_shows(&p, "MUG", 8);
+    p.api.read_ms.store(300, Ordering::Relaxed);
+    let began = now();
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    let found = st.unheard[&Channel::Ebay];
+    assert_eq!(found.units, 2);
+    assert!(
+        found.at >= began + 300,
+        "dated {} ms after the round began, before the answer",
+        found.at - began
+    );
+    // One order placed during the read (counted in it): its unit comes back.
+    ebay_sale_placed(&p, "11-1", Some(began + 100)).await;
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(st.unheard_on(Channel::Ebay, now()), 1);
+    // One placed after the answer is a new sale: the other unit stays held.
+    ebay_sale_placed(&p, "11-2", Some(found.at + 50)).await;
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!((st.on_hand, st.unheard_on(Channel::Ebay, now())), (7, 1));
 }
 
 #[tokio::test]

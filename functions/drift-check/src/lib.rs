@@ -148,6 +148,9 @@ impl DriftConfig {
         if let Some(v) = num("ONECOUNT_DRIFT_BUDGET_SECS")? {
             c.budget = Duration::from_secs(v.max(10) as u64);
         }
+        if let Some(v) = num("ONECOUNT_DRIFT_ORDERS_LISTED_WITHIN_SECS")? {
+            c.orders_listed_within_ms = v.max(0) * 1000;
+        }
         for ch in Channel::CONNECTED {
             let k = vars::per_channel(vars::RECONCILE_EVERY_SECS_, ch);
             if let Some(v) = num(&k)? {
