@@ -274,11 +274,7 @@ impl PushStore for MemoryStore {
         }
         let over = pushes.insert(key, rec.clone());
         self.with(|s| s.log(sku, rec.at, event));
-        Ok(if over.as_ref() == read {
-            super::Recorded::Over
-        } else {
-            super::Recorded::OverAnother
-        })
+        Ok(super::Recorded::over(over.as_ref(), read))
     }
 
     async fn set_unheard(

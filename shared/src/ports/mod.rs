@@ -202,6 +202,17 @@ pub enum Recorded {
     Newer,
 }
 
+impl Recorded {
+    /// A push recorded over `replaced`, when its pusher had read `read`.
+    pub fn over(replaced: Option<&PushRecord>, read: Option<&PushRecord>) -> Self {
+        if replaced == read {
+            Recorded::Over
+        } else {
+            Recorded::OverAnother
+        }
+    }
+}
+
 /// Everything a push needs about one listing, read together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushView {

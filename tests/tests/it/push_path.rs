@@ -265,6 +265,23 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
     ev
 }
 
+/// An eBay pusher invocation of its own on the local host's table and queues, calling eBay
+/// through `api` (the real client, or one wrapped to stage a race).
+fn ebay_pusher<C: ChannelApi>(
+    h: &LocalHost,
+    sdk: &aws_config::SdkConfig,
+    api: C,
+) -> Pusher<onecount::aws::dynamo::DynamoStore, SnsAlerts, C, NoDelay, SqsQueues> {
+    Pusher {
+        store: h.store.clone(),
+        alerts: SnsAlerts::new(sdk, &h.resources.topic_arn),
+        api,
+        visibility: NoDelay,
+        queue: SqsQueues::new(sdk, h.resources.queue_urls()),
+        cfg: PushConfig::default(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
     let h = stack::start(|c| c.push_concurrency.clear()).await;
@@ -272,14 +289,7 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
     let sb = h.sandboxes.as_ref().unwrap();
     let sdk = onecount::aws::load_sdk_config().await;
     let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
-    let pusher = || Pusher {
-        store: h.store.clone(),
-        alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
-        api: EbayClient::new(cfg.clone()),
-        visibility: NoDelay,
-        queue: SqsQueues::new(&sdk, h.resources.queue_urls()),
-        cfg: PushConfig::default(),
-    };
+    let pusher = || ebay_pusher(&h, &sdk, EbayClient::new(cfg.clone()));
     let (a, b) = (pusher(), pusher());
     // eBay answers slowly, so two invocations overlap between their reads and writes.
     sb.ebay.faults.set(Faults {
@@ -393,17 +403,9 @@ async fn a_newer_write_overtaken_by_an_older_one_is_found_and_written_again() {
     let sb = h.sandboxes.as_ref().unwrap();
     let sdk = onecount::aws::load_sdk_config().await;
     let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
-    let pusher = |read: Option<Gate>, write: Option<Gate>| Pusher {
-        store: h.store.clone(),
-        alerts: SnsAlerts::new(&sdk, &h.resources.topic_arn),
-        api: Staged {
-            inner: EbayClient::new(cfg.clone()),
-            read,
-            write,
-        },
-        visibility: NoDelay,
-        queue: SqsQueues::new(&sdk, h.resources.queue_urls()),
-        cfg: PushConfig::default(),
+    let pusher = |read: Option<Gate>, write: Option<Gate>| {
+        let inner = EbayClient::new(cfg.clone());
+        ebay_pusher(&h, &sdk, Staged { inner, read, write })
     };
     // A first push, so eBay's 10 is on record.
     let r = pusher(None, None)

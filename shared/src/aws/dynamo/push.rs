@@ -173,11 +173,7 @@ impl PushStore for DynamoStore {
         {
             tracing::warn!(sku = %sku, error = %crate::aws::describe_sdk_error(&e), "push recorded; its timeline entry was not written");
         }
-        Ok(if over.as_ref() == read {
-            Recorded::Over
-        } else {
-            Recorded::OverAnother
-        })
+        Ok(Recorded::over(over.as_ref(), read))
     }
 
     async fn set_unheard(
