@@ -200,6 +200,18 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
     groups
 }
 
+/// A group's request, to send again as one new message: forced if any of its requests
+/// was (with the latest release cutoff among them), dated from its earliest sale.
+fn resent(g: &Group) -> PushRequest {
+    let mut again = g.last.clone();
+    again.force = g.force;
+    again.origin_at = g.origin_at;
+    if g.force {
+        again.release_before = Some(g.release_before);
+    }
+    again
+}
+
 /// What recording unheard units on the stock item did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Noted {
@@ -276,6 +288,15 @@ where
         for (sku, g) in &groups {
             let r = &mut response;
             match outcomes.get(sku).cloned() {
+                // A wait, not a failure, on the message's last receive: another retry
+                // would dead-letter it (and raise the DLQ alarm) with the push undone.
+                Some(Outcome::Retry {
+                    retry_after,
+                    quiet: true,
+                    ..
+                }) if g.receives >= self.cfg.max_receives => {
+                    self.wait_anew(sku, g, retry_after, r).await
+                }
                 Some(Outcome::Retry {
                     error,
                     retry_after,
@@ -337,10 +358,8 @@ where
                 return self.retry_later(sku, g, error, None, false, response).await;
             }
         }
-        let mut again = g.last.clone();
+        let mut again = resent(g);
         again.waits = again.waits.saturating_add(1);
-        again.force = g.force;
-        again.origin_at = g.origin_at;
         let secs = wait_delay_secs(again.waits, self.cfg.backoff_base_ms);
         if let Err(e) = self.queue.request_push_later(&again, secs).await {
             tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
@@ -357,6 +376,30 @@ where
             },
         )
         .await;
+    }
+
+    /// A quiet wait (a listing another pusher is writing, coalescing near the rate limit)
+    /// outlived the message's receives: the request goes back on the queue as a new
+    /// message after the wait, and this one completes.
+    async fn wait_anew(
+        &self,
+        sku: &Sku,
+        g: &Group,
+        retry_after: Option<u64>,
+        response: &mut SqsBatchResponse,
+    ) {
+        let secs = retry_after.unwrap_or(1).clamp(1, 900) as u32;
+        match self.queue.request_push_later(&resent(g), secs).await {
+            Ok(()) => {
+                tracing::debug!(channel = %self.channel(), sku = %sku, secs, "still waiting; sent again")
+            }
+            Err(e) => {
+                tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
+                let error = format!("waiting, and could not send the push again: {e}");
+                self.retry_later(sku, g, &error, None, false, response)
+                    .await
+            }
+        }
     }
 
     /// A call to the channel succeeded: end its episode if one is open (checked at most

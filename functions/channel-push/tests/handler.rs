@@ -11,7 +11,7 @@ use onecount::alerts::{Alert, AlertKind};
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
 use onecount::domain::{Event, EventKind, Held, LineId, NewStock, OrderId, Qty};
 use onecount::ports::memory::MemoryStore;
-use onecount::ports::{AlertSink, PushQueue, PushRequest, SendError, Visibility};
+use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, SendError, Visibility};
 use onecount::{
     Channel, ChannelRef, Listing, ListingPolicy, ListingStore, OrderLine, Sku, StockLedger,
     TimelineStore,
@@ -34,6 +34,9 @@ struct FakeChannel {
     read_ms: AtomicU64,
     /// Calls in the order they ended: `read A,B` / `write A=0`.
     log: Mutex<Vec<String>>,
+    /// Each write rewrites a shared object (as Etsy's whole-listing inventory write does),
+    /// under the write lease `fake:<sku>`.
+    leased: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -58,6 +61,11 @@ impl ChannelApi for FakeChannel {
             qty: -1,
             state: serde_json::Value::Null,
         })
+    }
+    fn write_key(&self, target: &Target) -> Option<String> {
+        self.leased
+            .load(Ordering::Relaxed)
+            .then(|| format!("fake:{}", target.sku))
     }
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
@@ -420,6 +428,46 @@ async fn a_sell_out_is_written_while_the_rest_of_the_batch_is_still_being_read()
             .filter(|k| **k == EventKind::Pushed)
             .count(),
         2
+    );
+}
+
+#[tokio::test]
+async fn a_listing_another_pusher_writes_waits_and_is_never_dead_lettered() {
+    let p = pusher(&[("SHARED", 10, ListingPolicy::default(), 12)]).await;
+    p.api.leased.store(true, Ordering::Relaxed);
+    let until = now() + 60_000;
+    assert!(
+        p.store
+            .take_lease("fake:SHARED", "other", until)
+            .await
+            .unwrap()
+    );
+    // Early on, the message itself waits a second on the queue.
+    let r = p.handle_batch(batch(&["SHARED"], 1)).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(*p.visibility.0.lock().unwrap(), vec![1]);
+    assert!(p.queue.0.lock().unwrap().is_empty());
+    // On its last receive a retry would dead-letter it: the request goes back on the
+    // queue as a new message instead, and this one completes, quietly.
+    let r = p.handle_batch(batch(&["SHARED"], 5)).await;
+    assert!(r.batch_item_failures.is_empty());
+    let sent = p.queue.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].channel, sent[0].sku.as_str()),
+        (Channel::Ebay, "SHARED")
+    );
+    assert_eq!(sent[0].origin_at, Some(1), "still dated from its sale");
+    assert_eq!(*p.queue.1.lock().unwrap(), vec![1]);
+    assert!(p.api.writes.lock().unwrap().is_empty());
+    assert!(p.alerts.0.lock().unwrap().is_empty());
+    // Once the other pusher gives the listing back, the push goes through.
+    p.store.drop_lease("fake:SHARED", "other").await.unwrap();
+    let r = p.handle_batch(batch(&["SHARED"], 1)).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("SHARED".to_string(), 10)]]
     );
 }
 

@@ -192,6 +192,9 @@ async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if reached.iter().any(Option::is_none) {
+        explain(&h, 2, &sku).await;
+    }
     let [shopify, etsy, ebay] = reached.map(|r| r.expect("every channel reaches 100"));
     let etsy_writes = sb.etsy.writes().len();
     let ebay_writes = sb.ebay.writes().len();
@@ -221,6 +224,29 @@ async fn a_burst_on_one_sku_coalesces_and_etsy_throttling_stays_etsys_problem() 
         "eBay ({ebay:?}) and Shopify ({shopify:?}) must not wait behind throttled Etsy ({etsy:?})"
     );
     assert_eq!(stack::shows(&h, 2), [Some(100); 3]);
+}
+
+/// On a failure: what each channel shows, the ledger, each channel's last writes and the
+/// SKU's latest timeline, so a rare race can be read from the CI log.
+async fn explain(h: &LocalHost, i: u64, sku: &Sku) {
+    let sb = h.sandboxes.as_ref().unwrap();
+    let stock = h.store.get_stock(sku).await.unwrap();
+    eprintln!("shows (shopify, etsy, ebay): {:?}", stack::shows(h, i));
+    eprintln!("stock item: {stock:?}");
+    let last = |w: Vec<onecount_sim::WriteRecord>| -> Vec<(i64, i64)> {
+        let n = w.len().saturating_sub(8);
+        w[n..].iter().map(|r| (r.at_ms, r.qty)).collect()
+    };
+    eprintln!("shopify writes (at, qty): {:?}", last(sb.shopify.writes()));
+    eprintln!("etsy writes (at, qty): {:?}", last(sb.etsy.writes()));
+    eprintln!("ebay writes (at, qty): {:?}", last(sb.ebay.writes()));
+    for ch in Channel::CONNECTED {
+        eprintln!("{ch} push DLQ: {:?}", h.dead_pushes(ch).await);
+    }
+    let tl = h.store.timeline(sku, 60).await.unwrap_or_default();
+    for e in tl {
+        eprintln!("{} {:?}", e.at, e.event);
+    }
 }
 
 /// A pusher with no queue under it: retry delays are noted and ignored.
