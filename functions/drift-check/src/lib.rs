@@ -34,7 +34,7 @@ use onecount::channels::{Action, OrderEvent};
 use onecount::config::vars;
 use onecount::domain::drift::{
     Finding, LowStock, auto_pause, classify, classify_unreadable, drift_worth_alerting,
-    hold_outlived, low_stock,
+    hold_outlived, low_stock, read_outdated,
 };
 use onecount::domain::push::{Listed, allotting, listed_for};
 use onecount::domain::{Event, LineId, LineRecord, Millis, OrderId};
@@ -190,6 +190,7 @@ async fn read_page(link: &ChannelLink, items: &[PushView]) -> Vec<(Channel, Obse
     let mut out = Vec::new();
     for chunk in items.chunks(link.api.read_batch().max(1)) {
         let targets: Vec<Target> = chunk.iter().map(PushView::target).collect();
+        let sent_at = now_ms();
         let reads = link.api.read(&targets).await;
         for (v, r) in chunk.iter().zip(reads) {
             out.push((
@@ -197,6 +198,7 @@ async fn read_page(link: &ChannelLink, items: &[PushView]) -> Vec<(Channel, Obse
                 Observed {
                     view: v.clone(),
                     read: r.map(|s| s.qty),
+                    sent_at,
                 },
             ));
         }
@@ -263,6 +265,8 @@ type SkuSeen = (PushView, Vec<(Channel, Option<i64>)>, BTreeSet<Channel>);
 struct Observed {
     view: PushView,
     read: Result<i64, PushError>,
+    /// When the read was sent (see [`read_outdated`]).
+    sent_at: Millis,
 }
 
 impl Report {
@@ -748,6 +752,7 @@ where
             };
             let policy = &v.listing.policy;
             let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &elsewhere);
+            let outdated = o.read.is_ok() && read_outdated(v.record.as_ref(), o.sent_at);
             let finding = match &o.read {
                 Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
                 Err(e) => {
@@ -764,6 +769,8 @@ where
                         None => continue,
                     }
                 }
+                // Pushed since the read: judged on the next run's read, not this one.
+                Ok(_) if outdated => Finding::Pending { age_ms: 0 },
                 Ok(shows) => classify(
                     target,
                     *shows,
@@ -778,6 +785,10 @@ where
                 .entry(sku.clone())
                 .or_insert_with(|| (v.clone(), Vec::new(), BTreeSet::new()));
             entry.1.push((ch, shows));
+            if outdated {
+                report.pending += 1;
+                continue;
+            }
             self.act(report, &v, ch, target, shows, &finding).await;
             self.release_outlived(report, &v, ch, &finding, now).await;
             if matches!(finding, Finding::Stuck { .. }) {

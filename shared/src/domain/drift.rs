@@ -53,6 +53,14 @@ pub fn hold_outlived(
             .is_some_and(|u| u.at.saturating_add(listed_within_ms) <= reconciled_at)
 }
 
+/// Whether a read of the channel says nothing about the listing now: a push was
+/// confirmed after the read was sent, so its write may have landed after the channel
+/// answered. Judged against the ledger after that push, such a read looks like drift
+/// (a read taken before a sale's push, judged after it). The next run reads again.
+pub fn read_outdated(record: Option<&PushRecord>, read_sent: Millis) -> bool {
+    record.is_some_and(|r| r.at >= read_sent)
+}
+
 /// Classify a listing from what its channel shows now. A push is pending when the ledger
 /// changed since the last confirmed push (or the target moved, e.g. a pause); its age is
 /// counted from that change.
@@ -171,6 +179,14 @@ mod tests {
             at,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_read_older_than_the_last_confirmed_push_is_not_judged() {
+        assert!(!read_outdated(None, 5_000));
+        assert!(!read_outdated(Some(&rec(7, 5, 4_999)), 5_000));
+        assert!(read_outdated(Some(&rec(7, 5, 5_000)), 5_000));
+        assert!(read_outdated(Some(&rec(7, 5, 9_000)), 5_000));
     }
 
     #[test]

@@ -474,3 +474,61 @@ async fn reconciliation_finds_lost_etsy_receipts_and_ebay_cancellations() {
         |e| matches!(&e.event, Event::Restocked { line, .. } if line.channel == Channel::Ebay)
     ));
 }
+
+/// A run reads eBay while a sale's push is on its way, the push lands and is confirmed,
+/// then the run judges: the read is older than the push, so it is not taken for drift (it
+/// looked like "shows 10, should show 9" and sent a `drift_corrected` alert for a listing
+/// that was right).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_taken_before_a_push_landed_is_not_drift() {
+    use crate::push_path::{Gate, Staged, ebay_pusher, event};
+    use onecount::channels::ebay::EbayClient;
+    use onecount_drift_check::{ChannelLink, DriftCheck};
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+    let h = stack::start(|c| c.push_concurrency.clear()).await;
+    let sku = stack::add_sku(&h, 7, "SOCK", 10, 1, plain(), 10).await;
+    let sb = h.sandboxes.as_ref().unwrap();
+    let sdk = onecount::aws::load_sdk_config().await;
+    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
+    let pusher = ebay_pusher(&h, &sdk, EbayClient::new(cfg.clone()));
+    let r = pusher.handle_batch(event(&sku, Channel::Ebay, 1)).await;
+    assert!(r.batch_item_failures.is_empty(), "eBay's 10 is on record");
+    let (read, pushed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let staged = Staged {
+        inner: EbayClient::new(cfg),
+        read: Gate::new(&read, &pushed),
+        write: None,
+    };
+    let check = DriftCheck {
+        store: h.store.clone(),
+        pushes: onecount::aws::sqs::SqsQueues::new(&sdk, h.resources.queue_urls()),
+        alerts: onecount::aws::sns::SnsAlerts::new(&sdk, &h.resources.topic_arn),
+        orders: h.drift.orders.clone(),
+        channels: vec![ChannelLink {
+            api: Arc::new(staged),
+            orders: None,
+        }],
+        cfg: h.drift.cfg.clone(),
+    };
+    // Sold: eBay still shows 10 when the run reads it, its push lands before the judging.
+    h.store.adjust(&sku, -1, "test", "sold").await.unwrap();
+    let sale_pushed = async {
+        read.notified().await;
+        let r = pusher.handle_batch(event(&sku, Channel::Ebay, 1)).await;
+        assert!(r.batch_item_failures.is_empty());
+        pushed.notify_one();
+    };
+    let (report, ()) = tokio::join!(check.run(), sale_pushed);
+    assert_eq!(sb.ebay.quantity(ids(7).item), Some(9), "the push landed");
+    assert_eq!((report.drift, report.pending), (0, 1), "{report:?}");
+    let tl = h.store.timeline(&sku, 100).await.unwrap();
+    assert!(
+        !tl.iter().any(|e| e.kind() == EventKind::DriftFound),
+        "no drift on the timeline"
+    );
+    assert!(alerts_of(&h, "drift_corrected", "SOCK").await.is_empty());
+    // The next run reads again, and finds it in sync.
+    let again = h.drift.run().await;
+    assert_eq!(again.drift, 0, "{again:?}");
+}

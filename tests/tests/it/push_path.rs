@@ -260,7 +260,7 @@ impl Visibility for NoDelay {
 }
 
 /// `n` push requests for `sku` on `channel`, as one SQS batch.
-fn event(sku: &Sku, channel: Channel, n: usize) -> SqsEvent {
+pub(crate) fn event(sku: &Sku, channel: Channel, n: usize) -> SqsEvent {
     let reqs: Vec<Sku> = (0..n).map(|_| sku.clone()).collect();
     batch(&reqs, channel)
 }
@@ -293,7 +293,7 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
 
 /// An eBay pusher invocation of its own on the local host's table and queues, calling eBay
 /// through `api` (the real client, or one wrapped to stage a race).
-fn ebay_pusher<C: ChannelApi>(
+pub(crate) fn ebay_pusher<C: ChannelApi>(
     h: &LocalHost,
     sdk: &aws_config::SdkConfig,
     api: C,
@@ -356,14 +356,14 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
 
 /// Holds a call after it reached the channel and before its answer: the first time,
 /// says `reached` and waits for `go`. Two invocations' race, staged exactly.
-struct Gate {
+pub(crate) struct Gate {
     reached: std::sync::Arc<tokio::sync::Notify>,
     go: std::sync::Arc<tokio::sync::Notify>,
     used: std::sync::atomic::AtomicBool,
 }
 
 impl Gate {
-    fn new(
+    pub(crate) fn new(
         reached: &std::sync::Arc<tokio::sync::Notify>,
         go: &std::sync::Arc<tokio::sync::Notify>,
     ) -> Option<Self> {
@@ -384,10 +384,10 @@ impl Gate {
 }
 
 /// eBay's real client, with its first read's or first write's answer held at a gate.
-struct Staged {
-    inner: EbayClient,
-    read: Option<Gate>,
-    write: Option<Gate>,
+pub(crate) struct Staged {
+    pub(crate) inner: EbayClient,
+    pub(crate) read: Option<Gate>,
+    pub(crate) write: Option<Gate>,
 }
 
 #[async_trait]
