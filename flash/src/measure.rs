@@ -12,6 +12,9 @@
 //!   count; at or below the last-unit protection level, in which the channels together
 //!   displayed less, counted on the primary); units stranded at the end (existing, but
 //!   displayed nowhere).
+//! - **Races**: an oversold order placed within [`RACE_MS`] of the sale that left too few
+//!   for it. No sync can win those (a webhook alone takes longer to arrive); only dealing
+//!   the last units out prevents them. The rest are oversells caused by lag.
 
 use onecount::Channel;
 use serde::Serialize;
@@ -26,6 +29,20 @@ pub struct Sold {
     pub order_id: String,
     /// Units of this order that did not exist (it must be cancelled or back-ordered).
     pub short: i64,
+    /// For an oversold order: how long after the sale that left fewer units than it
+    /// wanted it was placed (`None`: there were never enough).
+    pub after_ms: Option<u64>,
+}
+
+/// An oversold order placed this soon after the sale that left too few for it is a race,
+/// not lag: a sale's webhook alone takes longer to reach onecount.
+pub const RACE_MS: u64 = 1_000;
+
+impl Sold {
+    /// Oversold in a race (see [`RACE_MS`]).
+    pub fn raced(&self) -> bool {
+        self.short > 0 && self.after_ms.is_some_and(|ms| ms < RACE_MS)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +220,10 @@ impl Tracker {
             want: after.max(0),
             lag,
         });
+        let after_ms = (short > 0)
+            .then(|| self.left_too_few_at(item, qty))
+            .flatten()
+            .map(|t| at_ms.saturating_sub(t));
         self.orders.push(Sold {
             at_ms,
             item,
@@ -210,8 +231,23 @@ impl Tracker {
             qty,
             order_id: order_id.to_string(),
             short,
+            after_ms,
         });
         self.point(at_ms, item);
+    }
+
+    /// When the last sale of `item` so far took what was left from `qty` or more to less
+    /// than `qty`; `None` when there were never `qty`.
+    fn left_too_few_at(&self, item: usize, qty: i64) -> Option<u64> {
+        let mut left = self.initial[item];
+        let mut at = None;
+        for o in self.orders.iter().filter(|o| o.item == item) {
+            if left >= qty && left - o.qty < qty {
+                at = Some(o.at_ms);
+            }
+            left -= o.qty;
+        }
+        at
     }
 
     /// What the channels display for `item` at `at_ms`.
@@ -307,6 +343,12 @@ impl Tracker {
             orders: self.orders.len(),
             units_sold: self.sold.iter().sum(),
             oversold_units,
+            oversold_in_races: self
+                .orders
+                .iter()
+                .filter(|o| o.raced())
+                .map(|o| o.short)
+                .sum(),
             oversold_orders: self.orders.iter().filter(|o| o.short > 0).count(),
             stale_listing_secs: self.stale_ms.iter().sum::<u64>() as f64 / 1000.0,
             stale_secs_by_channel: self.stale_ms.map(|ms| ms as f64 / 1000.0),
@@ -333,6 +375,9 @@ pub struct Summary {
     pub orders: usize,
     pub units_sold: i64,
     pub oversold_units: i64,
+    /// Of those, units of orders placed within [`RACE_MS`] of the sale that left too few
+    /// (the rest were caused by lag).
+    pub oversold_in_races: i64,
     pub oversold_orders: usize,
     /// Listing-seconds with a channel displaying more than exists, all channels.
     pub stale_listing_secs: f64,
@@ -379,6 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn an_oversell_long_after_the_sale_that_left_too_few_is_lag_not_a_race() {
+        let mut t = Tracker::new(&[3]);
+        t.sale(1_000, 0, Shopify, 1, "A"); // 2 left
+        t.sale(1_200, 0, Etsy, 1, "B"); // 1 left: too few for a buyer of 2 from here
+        t.sale(4_700, 0, Ebay, 2, "C"); // eBay still displayed 2, 3.5 s later
+        t.sale(4_900, 0, Shopify, 1, "D"); // 0.2 s after C emptied it
+        let after: Vec<Option<u64>> = t.orders.iter().map(|o| o.after_ms).collect();
+        assert_eq!(after, [None, None, Some(3_500), Some(200)]);
+        assert!(!t.orders[2].raced() && t.orders[3].raced());
+        let s = t.summary(5_000);
+        assert_eq!((s.oversold_units, s.oversold_in_races), (2, 1));
+    }
+
+    #[test]
     fn selling_what_is_gone_counts_units_and_the_orders_to_cancel() {
         let mut t = Tracker::new(&[1]);
         t.sale(10, 0, Shopify, 1, "A");
@@ -393,6 +452,11 @@ mod tests {
             .map(|o| (o.order_id.as_str(), o.short))
             .collect();
         assert_eq!(short, [("A", 0), ("B", 1), ("C", 2)]);
+        // B came 10 ms after A took the last unit: a race. C wanted 2 of a SKU that
+        // never had 2: not a race, whatever the timing.
+        let after: Vec<Option<u64>> = t.orders.iter().map(|o| o.after_ms).collect();
+        assert_eq!(after, [None, Some(10), None]);
+        assert_eq!(s.oversold_in_races, 1);
         // Never displayed below zero, so all three sales are "listed" once channels show 0.
         t.observe(200, 0, [0, 0, 0]);
         assert_eq!(t.summary(300).lag_all_channels.unresolved, 0);

@@ -19,6 +19,54 @@ fn lag(l: &Lag) -> String {
     format!("{mark}{}", secs(l.p95_ms))
 }
 
+/// Which of onecount's oversells a faster sync could have prevented ("" when none).
+fn races(o: &Outcome) -> String {
+    let ones = [Strategy::Onecount, Strategy::OnecountLastUnits];
+    let raced: Vec<String> = ones
+        .iter()
+        .filter_map(|s| o.result(*s))
+        .filter(|r| r.summary.oversold_units > 0)
+        .map(|r| {
+            let s = &r.summary;
+            format!(
+                "{} {} of {} in races, {} from lag",
+                r.label,
+                s.oversold_in_races,
+                s.oversold_units,
+                s.oversold_units - s.oversold_in_races
+            )
+        })
+        .collect();
+    if raced.is_empty() {
+        return String::new();
+    }
+    format!(
+        " Races (an order placed within 1 s of the sale that left too few for it: no sync wins those; only dealing the last units out does): {}.",
+        raced.join("; ")
+    )
+}
+
+/// An oversold order line of a onecount world, with how soon after the sale that left too
+/// few for it the buyer's side placed it (matched by order id).
+fn oversold_line(r: &StrategyResult, x: &crate::LedgerOversell) -> String {
+    let why = r
+        .oversold
+        .iter()
+        .find(|o| o.order_id == x.order)
+        .and_then(|o| Some((o.after_ms?, o.raced())))
+        .map_or(String::new(), |(ms, raced)| {
+            let kind = if raced { "race" } else { "lag" };
+            format!(
+                ", placed {} after the sale that left too few ({kind})",
+                secs(ms)
+            )
+        });
+    format!(
+        "    {:<20} {:<8} order {:<16} {} unit(s) short{why}",
+        x.sku, x.channel, x.order, x.short
+    )
+}
+
 /// The verdict line: onecount's oversold units against the better baseline's.
 pub fn verdict(o: &Outcome) -> Option<String> {
     let one = o.result(Strategy::Onecount)?;
@@ -47,6 +95,7 @@ pub fn verdict(o: &Outcome) -> Option<String> {
             lu.summary.oversold_units
         );
     }
+    line.push_str(&races(o));
     // Both sides: what oversells cost, and what the sales turned away cost.
     let cheapest = o
         .results
@@ -99,6 +148,9 @@ pub fn comparison(o: &Outcome) -> String {
     row(&mut out, "orders taken", &|r| r.summary.orders.to_string());
     row(&mut out, "oversold units", &|r| {
         r.summary.oversold_units.to_string()
+    });
+    row(&mut out, "… in races (< 1 s)", &|r| {
+        r.summary.oversold_in_races.to_string()
     });
     row(&mut out, "orders to cancel", &|r| {
         r.summary.oversold_orders.to_string()
@@ -331,11 +383,7 @@ fn onecount_text(r: &StrategyResult, d: &OnecountDetail) -> String {
             "  oversold orders — cancel or back-order these (`onecount timeline SKU` says why):"
         );
         for x in &d.ledger_oversells {
-            let _ = writeln!(
-                out,
-                "    {:<20} {:<8} order {:<16} {} unit(s) short",
-                x.sku, x.channel, x.order, x.short
-            );
+            let _ = writeln!(out, "{}", oversold_line(r, x));
         }
     }
     let dlq: Vec<String> = d.dlq.iter().map(|(k, v)| format!("{k} {v}")).collect();
