@@ -558,7 +558,7 @@ pub struct OnecountDetail {
     /// the world's moto goes away: what `onecount timeline SKU` would have said.
     pub oversold_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     /// The same for every SKU with units stranded at the end (existing, displayed on no
-    /// channel): why they were held back.
+    /// channel), and for the SKUs under-listed longest: why they were held back.
     pub stranded_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     pub dynamodb_requests: u64,
     /// What `listings discover` found when it mapped the world: plan rows by kind.
@@ -1138,6 +1138,31 @@ fn spawn_probers(
         .collect()
 }
 
+/// How many of the SKUs under-listed longest keep their timeline, and the least
+/// under-listing (listing-ms) that does.
+const KEPT_UNDER_LISTED: usize = 2;
+const KEPT_UNDER_LISTED_MS: u64 = 5_000;
+
+/// The SKUs whose timelines are kept besides the oversold ones: units stranded at the
+/// end, and the SKUs under-listed longest (buyers turned away while their units existed).
+fn kept_skus<'a>(tracker: &measure::Tracker, catalog: &'a [Item]) -> Vec<&'a str> {
+    let mut kept: Vec<&str> = tracker
+        .stranded()
+        .into_iter()
+        .map(|(i, _)| i)
+        .chain(
+            tracker
+                .most_under_listed(KEPT_UNDER_LISTED, KEPT_UNDER_LISTED_MS)
+                .into_iter()
+                .map(|(i, _)| i),
+        )
+        .map(|i| catalog[i].sku.as_str())
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    kept
+}
+
 /// What one world did.
 async fn world_result(
     w: &World,
@@ -1149,11 +1174,7 @@ async fn world_result(
     let summary = tracker.summary(end);
     let channel_writes = w.writes();
     let total: usize = channel_writes.iter().sum();
-    let stranded: Vec<&str> = tracker
-        .stranded()
-        .iter()
-        .map(|(i, _)| catalog[*i].sku.as_str())
-        .collect();
+    let stranded = kept_skus(&tracker, catalog);
     let onecount = match &w.host {
         Some(h) => Some(OnecountDetail {
             discovered: w.discovered.clone(),

@@ -70,6 +70,8 @@ pub struct Tracker {
     seen_at: Vec<u64>,
     stale_ms: [u64; 3],
     under_ms: [u64; 3],
+    /// Under-listed listing-ms per item.
+    under_item_ms: Vec<u64>,
     /// Last-unit protection: at or below this count the channels share the item's units
     /// (together they should display what is left; the primary, index 0, the rest).
     protect: Option<i64>,
@@ -130,6 +132,7 @@ impl Tracker {
             seen_at: vec![0; initial.len()],
             stale_ms: [0; 3],
             under_ms: [0; 3],
+            under_item_ms: vec![0; initial.len()],
             protect: None,
             turned_away: 0,
             turned_away_units: 0,
@@ -192,6 +195,21 @@ impl Tracker {
             .map(|i| (i, self.unlisted(i)))
             .filter(|(_, u)| *u > 0)
             .collect()
+    }
+
+    /// The `n` items under-listed longest, at least `min_ms` listing-ms each, longest
+    /// first: (id, listing-ms).
+    pub fn most_under_listed(&self, n: usize, min_ms: u64) -> Vec<(usize, u64)> {
+        let mut v: Vec<(usize, u64)> = self
+            .under_item_ms
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, ms)| *ms >= min_ms)
+            .collect();
+        v.sort_by_key(|(i, ms)| (std::cmp::Reverse(*ms), *i));
+        v.truncate(n);
+        v
     }
 
     /// What is left of `item` (negative once oversold).
@@ -289,12 +307,14 @@ impl Tracker {
             }
             if !allotted && shown < truth {
                 self.under_ms[k] += dt;
+                self.under_item_ms[item] += dt;
             }
         }
         // Allotted units no channel shows are under-listed on the primary channel, which
         // lists whatever the others do not.
         if allotted && self.unlisted(item) > 0 {
             self.under_ms[0] += dt;
+            self.under_item_ms[item] += dt;
         }
         self.seen_at[item] = self.seen_at[item].max(at_ms);
     }
@@ -433,6 +453,8 @@ mod tests {
         let after: Vec<Option<u64>> = t.orders.iter().map(|o| o.after_ms).collect();
         assert_eq!(after, [None, None, Some(3_500), Some(200)]);
         assert!(!t.orders[2].raced() && t.orders[3].raced());
+        // Nothing displayed less than existed.
+        assert!(t.most_under_listed(3, 0).iter().all(|(_, ms)| *ms == 0));
         let s = t.summary(5_000);
         assert_eq!((s.oversold_units, s.oversold_in_races), (2, 1));
     }
@@ -475,6 +497,8 @@ mod tests {
         let s = t.summary(4_000);
         assert_eq!((s.turned_away, s.turned_away_units), (1, 1));
         assert_eq!(s.under_secs_by_channel, [2.0, 2.0, 2.0]);
+        assert_eq!(t.most_under_listed(3, 1_000), [(0, 6_000)]);
+        assert!(t.most_under_listed(3, 6_001).is_empty());
         assert_eq!(s.stranded_units, 3);
         assert_eq!(t.stranded(), [(0, 3)]);
         // Over-listed time is the other side, not under-listing.

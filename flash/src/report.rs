@@ -279,7 +279,7 @@ pub fn text(o: &Outcome, chart: Option<&str>) -> String {
         if oversold {
             let _ = writeln!(
                 out,
-                "Why each oversold SKU sold short, or each stranded SKU's units were held back: timeline-<strategy>-<SKU>.txt in the same folder."
+                "Why each oversold SKU sold short, or each stranded or long under-listed SKU's units were held back: timeline-<strategy>-<SKU>.txt in the same folder."
             );
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! 1. groups the requests by SKU (a burst of sales becomes one push per SKU),
 //! 2. reads the stock items and listings in one batched read and skips what was already
-//!    pushed at this version,
+//!    pushed at this version, and takes each listing's write lease (one pusher at a time
+//!    per listing; the others wait a second),
 //! 3. reads what the channel shows (batched), and decides per listing: in sync, write,
 //!    or hold (the channel fell further than the sales heard of: never re-inflate). A
 //!    hold also records those units on the stock item as sold-unheard, and asks the other
@@ -104,9 +105,14 @@ fn holder() -> String {
     format!("pusher-{}", uuid::Uuid::new_v4())
 }
 
-/// How long a write lease lasts: longer than any round's reads and writes, short enough
-/// that a pusher that died holding one delays that listing briefly.
-const LEASE_MS: Millis = 60_000;
+/// How long a write lease on a shared channel object lasts: longer than any round's reads
+/// and writes (a sibling's quantity written back from an older read is a wrong count),
+/// short enough that a pusher that died holding one delays that listing briefly.
+const LEASE_MS: Millis = 15_000;
+/// How long a listing's own write lease lasts: longer than a round usually takes. One
+/// that runs out mid-round only lets two pushers race, which the push records catch;
+/// one left by a pusher that died delays that listing's next push by at most this.
+const OWN_LEASE_MS: Millis = 10_000;
 
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
@@ -924,10 +930,13 @@ where
         }
     }
 
-    /// Take the write lease of every shared channel object (a listing with several
-    /// SKUs) this round reads and may write, before reading it: a listing another pusher
-    /// is rewriting waits a second (quietly) instead of being rewritten from an older read.
-    /// The SKUs of one listing in this batch share its lease (and one write call).
+    /// Take the write lease of every listing this round reads and may write (of the
+    /// shared channel object, for a listing with several SKUs), before reading it: one
+    /// pusher at a time per listing. A listing another pusher is on waits a second
+    /// (quietly) instead of being written from an older read: two writes in flight can
+    /// land in either order, and each pusher would read the other's as a fall no sale
+    /// explains (a phantom hold). The SKUs of one listing in this batch share its lease
+    /// (and one write call).
     async fn lease(
         &self,
         to_read: Vec<(PushView, u32)>,
@@ -938,19 +947,25 @@ where
         Vec<(PushView, u32, Seen)>,
         Vec<String>,
     ) {
-        let keys: std::collections::BTreeSet<String> = to_read
+        let keys: BTreeMap<String, Millis> = to_read
             .iter()
             .map(|(v, _)| v)
             .chain(seen.iter().map(|(v, _, _)| v))
-            .filter_map(|v| self.api.write_key(&v.target()))
+            .map(|v| {
+                let shared = self.api.write_key(&v.target()).is_some();
+                (
+                    self.lease_key(v),
+                    if shared { LEASE_MS } else { OWN_LEASE_MS },
+                )
+            })
             .collect();
         if keys.is_empty() {
             return (to_read, seen, Vec::new());
         }
-        let until = now_ms() + LEASE_MS;
+        let now = now_ms();
         let holder = work.holder.as_str();
-        let taken = futures::future::join_all(keys.iter().map(|k| async move {
-            match self.store.take_lease(k, holder, until).await {
+        let taken = futures::future::join_all(keys.iter().map(|(k, ttl)| async move {
+            match self.store.take_lease(k, holder, now + ttl).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(key = %k, error = %e, "could not take the write lease");
@@ -959,11 +974,11 @@ where
             }
         }))
         .await;
-        let (held, busy): (Vec<_>, Vec<_>) = keys.into_iter().zip(taken).partition(|(_, t)| *t);
+        let (held, busy): (Vec<_>, Vec<_>) = keys.into_keys().zip(taken).partition(|(_, t)| *t);
         let busy: HashSet<String> = busy.into_iter().map(|(k, _)| k).collect();
         let free = |v: &PushView, work: &mut Work| {
-            let key = self.api.write_key(&v.target());
-            let ok = key.as_ref().is_none_or(|k| !busy.contains(k));
+            let key = self.lease_key(v);
+            let ok = !busy.contains(&key);
             if !ok {
                 tracing::debug!(sku = %v.stock.sku, key = ?key, "another pusher is writing this listing");
                 work.end(
@@ -980,6 +995,14 @@ where
         let to_read = to_read.into_iter().filter(|(v, _)| free(v, work)).collect();
         let seen = seen.into_iter().filter(|(v, _, _)| free(v, work)).collect();
         (to_read, seen, held.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// The write lease a push of `v` takes: the shared channel object's, else the
+    /// listing's own (one SKU on one channel).
+    fn lease_key(&self, v: &PushView) -> String {
+        self.api
+            .write_key(&v.target())
+            .unwrap_or_else(|| format!("{}-sku:{}", self.channel(), v.stock.sku))
     }
 
     async fn release(&self, leased: Vec<String>, holder: &str) {

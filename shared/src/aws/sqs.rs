@@ -168,7 +168,7 @@ impl Visibility for SqsVisibility {
     }
 }
 
-/// Messages in a queue: visible and in flight.
+/// Messages in a queue: visible, in flight and delayed (a push sent again to wait).
 pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64, SendError> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let out = sqs
@@ -176,12 +176,15 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64, SendErro
         .queue_url(url)
         .attribute_names(A::ApproximateNumberOfMessages)
         .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
         .send()
         .await
         .map_err(|e| fail("reading queue depth", &e))?;
     let a = out.attributes.unwrap_or_default();
     let n = |k: &A| a.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    Ok(n(&A::ApproximateNumberOfMessages) + n(&A::ApproximateNumberOfMessagesNotVisible))
+    Ok(n(&A::ApproximateNumberOfMessages)
+        + n(&A::ApproximateNumberOfMessagesNotVisible)
+        + n(&A::ApproximateNumberOfMessagesDelayed))
 }
 
 /// Move every message from `from` to `to` (a dead-letter redrive); how many moved.

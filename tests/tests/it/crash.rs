@@ -97,7 +97,15 @@ async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
             Event::Pushed { channel, qty, .. } if *channel == ch => Some(*qty),
             _ => None,
         });
-        assert_eq!(last, Some(7), "{ch}'s last confirmed push");
+        assert_eq!(
+            last,
+            Some(7),
+            "{ch}'s last confirmed push; the timeline:\n{}",
+            tl.iter()
+                .map(|e| format!("{} {:?}", e.at, e.event))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 
@@ -107,14 +115,14 @@ async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
 /// listed, never oversold). The drift check's reconciliation then finds no such order and
 /// lists the unit again: it runs here when, and only when, that happened.
 async fn settle(h: &LocalHost, sku: &Sku, point: &str) {
-    if eventually(30, || async { stack::shows(h, 1) == [Some(7); 3] }).await {
-        return;
-    }
     let st = h.store.get_stock(sku).await.unwrap().unwrap();
     let held: u32 = Channel::CONNECTED
         .iter()
         .map(|c| st.unheard_on(*c, now_ms()))
         .sum();
+    if held == 0 && eventually(30, || async { stack::shows(h, 1) == [Some(7); 3] }).await {
+        return;
+    }
     if point != crash::PUSH_AFTER_WRITE || held == 0 {
         let tl = h.store.timeline(sku, 500).await.unwrap();
         let lines: Vec<String> = tl
@@ -143,6 +151,19 @@ async fn crash_at(point: &'static str) {
     let sku = stack::add_sku(&h, 1, "CRASH", 10, 0, [p.clone(), p.clone(), p], 10).await;
     crash::arm(point, 1);
     sell_everywhere(&h);
+    // Everything the sales set off has run (a crashed pusher's write lease runs out
+    // first), then the end state is judged.
+    let applied = || async {
+        crash::fired() == 1 && h.store.get_stock(&sku).await.unwrap().unwrap().on_hand == 7
+    };
+    assert!(
+        eventually(30, applied).await,
+        "the sales never all applied after a crash at '{point}'"
+    );
+    assert!(
+        eventually(60, || async { drained(&h).await }).await,
+        "orders and pushes still queued 60 s after a crash at '{point}'"
+    );
     settle(&h, &sku, point).await;
     assert_eq!(crash::fired(), 1, "the crash point '{point}' was reached");
     assert!(

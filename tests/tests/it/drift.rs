@@ -499,6 +499,7 @@ async fn a_read_taken_before_a_push_landed_is_not_drift() {
         inner: EbayClient::new(cfg),
         read: Gate::new(&read, &pushed),
         write: None,
+        own_lease: None,
     };
     let check = DriftCheck {
         store: h.store.clone(),

@@ -322,6 +322,7 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
         latency_ms: 40,
         ..Faults::default()
     });
+    let mut waited = 0;
     for round in 0..12 {
         h.store.adjust(&sku, -1, "test", "race").await.unwrap();
         // One invocation starts, the stock moves again, a second one starts: they race.
@@ -334,7 +335,23 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
             b.handle_batch(event(&sku, Channel::Ebay, 2)).await
         };
         let (ra, rb) = tokio::join!(first, second);
-        assert!(ra.batch_item_failures.is_empty() && rb.batch_item_failures.is_empty());
+        // The one that found the other on the listing waited: its messages come back
+        // (as SQS delivers them again) and push whatever is newest then.
+        for (p, r, n) in [(&a, ra, 3), (&b, rb, 2)] {
+            let mut r = r;
+            for _ in 0..20 {
+                if r.batch_item_failures.is_empty() {
+                    break;
+                }
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                r = p.handle_batch(event(&sku, Channel::Ebay, n)).await;
+            }
+            assert!(
+                r.batch_item_failures.is_empty(),
+                "round {round}: never pushed"
+            );
+        }
         let want = i64::from(on_hand(&h, &sku).await);
         assert_eq!(
             sb.ebay.quantity(ids(3).item),
@@ -342,6 +359,7 @@ async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
             "round {round}: eBay was left at an older version's quantity"
         );
     }
+    eprintln!("a pusher waited for the other {waited} time(s) in 12 rounds");
     // A request arriving after the newest version was pushed does nothing.
     let (calls, writes) = (sb.ebay.api_calls(), sb.ebay.writes().len());
     let r = a.handle_batch(event(&sku, Channel::Ebay, 4)).await;
@@ -388,6 +406,9 @@ pub(crate) struct Staged {
     pub(crate) inner: EbayClient,
     pub(crate) read: Option<Gate>,
     pub(crate) write: Option<Gate>,
+    /// A write lease of this client's own instead of the listing's: two pushers then
+    /// race as they do when a lease runs out mid-round.
+    pub(crate) own_lease: Option<String>,
 }
 
 #[async_trait]
@@ -403,6 +424,9 @@ impl ChannelApi for Staged {
     }
     fn calls(&self) -> u64 {
         self.inner.calls()
+    }
+    fn write_key(&self, _target: &Target) -> Option<String> {
+        self.own_lease.clone()
     }
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         let r = self.inner.read(targets).await;
@@ -429,9 +453,20 @@ async fn a_newer_write_overtaken_by_an_older_one_is_found_and_written_again() {
     let sb = h.sandboxes.as_ref().unwrap();
     let sdk = onecount::aws::load_sdk_config().await;
     let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
+    // Each with a lease of its own: the race a listing's lease prevents while it lasts.
     let pusher = |read: Option<Gate>, write: Option<Gate>| {
         let inner = EbayClient::new(cfg.clone());
-        ebay_pusher(&h, &sdk, Staged { inner, read, write })
+        let own_lease = Some(uuid::Uuid::new_v4().to_string());
+        ebay_pusher(
+            &h,
+            &sdk,
+            Staged {
+                inner,
+                read,
+                write,
+                own_lease,
+            },
+        )
     };
     // A first push, so eBay's 10 is on record.
     let r = pusher(None, None)
