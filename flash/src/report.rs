@@ -19,7 +19,8 @@ fn lag(l: &Lag) -> String {
     format!("{mark}{}", secs(l.p95_ms))
 }
 
-/// Which of onecount's oversells a faster sync could have prevented ("" when none).
+/// Which of onecount's oversells were races that no sync could have prevented, and
+/// which came from lag ("" when it oversold nothing).
 fn races(o: &Outcome) -> String {
     let ones = [Strategy::Onecount, Strategy::OnecountLastUnits];
     let raced: Vec<String> = ones
@@ -28,12 +29,16 @@ fn races(o: &Outcome) -> String {
         .filter(|r| r.summary.oversold_units > 0)
         .map(|r| {
             let s = &r.summary;
+            // An order for more than ever existed is neither.
+            let lag: i64 = r
+                .oversold
+                .iter()
+                .filter(|o| o.after_ms.is_some() && !o.raced())
+                .map(|o| o.short)
+                .sum();
             format!(
-                "{} {} of {} in races, {} from lag",
-                r.label,
-                s.oversold_in_races,
-                s.oversold_units,
-                s.oversold_units - s.oversold_in_races
+                "{} {} of {} in races, {lag} from lag",
+                r.label, s.oversold_in_races, s.oversold_units
             )
         })
         .collect();
@@ -52,7 +57,7 @@ fn oversold_line(r: &StrategyResult, x: &crate::LedgerOversell) -> String {
     let why = r
         .oversold
         .iter()
-        .find(|o| o.order_id == x.order)
+        .find(|o| o.order_id == x.order && o.channel.as_str() == x.channel)
         .and_then(|o| Some((o.after_ms?, o.raced())))
         .map_or(String::new(), |(ms, raced)| {
             let kind = if raced { "race" } else { "lag" };

@@ -219,7 +219,7 @@ impl LocalHost {
         })
     }
 
-    /// Order events not yet processed (visible or in flight).
+    /// Order events not yet processed (visible, in flight or delayed).
     pub async fn pending_orders(&self) -> Result<i64> {
         Ok(depth(&self.sqs, &self.resources.order_queue).await?)
     }
@@ -252,7 +252,7 @@ impl LocalHost {
         Ok(redrive(&self.sqs, &dlq, &queue).await?)
     }
 
-    /// Push requests waiting on a channel's queue (visible or in flight).
+    /// Push requests waiting on a channel's queue (visible, in flight or delayed).
     pub async fn queued(&self, channel: Channel) -> Result<i64> {
         let url = self
             .resources

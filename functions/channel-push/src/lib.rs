@@ -964,37 +964,46 @@ where
         }
         let now = now_ms();
         let holder = work.holder.as_str();
-        let taken = futures::future::join_all(keys.iter().map(|(k, ttl)| async move {
-            match self.store.take_lease(k, holder, now + ttl).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(key = %k, error = %e, "could not take the write lease");
-                    false
-                }
-            }
-        }))
+        let taken = futures::future::join_all(
+            keys.iter()
+                .map(|(k, ttl)| async move { self.store.take_lease(k, holder, now + ttl).await }),
+        )
         .await;
-        let (held, busy): (Vec<_>, Vec<_>) = keys.into_keys().zip(taken).partition(|(_, t)| *t);
-        let busy: HashSet<String> = busy.into_iter().map(|(k, _)| k).collect();
+        let mut held = Vec::new();
+        // Busy: another pusher holds it (a quiet wait). Failed: the store did not answer
+        // (a failure, retried with backoff, alerted and dead-lettered like any other).
+        let mut not_free: HashMap<String, Outcome> = HashMap::new();
+        for (k, t) in keys.into_keys().zip(taken) {
+            let (error, quiet) = match t {
+                Ok(true) => {
+                    held.push(k);
+                    continue;
+                }
+                Ok(false) => ("another pusher is writing this listing".to_string(), true),
+                Err(e) => (format!("taking the listing's write lease: {e}"), false),
+            };
+            let retry_after = quiet.then_some(1);
+            not_free.insert(
+                k,
+                Outcome::Retry {
+                    error,
+                    retry_after,
+                    quiet,
+                },
+            );
+        }
         let free = |v: &PushView, work: &mut Work| {
             let key = self.lease_key(v);
-            let ok = !busy.contains(&key);
-            if !ok {
-                tracing::debug!(sku = %v.stock.sku, key = ?key, "another pusher is writing this listing");
-                work.end(
-                    v.stock.sku.clone(),
-                    Outcome::Retry {
-                        error: "another pusher is writing this listing".into(),
-                        retry_after: Some(1),
-                        quiet: true,
-                    },
-                );
-            }
-            ok
+            let Some(o) = not_free.get(&key) else {
+                return true;
+            };
+            tracing::debug!(sku = %v.stock.sku, key = %key, outcome = ?o, "listing not free");
+            work.end(v.stock.sku.clone(), o.clone());
+            false
         };
         let to_read = to_read.into_iter().filter(|(v, _)| free(v, work)).collect();
         let seen = seen.into_iter().filter(|(v, _, _)| free(v, work)).collect();
-        (to_read, seen, held.into_iter().map(|(k, _)| k).collect())
+        (to_read, seen, held)
     }
 
     /// The write lease a push of `v` takes: the shared channel object's, else the

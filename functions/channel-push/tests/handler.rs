@@ -461,6 +461,16 @@ async fn a_listing_another_pusher_writes_waits_and_is_never_dead_lettered() {
     assert_eq!(*p.queue.1.lock().unwrap(), vec![1]);
     assert!(p.api.writes.lock().unwrap().is_empty());
     assert!(p.alerts.0.lock().unwrap().is_empty());
+    // A forced request (the drift check's, after reconciling) stays forced, with its
+    // release cutoff.
+    let mut forced = batch(&["SHARED"], 5);
+    let m = &mut forced.records[0];
+    let mut req: PushRequest = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+    (req.force, req.release_before) = (true, Some(1_234));
+    m.body = Some(serde_json::to_string(&req).unwrap());
+    assert!(p.handle_batch(forced).await.batch_item_failures.is_empty());
+    let again = p.queue.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((again.force, again.release_before), (true, Some(1_234)));
     // Once the other pusher gives the listing back, the push goes through.
     p.store.drop_lease("fake:SHARED", "other").await.unwrap();
     let r = p.handle_batch(batch(&["SHARED"], 1)).await;

@@ -752,7 +752,11 @@ where
             };
             let policy = &v.listing.policy;
             let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &elsewhere);
-            let outdated = o.read.is_ok() && read_outdated(v.record.as_ref(), o.sent_at);
+            // Pushed since the read: judged on the next run's read, not this one.
+            if o.read.is_ok() && read_outdated(v.record.as_ref(), o.sent_at) {
+                report.pending += 1;
+                continue;
+            }
             let finding = match &o.read {
                 Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
                 Err(e) => {
@@ -769,8 +773,6 @@ where
                         None => continue,
                     }
                 }
-                // Pushed since the read: judged on the next run's read, not this one.
-                Ok(_) if outdated => Finding::Pending { age_ms: 0 },
                 Ok(shows) => classify(
                     target,
                     *shows,
@@ -785,10 +787,6 @@ where
                 .entry(sku.clone())
                 .or_insert_with(|| (v.clone(), Vec::new(), BTreeSet::new()));
             entry.1.push((ch, shows));
-            if outdated {
-                report.pending += 1;
-                continue;
-            }
             self.act(report, &v, ch, target, shows, &finding).await;
             self.release_outlived(report, &v, ch, &finding, now).await;
             if matches!(finding, Finding::Stuck { .. }) {

@@ -273,10 +273,11 @@ pub trait PushStore: Send + Sync {
     /// listing keeps the error as its last one.
     async fn note_push(&self, sku: &Sku, channel: Channel, event: Event)
     -> Result<(), LedgerError>;
-    /// Take the write lease on a channel object several SKUs share (`key`, e.g. a
-    /// listing with variations) for `holder` until `until` (ms): `true` when it was free, had run out, or
-    /// was `holder`'s already. A pusher holds it from its read to its write, so two
-    /// pushers never rewrite one listing from two reads.
+    /// Take the write lease on a listing (`key`: the channel object several SKUs share,
+    /// e.g. a listing with variations, else one SKU's listing on one channel) for
+    /// `holder` until `until` (ms): `true` when it was free, had run out, or was
+    /// `holder`'s already. A pusher holds it from its read to its write, so two pushers
+    /// never write one listing from two reads.
     async fn take_lease(&self, key: &str, holder: &str, until: Millis)
     -> Result<bool, LedgerError>;
     /// Give the lease back, if it is still `holder`'s.

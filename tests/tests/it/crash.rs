@@ -63,6 +63,15 @@ async fn drained(h: &LocalHost) -> bool {
     true
 }
 
+/// A timeline, one entry a line, for a failure message.
+fn dump(tl: &[onecount::domain::TimelineEntry]) -> String {
+    let lines: Vec<String> = tl
+        .iter()
+        .map(|e| format!("{} {:?}", e.at, e.event))
+        .collect();
+    lines.join("\n")
+}
+
 /// The timeline adds up: three sales, one per channel, each once; the count went from
 /// 10 to 7 by them alone; each channel's last confirmed push is the final 7.
 async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
@@ -101,10 +110,7 @@ async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
             last,
             Some(7),
             "{ch}'s last confirmed push; the timeline:\n{}",
-            tl.iter()
-                .map(|e| format!("{} {:?}", e.at, e.event))
-                .collect::<Vec<_>>()
-                .join("\n")
+            dump(&tl)
         );
     }
 }
@@ -125,14 +131,10 @@ async fn settle(h: &LocalHost, sku: &Sku, point: &str) {
     }
     if point != crash::PUSH_AFTER_WRITE || held == 0 {
         let tl = h.store.timeline(sku, 500).await.unwrap();
-        let lines: Vec<String> = tl
-            .iter()
-            .map(|e| format!("{} {:?}", e.at, e.event))
-            .collect();
         panic!(
             "channels never showed 7 after a crash at '{point}': {:?}, {held} held\n{}",
             stack::shows(h, 1),
-            lines.join("\n")
+            dump(&tl)
         );
     }
     let r = h.drift.run().await;
@@ -158,7 +160,7 @@ async fn crash_at(point: &'static str) {
     };
     assert!(
         eventually(30, applied).await,
-        "the sales never all applied after a crash at '{point}'"
+        "the crash point '{point}' was not reached, or the sales never all applied"
     );
     assert!(
         eventually(60, || async { drained(&h).await }).await,
