@@ -559,7 +559,7 @@ pub struct OnecountDetail {
     pub oversold_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     /// The same for every SKU with units stranded at the end (existing, displayed on no
     /// channel), and for the SKUs under-listed longest: why they were held back.
-    pub stranded_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
+    pub kept_timelines: BTreeMap<String, Vec<onecount::domain::TimelineEntry>>,
     pub dynamodb_requests: u64,
     /// What `listings discover` found when it mapped the world: plan rows by kind.
     pub discovered: BTreeMap<&'static str, usize>,
@@ -1174,11 +1174,11 @@ async fn world_result(
     let summary = tracker.summary(end);
     let channel_writes = w.writes();
     let total: usize = channel_writes.iter().sum();
-    let stranded = kept_skus(&tracker, catalog);
+    let kept = kept_skus(&tracker, catalog);
     let onecount = match &w.host {
         Some(h) => Some(OnecountDetail {
             discovered: w.discovered.clone(),
-            ..onecount_detail(h, w.endpoint.as_deref(), &stranded).await?
+            ..onecount_detail(h, w.endpoint.as_deref(), &kept).await?
         }),
         None => None,
     };
@@ -1286,7 +1286,7 @@ fn moto_load(probes: &Mutex<Vec<f64>>) -> MotoLoad {
 async fn onecount_detail(
     h: &LocalHost,
     endpoint: Option<&str>,
-    stranded: &[&str],
+    kept: &[&str],
 ) -> Result<OnecountDetail> {
     let mut dlq = BTreeMap::new();
     dlq.insert("orders".to_string(), h.dead_orders().await?);
@@ -1320,14 +1320,14 @@ async fn onecount_detail(
         .collect::<Vec<LedgerOversell>>();
     let oversold: Vec<&str> = ledger_oversells.iter().map(|o| o.sku.as_str()).collect();
     let oversold_timelines = timelines(h, &oversold).await?;
-    let stranded_timelines = timelines(h, stranded).await?;
+    let kept_timelines = timelines(h, kept).await?;
     Ok(OnecountDetail {
         table: h.resources.table.clone(),
         dlq,
         alerts,
         ledger_oversells,
         oversold_timelines,
-        stranded_timelines,
+        kept_timelines,
         dynamodb_requests: h.store.requests(),
         discovered: BTreeMap::new(),
     })

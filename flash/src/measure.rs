@@ -212,6 +212,15 @@ impl Tracker {
         v
     }
 
+    /// Units short in the orders `which` picks.
+    fn short_where(&self, which: impl Fn(&Sold) -> bool) -> i64 {
+        self.orders
+            .iter()
+            .filter(|o| which(o))
+            .map(|o| o.short)
+            .sum()
+    }
+
     /// What is left of `item` (negative once oversold).
     pub fn remaining(&self, item: usize) -> i64 {
         self.initial[item] - self.sold[item]
@@ -363,12 +372,8 @@ impl Tracker {
             orders: self.orders.len(),
             units_sold: self.sold.iter().sum(),
             oversold_units,
-            oversold_in_races: self
-                .orders
-                .iter()
-                .filter(|o| o.raced())
-                .map(|o| o.short)
-                .sum(),
+            oversold_in_races: self.short_where(Sold::raced),
+            oversold_from_lag: self.short_where(|o| o.after_ms.is_some() && !o.raced()),
             oversold_orders: self.orders.iter().filter(|o| o.short > 0).count(),
             stale_listing_secs: self.stale_ms.iter().sum::<u64>() as f64 / 1000.0,
             stale_secs_by_channel: self.stale_ms.map(|ms| ms as f64 / 1000.0),
@@ -395,9 +400,11 @@ pub struct Summary {
     pub orders: usize,
     pub units_sold: i64,
     pub oversold_units: i64,
-    /// Of those, units of orders placed within [`RACE_MS`] of the sale that left too few
-    /// (the rest were caused by lag).
+    /// Of those, units of orders placed within [`RACE_MS`] of the sale that left too few.
     pub oversold_in_races: i64,
+    /// And units of orders placed later than that: lag. (An order for more than ever
+    /// existed is neither.)
+    pub oversold_from_lag: i64,
     pub oversold_orders: usize,
     /// Listing-seconds with a channel displaying more than exists, all channels.
     pub stale_listing_secs: f64,
@@ -456,7 +463,10 @@ mod tests {
         // Nothing displayed less than existed.
         assert!(t.most_under_listed(3, 0).iter().all(|(_, ms)| *ms == 0));
         let s = t.summary(5_000);
-        assert_eq!((s.oversold_units, s.oversold_in_races), (2, 1));
+        assert_eq!(
+            (s.oversold_units, s.oversold_in_races, s.oversold_from_lag),
+            (2, 1, 1)
+        );
     }
 
     #[test]
@@ -478,7 +488,7 @@ mod tests {
         // never had 2: not a race, whatever the timing.
         let after: Vec<Option<u64>> = t.orders.iter().map(|o| o.after_ms).collect();
         assert_eq!(after, [None, Some(10), None]);
-        assert_eq!(s.oversold_in_races, 1);
+        assert_eq!((s.oversold_in_races, s.oversold_from_lag), (1, 0));
         // Never displayed below zero, so all three sales are "listed" once channels show 0.
         t.observe(200, 0, [0, 0, 0]);
         assert_eq!(t.summary(300).lag_all_channels.unresolved, 0);

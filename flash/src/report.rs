@@ -29,16 +29,9 @@ fn races(o: &Outcome) -> String {
         .filter(|r| r.summary.oversold_units > 0)
         .map(|r| {
             let s = &r.summary;
-            // An order for more than ever existed is neither.
-            let lag: i64 = r
-                .oversold
-                .iter()
-                .filter(|o| o.after_ms.is_some() && !o.raced())
-                .map(|o| o.short)
-                .sum();
             format!(
-                "{} {} of {} in races, {lag} from lag",
-                r.label, s.oversold_in_races, s.oversold_units
+                "{} {} of {} in races, {} from lag",
+                r.label, s.oversold_in_races, s.oversold_units, s.oversold_from_lag
             )
         })
         .collect();
@@ -46,7 +39,8 @@ fn races(o: &Outcome) -> String {
         return String::new();
     }
     format!(
-        " Races (an order placed within 1 s of the sale that left too few for it: no sync wins those; only dealing the last units out does): {}.",
+        " Races (an order placed within {} of the sale that left too few for it: no sync wins those; only dealing the last units out does): {}.",
+        secs(crate::measure::RACE_MS),
         raced.join("; ")
     )
 }
@@ -280,7 +274,7 @@ pub fn text(o: &Outcome, chart: Option<&str>) -> String {
             .results
             .iter()
             .filter_map(|r| r.onecount.as_ref())
-            .any(|d| !d.oversold_timelines.is_empty() || !d.stranded_timelines.is_empty());
+            .any(|d| !d.oversold_timelines.is_empty() || !d.kept_timelines.is_empty());
         if oversold {
             let _ = writeln!(
                 out,

@@ -127,6 +127,15 @@ pub async fn published_alerts(topic_arn: &str) -> Vec<PublishedAlert> {
     onecount_flash::published_alerts(None, topic_arn).await
 }
 
+/// A SKU's timeline, one entry a line, for a failure message.
+pub fn timeline_text(tl: &[onecount::domain::TimelineEntry]) -> String {
+    let lines: Vec<String> = tl
+        .iter()
+        .map(|e| format!("{} {:?}", e.at, e.event))
+        .collect();
+    lines.join("\n")
+}
+
 /// Poll `check` every 50 ms until it is true or `secs` pass; whether it became true.
 pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
 where

@@ -72,7 +72,7 @@ fn write_out(dir: &Path, o: &Outcome) -> Result<String> {
     // Why each oversell happened, from the world's own ledger (its moto is gone by now).
     for r in &o.results {
         let Some(d) = &r.onecount else { continue };
-        for (sku, entries) in d.oversold_timelines.iter().chain(&d.stranded_timelines) {
+        for (sku, entries) in d.oversold_timelines.iter().chain(&d.kept_timelines) {
             let f = dir.join(format!("timeline-{}-{sku}.txt", r.strategy.key()));
             std::fs::write(&f, crate::output::timeline_text(sku, entries) + "\n")
                 .with_context(|| format!("writing {}", f.display()))?;

@@ -367,9 +367,8 @@ where
         let mut again = resent(g);
         again.waits = again.waits.saturating_add(1);
         let secs = wait_delay_secs(again.waits, self.cfg.backoff_base_ms);
-        if let Err(e) = self.queue.request_push_later(&again, secs).await {
-            tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
-            return self.retry_later(sku, g, error, None, false, response).await;
+        if !self.send_again(sku, g, &again, secs, error, response).await {
+            return;
         }
         metrics::emit(Some(ch.as_str()), &[(metrics::PUSH_FAILURES, 1.0)]);
         self.note(
@@ -395,17 +394,32 @@ where
         response: &mut SqsBatchResponse,
     ) {
         let secs = retry_after.unwrap_or(1).clamp(1, 900) as u32;
-        match self.queue.request_push_later(&resent(g), secs).await {
-            Ok(()) => {
-                tracing::debug!(channel = %self.channel(), sku = %sku, secs, "still waiting; sent again")
-            }
-            Err(e) => {
-                tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
-                let error = format!("waiting, and could not send the push again: {e}");
-                self.retry_later(sku, g, &error, None, false, response)
-                    .await
-            }
+        let error = "waiting; the push could not be sent again";
+        if self
+            .send_again(sku, g, &resent(g), secs, error, response)
+            .await
+        {
+            tracing::debug!(channel = %self.channel(), sku = %sku, secs, "still waiting; sent again");
         }
+    }
+
+    /// Send `again` to be delivered in `secs` (this message then completes); when that
+    /// fails, the message itself retries (`false`), as a failure saying `error`.
+    async fn send_again(
+        &self,
+        sku: &Sku,
+        g: &Group,
+        again: &PushRequest,
+        secs: u32,
+        error: &str,
+        response: &mut SqsBatchResponse,
+    ) -> bool {
+        let Err(e) = self.queue.request_push_later(again, secs).await else {
+            return true;
+        };
+        tracing::warn!(sku = %sku, error = %e, "could not send the waiting push again; the message retries instead");
+        self.retry_later(sku, g, error, None, false, response).await;
+        false
     }
 
     /// A call to the channel succeeded: end its episode if one is open (checked at most
@@ -951,13 +965,7 @@ where
             .iter()
             .map(|(v, _)| v)
             .chain(seen.iter().map(|(v, _, _)| v))
-            .map(|v| {
-                let shared = self.api.write_key(&v.target()).is_some();
-                (
-                    self.lease_key(v),
-                    if shared { LEASE_MS } else { OWN_LEASE_MS },
-                )
-            })
+            .map(|v| self.lease_of(v))
             .collect();
         if keys.is_empty() {
             return (to_read, seen, Vec::new());
@@ -993,7 +1001,7 @@ where
             );
         }
         let free = |v: &PushView, work: &mut Work| {
-            let key = self.lease_key(v);
+            let (key, _) = self.lease_of(v);
             let Some(o) = not_free.get(&key) else {
                 return true;
             };
@@ -1006,12 +1014,16 @@ where
         (to_read, seen, held)
     }
 
-    /// The write lease a push of `v` takes: the shared channel object's, else the
-    /// listing's own (one SKU on one channel).
-    fn lease_key(&self, v: &PushView) -> String {
-        self.api
-            .write_key(&v.target())
-            .unwrap_or_else(|| format!("{}-sku:{}", self.channel(), v.stock.sku))
+    /// The write lease a push of `v` takes, and for how long: the shared channel
+    /// object's, else the listing's own (one SKU on one channel).
+    fn lease_of(&self, v: &PushView) -> (String, Millis) {
+        match self.api.write_key(&v.target()) {
+            Some(k) => (k, LEASE_MS),
+            None => (
+                format!("{}-sku:{}", self.channel(), v.stock.sku),
+                OWN_LEASE_MS,
+            ),
+        }
     }
 
     async fn release(&self, leased: Vec<String>, holder: &str) {

@@ -148,7 +148,7 @@ impl DriftConfig {
         if let Some(v) = num("ONECOUNT_DRIFT_BUDGET_SECS")? {
             c.budget = Duration::from_secs(v.max(10) as u64);
         }
-        if let Some(v) = num("ONECOUNT_DRIFT_ORDERS_LISTED_WITHIN_SECS")? {
+        if let Some(v) = num(vars::DRIFT_ORDERS_LISTED_WITHIN_SECS)? {
             c.orders_listed_within_ms = v.max(0) * 1000;
         }
         for ch in Channel::CONNECTED {
@@ -750,13 +750,13 @@ where
             }) else {
                 continue;
             };
-            let policy = &v.listing.policy;
-            let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &elsewhere);
             // Pushed since the read: judged on the next run's read, not this one.
             if o.read.is_ok() && read_outdated(v.record.as_ref(), o.sent_at) {
                 report.pending += 1;
                 continue;
             }
+            let policy = &v.listing.policy;
+            let target = listed_for(&v.stock, policy, ch, self.cfg.last_units, now, &elsewhere);
             let finding = match &o.read {
                 Err(PushError::Mismatch(m)) => Finding::Mismatch { problem: m.clone() },
                 Err(e) => {

@@ -16,8 +16,8 @@ use onecount::ports::{StockLedger, TimelineStore};
 use onecount::{Channel, Sku};
 use onecount_local::LocalHost;
 use onecount_sim::DeliveryKnobs;
-use onecount_tests::eventually;
 use onecount_tests::stack::{self, ids};
+use onecount_tests::{eventually, timeline_text};
 
 /// One sale of one unit on each channel, each delivered twice (a channel sends a webhook
 /// again when it was not answered 200).
@@ -63,15 +63,6 @@ async fn drained(h: &LocalHost) -> bool {
     true
 }
 
-/// A timeline, one entry a line, for a failure message.
-fn dump(tl: &[onecount::domain::TimelineEntry]) -> String {
-    let lines: Vec<String> = tl
-        .iter()
-        .map(|e| format!("{} {:?}", e.at, e.event))
-        .collect();
-    lines.join("\n")
-}
-
 /// The timeline adds up: three sales, one per channel, each once; the count went from
 /// 10 to 7 by them alone; each channel's last confirmed push is the final 7.
 async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
@@ -110,7 +101,7 @@ async fn timeline_adds_up(h: &LocalHost, sku: &Sku) {
             last,
             Some(7),
             "{ch}'s last confirmed push; the timeline:\n{}",
-            dump(&tl)
+            timeline_text(&tl)
         );
     }
 }
@@ -134,7 +125,7 @@ async fn settle(h: &LocalHost, sku: &Sku, point: &str) {
         panic!(
             "channels never showed 7 after a crash at '{point}': {:?}, {held} held\n{}",
             stack::shows(h, 1),
-            dump(&tl)
+            timeline_text(&tl)
         );
     }
     let r = h.drift.run().await;

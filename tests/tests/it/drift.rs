@@ -481,16 +481,13 @@ async fn reconciliation_finds_lost_etsy_receipts_and_ebay_cancellations() {
 /// that was right).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_taken_before_a_push_landed_is_not_drift() {
-    use crate::push_path::{Gate, Staged, ebay_pusher, event};
+    use crate::push_path::{Gate, Staged, ebay_pusher, ebay_stage, event};
     use onecount::channels::ebay::EbayClient;
     use onecount_drift_check::{ChannelLink, DriftCheck};
     use std::sync::Arc;
     use tokio::sync::Notify;
-    let h = stack::start(|c| c.push_concurrency.clear()).await;
-    let sku = stack::add_sku(&h, 7, "SOCK", 10, 1, plain(), 10).await;
+    let (h, sku, sdk, cfg) = ebay_stage(7, "SOCK", 10).await;
     let sb = h.sandboxes.as_ref().unwrap();
-    let sdk = onecount::aws::load_sdk_config().await;
-    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     let pusher = ebay_pusher(&h, &sdk, EbayClient::new(cfg.clone()));
     let r = pusher.handle_batch(event(&sku, Channel::Ebay, 1)).await;
     assert!(r.batch_item_failures.is_empty(), "eBay's 10 is on record");

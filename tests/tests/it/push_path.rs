@@ -244,9 +244,7 @@ async fn explain(h: &LocalHost, i: u64, sku: &Sku) {
         eprintln!("{ch} push DLQ: {:?}", h.dead_pushes(ch).await);
     }
     let tl = h.store.timeline(sku, 60).await.unwrap_or_default();
-    for e in tl {
-        eprintln!("{} {:?}", e.at, e.event);
-    }
+    eprintln!("{}", onecount_tests::timeline_text(&tl));
 }
 
 /// A pusher with no queue under it: retry delays are noted and ignored.
@@ -291,6 +289,34 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
     ev
 }
 
+/// A local host with no pushers of its own, `sku` (catalog entry `i`) listed on every
+/// channel at `qty`, and what it takes to build eBay pushers on it by hand.
+pub(crate) async fn ebay_stage(
+    i: u64,
+    sku: &str,
+    qty: u32,
+) -> (
+    LocalHost,
+    Sku,
+    aws_config::SdkConfig,
+    onecount::channels::ebay::EbayConfig,
+) {
+    let h = stack::start(|c| c.push_concurrency.clear()).await;
+    let s = stack::add_sku(
+        &h,
+        i,
+        sku,
+        qty,
+        1,
+        [plain(), plain(), plain()],
+        i64::from(qty),
+    )
+    .await;
+    let sdk = onecount::aws::load_sdk_config().await;
+    let cfg = h.channels.section(Channel::Ebay).unwrap();
+    (h, s, sdk, cfg)
+}
+
 /// An eBay pusher invocation of its own on the local host's table and queues, calling eBay
 /// through `api` (the real client, or one wrapped to stage a race).
 pub(crate) fn ebay_pusher<C: ChannelApi>(
@@ -310,11 +336,8 @@ pub(crate) fn ebay_pusher<C: ChannelApi>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_push_requests_do_nothing_and_racing_pushers_never_regress() {
-    let h = stack::start(|c| c.push_concurrency.clear()).await;
-    let sku = stack::add_sku(&h, 3, "CAP", 40, 1, [plain(), plain(), plain()], 40).await;
+    let (h, sku, sdk, cfg) = ebay_stage(3, "CAP", 40).await;
     let sb = h.sandboxes.as_ref().unwrap();
-    let sdk = onecount::aws::load_sdk_config().await;
-    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     let pusher = || ebay_pusher(&h, &sdk, EbayClient::new(cfg.clone()));
     let (a, b) = (pusher(), pusher());
     // eBay answers slowly, so two invocations overlap between their reads and writes.
@@ -448,11 +471,8 @@ impl ChannelApi for Staged {
 async fn a_newer_write_overtaken_by_an_older_one_is_found_and_written_again() {
     use std::sync::Arc;
     use tokio::sync::Notify;
-    let h = stack::start(|c| c.push_concurrency.clear()).await;
-    let sku = stack::add_sku(&h, 6, "SCARF", 10, 1, [plain(), plain(), plain()], 10).await;
+    let (h, sku, sdk, cfg) = ebay_stage(6, "SCARF", 10).await;
     let sb = h.sandboxes.as_ref().unwrap();
-    let sdk = onecount::aws::load_sdk_config().await;
-    let cfg: onecount::channels::ebay::EbayConfig = h.channels.section(Channel::Ebay).unwrap();
     // Each with a lease of its own: the race a listing's lease prevents while it lasts.
     let pusher = |read: Option<Gate>, write: Option<Gate>| {
         let inner = EbayClient::new(cfg.clone());
