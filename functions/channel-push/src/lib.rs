@@ -58,6 +58,15 @@ pub struct PushConfig {
     /// Global last-unit protection (off by default): at or below this count a SKU's units
     /// are dealt out between its channels, the primary first. A SKU's own level wins.
     pub last_units: Option<u32>,
+    /// How long a write lease on a shared channel object lasts (ms): longer than any
+    /// round's reads and writes (a sibling's quantity written back from an older read is
+    /// a wrong count), short enough that a pusher that died holding one delays that
+    /// listing briefly.
+    pub shared_lease_ms: Millis,
+    /// How long a listing's own write lease lasts (ms): longer than a round usually
+    /// takes (a slower round takes it again before writing); one left by a pusher that
+    /// died delays that listing's next push by at most this.
+    pub own_lease_ms: Millis,
 }
 
 impl Default for PushConfig {
@@ -68,6 +77,8 @@ impl Default for PushConfig {
             hold_receives: 3,
             max_rounds: 3,
             last_units: None,
+            shared_lease_ms: 15_000,
+            own_lease_ms: 10_000,
         }
     }
 }
@@ -104,15 +115,6 @@ pub struct Pusher<S, A, C, V, Q> {
 fn holder() -> String {
     format!("pusher-{}", uuid::Uuid::new_v4())
 }
-
-/// How long a write lease on a shared channel object lasts: longer than any round's reads
-/// and writes (a sibling's quantity written back from an older read is a wrong count),
-/// short enough that a pusher that died holding one delays that listing briefly.
-const LEASE_MS: Millis = 15_000;
-/// How long a listing's own write lease lasts: longer than a round usually takes. One
-/// that runs out mid-round only lets two pushers race, which the push records catch;
-/// one left by a pusher that died delays that listing's next push by at most this.
-const OWN_LEASE_MS: Millis = 10_000;
 
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
@@ -924,9 +926,13 @@ where
                 }
             };
         let (to_read, seen) = self.prepare(groups, views, work, now, &listed).await;
-        let (to_read, mut seen, leased) = self.lease(to_read, seen, work).await;
-        let (read, read_at) = self.read_all(to_read, work).await;
+        let (to_read, mut seen, mut leased) = self.lease(to_read, seen, work).await;
+        let holder = work.holder.clone();
+        let ((read, read_at), lost) = self
+            .holding(&mut leased, &holder, self.read_all(to_read, work))
+            .await;
         seen.extend(read);
+        let seen = self.still_held(seen, &lost, work);
         let mut writes = Writes {
             read_at,
             started: now,
@@ -934,14 +940,97 @@ where
             day: utc_day(now_ms()),
             ..Writes::default()
         };
-        for (v, target, s) in seen {
-            let g = &groups[&v.stock.sku];
-            self.execute(g, v, target, s, work, &mut writes).await;
+        let write = async {
+            for (v, target, s) in seen {
+                let g = &groups[&v.stock.sku];
+                self.execute(g, v, target, s, work, &mut writes).await;
+            }
+            self.write_all(groups, writes, work).await;
+        };
+        let ((), lost) = self.holding(&mut leased, &holder, write).await;
+        if !lost.is_empty() {
+            // Written already: another pusher that took one since confirms over ours,
+            // and the push records tell the two apart.
+            tracing::warn!(keys = ?lost, "a write lease ran out while writing");
         }
-        self.write_all(groups, writes, work).await;
         if !work.crashed {
             self.release(leased, &work.holder).await;
         }
+    }
+
+    /// Keep this round's leases while `work` runs (reads queued behind a rate limit, a
+    /// slow channel: a round can outlast them): each is extended shortly before it would
+    /// run out. The keys of those that could not be extended come back with the result:
+    /// another pusher may have taken one since, and what this round read of its listings
+    /// may be that pusher's write, judged against the push record before it (a fall no
+    /// sale explains: a phantom hold).
+    async fn holding<T>(
+        &self,
+        leased: &mut [Lease],
+        holder: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, HashSet<String>) {
+        let mut lost = HashSet::new();
+        tokio::pin!(work);
+        loop {
+            let due = leased
+                .iter()
+                .filter(|l| !lost.contains(&l.key))
+                .map(Lease::due)
+                .min();
+            let Some(due) = due else {
+                return (work.await, lost);
+            };
+            let wait = std::time::Duration::from_millis((due - now_ms()).max(0) as u64);
+            let out = tokio::select! {
+                out = &mut work => Some(out),
+                () = tokio::time::sleep(wait) => None,
+            };
+            // Also once the work is done: a result that came in after a lease ran out
+            // (a stalled process) is only taken once the lease is known to be ours.
+            let now = now_ms();
+            for l in leased.iter_mut().filter(|l| l.due() <= now) {
+                if lost.contains(&l.key) {
+                    continue;
+                }
+                match self.store.take_lease(&l.key, holder, now + l.ttl).await {
+                    Ok(true) if l.until > now => l.until = now + l.ttl,
+                    // Run out already (another pusher may have come and gone), or
+                    // another pusher's now.
+                    r => {
+                        tracing::info!(key = %l.key, answer = ?r.map_err(|e| e.to_string()), "write lease not extended");
+                        lost.insert(l.key.clone());
+                    }
+                }
+            }
+            if let Some(out) = out {
+                return (out, lost);
+            }
+        }
+    }
+
+    /// The listings read while their lease was lost ([`holding`](Self::holding)) are
+    /// neither judged nor written: they wait, quietly, to be pushed again.
+    fn still_held(
+        &self,
+        seen: Vec<(PushView, u32, Seen)>,
+        lost: &HashSet<String>,
+        work: &mut Work,
+    ) -> Vec<(PushView, u32, Seen)> {
+        let (keep, stop): (Vec<_>, Vec<_>) = seen
+            .into_iter()
+            .partition(|(v, _, _)| !lost.contains(&self.lease_of(v).0));
+        for (v, _, _) in stop {
+            work.end(
+                v.stock.sku.clone(),
+                Outcome::Retry {
+                    error: "the listing's write lease ran out while it was read".into(),
+                    retry_after: Some(1),
+                    quiet: true,
+                },
+            );
+        }
+        keep
     }
 
     /// Take the write lease of every listing this round reads and may write (of the
@@ -956,11 +1045,7 @@ where
         to_read: Vec<(PushView, u32)>,
         seen: Vec<(PushView, u32, Seen)>,
         work: &mut Work,
-    ) -> (
-        Vec<(PushView, u32)>,
-        Vec<(PushView, u32, Seen)>,
-        Vec<String>,
-    ) {
+    ) -> (Vec<(PushView, u32)>, Vec<(PushView, u32, Seen)>, Vec<Lease>) {
         let keys: BTreeMap<String, Millis> = to_read
             .iter()
             .map(|(v, _)| v)
@@ -981,10 +1066,14 @@ where
         // Busy: another pusher holds it (a quiet wait). Failed: the store did not answer
         // (a failure, retried with backoff, alerted and dead-lettered like any other).
         let mut not_free: HashMap<String, Outcome> = HashMap::new();
-        for (k, t) in keys.into_keys().zip(taken) {
+        for ((k, ttl), t) in keys.into_iter().zip(taken) {
             let (error, quiet) = match t {
                 Ok(true) => {
-                    held.push(k);
+                    held.push(Lease {
+                        key: k,
+                        ttl,
+                        until: now + ttl,
+                    });
                     continue;
                 }
                 Ok(false) => ("another pusher is writing this listing".to_string(), true),
@@ -1018,22 +1107,22 @@ where
     /// object's, else the listing's own (one SKU on one channel).
     fn lease_of(&self, v: &PushView) -> (String, Millis) {
         match self.api.write_key(&v.target()) {
-            Some(k) => (k, LEASE_MS),
+            Some(k) => (k, self.cfg.shared_lease_ms),
             None => (
                 format!("{}-sku:{}", self.channel(), v.stock.sku),
-                OWN_LEASE_MS,
+                self.cfg.own_lease_ms,
             ),
         }
     }
 
-    async fn release(&self, leased: Vec<String>, holder: &str) {
+    async fn release(&self, leased: Vec<Lease>, holder: &str) {
         let dropped =
-            futures::future::join_all(leased.iter().map(|k| self.store.drop_lease(k, holder)))
+            futures::future::join_all(leased.iter().map(|l| self.store.drop_lease(&l.key, holder)))
                 .await;
-        for (k, r) in leased.iter().zip(dropped) {
+        for (l, r) in leased.iter().zip(dropped) {
             if let Err(e) = r {
                 // It runs out by itself.
-                tracing::warn!(key = %k, error = %e, "could not give the write lease back");
+                tracing::warn!(key = %l.key, error = %e, "could not give the write lease back");
             }
         }
     }
@@ -1375,6 +1464,20 @@ where
                 work.end(sku, o);
             }
         }
+    }
+}
+
+/// A write lease this round holds: taken for `ttl`, held until `until`.
+struct Lease {
+    key: String,
+    ttl: Millis,
+    until: Millis,
+}
+
+impl Lease {
+    /// When to extend it: with a third of its time left, for the call to land in.
+    fn due(&self) -> Millis {
+        self.until - self.ttl / 3
     }
 }
 

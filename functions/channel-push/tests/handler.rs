@@ -32,6 +32,8 @@ struct FakeChannel {
     blind_zero: std::sync::atomic::AtomicBool,
     /// How long a read takes (eBay answers in hundreds of ms).
     read_ms: AtomicU64,
+    /// The read stalls the whole process (a frozen or starved pusher) instead.
+    read_stalls: std::sync::atomic::AtomicBool,
     /// Calls in the order they ended: `read A,B` / `write A=0`.
     log: Mutex<Vec<String>>,
     /// Each write rewrites a shared object (as Etsy's whole-listing inventory write does),
@@ -70,7 +72,9 @@ impl ChannelApi for FakeChannel {
     async fn read(&self, targets: &[Target]) -> Vec<Result<Seen, PushError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let ms = self.read_ms.load(Ordering::Relaxed);
-        if ms > 0 {
+        if self.read_stalls.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        } else if ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         let names: Vec<&str> = targets.iter().map(|t| t.sku.as_str()).collect();
@@ -479,6 +483,54 @@ async fn a_listing_another_pusher_writes_waits_and_is_never_dead_lettered() {
         *p.api.writes.lock().unwrap(),
         vec![vec![("SHARED".to_string(), 10)]]
     );
+}
+
+#[tokio::test]
+async fn a_round_slower_than_its_lease_keeps_it() {
+    let mut p = pusher(&[("SLOW", 10, ListingPolicy::default(), 12)]).await;
+    p.cfg.own_lease_ms = 300;
+    p.api.read_ms.store(900, Ordering::Relaxed);
+    // A read three times longer than the lease: it is extended meanwhile, so no other
+    // pusher can take the listing, and the push goes through.
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let until = now() + 60_000;
+        p.store.take_lease("ebay-sku:SLOW", "other", until).await
+    };
+    let (r, taken) = tokio::join!(p.handle_batch(batch(&["SLOW"], 1)), other);
+    assert!(r.batch_item_failures.is_empty());
+    assert!(!taken.unwrap(), "the slow pusher still held its lease");
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("SLOW".to_string(), 10)]]
+    );
+}
+
+#[test]
+fn a_pusher_that_stalls_past_its_lease_neither_judges_nor_writes_what_it_read() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut p = rt.block_on(pusher(&[("SLOW", 10, ListingPolicy::default(), 12)]));
+    p.cfg.own_lease_ms = 300;
+    p.api.read_ms.store(900, Ordering::Relaxed);
+    p.api.read_stalls.store(true, Ordering::Relaxed);
+    // While the pusher's process is stalled in its read, its lease runs out and another
+    // pusher takes the listing: what it read may be the other's write.
+    let r = std::thread::scope(|s| {
+        let run = s.spawn(|| rt.block_on(p.handle_batch(batch(&["SLOW"], 1))));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let until = now() + 60_000;
+        let taken =
+            futures::executor::block_on(p.store.take_lease("ebay-sku:SLOW", "other", until));
+        assert!(taken.unwrap());
+        run.join().unwrap()
+    });
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(*p.visibility.0.lock().unwrap(), vec![1], "a quiet wait");
+    assert!(p.api.writes.lock().unwrap().is_empty(), "not written");
+    assert!(p.alerts.0.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
