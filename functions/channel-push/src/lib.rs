@@ -652,17 +652,17 @@ where
                 continue;
             };
             let read_at = writes.read_at(&v.stock.sku);
-            // Another pusher confirmed a push since our view: its write may explain part
-            // of the fall (it wrote what we read, or we read after its write but judged
-            // from the record before it). Only what its record leaves unexplained too
-            // is held.
-            let unheard = match fresh.record.as_ref() {
-                Some(f) if Some(f) != v.record.as_ref() => {
-                    let sold = sold_counted(&fresh.stock, ch, read_at);
-                    unheard.min(unheard_sales(f, w.seen.qty, sold))
-                }
-                _ => unheard,
-            };
+            // Judged again on the fresh view: an order of this channel heard since ours
+            // explains its part of the fall, and a push another pusher confirmed since
+            // (it wrote what we read, or we read after its write but judged from the
+            // record before it) explains its own. Only what both leave unexplained is
+            // held (the units are recorded on the fresh version: judged on the old one,
+            // a sale heard in between was held back as well, until the drift check).
+            let sold = sold_counted(&fresh.stock, ch, read_at);
+            let unheard = fresh
+                .record
+                .as_ref()
+                .map_or(unheard, |f| unheard.min(unheard_sales(f, w.seen.qty, sold)));
             if let Some(u) =
                 unheard_to_record(&fresh.stock, ch, v.record.as_ref(), unheard, read_at)
             {

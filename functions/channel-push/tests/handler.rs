@@ -330,6 +330,42 @@ async fn units_found_unheard_while_lowering_are_held_back_everywhere_too() {
     assert_eq!(p.api.writes.lock().unwrap().len(), 2);
 }
 
+/// A fall found while lowering is judged again on the ledger as it is after the write:
+/// the channel's own order, heard while the read was on its way, explains it.
+#[tokio::test]
+async fn a_fall_found_while_lowering_that_an_order_heard_meanwhile_explains_is_not_held() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    let mug = Sku::parse("MUG").unwrap();
+    // Shopify sold 2 (heard: target 8); eBay sold 1 (shows 9), its order heard while
+    // eBay's read is on its way.
+    sold_in_shop(&p, "MUG", 8).await;
+    channel_shows(&p, "MUG", 9);
+    p.api.read_ms.store(300, Ordering::Relaxed);
+    let order_arrives = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        ebay_sale_placed(&p, "12-1", Some(now() - 200)).await;
+    };
+    let (r, ()) = tokio::join!(p.handle_batch(batch(&["MUG"], 1)), order_arrives);
+    assert!(r.batch_item_failures.is_empty());
+    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
+    assert_eq!(
+        (st.unheard_on(Channel::Ebay, now()), st.available(now())),
+        (0, 7),
+        "nothing held back for a sale heard"
+    );
+    assert!(
+        asked_channels(&p).is_empty(),
+        "no channel told of unheard sales"
+    );
+    // The order's own push request lists the 7 left.
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 8)], vec![("MUG".to_string(), 7)]]
+    );
+}
+
 #[tokio::test]
 async fn units_found_unheard_lower_the_channel_in_the_same_go_without_a_second_read() {
     let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
