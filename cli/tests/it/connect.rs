@@ -92,7 +92,17 @@ async fn finished(
     })
     .await
     .unwrap();
-    let out: Vec<String> = rest.try_iter().collect();
+    // The reader thread may still be passing on the last lines: take them until it has
+    // read the end of the command's output (taking only what had arrived lost them).
+    let out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        while let Ok(line) = rest.recv_timeout(std::time::Duration::from_secs(10)) {
+            out.push(line);
+        }
+        out
+    })
+    .await
+    .unwrap();
     (status.0.success(), out.join("\n"), status.1)
 }
 
