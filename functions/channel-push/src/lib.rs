@@ -58,14 +58,11 @@ pub struct PushConfig {
     /// Global last-unit protection (off by default): at or below this count a SKU's units
     /// are dealt out between its channels, the primary first. A SKU's own level wins.
     pub last_units: Option<u32>,
-    /// How long a write lease on a shared channel object lasts (ms): longer than any
-    /// round's reads and writes (a sibling's quantity written back from an older read is
-    /// a wrong count), short enough that a pusher that died holding one delays that
-    /// listing briefly.
+    /// How long a write lease on a shared channel object lasts (ms) unless extended: a
+    /// round extends its leases while it runs (up to the invocation's timeout); one left
+    /// by a pusher that died delays that listing by at most this.
     pub shared_lease_ms: Millis,
-    /// How long a listing's own write lease lasts (ms): longer than a round usually
-    /// takes (a slower round takes it again before writing); one left by a pusher that
-    /// died delays that listing's next push by at most this.
+    /// How long a listing's own write lease lasts (ms) unless extended (as above).
     pub own_lease_ms: Millis,
 }
 
@@ -115,6 +112,9 @@ pub struct Pusher<S, A, C, V, Q> {
 fn holder() -> String {
     format!("pusher-{}", uuid::Uuid::new_v4())
 }
+
+/// A round older than this reads the ledger again before it writes ([`Pusher::freshen`]).
+const FRESHEN_AFTER_MS: Millis = 500;
 
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
@@ -617,8 +617,9 @@ where
 
     /// Of the listings just lowered, those whose channel had fallen further than the sales
     /// heard: the units to hold back, with the fresh view to record them on. Another
-    /// pusher may have written what we read and not recorded it yet; by now (after our
-    /// own write) its record is there, and a fall it may explain is not held as sales.
+    /// pusher may have written what we read and not recorded it yet, and the channel's
+    /// own orders may have arrived while we read; by now (after our own write) both are
+    /// in the ledger, and a fall they explain is not held as sales.
     async fn unheard_while_lowering(
         &self,
         chunk: &[(PushView, Write)],
@@ -652,17 +653,22 @@ where
                 continue;
             };
             let read_at = writes.read_at(&v.stock.sku);
-            // Judged again on the fresh view: an order of this channel heard since ours
-            // explains its part of the fall, and a push another pusher confirmed since
-            // (it wrote what we read, or we read after its write but judged from the
-            // record before it) explains its own. Only what both leave unexplained is
-            // held (the units are recorded on the fresh version: judged on the old one,
-            // a sale heard in between was held back as well, until the drift check).
+            // Judged again on the fresh view where it can explain part of the fall:
+            // - another pusher confirmed a push since our view (it wrote what we read,
+            //   or we read after its write but judged from the record before it);
+            // - every change to the count since our view was heard before the channel
+            //   answered our read: those orders were placed before it too, so the
+            //   channel's count had them gone. (Judged on the old view, such an order
+            //   was held back as sold unheard, on the fresh version, until the drift
+            //   check; one heard after the answer may be a new sale, and is not used.)
+            // Only what the fresh view leaves unexplained too is held.
             let sold = sold_counted(&fresh.stock, ch, read_at);
-            let unheard = fresh
-                .record
-                .as_ref()
-                .map_or(unheard, |f| unheard.min(unheard_sales(f, w.seen.qty, sold)));
+            let unheard = match fresh.record.as_ref() {
+                Some(f) if Some(f) != v.record.as_ref() || fresh.stock.updated_at <= read_at => {
+                    unheard.min(unheard_sales(f, w.seen.qty, sold))
+                }
+                _ => unheard,
+            };
             if let Some(u) =
                 unheard_to_record(&fresh.stock, ch, v.record.as_ref(), unheard, read_at)
             {
@@ -928,11 +934,12 @@ where
         let (to_read, seen) = self.prepare(groups, views, work, now, &listed).await;
         let (to_read, mut seen, mut leased) = self.lease(to_read, seen, work).await;
         let holder = work.holder.clone();
-        let ((read, read_at), lost) = self
-            .holding(&mut leased, &holder, self.read_all(to_read, work))
-            .await;
+        let mut lost = HashSet::new();
+        let reading = self.read_all(to_read, work);
+        let (read, read_at) = self.holding(&mut leased, &mut lost, &holder, reading).await;
         seen.extend(read);
         let seen = self.still_held(seen, &lost, work);
+        let lost_reading = lost.len();
         let mut writes = Writes {
             read_at,
             started: now,
@@ -945,10 +952,11 @@ where
                 let g = &groups[&v.stock.sku];
                 self.execute(g, v, target, s, work, &mut writes).await;
             }
+            self.freshen(&mut writes).await;
             self.write_all(groups, writes, work).await;
         };
-        let ((), lost) = self.holding(&mut leased, &holder, write).await;
-        if !lost.is_empty() {
+        self.holding(&mut leased, &mut lost, &holder, write).await;
+        if lost.len() > lost_reading {
             // Written already: another pusher that took one since confirms over ours,
             // and the push records tell the two apart.
             tracing::warn!(keys = ?lost, "a write lease ran out while writing");
@@ -967,10 +975,10 @@ where
     async fn holding<T>(
         &self,
         leased: &mut [Lease],
+        lost: &mut HashSet<String>,
         holder: &str,
         work: impl std::future::Future<Output = T>,
-    ) -> (T, HashSet<String>) {
-        let mut lost = HashSet::new();
+    ) -> T {
         tokio::pin!(work);
         loop {
             let due = leased
@@ -979,7 +987,7 @@ where
                 .map(Lease::due)
                 .min();
             let Some(due) = due else {
-                return (work.await, lost);
+                return work.await;
             };
             let wait = std::time::Duration::from_millis((due - now_ms()).max(0) as u64);
             let out = tokio::select! {
@@ -988,23 +996,76 @@ where
             };
             // Also once the work is done: a result that came in after a lease ran out
             // (a stalled process) is only taken once the lease is known to be ours.
-            let now = now_ms();
-            for l in leased.iter_mut().filter(|l| l.due() <= now) {
-                if lost.contains(&l.key) {
-                    continue;
-                }
-                match self.store.take_lease(&l.key, holder, now + l.ttl).await {
-                    Ok(true) if l.until > now => l.until = now + l.ttl,
-                    // Run out already (another pusher may have come and gone), or
-                    // another pusher's now.
-                    r => {
-                        tracing::info!(key = %l.key, answer = ?r.map_err(|e| e.to_string()), "write lease not extended");
-                        lost.insert(l.key.clone());
-                    }
-                }
-            }
+            self.extend_due(leased, lost, holder).await;
             if let Some(out) = out {
-                return (out, lost);
+                return out;
+            }
+        }
+    }
+
+    /// Just before the writes of a round that has taken a while: a sale heard (or units
+    /// found unheard) since the round's views lowers what the channel should list, and
+    /// each queued write is lowered to the fresh count. A channel is then never written
+    /// a count the ledger already knows is too high: eBay's read and write take a second
+    /// or more, a round behind a rate limit longer, and the sale's own push waits for
+    /// this round's lease meanwhile. A higher fresh count (a restock, units released) is
+    /// left to the push its change asked for. Best effort: if the ledger does not answer,
+    /// the writes go as planned.
+    async fn freshen(&self, writes: &mut Writes) {
+        let ch = self.channel();
+        let old = now_ms() - writes.started >= FRESHEN_AFTER_MS;
+        let skus: Vec<Sku> = writes
+            .list
+            .iter()
+            .filter(|(_, w)| old && w.qty > 0)
+            .map(|(v, _)| v.stock.sku.clone())
+            .collect();
+        if skus.is_empty() {
+            return;
+        }
+        let Ok(fresh) = self.store.push_views(&skus, ch).await else {
+            return;
+        };
+        let now = now_ms();
+        for (v, w) in &mut writes.list {
+            let Some(f) = fresh.iter().find(|f| f.stock.sku == v.stock.sku) else {
+                continue;
+            };
+            if f.stock.version == v.stock.version {
+                continue;
+            }
+            let listed = writes.listed.get(&v.stock.sku).cloned().unwrap_or_default();
+            let policy = &f.listing.policy;
+            let target = listed_for(&f.stock, policy, ch, self.cfg.last_units, now, &listed);
+            if target < w.qty {
+                tracing::info!(channel = %ch, sku = %v.stock.sku, planned = w.qty, qty = target, "the count fell during the round; written lower");
+                w.qty = target;
+            }
+        }
+    }
+
+    /// Extend the leases that are due. One that had run out by the time the store
+    /// answered is lost even if the store gave it to us again: another pusher may have
+    /// taken it, written and given it back meanwhile.
+    async fn extend_due(&self, leased: &mut [Lease], lost: &mut HashSet<String>, holder: &str) {
+        let asked = now_ms();
+        let due: Vec<&mut Lease> = leased
+            .iter_mut()
+            .filter(|l| l.due() <= asked && !lost.contains(&l.key))
+            .collect();
+        let answers = futures::future::join_all(
+            due.iter()
+                .map(|l| self.store.take_lease(&l.key, holder, asked + l.ttl)),
+        )
+        .await;
+        let answered = now_ms();
+        for (l, r) in due.into_iter().zip(answers) {
+            match r {
+                Ok(true) if l.until > answered => l.until = asked + l.ttl,
+                r => {
+                    tracing::info!(key = %l.key, answer = ?r.map_err(|e| e.to_string()), "write lease not extended");
+                    lost.insert(l.key.clone());
+                }
             }
         }
     }

@@ -341,10 +341,10 @@ async fn a_fall_found_while_lowering_that_an_order_heard_meanwhile_explains_is_n
     // eBay's read is on its way.
     sold_in_shop(&p, "MUG", 8).await;
     channel_shows(&p, "MUG", 9);
-    p.api.read_ms.store(300, Ordering::Relaxed);
+    p.api.read_ms.store(600, Ordering::Relaxed);
     let order_arrives = async {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        ebay_sale_placed(&p, "12-1", Some(now() - 200)).await;
+        ebay_sale_placed(&p, "12-1", Some(now() - 50)).await;
     };
     let (r, ()) = tokio::join!(p.handle_batch(batch(&["MUG"], 1)), order_arrives);
     assert!(r.batch_item_failures.is_empty());
@@ -358,11 +358,41 @@ async fn a_fall_found_while_lowering_that_an_order_heard_meanwhile_explains_is_n
         asked_channels(&p).is_empty(),
         "no channel told of unheard sales"
     );
-    // The order's own push request lists the 7 left.
+    // Written as the ledger stood after the order (the round took a while), and its own
+    // push request finds nothing to do.
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(
         *p.api.writes.lock().unwrap(),
-        vec![vec![("MUG".to_string(), 8)], vec![("MUG".to_string(), 7)]]
+        vec![vec![("MUG".to_string(), 7)]]
+    );
+}
+
+/// A round that took a while writes the count as it is when it writes: sales heard while
+/// its read was on its way lower the write, not only the next push.
+#[tokio::test]
+async fn a_sale_heard_while_the_read_was_on_its_way_lowers_the_write() {
+    let p = pusher(&[("MUG", 10, ListingPolicy::default(), 10)]).await;
+    p.handle_batch(batch(&["MUG"], 1)).await; // in sync at 10: the baseline
+    sold_in_shop(&p, "MUG", 8).await;
+    p.api.read_ms.store(700, Ordering::Relaxed);
+    let more_sales = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        sold_in_shop(&p, "MUG", 6).await;
+    };
+    let (r, ()) = tokio::join!(p.handle_batch(batch(&["MUG"], 1)), more_sales);
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(
+        *p.api.writes.lock().unwrap(),
+        vec![vec![("MUG".to_string(), 6)]],
+        "written 6, not the 8 it read the ledger at"
+    );
+    // A fast round writes what it planned, with no second ledger read.
+    p.api.read_ms.store(0, Ordering::Relaxed);
+    sold_in_shop(&p, "MUG", 5).await;
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().cloned(),
+        Some(vec![("MUG".to_string(), 5)])
     );
 }
 
@@ -524,12 +554,12 @@ async fn a_listing_another_pusher_writes_waits_and_is_never_dead_lettered() {
 #[tokio::test]
 async fn a_round_slower_than_its_lease_keeps_it() {
     let mut p = pusher(&[("SLOW", 10, ListingPolicy::default(), 12)]).await;
-    p.cfg.own_lease_ms = 300;
-    p.api.read_ms.store(900, Ordering::Relaxed);
-    // A read three times longer than the lease: it is extended meanwhile, so no other
-    // pusher can take the listing, and the push goes through.
+    p.cfg.own_lease_ms = 900;
+    p.api.read_ms.store(2_000, Ordering::Relaxed);
+    // A read twice as long as the lease: it is extended meanwhile, so no other pusher
+    // can take the listing, and the push goes through.
     let other = async {
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
         let until = now() + 60_000;
         p.store.take_lease("ebay-sku:SLOW", "other", until).await
     };
@@ -556,13 +586,22 @@ fn a_pusher_that_stalls_past_its_lease_neither_judges_nor_writes_what_it_read() 
     // pusher takes the listing: what it read may be the other's write.
     let r = std::thread::scope(|s| {
         let run = s.spawn(|| rt.block_on(p.handle_batch(batch(&["SLOW"], 1))));
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let until = now() + 60_000;
-        let taken =
-            futures::executor::block_on(p.store.take_lease("ebay-sku:SLOW", "other", until));
-        assert!(taken.unwrap());
+        // Once the pusher is reading (it holds the lease), as soon as the lease runs out.
+        let other_took = || {
+            let until = now() + 60_000;
+            let take = p.store.take_lease("ebay-sku:SLOW", "other", until);
+            p.api.reads.load(Ordering::Relaxed) == 1 && futures::executor::block_on(take).unwrap()
+        };
+        while !other_took() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         run.join().unwrap()
     });
+    assert_eq!(
+        p.api.reads.load(Ordering::Relaxed),
+        1,
+        "read under its lease"
+    );
     assert_eq!(r.batch_item_failures.len(), 1);
     assert_eq!(*p.visibility.0.lock().unwrap(), vec![1], "a quiet wait");
     assert!(p.api.writes.lock().unwrap().is_empty(), "not written");
