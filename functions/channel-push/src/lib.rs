@@ -968,10 +968,10 @@ where
 
     /// Keep this round's leases while `work` runs (reads queued behind a rate limit, a
     /// slow channel: a round can outlast them): each is extended shortly before it would
-    /// run out. The keys of those that could not be extended come back with the result:
-    /// another pusher may have taken one since, and what this round read of its listings
-    /// may be that pusher's write, judged against the push record before it (a fall no
-    /// sale explains: a phantom hold).
+    /// run out. The keys of those that could not be extended go into `lost`: another
+    /// pusher may have taken one since, and what this round read of its listings may be
+    /// that pusher's write, judged against the push record before it (a fall no sale
+    /// explains: a phantom hold).
     async fn holding<T>(
         &self,
         leased: &mut [Lease],
@@ -1013,11 +1013,13 @@ where
     /// the writes go as planned.
     async fn freshen(&self, writes: &mut Writes) {
         let ch = self.channel();
-        let old = now_ms() - writes.started >= FRESHEN_AFTER_MS;
+        if now_ms() - writes.started < FRESHEN_AFTER_MS {
+            return;
+        }
         let skus: Vec<Sku> = writes
             .list
             .iter()
-            .filter(|(_, w)| old && w.qty > 0)
+            .filter(|(_, w)| w.qty > 0)
             .map(|(v, _)| v.stock.sku.clone())
             .collect();
         if skus.is_empty() {
