@@ -115,6 +115,9 @@ fn holder() -> String {
 
 /// A round older than this reads the ledger again before it writes ([`Pusher::freshen`]).
 const FRESHEN_AFTER_MS: Millis = 500;
+/// How soon an order is usually heard after it was placed (a channel's webhook): one
+/// heard within this of a read's answer is taken as placed before it.
+const HEARD_WITHIN_MS: Millis = 1_000;
 
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
@@ -656,15 +659,18 @@ where
             // Judged again on the fresh view where it can explain part of the fall:
             // - another pusher confirmed a push since our view (it wrote what we read,
             //   or we read after its write but judged from the record before it);
-            // - every change to the count since our view was heard before the channel
-            //   answered our read: those orders were placed before it too, so the
-            //   channel's count had them gone. (Judged on the old view, such an order
-            //   was held back as sold unheard, on the fresh version, until the drift
-            //   check; one heard after the answer may be a new sale, and is not used.)
+            // - every change to the count since our view was heard by the time the
+            //   channel answered our read, or within a webhook's usual delay after: those
+            //   orders were placed before the answer, so the channel's count had them
+            //   gone. (Judged on the old view, such an order was held back as sold
+            //   unheard, on the fresh version, until the drift check: a 28 s hold of an
+            //   eBay order heard 130 ms after eBay answered. One heard later may be a new
+            //   sale, and would explain away a real unheard one: not used.)
             // Only what the fresh view leaves unexplained too is held.
             let sold = sold_counted(&fresh.stock, ch, read_at);
+            let heard_by = read_at + HEARD_WITHIN_MS;
             let unheard = match fresh.record.as_ref() {
-                Some(f) if Some(f) != v.record.as_ref() || fresh.stock.updated_at <= read_at => {
+                Some(f) if Some(f) != v.record.as_ref() || fresh.stock.updated_at <= heard_by => {
                     unheard.min(unheard_sales(f, w.seen.qty, sold))
                 }
                 _ => unheard,
