@@ -64,6 +64,9 @@ pub struct PushConfig {
     pub shared_lease_ms: Millis,
     /// How long a listing's own write lease lasts (ms) unless extended (as above).
     pub own_lease_ms: Millis,
+    /// A round older than this (ms) reads the ledger again before it writes
+    /// ([`Pusher::freshen`]).
+    pub freshen_after_ms: Millis,
 }
 
 impl Default for PushConfig {
@@ -76,6 +79,7 @@ impl Default for PushConfig {
             last_units: None,
             shared_lease_ms: 15_000,
             own_lease_ms: 10_000,
+            freshen_after_ms: 500,
         }
     }
 }
@@ -113,8 +117,6 @@ fn holder() -> String {
     format!("pusher-{}", uuid::Uuid::new_v4())
 }
 
-/// A round older than this reads the ledger again before it writes ([`Pusher::freshen`]).
-const FRESHEN_AFTER_MS: Millis = 500;
 /// How soon an order is usually heard after it was placed (a channel's webhook): one
 /// heard within this of a read's answer is taken as placed before it.
 const HEARD_WITHIN_MS: Millis = 1_000;
@@ -1019,7 +1021,7 @@ where
     /// the writes go as planned.
     async fn freshen(&self, writes: &mut Writes) {
         let ch = self.channel();
-        if now_ms() - writes.started < FRESHEN_AFTER_MS {
+        if now_ms() - writes.started < self.cfg.freshen_after_ms {
             return;
         }
         let skus: Vec<Sku> = writes
