@@ -554,12 +554,12 @@ async fn a_listing_another_pusher_writes_waits_and_is_never_dead_lettered() {
 #[tokio::test]
 async fn a_round_slower_than_its_lease_keeps_it() {
     let mut p = pusher(&[("SLOW", 10, ListingPolicy::default(), 12)]).await;
-    p.cfg.own_lease_ms = 900;
-    p.api.read_ms.store(2_000, Ordering::Relaxed);
-    // A read twice as long as the lease: it is extended meanwhile, so no other pusher
-    // can take the listing, and the push goes through.
+    p.cfg.own_lease_ms = 1_500;
+    p.api.read_ms.store(3_600, Ordering::Relaxed);
+    // A read over twice as long as the lease: it is extended meanwhile (each time with
+    // 500 ms left), so no other pusher can take the listing, and the push goes through.
     let other = async {
-        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
         let until = now() + 60_000;
         p.store.take_lease("ebay-sku:SLOW", "other", until).await
     };
