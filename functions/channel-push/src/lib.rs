@@ -1050,6 +1050,12 @@ where
             if target < w.qty {
                 tracing::info!(channel = %ch, sku = %v.stock.sku, planned = w.qty, qty = target, "the count fell during the round; written lower");
                 w.qty = target;
+                // Confirmed at the version and sales baseline the count came from: with
+                // the old view's baseline, this channel's sales heard in between would
+                // later explain away as many units it sells unheard.
+                if f.record == v.record {
+                    *v = f.clone();
+                }
             }
         }
     }

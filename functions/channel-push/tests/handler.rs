@@ -386,6 +386,10 @@ async fn a_sale_heard_while_the_read_was_on_its_way_lowers_the_write() {
         vec![vec![("MUG".to_string(), 6)]],
         "written 6, not the 8 it read the ledger at"
     );
+    // And confirmed at the version it came from: asked again, nothing to read or write.
+    let reads = p.api.reads.load(Ordering::Relaxed);
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(p.api.reads.load(Ordering::Relaxed), reads, "already pushed");
     // A fast round writes what it planned, with no second ledger read.
     p.api.read_ms.store(0, Ordering::Relaxed);
     sold_in_shop(&p, "MUG", 5).await;
