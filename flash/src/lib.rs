@@ -770,10 +770,9 @@ async fn start_onecount(mut world: World, sc: &Scenario, catalog: &[Item]) -> Re
     // A shop is never clean: one problem of each kind beside the sale's catalog.
     onecount_sim::catalog::plant_problems(sb, onecount_sim::catalog::KINDS.len(), 1);
     world.discovered = discover_catalog(&host, catalog).await?;
+    // Last-unit protection deals a SKU's last units out only while it sells: before the
+    // sale opens, every channel lists every unit in both onecount worlds.
     warm_up(&host, catalog.len() as u64).await?;
-    if strategy == Strategy::OnecountLastUnits {
-        protect_before_opening(&host, sdk, catalog, sc.last_units).await?;
-    }
     apply_faults(sb, sc);
     world.host = Some(host);
     Ok(world)
@@ -897,63 +896,6 @@ async fn warm_up(host: &LocalHost, i: u64) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
-}
-
-/// With last-unit protection on, the units of SKUs already at or below the level are dealt
-/// out between the channels before the sale opens (onecount would have pushed that long
-/// before any sale; the sandboxes start out showing the whole count everywhere).
-async fn protect_before_opening(
-    host: &LocalHost,
-    sdk: &aws_config::SdkConfig,
-    catalog: &[Item],
-    level: u32,
-) -> Result<()> {
-    use onecount::ports::{PushQueue, PushRequest};
-    let sb = host.sandboxes.as_ref().expect("sandbox host");
-    let queues = onecount::aws::sqs::SqsQueues::new(sdk, host.resources.queue_urls());
-    let low: Vec<usize> = (0..catalog.len())
-        .filter(|i| catalog[*i].on_hand <= level)
-        .collect();
-    let request = |i: usize, channel: Channel| PushRequest {
-        sku: sku_of(&catalog[i]),
-        channel,
-        cause: "last-unit protection before the sale".into(),
-        origin_channel: None,
-        origin_order: None,
-        requested_at: 0,
-        origin_at: None,
-        force: false,
-        waits: 0,
-        release_before: None,
-    };
-    // Asked again every 15 s for what is not there yet (as the drift check would): on a
-    // loaded machine a push can spend its retries before it lands.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut pending = low;
-    // Dealt out: the channels together show exactly what exists.
-    let dealt =
-        |i: usize| displayed(sb, i as u64).iter().sum::<i64>() == i64::from(catalog[i].on_hand);
-    loop {
-        for i in &pending {
-            for channel in Channel::CONNECTED {
-                queues.request_push(&request(*i, channel)).await?;
-            }
-        }
-        let asked = Instant::now();
-        while asked.elapsed() < Duration::from_secs(15) {
-            pending.retain(|i| !dealt(*i));
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "last-unit protection did not deal out the units of {} SKU(s) between the channels within 120 s",
-                    pending.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {

@@ -75,6 +75,8 @@ pub struct Tracker {
     /// Last-unit protection: at or below this count the channels share the item's units
     /// (together they should display what is left; the primary, index 0, the rest).
     protect: Option<i64>,
+    /// When each item last sold units: protection deals them out only while it sells.
+    last_sold_ms: Vec<Option<u64>>,
     turned_away: usize,
     turned_away_units: i64,
     pending: Vec<Pending>,
@@ -128,6 +130,7 @@ impl Tracker {
         Tracker {
             initial: initial.to_vec(),
             sold: vec![0; initial.len()],
+            last_sold_ms: vec![None; initial.len()],
             shows: initial.iter().map(|q| [*q; 3]).collect(),
             seen_at: vec![0; initial.len()],
             stale_ms: [0; 3],
@@ -159,11 +162,17 @@ impl Tracker {
         self
     }
 
-    /// Whether `item`'s last units are allotted between the channels now (at or below
-    /// the protection level): then they should together display what is left.
+    /// Whether `item`'s last units are allotted between the channels as of its last
+    /// event (at or below the protection level, sold within onecount's
+    /// [`SELLING_MS`](onecount::domain::SELLING_MS)): then they should together display
+    /// what is left.
     fn allotted(&self, item: usize) -> bool {
-        self.protect
-            .is_some_and(|level| self.remaining(item).max(0) <= level)
+        let selling = self.last_sold_ms[item]
+            .is_some_and(|t| self.seen_at[item] < t + onecount::domain::SELLING_MS as u64);
+        selling
+            && self
+                .protect
+                .is_some_and(|level| self.remaining(item).max(0) <= level)
     }
 
     /// Units of `item` that exist but no channel displays: under allotment what the
@@ -231,6 +240,9 @@ impl Tracker {
         self.advance(at_ms, item);
         let before = self.remaining(item);
         self.sold[item] += qty;
+        if before > 0 {
+            self.last_sold_ms[item] = Some(at_ms);
+        }
         let after = self.remaining(item);
         let short = (-after).max(0) - (-before).max(0);
         let origin = Channel::CONNECTED
@@ -517,7 +529,8 @@ mod tests {
 
     #[test]
     fn under_last_unit_protection_the_channels_together_should_list_the_last_units() {
-        let mut t = Tracker::new(&[3]).protected_at(Some(3));
+        let mut t = Tracker::new(&[4]).protected_at(Some(3));
+        t.sale(0, 0, Shopify, 1, "1"); // 3 left, and the item sells
         t.observe(0, 0, [1, 1, 1]);
         t.observe(5_000, 0, [1, 1, 1]);
         let s = t.summary(5_000);
@@ -528,6 +541,13 @@ mod tests {
         t.observe(7_000, 0, [1, 0, 1]);
         assert_eq!(t.summary(7_000).under_secs_by_channel, [1.0, 0.0, 0.0]);
         assert_eq!(t.stranded(), [(0, 1)]);
+        // No sale for onecount's selling window: every channel should list all 3 again.
+        let quiet = onecount::domain::SELLING_MS as u64;
+        t.observe(quiet, 0, [3, 1, 1]);
+        t.observe(quiet + 1_000, 0, [3, 1, 1]);
+        let s = t.summary(quiet + 1_000);
+        assert_eq!(s.under_secs_by_channel, [24.0, 1.0, 1.0]);
+        assert!(t.stranded().is_empty(), "Shopify lists every unit");
         // Above the level every channel should show everything.
         let mut t = Tracker::new(&[5]).protected_at(Some(3));
         t.observe(0, 0, [5, 5, 2]);

@@ -35,7 +35,7 @@ use onecount::domain::push::{
     Listed, PushRecord, allotting, budget_gate, listed_for, retry_delay_secs, revision_gate,
     sold_counted, unheard_sales, unheard_to_record, utc_day, wait_delay_secs,
 };
-use onecount::domain::{Event, Held, Millis, Unheard};
+use onecount::domain::{Event, Held, Millis, SELLING_MS, Unheard};
 use onecount::ports::episodes;
 use onecount::ports::{
     AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Recorded,
@@ -793,6 +793,7 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
+                self.when_it_stops_selling(v, now).await;
                 Ok(recorded)
             }
             Err(e) => Err(Outcome::Retry {
@@ -816,6 +817,35 @@ where
         if let Err(e) = self.queue.request_push(&req).await {
             // The next sale or the drift check asks again.
             tracing::warn!(channel = %primary, sku = %v.stock.sku, error = %e, "could not request a push");
+        }
+    }
+
+    /// The SKU's last units are dealt out only because it sells: once it has sold nothing
+    /// for [`SELLING_MS`], every channel lists them again, and no sale will ask for that
+    /// push. Ask for this listing's push for then (each sale's push asks for its own; one
+    /// asked for by an earlier sale finds the SKU still selling and changes nothing).
+    async fn when_it_stops_selling(&self, v: &PushView, now: Millis) {
+        let level = self.cfg.last_units;
+        let Some(stops) = v.stock.last_sold_at.map(|t| t + SELLING_MS) else {
+            return;
+        };
+        if !allotting(&v.stock, level, now)
+            || allotting(&v.stock, level, stops)
+            || v.stock.available(stops) == 0
+        {
+            return;
+        }
+        // SQS delays in whole seconds: arrive just after, never just before.
+        let secs = ((stops - now).max(0) / 1000 + 1).min(900) as u32;
+        let req = PushRequest::unprompted(
+            v.stock.sku.clone(),
+            self.channel(),
+            "stopped selling",
+            false,
+        );
+        if let Err(e) = self.queue.request_push_later(&req, secs).await {
+            // The drift check lists the units again on its next run.
+            tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
         }
     }
 

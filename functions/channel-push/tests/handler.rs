@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use onecount::alerts::{Alert, AlertKind};
 use onecount::channels::push::{ChannelApi, PushError, Seen, Target, Write};
-use onecount::domain::{Event, EventKind, Held, LineId, NewStock, OrderId, Qty};
+use onecount::domain::{Event, EventKind, Held, LineId, NewStock, OrderId, Qty, SELLING_MS};
 use onecount::ports::memory::MemoryStore;
 use onecount::ports::{AlertSink, PushQueue, PushRequest, PushStore, SendError, Visibility};
 use onecount::{
@@ -657,6 +657,59 @@ async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
         p.api.writes.lock().unwrap().last().unwrap()[0],
         ("PLENTY".to_string(), 38)
     );
+}
+
+/// Last-unit protection deals a SKU's last units out only while it sells: the push that
+/// deals them out asks for another for when the SKU will have stopped selling, and that
+/// one lists them on every channel again.
+#[tokio::test]
+async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
+    let mut p = pusher(&[("MUG", 3, ListingPolicy::default(), 3)]).await;
+    p.cfg.last_units = Some(2);
+    let mug = Sku::parse("MUG").unwrap();
+    p.store
+        .put_listing(&Listing {
+            sku: mug.clone(),
+            channel: Channel::Shopify,
+            refs: vec![ChannelRef::new("inventory_item", "48000000000001").unwrap()],
+            policy: ListingPolicy::default(),
+        })
+        .await
+        .unwrap();
+    p.handle_batch(batch(&["MUG"], 1)).await; // 3, above the level: in sync
+    assert!(p.api.writes.lock().unwrap().is_empty());
+    // eBay sells one: 2 left, at the level, and selling. Shopify (the primary) and eBay
+    // get one each.
+    ebay_sale(&p, "01-00001-00001").await;
+    channel_shows(&p, "MUG", 2);
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap()[0],
+        ("MUG".to_string(), 1)
+    );
+    let later = p.queue.1.lock().unwrap().clone();
+    assert!(
+        matches!(later.as_slice(), [30 | 31]),
+        "asked once, for just after the selling window: {later:?}"
+    );
+    let asked = p.queue.0.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.channel == Channel::Ebay && r.cause == "stopped selling"),
+        "{asked:?}"
+    );
+    // That push, with no sale since: eBay lists both again and asks for nothing more.
+    channel_shows(&p, "MUG", 1);
+    p.store.edit_stock(&mug, |s| {
+        s.last_sold_at = s.last_sold_at.map(|t| t - SELLING_MS);
+    });
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(
+        p.api.writes.lock().unwrap().last().unwrap()[0],
+        ("MUG".to_string(), 2)
+    );
+    assert_eq!(p.queue.1.lock().unwrap().len(), 1);
 }
 
 async fn ebay_sale(p: &TestPusher, order: &str) {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::push::PushRecord;
-use super::{Millis, StockItem};
+use super::{Millis, SELLING_MS, StockItem};
 
 /// A listing's wait for its push, by age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,10 +27,16 @@ pub struct AgeLimits {
     pub stuck_ms: i64,
 }
 
-/// When the wait began: the last change to the stock, or the last confirmed push when
-/// that came later (a policy change moved the target at the same version).
-pub fn waiting_since(stock: &StockItem, record: Option<&PushRecord>) -> Millis {
-    record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at))
+/// When the wait began at `now`: the last change to the stock, or the last confirmed
+/// push when that came later (a policy change moved the target at the same version), or
+/// the moment the SKU stopped selling when that came later still (last-unit protection
+/// lifted: the target rose with no change to the stock).
+pub fn waiting_since(stock: &StockItem, record: Option<&PushRecord>, now: Millis) -> Millis {
+    let changed = record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at));
+    match stock.last_sold_at.map(|t| t + SELLING_MS) {
+        Some(stopped) if stopped <= now => changed.max(stopped),
+        _ => changed,
+    }
 }
 
 /// The age of a wait that began at `since`.

@@ -84,7 +84,7 @@ pub fn classify(
     if !pending {
         return Finding::Drift { shows, target };
     }
-    age(waiting_since(stock, record), now, lag_threshold_ms)
+    age(waiting_since(stock, record, now), now, lag_threshold_ms)
 }
 
 /// A pending push's finding: the drift check has one threshold, past which it is stuck.
@@ -115,7 +115,11 @@ pub fn classify_unreadable(
     if r.version >= stock.version && r.qty == target {
         return None;
     }
-    Some(age(waiting_since(stock, record), now, lag_threshold_ms))
+    Some(age(
+        waiting_since(stock, record, now),
+        now,
+        lag_threshold_ms,
+    ))
 }
 
 /// Whether a drift is worth telling the owner about (it is corrected either way): large,
@@ -169,6 +173,7 @@ mod tests {
             sold: Default::default(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: None,
         }
     }
 

@@ -22,7 +22,7 @@ pub use order::{
     SaleOutcome, decide_restock,
 };
 pub use stock::{
-    Guard, NewStock, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
+    Guard, NewStock, SELLING_MS, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
     adjusted_on_hand, decide_sale,
 };
 pub use timeline::{Event, EventKind, Held, LineRef, TimelineEntry};

@@ -56,6 +56,7 @@ impl LedgerState {
             sold: BTreeMap::new(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: None,
         };
         self.stock.insert(new.sku.clone(), item.clone());
         self.log(
@@ -105,6 +106,7 @@ impl LedgerState {
             s.on_hand -= d.take;
             s.version += 1;
             s.updated_at = now;
+            s.last_sold_at = Some(now);
         }
         if d.short > 0 {
             self.log(

@@ -43,7 +43,7 @@ pub fn listing_state(
         return ListingState::InSync;
     }
     let limits = AgeLimits { lag_ms, stuck_ms };
-    match listing_age(waiting_since(stock, record), now, limits) {
+    match listing_age(waiting_since(stock, record, now), now, limits) {
         ListingAge::Pending { age_ms } => ListingState::Pending { behind_ms: age_ms },
         ListingAge::Lagging { age_ms } => ListingState::Lagging { behind_ms: age_ms },
         ListingAge::Stuck { age_ms } => ListingState::Stuck { behind_ms: age_ms },
@@ -185,6 +185,7 @@ mod tests {
             sold: Default::default(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: None,
         }
     }
 

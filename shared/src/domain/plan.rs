@@ -220,6 +220,7 @@ mod tests {
             sold: Default::default(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: Some(0),
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ListingPolicy, Millis, StockItem, Unheard};
+use super::{Channel, ListingPolicy, Millis, SELLING_MS, StockItem, Unheard};
 
 /// What the pusher last confirmed on one channel for one listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,14 +143,15 @@ fn allotted(stock: &StockItem, channel: Channel, listed: &Listed, left: u32) -> 
 }
 
 /// Whether the SKU's last units are being allotted between its channels at `now`: at or
-/// below the last-unit level (the SKU's own, else `global_last_units`), not auto-paused.
+/// below the last-unit level (the SKU's own, else `global_last_units`) while it sells
+/// ([`StockItem::selling`]), not auto-paused.
 pub fn allotting(stock: &StockItem, global_last_units: Option<u32>, now: Millis) -> bool {
     !stock.guard.auto_paused
         && stock
             .guard
             .last_units
             .or(global_last_units)
-            .is_some_and(|l| stock.available(now) <= l)
+            .is_some_and(|l| stock.available(now) <= l && stock.selling(now))
 }
 
 /// The quantity `channel` should list for this SKU at `now`, all rules applied: what is
@@ -204,9 +205,16 @@ pub fn listed_why(
         .or(global_last_units)
         .filter(|l| left <= *l)
     {
-        let (q, how) = allotted(stock, channel, listed, left);
-        why.push(format!("last-unit protection at {l}: {how}"));
-        left = q;
+        if stock.selling(now) {
+            let (q, how) = allotted(stock, channel, listed, left);
+            why.push(format!("last-unit protection at {l}: {how}"));
+            left = q;
+        } else {
+            why.push(format!(
+                "last-unit protection at {l} waits: no sale in the last {} s, so every channel lists the last units (dealt out again on the next sale)",
+                SELLING_MS / 1000
+            ));
+        }
     }
     if policy.paused {
         why.push("paused on this channel".into());
@@ -439,6 +447,7 @@ mod tests {
             sold: Default::default(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: Some(0),
         }
     }
 
@@ -604,6 +613,37 @@ mod tests {
         );
         let unknown = records(&s, &[(Shopify, Some(0)), (Etsy, None), (Ebay, Some(0))]);
         assert_eq!(all3(&s, &unknown), [2, 1, 0]);
+    }
+
+    #[test]
+    fn the_last_units_are_dealt_out_only_while_the_sku_sells() {
+        use Channel::{Ebay, Etsy, Shopify};
+        let p = ListingPolicy::default();
+        let mut s = stock(3);
+        s.on_hand = 2;
+        let shows = pushed(&s, &[(Shopify, 2), (Etsy, 2), (Ebay, 2)]);
+        let all3 = |s: &StockItem, now: Millis| {
+            [Shopify, Etsy, Ebay].map(|c| listed_for(s, &p, c, Some(2), now, &shows))
+        };
+        // Never sold: a race between two channels' buyers is unlikely, and a unit dealt
+        // to a channel whose buyers do not come is a lost sale. Every channel lists both.
+        s.last_sold_at = None;
+        assert_eq!(all3(&s, 0), [2, 2, 2]);
+        assert!(!allotting(&s, Some(2), 0));
+        let (_, why) = listed_why(&s, &p, Etsy, Some(2), 0, &shows);
+        assert!(
+            why.iter().any(|w| w.contains("no sale in the last 30 s")),
+            "{why:?}"
+        );
+        // A sale a second ago: dealt out, Shopify first.
+        s.last_sold_at = Some(9_000);
+        assert_eq!(all3(&s, 10_000), [1, 1, 0]);
+        assert!(allotting(&s, Some(2), 10_000));
+        // Quiet for the selling window: listed everywhere again.
+        let stopped = 9_000 + SELLING_MS;
+        assert_eq!(all3(&s, stopped - 1), [1, 1, 0]);
+        assert_eq!(all3(&s, stopped), [2, 2, 2]);
+        assert!(!allotting(&s, Some(2), stopped));
     }
 
     #[test]

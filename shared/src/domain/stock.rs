@@ -29,6 +29,11 @@ pub struct StockItem {
     /// gone until the orders arrive, so a lost or late webhook cannot sell them twice.
     #[serde(default)]
     pub unheard: BTreeMap<Channel, Unheard>,
+    /// When the ledger last heard a sale of this SKU take units (`None`: none yet). While
+    /// it sells, its last units are dealt out between the channels (last-unit
+    /// protection); once it stops, every channel lists them again ([`SELLING_MS`]).
+    #[serde(default)]
+    pub last_sold_at: Option<Millis>,
 }
 
 /// Units one channel sold unheard, found by its pusher.
@@ -46,13 +51,20 @@ pub struct Unheard {
 /// still unexplained was an edit on the channel, not a sale.
 pub const UNHEARD_TTL_MS: Millis = 15 * 60 * 1000;
 
+/// How long after its last sale a SKU counts as selling. Last-unit protection deals the
+/// last units out only then: two buyers on two channels within a push's lag are likely
+/// only for a SKU that sells, and a unit dealt to a channel whose buyers do not come is a
+/// lost sale. A SKU quiet for this long lists its last units on every channel again.
+pub const SELLING_MS: Millis = 30_000;
+
 /// Per-SKU protection settings and alert state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guard {
     /// The channel that keeps selling when the others are paused (default: Shopify).
     pub primary: Option<Channel>,
-    /// Last-unit protection for this SKU: at or below this count, the units are dealt out
-    /// between the channels, the primary first (overrides the global level).
+    /// Last-unit protection for this SKU: at or below this count, while the SKU sells
+    /// ([`SELLING_MS`]), the units are dealt out between the channels, the primary first
+    /// (overrides the global level).
     pub last_units: Option<u32>,
     /// Set by the drift check while a channel is stuck and stock is low: every channel
     /// but the primary lists 0.
@@ -105,6 +117,11 @@ impl StockItem {
         if new && let Some(u) = self.unheard.get_mut(&channel) {
             u.sold_at += i64::from(qty);
         }
+    }
+
+    /// Whether the SKU sold within [`SELLING_MS`] before `now`.
+    pub fn selling(&self, now: Millis) -> bool {
+        self.last_sold_at.is_some_and(|t| now - t < SELLING_MS)
     }
 
     /// What is really left to sell at `now`: the count less every channel's unheard sales.

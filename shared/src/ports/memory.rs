@@ -34,6 +34,12 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Change a stock item in place, as no port would (tests: move when it last sold into
+    /// the past).
+    pub fn edit_stock(&self, sku: &Sku, f: impl FnOnce(&mut crate::domain::StockItem)) {
+        self.with(|s| s.stock.get_mut(sku).map(f));
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut LedgerState) -> T) -> T {
         f(&mut self.ledger.lock().unwrap_or_else(|p| p.into_inner()))
     }

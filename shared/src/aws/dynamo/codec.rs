@@ -108,6 +108,9 @@ pub fn stock_to_item(st: &StockItem) -> Item {
     if let Some(l) = st.guard.last_units {
         item.insert("last_units".into(), n(l));
     }
+    if let Some(t) = st.last_sold_at {
+        item.insert("last_sold_at".into(), n(t));
+    }
     item.insert(
         "auto_paused".into(),
         AttributeValue::Bool(st.guard.auto_paused),
@@ -175,6 +178,7 @@ pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
             low_alerted: r.bool("low_alerted"),
         },
         unheard,
+        last_sold_at: r.opt_num("last_sold_at")?,
     })
 }
 

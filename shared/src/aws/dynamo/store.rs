@@ -102,6 +102,12 @@ impl TxError {
     }
 }
 
+/// The stock update of a sale that takes `take` units: the count, its version, when it
+/// last changed and last sold, and `add` (the channel's sold counter, by what it sold).
+fn sale_set(take: &str, add: &str) -> String {
+    format!("SET #oh = #oh - {take}, #v = #v + :one, #u = :now, last_sold_at = :now ADD {add}")
+}
+
 pub(super) fn build_err(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Store(format!("building a DynamoDB request: {e}"))
 }
@@ -329,6 +335,7 @@ impl DynamoStore {
             sold: Default::default(),
             guard: Default::default(),
             unheard: Default::default(),
+            last_sold_at: None,
         };
         let tx = vec![
             self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
@@ -717,10 +724,7 @@ impl DynamoStore {
             self.line_put(fresh, 0)?,
             self.stock_update(
                 &l.sku,
-                &format!(
-                    "SET #oh = #oh - :q, #v = #v + :one, #u = :now ADD {} :q",
-                    sold_attr(l.channel)
-                ),
+                &sale_set(":q", &format!("{} :q", sold_attr(l.channel))),
                 &cond,
                 values,
             )?,
@@ -823,7 +827,7 @@ impl DynamoStore {
         let stock_write = if d.take > 0 {
             self.stock_update(
                 &l.sku,
-                &format!("SET #oh = #oh - :t, #v = #v + :one, #u = :now ADD {sold} :e"),
+                &sale_set(":t", &format!("{sold} :e")),
                 "#v = :v",
                 vec![
                     (":t", n(d.take)),
