@@ -81,7 +81,11 @@ impl LocalConfig {
             channels: ChannelsConfig::default(),
             visibility_timeout_secs: 2,
             max_receive_count: 5,
-            push_concurrency: Channel::CONNECTED.into_iter().map(|c| (c, 2)).collect(),
+            // The deployed defaults (template.yaml's *PushConcurrency).
+            push_concurrency: Channel::CONNECTED
+                .into_iter()
+                .map(|c| (c, if c == Channel::Ebay { 4 } else { 2 }))
+                .collect(),
             order_concurrency: 4,
             push_backoff_base_ms: 1000,
             last_units: None,
