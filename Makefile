@@ -20,7 +20,7 @@ bench: ## ledger, order-path, push-path, drift-check and discovery benchmarks ag
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example push_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example drift_bench
 	scripts/moto.sh run cargo run --locked -q -p onecount-tests --example discover_bench
-	cargo run --locked -q -p onecount-cli -- bench flash-sale --quick --out target/bench
+	cargo run --release --locked -q -p onecount-cli -- bench flash-sale --quick --out target/bench
 
 build: ## arm64 Lambda bootstraps for every function (cargo-lambda; what sam build makes)
 	scripts/build.sh
