@@ -28,13 +28,14 @@ pub struct AgeLimits {
 }
 
 /// When the wait began at `now`: the last change to the stock, or the last confirmed
-/// push when that came later (a policy change moved the target at the same version), or
-/// the moment the SKU stopped selling when that came later still (last-unit protection
-/// lifted: the target rose with no change to the stock).
+/// push when that came later (a policy change moved the target at the same version). A
+/// listing pushed at the stock's very version waits on time alone: the SKU stopped
+/// selling and last-unit protection lifted, so from that moment when it came later still.
 pub fn waiting_since(stock: &StockItem, record: Option<&PushRecord>, now: Millis) -> Millis {
     let changed = record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at));
-    match stock.last_sold_at.map(|t| t + SELLING_MS) {
-        Some(stopped) if stopped <= now => changed.max(stopped),
+    let stopped = stock.last_sold_at.map(|t| t + SELLING_MS);
+    match (record, stopped) {
+        (Some(r), Some(s)) if r.version >= stock.version && s <= now => changed.max(s),
         _ => changed,
     }
 }
@@ -64,6 +65,39 @@ impl ListingAge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_begins_at_the_change_or_when_the_sku_stopped_selling() {
+        let mut s = StockItem {
+            sku: crate::domain::Sku::parse("MUG").unwrap(),
+            on_hand: 1,
+            version: 4,
+            low_stock_threshold: 1,
+            updated_at: 10_000,
+            sold: Default::default(),
+            guard: Default::default(),
+            unheard: Default::default(),
+            last_sold_at: Some(10_000),
+        };
+        let older = PushRecord {
+            version: 3,
+            at: 9_000,
+            ..Default::default()
+        };
+        let stopped = 10_000 + SELLING_MS;
+        // A sale's push not landed: the wait began at the sale, however long ago.
+        assert_eq!(waiting_since(&s, Some(&older), stopped + 5_000), 10_000);
+        // Pushed at this version: only the end of the selling window moved the target.
+        let current = PushRecord {
+            version: 4,
+            at: 10_500,
+            ..Default::default()
+        };
+        assert_eq!(waiting_since(&s, Some(&current), stopped + 5_000), stopped);
+        assert_eq!(waiting_since(&s, Some(&current), stopped - 1), 10_500);
+        s.last_sold_at = None;
+        assert_eq!(waiting_since(&s, Some(&current), stopped + 5_000), 10_500);
+    }
 
     #[test]
     fn a_wait_is_pending_then_lagging_then_stuck() {
