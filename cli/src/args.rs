@@ -221,8 +221,8 @@ pub enum StockCmd {
         actor: Option<String>,
     },
     /// A SKU's primary channel, and the level at or below which its units are dealt out
-    /// between the channels (last-unit protection; auto-pause also keeps the primary
-    /// channel selling).
+    /// between the channels while it sells, a sale in the last 30 s (last-unit protection;
+    /// auto-pause also keeps the primary channel selling).
     Protect {
         sku: Sku,
         /// The SKU's primary channel (default: shopify).

@@ -167,9 +167,8 @@ impl Tracker {
     /// [`SELLING_MS`](onecount::domain::SELLING_MS)): then they should together display
     /// what is left.
     fn allotted(&self, item: usize) -> bool {
-        let selling = self.last_sold_ms[item]
-            .is_some_and(|t| self.seen_at[item] < t + onecount::domain::SELLING_MS as u64);
-        selling
+        let last = self.last_sold_ms[item].map(|t| t as i64);
+        onecount::domain::selling_at(last, self.seen_at[item] as i64)
             && self
                 .protect
                 .is_some_and(|level| self.remaining(item).max(0) <= level)

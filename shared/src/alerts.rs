@@ -339,7 +339,7 @@ impl Alert {
                     shows.join(", ")
                 ),
                 &format!(
-                    "reorder or transfer stock, then record it with `onecount stock adjust {sku} +N --reason received`. If it cannot be restocked in time, consider last-unit protection so the channels never list more of the final units than exist."
+                    "reorder or transfer stock, then record it with `onecount stock adjust {sku} +N --reason received`. If it cannot be restocked in time, consider last-unit protection so that, while it sells, the channels never list more of the final units than exist."
                 ),
                 format!(
                     "LOW {sku}: {on_hand} left ({sold_last_hour}/h). Reorder; log with onecount stock adjust"
@@ -368,7 +368,7 @@ impl Alert {
                     "{channel} order {order} took {sku} down to {on_hand} (threshold {threshold}). `onecount sku show {sku}` shows what each channel lists now."
                 ),
                 &format!(
-                    "reorder or transfer stock, then record it with `onecount stock adjust {sku} +N --reason received`. If it cannot be restocked in time, consider last-unit protection (`onecount stock protect {sku} --last-units 2`) so the channels never list more of the final units than exist."
+                    "reorder or transfer stock, then record it with `onecount stock adjust {sku} +N --reason received`. If it cannot be restocked in time, consider last-unit protection (`onecount stock protect {sku} --last-units 2`) so that, while it sells, the channels never list more of the final units than exist."
                 ),
                 format!("LOW {sku}: {on_hand} left after {channel} order {order}. Reorder"),
             ),

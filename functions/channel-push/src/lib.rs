@@ -32,10 +32,10 @@ use onecount::domain::plan::{
     Facts, Prep, Step, before_read, blind_zero, hold_wait, known_after_hold, plan,
 };
 use onecount::domain::push::{
-    Listed, PushRecord, allotting, budget_gate, listed_for, retry_delay_secs, revision_gate,
-    sold_counted, unheard_sales, unheard_to_record, utc_day, wait_delay_secs,
+    Listed, PushRecord, allotting, budget_gate, delay_secs_until, listed_for, retry_delay_secs,
+    revision_gate, sold_counted, unheard_sales, unheard_to_record, utc_day, wait_delay_secs,
 };
-use onecount::domain::{Event, Held, Millis, SELLING_MS, Unheard};
+use onecount::domain::{Event, Held, Millis, Unheard};
 use onecount::ports::episodes;
 use onecount::ports::{
     AlertSink, ChannelHealth, EpisodeKind, PushQueue, PushRequest, PushStore, PushView, Recorded,
@@ -793,7 +793,7 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
-                self.when_it_stops_selling(v, now).await;
+                self.when_it_stops_selling(v, qty, now).await;
                 Ok(recorded)
             }
             Err(e) => Err(Outcome::Retry {
@@ -820,31 +820,33 @@ where
         }
     }
 
-    /// The SKU's last units are dealt out only because it sells: once it has sold nothing
-    /// for [`SELLING_MS`], every channel lists them again, and no sale will ask for that
-    /// push. Ask for this listing's push for then (each sale's push asks for its own; one
-    /// asked for by an earlier sale finds the SKU still selling and changes nothing).
-    async fn when_it_stops_selling(&self, v: &PushView, now: Millis) {
-        let level = self.cfg.last_units;
-        let Some(stops) = v.stock.last_sold_at.map(|t| t + SELLING_MS) else {
+    /// The SKU's last units are dealt out only while it sells: once it has sold nothing
+    /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale will ask for that
+    /// push. When this listing will list other than `qty` (just confirmed) then, ask for
+    /// its push for just after (each sale's push asks for its own; one asked for by an
+    /// earlier sale finds the SKU still selling and changes nothing). Judged on what the
+    /// listing will list, not on whether the units are dealt out now: a round that
+    /// started while the SKU sold may confirm after it stopped.
+    async fn when_it_stops_selling(&self, v: &PushView, qty: u32, now: Millis) {
+        let Some(stops) = v.stock.stops_selling_at() else {
             return;
         };
-        if !allotting(&v.stock, level, now)
-            || allotting(&v.stock, level, stops)
-            || v.stock.available(stops) == 0
-        {
+        let level = self.cfg.last_units;
+        // Only the last units are dealt out: above the level nothing changes then.
+        let within = v.stock.guard.last_units.or(level);
+        if within.is_none_or(|l| v.stock.available(stops) > l) {
             return;
         }
-        // SQS delays in whole seconds: arrive just after, never just before.
-        let secs = ((stops - now).max(0) / 1000 + 1).min(900) as u32;
-        let req = PushRequest::unprompted(
-            v.stock.sku.clone(),
-            self.channel(),
-            "stopped selling",
-            false,
-        );
+        let (policy, ch) = (&v.listing.policy, self.channel());
+        // Not dealt out then: what the other channels list does not matter.
+        let after = listed_for(&v.stock, policy, ch, level, stops, &Listed::default());
+        if after == qty {
+            return;
+        }
+        let secs = delay_secs_until(stops, now);
+        let req = PushRequest::unprompted(v.stock.sku.clone(), ch, "stopped selling", false);
         if let Err(e) = self.queue.request_push_later(&req, secs).await {
-            // The drift check lists the units again on its next run.
+            // The next sale asks again; the drift check finds the listing lagging.
             tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
         }
     }

@@ -659,11 +659,9 @@ async fn near_the_rate_limit_the_last_units_go_first_and_plenty_waits() {
     );
 }
 
-/// Last-unit protection deals a SKU's last units out only while it sells: the push that
-/// deals them out asks for another for when the SKU will have stopped selling, and that
-/// one lists them on every channel again.
-#[tokio::test]
-async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
+/// MUG at 3 on eBay and Shopify, last-unit protection at 2, in sync at 3; then eBay sells
+/// one (2 left, at the level, selling) and shows 2.
+async fn mug_at_the_level_selling() -> (TestPusher, Sku) {
     let mut p = pusher(&[("MUG", 3, ListingPolicy::default(), 3)]).await;
     p.cfg.last_units = Some(2);
     let mug = Sku::parse("MUG").unwrap();
@@ -678,15 +676,24 @@ async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
         .unwrap();
     p.handle_batch(batch(&["MUG"], 1)).await; // 3, above the level: in sync
     assert!(p.api.writes.lock().unwrap().is_empty());
-    // eBay sells one: 2 left, at the level, and selling. Shopify (the primary) and eBay
-    // get one each.
     ebay_sale(&p, "01-00001-00001").await;
     channel_shows(&p, "MUG", 2);
+    (p, mug)
+}
+
+fn last_write(p: &TestPusher) -> (String, u32) {
+    p.api.writes.lock().unwrap().last().unwrap()[0].clone()
+}
+
+/// Last-unit protection deals a SKU's last units out only while it sells: the push that
+/// deals them out asks for another for when the SKU will have stopped selling, and that
+/// one lists them on every channel again.
+#[tokio::test]
+async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
+    let (p, mug) = mug_at_the_level_selling().await;
+    // Shopify (the primary) and eBay get one each.
     p.handle_batch(batch(&["MUG"], 1)).await;
-    assert_eq!(
-        p.api.writes.lock().unwrap().last().unwrap()[0],
-        ("MUG".to_string(), 1)
-    );
+    assert_eq!(last_write(&p), ("MUG".to_string(), 1));
     let later = p.queue.1.lock().unwrap().clone();
     assert!(
         matches!(later.as_slice(), [30 | 31]),
@@ -705,11 +712,22 @@ async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
         s.last_sold_at = s.last_sold_at.map(|t| t - SELLING_MS);
     });
     p.handle_batch(batch(&["MUG"], 1)).await;
-    assert_eq!(
-        p.api.writes.lock().unwrap().last().unwrap()[0],
-        ("MUG".to_string(), 2)
-    );
+    assert_eq!(last_write(&p), ("MUG".to_string(), 2));
     assert_eq!(p.queue.1.lock().unwrap().len(), 1);
+}
+
+/// A round that began while the SKU sold and confirmed after it stopped wrote the dealt
+/// out share all the same: it still asks for the push that lists the units again, at once.
+#[tokio::test]
+async fn a_round_that_outlasts_the_selling_window_still_asks_for_the_push_after_it() {
+    let (p, mug) = mug_at_the_level_selling().await;
+    p.store.edit_stock(&mug, |s| {
+        s.last_sold_at = Some(now() - SELLING_MS + 300);
+    });
+    p.api.read_ms.store(600, Ordering::Relaxed);
+    p.handle_batch(batch(&["MUG"], 1)).await;
+    assert_eq!(last_write(&p), ("MUG".to_string(), 1));
+    assert_eq!(*p.queue.1.lock().unwrap(), vec![1]);
 }
 
 async fn ebay_sale(p: &TestPusher, order: &str) {

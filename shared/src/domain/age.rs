@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::push::PushRecord;
-use super::{Millis, SELLING_MS, StockItem};
+use super::{Millis, StockItem};
 
 /// A listing's wait for its push, by age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,7 +33,7 @@ pub struct AgeLimits {
 /// selling and last-unit protection lifted, so from that moment when it came later still.
 pub fn waiting_since(stock: &StockItem, record: Option<&PushRecord>, now: Millis) -> Millis {
     let changed = record.map_or(stock.updated_at, |r| r.at.max(stock.updated_at));
-    let stopped = stock.last_sold_at.map(|t| t + SELLING_MS);
+    let stopped = stock.stops_selling_at();
     match (record, stopped) {
         (Some(r), Some(s)) if r.version >= stock.version && s <= now => changed.max(s),
         _ => changed,
@@ -65,6 +65,7 @@ impl ListingAge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SELLING_MS;
 
     #[test]
     fn a_wait_begins_at_the_change_or_when_the_sku_stopped_selling() {

@@ -23,7 +23,7 @@ pub use order::{
 };
 pub use stock::{
     Guard, NewStock, SELLING_MS, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
-    adjusted_on_hand, decide_sale,
+    adjusted_on_hand, decide_sale, selling_at,
 };
 pub use timeline::{Event, EventKind, Held, LineRef, TimelineEntry};
 

@@ -407,6 +407,14 @@ pub fn wait_delay_secs(waits: u32, base_ms: u64) -> u32 {
     ms.div_ceil(1000).clamp(1, 900) as u32
 }
 
+/// The SQS delay (whole seconds) for a push that must run after `at`, asked at `now`:
+/// rounded up, plus a second, so it never arrives before (another process's clock may be
+/// a little ahead); at least 1, at most SQS's 900.
+pub fn delay_secs_until(at: Millis, now: Millis) -> u32 {
+    let ms = (at - now).max(0) as u64;
+    (ms.div_ceil(1000) + 1).min(900) as u32
+}
+
 /// Seconds until the next UTC midnight, and the UTC day number, at `now`.
 pub fn utc_day(now: Millis) -> (i64, u32) {
     let secs = now.div_euclid(1000);
@@ -616,6 +624,15 @@ mod tests {
     }
 
     #[test]
+    fn a_delayed_push_arrives_after_its_moment_never_before() {
+        assert_eq!(delay_secs_until(30_000, 0), 31);
+        assert_eq!(delay_secs_until(30_000, 1), 31, "29.999 s rounds up");
+        assert_eq!(delay_secs_until(30_000, 1_000), 30);
+        assert_eq!(delay_secs_until(30_000, 45_000), 1, "already past: at once");
+        assert_eq!(delay_secs_until(10_000_000, 0), 900);
+    }
+
+    #[test]
     fn the_last_units_are_dealt_out_only_while_the_sku_sells() {
         use Channel::{Ebay, Etsy, Shopify};
         let p = ListingPolicy::default();
@@ -644,6 +661,18 @@ mod tests {
         assert_eq!(all3(&s, stopped - 1), [1, 1, 0]);
         assert_eq!(all3(&s, stopped), [2, 2, 2]);
         assert!(!allotting(&s, Some(2), stopped));
+        // Units a pusher found sold unheard are a sale too, from when they were found.
+        s.on_hand = 3;
+        s.unheard.insert(
+            Etsy,
+            Unheard {
+                units: 1,
+                sold_at: 0,
+                at: stopped,
+            },
+        );
+        assert_eq!(s.stops_selling_at(), Some(stopped + SELLING_MS));
+        assert!(allotting(&s, Some(2), stopped + 1));
     }
 
     #[test]

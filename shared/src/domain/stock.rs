@@ -57,6 +57,11 @@ pub const UNHEARD_TTL_MS: Millis = 15 * 60 * 1000;
 /// lost sale. A SKU quiet for this long lists its last units on every channel again.
 pub const SELLING_MS: Millis = 30_000;
 
+/// Whether something that last sold at `last` is still selling at `now` ([`SELLING_MS`]).
+pub fn selling_at(last: Option<Millis>, now: Millis) -> bool {
+    last.is_some_and(|t| now - t < SELLING_MS)
+}
+
 /// Per-SKU protection settings and alert state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guard {
@@ -119,9 +124,21 @@ impl StockItem {
         }
     }
 
+    /// When the SKU last sold: a sale the ledger heard take units, or units a pusher
+    /// found sold unheard on a channel (a sale whose order is on its way).
+    pub fn sold_lately_at(&self) -> Option<Millis> {
+        let found = self.unheard.values().map(|u| u.at);
+        self.last_sold_at.into_iter().chain(found).max()
+    }
+
+    /// When the SKU stops selling unless it sells again: [`SELLING_MS`] after it last sold.
+    pub fn stops_selling_at(&self) -> Option<Millis> {
+        self.sold_lately_at().map(|t| t + SELLING_MS)
+    }
+
     /// Whether the SKU sold within [`SELLING_MS`] before `now`.
     pub fn selling(&self, now: Millis) -> bool {
-        self.last_sold_at.is_some_and(|t| now - t < SELLING_MS)
+        selling_at(self.sold_lately_at(), now)
     }
 
     /// What is really left to sell at `now`: the count less every channel's unheard sales.

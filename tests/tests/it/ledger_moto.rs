@@ -78,6 +78,10 @@ async fn fifty_concurrent_sales_against_twenty_in_stock() {
     let s = store.get_stock(&sku("HOT")).await.unwrap().unwrap();
     assert_eq!(s.on_hand, 0);
     assert_eq!(s.version, 1 + 20, "version rises once per applied change");
+    assert!(
+        s.last_sold_at.is_some(),
+        "the blind sale path keeps when it last sold"
+    );
 
     let tl = store.timeline(&sku("HOT"), 1000).await.unwrap();
     let count = |k| tl.iter().filter(|e| e.kind() == k).count();
@@ -233,6 +237,7 @@ async fn a_partial_refund_restocks_only_its_quantity() {
 async fn a_short_line_takes_what_is_there_and_records_the_shortfall() {
     let store = fresh_store("short").await;
     create(&store, "MUG", 1).await;
+    let before = onecount::clock::now_ms();
     let out = store
         .record_sale(&line(Channel::Ebay, "o1", "1", "MUG", 3))
         .await
@@ -240,6 +245,18 @@ async fn a_short_line_takes_what_is_there_and_records_the_shortfall() {
     assert_eq!(out, SaleOutcome::Oversold { short: 2 });
     let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
     assert_eq!((s.on_hand, s.version), (0, 2));
+    // It took a unit (the path that reads the count): the SKU is selling.
+    let sold_at = s
+        .last_sold_at
+        .expect("a sale that took units is when it last sold");
+    assert!(sold_at >= before, "{sold_at} < {before}");
+    // One with nothing left to take changes neither the count nor when it last sold.
+    store
+        .record_sale(&line(Channel::Ebay, "o2", "1", "MUG", 1))
+        .await
+        .unwrap();
+    let s = store.get_stock(&sku("MUG")).await.unwrap().unwrap();
+    assert_eq!((s.on_hand, s.last_sold_at), (0, Some(sold_at)));
     // Cancelling it gives back the one unit it really took.
     let c = restock(Channel::Ebay, "o1", "1", RestockKind::Cancel);
     assert_eq!(
