@@ -821,9 +821,9 @@ where
     }
 
     /// The SKU's last units are dealt out only while it sells: once it has sold nothing
-    /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale will ask for that
-    /// push. When this listing will list other than `qty` (just confirmed) then, ask for
-    /// its push for just after (each sale's push asks for its own; one asked for by an
+    /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale
+    /// will ask for that push. When this listing will list other than `qty` (just
+    /// confirmed) then, ask for its push for just after (each sale's push asks for its own; one asked for by an
     /// earlier sale finds the SKU still selling and changes nothing). Judged on what the
     /// listing will list, not on whether the units are dealt out now: a round that
     /// started while the SKU sold may confirm after it stopped.
