@@ -186,6 +186,7 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: None,
+            prev_sold_at: None,
         }
     }
 

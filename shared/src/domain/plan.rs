@@ -221,6 +221,7 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: Some(0),
+            prev_sold_at: None,
         }
     }
 
