@@ -77,8 +77,6 @@ pub struct Tracker {
     protect: Option<i64>,
     /// When each item last sold units: protection deals them out only while it sells.
     last_sold_ms: Vec<Option<u64>>,
-    /// And the sale before: during a burst onecount raises the level.
-    prev_sold_ms: Vec<Option<u64>>,
     turned_away: usize,
     turned_away_units: i64,
     pending: Vec<Pending>,
@@ -133,7 +131,6 @@ impl Tracker {
             initial: initial.to_vec(),
             sold: vec![0; initial.len()],
             last_sold_ms: vec![None; initial.len()],
-            prev_sold_ms: vec![None; initial.len()],
             shows: initial.iter().map(|q| [*q; 3]).collect(),
             seen_at: vec![0; initial.len()],
             stale_ms: [0; 3],
@@ -171,12 +168,10 @@ impl Tracker {
     /// what is left.
     fn allotted(&self, item: usize) -> bool {
         let last = self.last_sold_ms[item].map(|t| t as i64);
-        let prev = self.prev_sold_ms[item].map(|t| t as i64);
-        let burst = i64::from(onecount::domain::burst_level(prev, last));
         onecount::domain::selling_at(last, self.seen_at[item] as i64)
             && self
                 .protect
-                .is_some_and(|level| self.remaining(item).max(0) <= level.max(burst))
+                .is_some_and(|level| self.remaining(item).max(0) <= level)
     }
 
     /// Units of `item` that exist but no channel displays: under allotment what the
@@ -245,7 +240,6 @@ impl Tracker {
         let before = self.remaining(item);
         self.sold[item] += qty;
         if before > 0 {
-            self.prev_sold_ms[item] = Some(self.last_sold_ms[item].unwrap_or(0));
             self.last_sold_ms[item] = Some(at_ms);
         }
         let after = self.remaining(item);

@@ -833,7 +833,7 @@ where
         };
         let level = self.cfg.last_units;
         // Only the last units are dealt out: above the level nothing changes then.
-        let within = v.stock.last_units_level(level);
+        let within = v.stock.guard.last_units.or(level);
         if within.is_none_or(|l| v.stock.available(stops) > l) {
             return;
         }

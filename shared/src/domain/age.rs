@@ -79,7 +79,6 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: Some(10_000),
-            prev_sold_at: None,
         };
         let older = PushRecord {
             version: 3,

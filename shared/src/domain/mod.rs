@@ -22,8 +22,8 @@ pub use order::{
     SaleOutcome, decide_restock,
 };
 pub use stock::{
-    Guard, NewStock, PUSH_LAG_MS, SELLING_MS, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS,
-    Unheard, adjusted_on_hand, burst_level, decide_sale, selling_at,
+    Guard, NewStock, SELLING_MS, SaleDecision, StockChange, StockItem, UNHEARD_TTL_MS, Unheard,
+    adjusted_on_hand, decide_sale, selling_at,
 };
 pub use timeline::{Event, EventKind, Held, LineRef, TimelineEntry};
 

@@ -57,7 +57,6 @@ impl LedgerState {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: None,
-            prev_sold_at: None,
         };
         self.stock.insert(new.sku.clone(), item.clone());
         self.log(
@@ -107,7 +106,6 @@ impl LedgerState {
             s.on_hand -= d.take;
             s.version += 1;
             s.updated_at = now;
-            s.prev_sold_at = Some(s.last_sold_at.unwrap_or(0));
             s.last_sold_at = Some(now);
         }
         if d.short > 0 {

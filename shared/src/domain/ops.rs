@@ -186,7 +186,6 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: None,
-            prev_sold_at: None,
         }
     }
 

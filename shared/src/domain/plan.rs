@@ -221,7 +221,6 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: Some(0),
-            prev_sold_at: None,
         }
     }
 

@@ -143,13 +143,14 @@ fn allotted(stock: &StockItem, channel: Channel, listed: &Listed, left: u32) -> 
 }
 
 /// Whether the SKU's last units are being allotted between its channels at `now`: at or
-/// below the last-unit level (the SKU's own, else `global_last_units`, raised during a
-/// burst: [`StockItem::last_units_level`]) while it sells ([`StockItem::selling`]), not
-/// auto-paused.
+/// below the last-unit level (the SKU's own, else `global_last_units`) while it sells
+/// ([`StockItem::selling`]), not auto-paused.
 pub fn allotting(stock: &StockItem, global_last_units: Option<u32>, now: Millis) -> bool {
     !stock.guard.auto_paused
         && stock
-            .last_units_level(global_last_units)
+            .guard
+            .last_units
+            .or(global_last_units)
             .is_some_and(|l| stock.available(now) <= l && stock.selling(now))
 }
 
@@ -199,18 +200,14 @@ pub fn listed_why(
             return (0, why);
         }
     } else if let Some(l) = stock
-        .last_units_level(global_last_units)
+        .guard
+        .last_units
+        .or(global_last_units)
         .filter(|l| left <= *l)
     {
         if stock.selling(now) {
             let (q, how) = allotted(stock, channel, listed, left);
-            let raised = match stock.guard.last_units.or(global_last_units) {
-                Some(b) if b < l => {
-                    format!(" (raised from {b}: its last two sales came close together)")
-                }
-                _ => String::new(),
-            };
-            why.push(format!("last-unit protection at {l}{raised}: {how}"));
+            why.push(format!("last-unit protection at {l}: {how}"));
             left = q;
         } else {
             why.push(format!(
@@ -459,7 +456,6 @@ mod tests {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: Some(0),
-            prev_sold_at: None,
         }
     }
 
@@ -677,46 +673,6 @@ mod tests {
         );
         assert_eq!(s.stops_selling_at(), Some(stopped + SELLING_MS));
         assert!(allotting(&s, Some(2), stopped + 1));
-    }
-
-    #[test]
-    fn a_burst_of_sales_raises_the_level_to_what_could_sell_within_a_push() {
-        use crate::domain::{PUSH_LAG_MS, burst_level};
-        use Channel::{Ebay, Etsy, Shopify};
-        assert_eq!(burst_level(None, Some(5_000)), 0);
-        assert_eq!(
-            burst_level(Some(0), Some(5_000)),
-            0,
-            "no sale before: no pace"
-        );
-        assert_eq!(burst_level(Some(5_000), Some(5_000 + PUSH_LAG_MS + 1)), 0);
-        assert_eq!(burst_level(Some(5_000), Some(5_000 + PUSH_LAG_MS)), 1);
-        assert_eq!(
-            burst_level(Some(5_000), Some(5_800)),
-            3,
-            "2 s at one per 0.8 s"
-        );
-        assert_eq!(burst_level(Some(5_000), Some(5_000)), 5, "at most 5");
-        let p = ListingPolicy::default();
-        let mut s = stock(3);
-        s.on_hand = 3;
-        let shows = pushed(&s, &[(Shopify, 3), (Etsy, 3), (Ebay, 3)]);
-        let all3 = |s: &StockItem| {
-            [Shopify, Etsy, Ebay].map(|c| listed_for(s, &p, c, Some(1), 6_000, &shows))
-        };
-        // Sales a few seconds apart: level 1, 3 left listed everywhere.
-        (s.prev_sold_at, s.last_sold_at) = (Some(1_000), Some(5_800));
-        assert_eq!(all3(&s), [3, 3, 3]);
-        // 0.8 s apart: 3 could sell before the next push lands; dealt out one each.
-        s.prev_sold_at = Some(5_000);
-        assert_eq!(all3(&s), [1, 1, 1]);
-        let (_, why) = listed_why(&s, &p, Etsy, Some(1), 6_000, &shows);
-        assert!(
-            why.iter().any(|w| w.contains("at 3 (raised from 1")),
-            "{why:?}"
-        );
-        // Without protection a burst changes nothing.
-        assert_eq!(listed_for(&s, &p, Etsy, None, 6_000, &shows), 3);
     }
 
     #[test]

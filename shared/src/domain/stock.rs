@@ -34,10 +34,6 @@ pub struct StockItem {
     /// protection); once it stops, every channel lists them again ([`SELLING_MS`]).
     #[serde(default)]
     pub last_sold_at: Option<Millis>,
-    /// When the sale before that took units (0: there was none): with `last_sold_at`, the
-    /// SKU's pace, which raises the last-unit level during a burst ([`burst_level`]).
-    #[serde(default)]
-    pub prev_sold_at: Option<Millis>,
 }
 
 /// Units one channel sold unheard, found by its pusher.
@@ -64,25 +60,6 @@ pub const SELLING_MS: Millis = 30_000;
 /// Whether something that last sold at `last` is still selling at `now` ([`SELLING_MS`]).
 pub fn selling_at(last: Option<Millis>, now: Millis) -> bool {
     last.is_some_and(|t| now - t < SELLING_MS)
-}
-
-/// A push's usual lag, from a sale to the other channels listing it (a second or two on
-/// AWS): sales this close together can race each other.
-pub const PUSH_LAG_MS: Millis = 2_000;
-
-/// The last-unit level a burst calls for: as many units as could sell within the next
-/// push's lag at the pace of the last two sales (`prev`, `last`), when they were within
-/// one lag of each other (a SKU selling slower than that races no more than its level
-/// covers). 0 outside a burst.
-pub fn burst_level(prev: Option<Millis>, last: Option<Millis>) -> u32 {
-    let (Some(prev), Some(last)) = (prev, last) else {
-        return 0;
-    };
-    let gap = (last - prev).max(1);
-    if gap > PUSH_LAG_MS {
-        return 0;
-    }
-    ((PUSH_LAG_MS + gap - 1) / gap).min(5) as u32
 }
 
 /// Per-SKU protection settings and alert state.
@@ -157,13 +134,6 @@ impl StockItem {
     /// When the SKU stops selling unless it sells again: [`SELLING_MS`] after it last sold.
     pub fn stops_selling_at(&self) -> Option<Millis> {
         self.sold_lately_at().map(|t| t + SELLING_MS)
-    }
-
-    /// The last-unit level in force: the SKU's own, else `global`, raised during a burst
-    /// ([`burst_level`]); `None` without protection.
-    pub fn last_units_level(&self, global: Option<u32>) -> Option<u32> {
-        let burst = burst_level(self.prev_sold_at, self.last_sold_at);
-        self.guard.last_units.or(global).map(|l| l.max(burst))
     }
 
     /// Whether the SKU sold within [`SELLING_MS`] before `now`.

@@ -404,7 +404,7 @@ async fn last_unit_protection_deals_the_last_units_out_between_the_channels() {
     );
     assert_eq!(q, 1);
     assert!(
-        why.iter().any(|w| w.contains("last-unit protection at")),
+        why.iter().any(|w| w.contains("last-unit protection at 2")),
         "{why:?}"
     );
 }

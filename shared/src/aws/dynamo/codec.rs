@@ -111,9 +111,6 @@ pub fn stock_to_item(st: &StockItem) -> Item {
     if let Some(t) = st.last_sold_at {
         item.insert("last_sold_at".into(), n(t));
     }
-    if let Some(t) = st.prev_sold_at {
-        item.insert("prev_sold_at".into(), n(t));
-    }
     item.insert(
         "auto_paused".into(),
         AttributeValue::Bool(st.guard.auto_paused),
@@ -182,7 +179,6 @@ pub fn stock_from_item(item: &Item) -> Result<StockItem, LedgerError> {
         },
         unheard,
         last_sold_at: r.opt_num("last_sold_at")?,
-        prev_sold_at: r.opt_num("prev_sold_at")?,
     })
 }
 

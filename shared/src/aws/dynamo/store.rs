@@ -103,14 +103,9 @@ impl TxError {
 }
 
 /// The stock update of a sale that takes `take` units: the count, its version, when it
-/// last changed, when it last sold and the sale before (0: none; every operand is the
-/// item before the update), and `add` (the channel's sold counter, by what it sold).
-/// The caller binds `:one` and `:now`; [`DynamoStore::stock_update`] binds `:zero`.
+/// last changed and last sold, and `add` (the channel's sold counter, by what it sold).
 fn sale_set(take: &str, add: &str) -> String {
-    format!(
-        "SET #oh = #oh - {take}, #v = #v + :one, #u = :now, \
-         prev_sold_at = if_not_exists(last_sold_at, :zero), last_sold_at = :now ADD {add}"
-    )
+    format!("SET #oh = #oh - {take}, #v = #v + :one, #u = :now, last_sold_at = :now ADD {add}")
 }
 
 pub(super) fn build_err(e: impl std::fmt::Display) -> LedgerError {
@@ -265,7 +260,7 @@ impl DynamoStore {
     }
 
     /// An update of the stock item; `#oh`, `#v` and `#u` name on_hand, version, updated_at
-    /// and `:zero` is 0 (declared only when used, as DynamoDB requires).
+    /// (declared only when used, as DynamoDB requires).
     fn stock_update(
         &self,
         sku: &Sku,
@@ -287,9 +282,6 @@ impl DynamoStore {
         }
         if set.contains("#u") {
             b = b.expression_attribute_names("#u", "updated_at");
-        }
-        if set.contains(":zero") {
-            b = b.expression_attribute_values(":zero", n(0));
         }
         for (k, v) in values {
             b = b.expression_attribute_values(k, v);
@@ -344,7 +336,6 @@ impl DynamoStore {
             guard: Default::default(),
             unheard: Default::default(),
             last_sold_at: None,
-            prev_sold_at: None,
         };
         let tx = vec![
             self.put(stock_to_item(&item), Some("attribute_not_exists(pk)"), &[])?,
