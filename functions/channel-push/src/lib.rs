@@ -823,17 +823,17 @@ where
     /// The SKU's last units are dealt out only while it sells: once it has sold nothing
     /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale
     /// will ask for that push. When this listing will list other than `qty` (just
-    /// confirmed) then, ask for its push for just after (each sale's push asks for its own; one asked for by an
-    /// earlier sale finds the SKU still selling and changes nothing). Judged on what the
-    /// listing will list, not on whether the units are dealt out now: a round that
-    /// started while the SKU sold may confirm after it stopped.
+    /// confirmed) then, ask for its push for just after (each sale's push asks for its
+    /// own; one asked for by an earlier sale finds the SKU still selling and changes
+    /// nothing). Judged on what the listing will list, not on whether the units are dealt
+    /// out now: a round that started while the SKU sold may confirm after it stopped.
     async fn when_it_stops_selling(&self, v: &PushView, qty: u32, now: Millis) {
         let Some(stops) = v.stock.stops_selling_at() else {
             return;
         };
         let level = self.cfg.last_units;
         // Only the last units are dealt out: above the level nothing changes then.
-        let within = v.stock.guard.last_units.or(level);
+        let within = v.stock.last_units_level(level);
         if within.is_none_or(|l| v.stock.available(stops) > l) {
             return;
         }

@@ -148,9 +148,7 @@ fn allotted(stock: &StockItem, channel: Channel, listed: &Listed, left: u32) -> 
 pub fn allotting(stock: &StockItem, global_last_units: Option<u32>, now: Millis) -> bool {
     !stock.guard.auto_paused
         && stock
-            .guard
-            .last_units
-            .or(global_last_units)
+            .last_units_level(global_last_units)
             .is_some_and(|l| stock.available(now) <= l && stock.selling(now))
 }
 
@@ -200,9 +198,7 @@ pub fn listed_why(
             return (0, why);
         }
     } else if let Some(l) = stock
-        .guard
-        .last_units
-        .or(global_last_units)
+        .last_units_level(global_last_units)
         .filter(|l| left <= *l)
     {
         if stock.selling(now) {

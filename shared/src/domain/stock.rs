@@ -136,6 +136,11 @@ impl StockItem {
         self.sold_lately_at().map(|t| t + SELLING_MS)
     }
 
+    /// The last-unit level for this SKU: its own, else `global`; `None` without protection.
+    pub fn last_units_level(&self, global: Option<u32>) -> Option<u32> {
+        self.guard.last_units.or(global)
+    }
+
     /// Whether the SKU sold within [`SELLING_MS`] before `now`.
     pub fn selling(&self, now: Millis) -> bool {
         selling_at(self.sold_lately_at(), now)
