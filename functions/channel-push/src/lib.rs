@@ -121,6 +121,11 @@ fn holder() -> String {
 /// heard within this of a read's answer is taken as placed before it.
 const HEARD_WITHIN_MS: Millis = 1_000;
 
+/// When a SKU stops selling, how long after the listings holding its dealt-out units are
+/// read the others are raised: a read, a hold recorded and the ledger read again fit in
+/// it with room (an eBay read takes ~400 ms).
+pub const HOLDERS_READ_FIRST_MS: Millis = 3_000;
+
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
 fn crash_outcome(c: &onecount::crash::Crashed) -> Outcome {
@@ -154,6 +159,9 @@ struct Group {
     origin_at: Option<Millis>,
     last: PushRequest,
     force: bool,
+    /// Read the channel even if the last push lists the target already (any request's
+    /// [`PushRequest::verify`]).
+    verify: bool,
     /// Units held back as sold unheard that were found at or before this instant are
     /// released by a forced request (the latest cutoff among them,
     /// [`PushRequest::release_before`]); those found later wait for their orders.
@@ -193,6 +201,7 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             origin_at: req.origin_at,
             last: req.clone(),
             force: false,
+            verify: false,
             release_before: 0,
         });
         g.msgs.push(msg);
@@ -202,6 +211,7 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             (a, b) => a.or(b),
         };
         g.force |= req.force;
+        g.verify |= req.verify;
         if req.force {
             let cutoff = req.release_before.unwrap_or(req.requested_at);
             g.release_before = g.release_before.max(cutoff);
@@ -214,10 +224,12 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
 }
 
 /// A group's request, to send again as one new message: forced if any of its requests
-/// was (with the latest release cutoff among them), dated from its earliest sale.
+/// was (with the latest release cutoff among them), a verifying read if any asked for one,
+/// dated from its earliest sale.
 fn resent(g: &Group) -> PushRequest {
     let mut again = g.last.clone();
     again.force = g.force;
+    again.verify = g.verify;
     again.origin_at = g.origin_at;
     if g.force {
         again.release_before = Some(g.release_before);
@@ -569,6 +581,7 @@ where
                 force: false,
                 waits: 0,
                 release_before: None,
+                verify: false,
             })
             .collect();
         let sent = futures::future::join_all(reqs.iter().map(|r| self.queue.request_push(r))).await;
@@ -751,6 +764,7 @@ where
         qty: u32,
         from: i64,
         wrote: bool,
+        started: Millis,
     ) -> Result<Recorded, Outcome> {
         let ch = self.channel();
         let now = now_ms();
@@ -793,7 +807,7 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
-                self.when_it_stops_selling(v, qty, now).await;
+                self.when_it_stops_selling(v, qty, started, now).await;
                 Ok(recorded)
             }
             Err(e) => Err(Outcome::Retry {
@@ -822,12 +836,14 @@ where
 
     /// The SKU's last units are dealt out only while it sells: once it has sold nothing
     /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale
-    /// will ask for that push. When this listing will list other than `qty` (just
-    /// confirmed) then, ask for its push for just after (each sale's push asks for its
-    /// own; one asked for by an earlier sale finds the SKU still selling and changes
-    /// nothing). Judged on what the listing will list, not on whether the units are dealt
-    /// out now: a round that started while the SKU sold may confirm after it stopped.
-    async fn when_it_stops_selling(&self, v: &PushView, qty: u32, now: Millis) {
+    /// will ask for that push. Ask for this listing's push for just after (each sale's
+    /// push asks for its own; one asked for by an earlier sale finds the SKU still selling
+    /// and changes nothing): read first if it was dealt units (`qty`, just confirmed, by a
+    /// round that `started` while they were dealt out), else [`HOLDERS_READ_FIRST_MS`]
+    /// later if it will list any then. Judged on when the round started, not on whether
+    /// the units are dealt out now: a round that started while the SKU sold may confirm
+    /// after it stopped.
+    async fn when_it_stops_selling(&self, v: &PushView, qty: u32, started: Millis, now: Millis) {
         let Some(stops) = v.stock.stops_selling_at() else {
             return;
         };
@@ -840,11 +856,20 @@ where
         let (policy, ch) = (&v.listing.policy, self.channel());
         // Not dealt out then: what the other channels list does not matter.
         let after = listed_for(&v.stock, policy, ch, level, stops, &Listed::default());
-        if after == qty {
+        // A listing holding units is read first, for a sale whose webhook has not come
+        // (found, it is held back on every channel); the listings raised from nothing
+        // come after, so that they list only what is still there.
+        let dealt = qty > 0 && allotting(&v.stock, level, started);
+        let (at, cause) = if dealt {
+            (stops, "stopped selling: read first")
+        } else if after != qty {
+            (stops + HOLDERS_READ_FIRST_MS, "stopped selling")
+        } else {
             return;
-        }
-        let secs = delay_secs_until(stops, now);
-        let req = PushRequest::unprompted(v.stock.sku.clone(), ch, "stopped selling", false);
+        };
+        let secs = delay_secs_until(at, now);
+        let mut req = PushRequest::unprompted(v.stock.sku.clone(), ch, cause, false);
+        req.verify = dealt;
         if let Err(e) = self.queue.request_push_later(&req, secs).await {
             // The next sale asks again; the drift check finds the listing lagging.
             tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
@@ -1276,7 +1301,8 @@ where
                 now,
                 &seen_elsewhere,
             );
-            let rechecked = work.recheck.contains(&v.stock.sku);
+            // A verifying read skips what a recheck skips: the up-to-date shortcut.
+            let read_anyway = work.recheck.contains(&v.stock.sku) || g.verify;
             let broken = v.broken.is_some();
             match before_read(
                 &v.stock,
@@ -1284,7 +1310,7 @@ where
                 broken,
                 target,
                 g.force,
-                rechecked,
+                read_anyway,
                 now,
             ) {
                 // `listings set` clears a broken mapping.
@@ -1365,7 +1391,10 @@ where
             listed: &writes.listed.get(&sku).cloned().unwrap_or_default(),
         });
         match step {
-            Step::Confirm => match self.confirm(&v, g, target, s.qty, false).await {
+            Step::Confirm => match self
+                .confirm(&v, g, target, s.qty, false, writes.started)
+                .await
+            {
                 Ok(Recorded::Over) => {}
                 // Another pusher's write may have landed after our read.
                 Ok(_) => work.look_again(sku),
@@ -1524,7 +1553,10 @@ where
             let g = &groups[&v.stock.sku];
             async move {
                 match r {
-                    Ok(()) => Some(self.confirm(v, g, w.qty, w.seen.qty, true).await),
+                    Ok(()) => Some(
+                        self.confirm(v, g, w.qty, w.seen.qty, true, writes.started)
+                            .await,
+                    ),
                     Err(_) => None,
                 }
             }

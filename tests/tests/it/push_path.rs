@@ -281,6 +281,7 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
                 force: false,
                 waits: 0,
                 release_before: None,
+                verify: false,
             })
             .unwrap(),
         );
