@@ -121,9 +121,10 @@ fn holder() -> String {
 /// heard within this of a read's answer is taken as placed before it.
 const HEARD_WITHIN_MS: Millis = 1_000;
 
-/// When a SKU stops selling, how long after the listings holding its dealt-out units are
-/// read the others are raised: a read, a hold recorded and the ledger read again fit in
-/// it with room (an eBay read takes ~400 ms).
+/// How long before a SKU stops selling the listings holding its dealt-out units are read
+/// for sales not heard yet, so that the other listings, raised when it stops, list only
+/// what is still there: a receive, a read, a hold recorded fit in it with room (an eBay
+/// read takes ~400 ms).
 pub const HOLDERS_READ_FIRST_MS: Millis = 3_000;
 
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
@@ -807,7 +808,8 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
-                self.when_it_stops_selling(v, qty, started, now).await;
+                self.when_it_stops_selling(v, qty, started, g.verify, now)
+                    .await;
                 Ok(recorded)
             }
             Err(e) => Err(Outcome::Retry {
@@ -836,15 +838,25 @@ where
 
     /// The SKU's last units are dealt out only while it sells: once it has sold nothing
     /// for [`onecount::domain::SELLING_MS`], every channel lists them again, and no sale
-    /// will ask for that push. Ask for this listing's push for just after (each sale's
-    /// push asks for its own; one asked for by an earlier sale finds the SKU still selling
-    /// and changes nothing): read first if it was dealt units (`qty`, just confirmed, by a
-    /// round that `started` while they were dealt out), else [`HOLDERS_READ_FIRST_MS`]
-    /// later if it will list any then. Judged on when the round started, not on whether
-    /// the units are dealt out now: a round that started while the SKU sold may confirm
-    /// after it stopped.
-    async fn when_it_stops_selling(&self, v: &PushView, qty: u32, started: Millis, now: Millis) {
-        let Some(stops) = v.stock.stops_selling_at() else {
+    /// will ask for that push. When this listing will list other than `qty` (just
+    /// confirmed) then, ask for its push for just after (each sale's push asks for its
+    /// own; one asked for by an earlier sale finds the SKU still selling and changes
+    /// nothing). A listing dealt units by a round that `started` while they were dealt
+    /// out is also read [`HOLDERS_READ_FIRST_MS`] before: a sale there whose webhook never
+    /// came is then found and held back on every channel before the others list the units
+    /// again. That read (`verified`) asks for nothing: the push that asked for it asked for
+    /// the rest. Judged on when the round
+    /// started, not on whether the units are dealt out now: a round that started while
+    /// the SKU sold may confirm after it stopped.
+    async fn when_it_stops_selling(
+        &self,
+        v: &PushView,
+        qty: u32,
+        started: Millis,
+        verified: bool,
+        now: Millis,
+    ) {
+        let Some(stops) = v.stock.stops_selling_at().filter(|_| !verified) else {
             return;
         };
         let level = self.cfg.last_units;
@@ -856,23 +868,24 @@ where
         let (policy, ch) = (&v.listing.policy, self.channel());
         // Not dealt out then: what the other channels list does not matter.
         let after = listed_for(&v.stock, policy, ch, level, stops, &Listed::default());
-        // A listing holding units is read first, for a sale whose webhook has not come
-        // (found, it is held back on every channel); the listings raised from nothing
-        // come after, so that they list only what is still there.
-        let dealt = qty > 0 && allotting(&v.stock, level, started);
-        let (at, cause) = if dealt {
-            (stops, "stopped selling: read first")
-        } else if after != qty {
-            (stops + HOLDERS_READ_FIRST_MS, "stopped selling")
-        } else {
-            return;
-        };
-        let secs = delay_secs_until(at, now);
-        let mut req = PushRequest::unprompted(v.stock.sku.clone(), ch, cause, false);
-        req.verify = dealt;
-        if let Err(e) = self.queue.request_push_later(&req, secs).await {
-            // The next sale asks again; the drift check finds the listing lagging.
-            tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
+        let holds = qty > 0 && allotting(&v.stock, level, started);
+        let read_first = holds.then_some((
+            stops - HOLDERS_READ_FIRST_MS,
+            "stopping selling: read first",
+            true,
+        ));
+        let raise = (after != qty).then_some((stops, "stopped selling", false));
+        for (at, cause, verify) in [read_first, raise].into_iter().flatten() {
+            let mut req = PushRequest::unprompted(v.stock.sku.clone(), ch, cause, false);
+            req.verify = verify;
+            if let Err(e) = self
+                .queue
+                .request_push_later(&req, delay_secs_until(at, now))
+                .await
+            {
+                // The next sale asks again; the drift check finds the listing lagging.
+                tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
+            }
         }
     }
 
