@@ -239,7 +239,6 @@ pub mod stack {
             force: false,
             waits: 0,
             release_before: None,
-            verify: false,
         })
         .await
         .expect("push request sent");

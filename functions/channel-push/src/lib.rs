@@ -121,12 +121,6 @@ fn holder() -> String {
 /// heard within this of a read's answer is taken as placed before it.
 const HEARD_WITHIN_MS: Millis = 1_000;
 
-/// How long before a SKU stops selling the listings holding its dealt-out units are read
-/// for sales not heard yet, so that the other listings, raised when it stops, list only
-/// what is still there: a receive, a read, a hold recorded fit in it with room (an eBay
-/// read takes ~400 ms).
-pub const HOLDERS_READ_FIRST_MS: Millis = 3_000;
-
 /// Stopped at a crash point: the messages come back (after the retry delay, where a real
 /// crash waits out the queue's visibility timeout; only the wait differs).
 fn crash_outcome(c: &onecount::crash::Crashed) -> Outcome {
@@ -160,9 +154,6 @@ struct Group {
     origin_at: Option<Millis>,
     last: PushRequest,
     force: bool,
-    /// Read the channel even if the last push lists the target already (any request's
-    /// [`PushRequest::verify`]).
-    verify: bool,
     /// Units held back as sold unheard that were found at or before this instant are
     /// released by a forced request (the latest cutoff among them,
     /// [`PushRequest::release_before`]); those found later wait for their orders.
@@ -202,7 +193,6 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             origin_at: req.origin_at,
             last: req.clone(),
             force: false,
-            verify: false,
             release_before: 0,
         });
         g.msgs.push(msg);
@@ -212,7 +202,6 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
             (a, b) => a.or(b),
         };
         g.force |= req.force;
-        g.verify |= req.verify;
         if req.force {
             let cutoff = req.release_before.unwrap_or(req.requested_at);
             g.release_before = g.release_before.max(cutoff);
@@ -225,12 +214,10 @@ fn group(ch: Channel, event: SqsEvent) -> BTreeMap<Sku, Group> {
 }
 
 /// A group's request, to send again as one new message: forced if any of its requests
-/// was (with the latest release cutoff among them), a verifying read if any asked for one,
-/// dated from its earliest sale.
+/// was (with the latest release cutoff among them), dated from its earliest sale.
 fn resent(g: &Group) -> PushRequest {
     let mut again = g.last.clone();
     again.force = g.force;
-    again.verify = g.verify;
     again.origin_at = g.origin_at;
     if g.force {
         again.release_before = Some(g.release_before);
@@ -582,7 +569,6 @@ where
                 force: false,
                 waits: 0,
                 release_before: None,
-                verify: false,
             })
             .collect();
         let sent = futures::future::join_all(reqs.iter().map(|r| self.queue.request_push(r))).await;
@@ -765,7 +751,6 @@ where
         qty: u32,
         from: i64,
         wrote: bool,
-        started: Millis,
     ) -> Result<Recorded, Outcome> {
         let ch = self.channel();
         let now = now_ms();
@@ -808,8 +793,7 @@ where
                 if wrote {
                     self.hand_over(v, now).await;
                 }
-                self.when_it_stops_selling(v, qty, started, g.verify, now)
-                    .await;
+                self.when_it_stops_selling(v, qty, now).await;
                 Ok(recorded)
             }
             Err(e) => Err(Outcome::Retry {
@@ -841,22 +825,10 @@ where
     /// will ask for that push. When this listing will list other than `qty` (just
     /// confirmed) then, ask for its push for just after (each sale's push asks for its
     /// own; one asked for by an earlier sale finds the SKU still selling and changes
-    /// nothing). A listing dealt units by a round that `started` while they were dealt
-    /// out is also read [`HOLDERS_READ_FIRST_MS`] before: a sale there whose webhook never
-    /// came is then found and held back on every channel before the others list the units
-    /// again. That read (`verified`) asks for nothing: the push that asked for it asked for
-    /// the rest. Judged on when the round
-    /// started, not on whether the units are dealt out now: a round that started while
-    /// the SKU sold may confirm after it stopped.
-    async fn when_it_stops_selling(
-        &self,
-        v: &PushView,
-        qty: u32,
-        started: Millis,
-        verified: bool,
-        now: Millis,
-    ) {
-        let Some(stops) = v.stock.stops_selling_at().filter(|_| !verified) else {
+    /// nothing). Judged on what the listing will list, not on whether the units are dealt
+    /// out now: a round that started while the SKU sold may confirm after it stopped.
+    async fn when_it_stops_selling(&self, v: &PushView, qty: u32, now: Millis) {
+        let Some(stops) = v.stock.stops_selling_at() else {
             return;
         };
         let level = self.cfg.last_units;
@@ -868,24 +840,14 @@ where
         let (policy, ch) = (&v.listing.policy, self.channel());
         // Not dealt out then: what the other channels list does not matter.
         let after = listed_for(&v.stock, policy, ch, level, stops, &Listed::default());
-        let holds = qty > 0 && allotting(&v.stock, level, started);
-        let read_first = holds.then_some((
-            stops - HOLDERS_READ_FIRST_MS,
-            "stopping selling: read first",
-            true,
-        ));
-        let raise = (after != qty).then_some((stops, "stopped selling", false));
-        for (at, cause, verify) in [read_first, raise].into_iter().flatten() {
-            let mut req = PushRequest::unprompted(v.stock.sku.clone(), ch, cause, false);
-            req.verify = verify;
-            if let Err(e) = self
-                .queue
-                .request_push_later(&req, delay_secs_until(at, now))
-                .await
-            {
-                // The next sale asks again; the drift check finds the listing lagging.
-                tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
-            }
+        if after == qty {
+            return;
+        }
+        let secs = delay_secs_until(stops, now);
+        let req = PushRequest::unprompted(v.stock.sku.clone(), ch, "stopped selling", false);
+        if let Err(e) = self.queue.request_push_later(&req, secs).await {
+            // The next sale asks again; the drift check finds the listing lagging.
+            tracing::warn!(sku = %v.stock.sku, error = %e, "could not ask for the push for when the SKU stops selling");
         }
     }
 
@@ -1314,8 +1276,7 @@ where
                 now,
                 &seen_elsewhere,
             );
-            // A verifying read skips what a recheck skips: the up-to-date shortcut.
-            let read_anyway = work.recheck.contains(&v.stock.sku) || g.verify;
+            let rechecked = work.recheck.contains(&v.stock.sku);
             let broken = v.broken.is_some();
             match before_read(
                 &v.stock,
@@ -1323,7 +1284,7 @@ where
                 broken,
                 target,
                 g.force,
-                read_anyway,
+                rechecked,
                 now,
             ) {
                 // `listings set` clears a broken mapping.
@@ -1404,10 +1365,7 @@ where
             listed: &writes.listed.get(&sku).cloned().unwrap_or_default(),
         });
         match step {
-            Step::Confirm => match self
-                .confirm(&v, g, target, s.qty, false, writes.started)
-                .await
-            {
+            Step::Confirm => match self.confirm(&v, g, target, s.qty, false).await {
                 Ok(Recorded::Over) => {}
                 // Another pusher's write may have landed after our read.
                 Ok(_) => work.look_again(sku),
@@ -1566,10 +1524,7 @@ where
             let g = &groups[&v.stock.sku];
             async move {
                 match r {
-                    Ok(()) => Some(
-                        self.confirm(v, g, w.qty, w.seen.qty, true, writes.started)
-                            .await,
-                    ),
+                    Ok(()) => Some(self.confirm(v, g, w.qty, w.seen.qty, true).await),
                     Err(_) => None,
                 }
             }

@@ -240,7 +240,6 @@ fn batch(skus: &[&str], receives: u32) -> SqsEvent {
                 force: false,
                 waits: 0,
                 release_before: None,
-                verify: false,
             })
             .unwrap(),
         );
@@ -697,21 +696,15 @@ async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
     assert_eq!(last_write(&p), ("MUG".to_string(), 1));
     let later = p.queue.1.lock().unwrap().clone();
     assert!(
-        matches!(later.as_slice(), [27 | 28, 30 | 31]),
-        "eBay holds a unit: read 3 s before the selling window ends, pushed just after: {later:?}"
+        matches!(later.as_slice(), [30 | 31]),
+        "asked once, for just after the selling window: {later:?}"
     );
     let asked = p.queue.0.lock().unwrap().clone();
-    let causes: Vec<(&str, bool)> = asked
-        .iter()
-        .filter(|r| r.channel == Channel::Ebay)
-        .map(|r| (r.cause.as_str(), r.verify))
-        .collect();
-    assert_eq!(
-        causes,
-        [
-            ("stopping selling: read first", true),
-            ("stopped selling", false)
-        ]
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.channel == Channel::Ebay && r.cause == "stopped selling"),
+        "{asked:?}"
     );
     // That push, with no sale since: eBay lists both again and asks for nothing more.
     channel_shows(&p, "MUG", 1);
@@ -720,7 +713,7 @@ async fn units_dealt_out_while_selling_are_listed_everywhere_once_it_stops() {
     });
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(last_write(&p), ("MUG".to_string(), 2));
-    assert_eq!(p.queue.1.lock().unwrap().len(), 2, "nothing more asked");
+    assert_eq!(p.queue.1.lock().unwrap().len(), 1);
 }
 
 /// A round that began while the SKU sold and confirmed after it stopped wrote the dealt
@@ -734,94 +727,7 @@ async fn a_round_that_outlasts_the_selling_window_still_asks_for_the_push_after_
     p.api.read_ms.store(600, Ordering::Relaxed);
     p.handle_batch(batch(&["MUG"], 1)).await;
     assert_eq!(last_write(&p), ("MUG".to_string(), 1));
-    assert_eq!(
-        *p.queue.1.lock().unwrap(),
-        vec![1, 1],
-        "the read, then the push"
-    );
-}
-
-/// `batch` of one request each, asking for a verifying read.
-fn verifying(skus: &[&str]) -> SqsEvent {
-    let mut ev = batch(skus, 1);
-    for m in &mut ev.records {
-        let mut r: PushRequest = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
-        r.verify = true;
-        m.body = Some(serde_json::to_string(&r).unwrap());
-    }
-    ev
-}
-
-/// MUG at 2 on eBay and Shopify, last-unit protection at 1 with `primary` holding the
-/// last unit; eBay sells one (1 left, selling) and shows 1; eBay's push confirms it.
-async fn mug_last_unit_on(primary: Channel) -> (TestPusher, Sku) {
-    let mut p = pusher(&[("MUG", 2, ListingPolicy::default(), 2)]).await;
-    p.cfg.last_units = Some(1);
-    let mug = Sku::parse("MUG").unwrap();
-    p.store
-        .put_listing(&Listing {
-            sku: mug.clone(),
-            channel: Channel::Shopify,
-            refs: vec![ChannelRef::new("inventory_item", "48000000000001").unwrap()],
-            policy: ListingPolicy::default(),
-        })
-        .await
-        .unwrap();
-    p.store
-        .edit_stock(&mug, |s| s.guard.primary = Some(primary));
-    p.handle_batch(batch(&["MUG"], 1)).await; // 2, above the level: in sync
-    ebay_sale(&p, "01-00001-00001").await;
-    channel_shows(&p, "MUG", 1);
-    p.handle_batch(batch(&["MUG"], 1)).await;
-    (p, mug)
-}
-
-/// When a SKU stops selling, the listing holding its last unit is read before the others
-/// list it again: a sale there whose webhook never comes is found and held back, instead
-/// of the unit going back on every channel.
-#[tokio::test]
-async fn the_listing_holding_the_last_unit_is_read_before_the_others_list_it_again() {
-    let (p, mug) = mug_last_unit_on(Channel::Ebay).await;
-    assert!(p.api.writes.lock().unwrap().is_empty(), "eBay shows its 1");
-    let asked = p.queue.0.lock().unwrap().clone();
-    assert!(
-        asked.iter().any(|r| r.channel == Channel::Ebay && r.verify),
-        "{asked:?}"
-    );
-    assert!(matches!(p.queue.1.lock().unwrap().as_slice(), [27 | 28]));
-    // The window ends; eBay sold the unit meanwhile, and its webhook is lost.
-    p.store.edit_stock(&mug, |s| {
-        s.last_sold_at = s.last_sold_at.map(|t| t - SELLING_MS);
-    });
-    channel_shows(&p, "MUG", 0);
-    let reads = p.api.reads.load(Ordering::Relaxed);
-    // A plain push finds its last push up to date and reads nothing.
-    p.handle_batch(batch(&["MUG"], 1)).await;
-    assert_eq!(p.api.reads.load(Ordering::Relaxed), reads);
-    // The verifying one reads, finds the sale, and holds the unit back everywhere.
-    p.queue.0.lock().unwrap().clear();
-    p.handle_batch(verifying(&["MUG"])).await;
-    assert!(p.api.reads.load(Ordering::Relaxed) > reads);
-    let st = p.store.get_stock(&mug).await.unwrap().unwrap();
-    assert_eq!(st.unheard_on(Channel::Ebay, now()), 1);
-    assert_eq!(st.available(now()), 0);
-    assert!(asked_channels(&p).contains(&Channel::Shopify));
-}
-
-/// A listing dealt nothing is not read first: it is raised once the SKU stops selling.
-#[tokio::test]
-async fn a_listing_dealt_nothing_is_only_raised_once_the_sku_stops_selling() {
-    let (p, _) = mug_last_unit_on(Channel::Shopify).await;
-    assert_eq!(last_write(&p), ("MUG".to_string(), 0));
-    let later = p.queue.1.lock().unwrap().clone();
-    assert!(matches!(later.as_slice(), [30 | 31]), "{later:?}");
-    let asked = p.queue.0.lock().unwrap().clone();
-    assert!(
-        asked
-            .iter()
-            .any(|r| r.channel == Channel::Ebay && r.cause == "stopped selling" && !r.verify),
-        "{asked:?}"
-    );
+    assert_eq!(*p.queue.1.lock().unwrap(), vec![1]);
 }
 
 async fn ebay_sale(p: &TestPusher, order: &str) {

@@ -657,7 +657,6 @@ where
                 force: false,
                 waits: 0,
                 release_before: None,
-                verify: false,
             })
             .collect();
         for sent in join_all(reqs.iter().map(|r| self.pushes.request_push(r))).await {

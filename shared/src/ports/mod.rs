@@ -158,11 +158,6 @@ pub struct PushRequest {
     /// every order placed by then); `None`: those found before the request.
     #[serde(default)]
     pub release_before: Option<Millis>,
-    /// Read the channel even when the last push already lists what it should: before the
-    /// other channels list a SKU's dealt-out units again, the channels holding them are
-    /// read for a sale not heard yet (last-unit protection, when the SKU stops selling).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub verify: bool,
 }
 
 impl PushRequest {
@@ -179,7 +174,6 @@ impl PushRequest {
             force,
             waits: 0,
             release_before: None,
-            verify: false,
         }
     }
 }

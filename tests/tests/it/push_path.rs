@@ -281,7 +281,6 @@ pub(crate) fn batch(skus: &[Sku], channel: Channel) -> SqsEvent {
                 force: false,
                 waits: 0,
                 release_before: None,
-                verify: false,
             })
             .unwrap(),
         );
